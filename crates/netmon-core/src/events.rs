@@ -1,0 +1,256 @@
+//! Event envelopes and payloads: the contracts between handlers. Each type has a JSON Schema in
+//! `events/schemas/` and a sample in `events/samples/`; a test holds the three together.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{TargetId, TenantId};
+use crate::result::{ConditionResult, ProbeError, ProbeResult};
+use crate::target::Target;
+
+/// Every message on the bus. `type` and `payload` come from [`Event`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per logical event; redeliveries and re-emissions keep it, so consumers dedupe on it.
+    pub id: String,
+    #[serde(flatten)]
+    pub event: Event,
+    /// Payload schema version of this `type`.
+    pub version: u32,
+    pub time: DateTime<Utc>,
+    /// The handler that emitted it (`scheduler`, `prober`, `alerter`, `api`…).
+    pub source: String,
+    pub tenant: TenantId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum Event {
+    #[serde(rename = "probe.completed")]
+    ProbeCompleted(ProbeBatch),
+    #[serde(rename = "incident.opened")]
+    IncidentOpened(IncidentOpened),
+    #[serde(rename = "incident.resolved")]
+    IncidentResolved(IncidentResolved),
+    #[serde(rename = "incident.reminder")]
+    IncidentReminder(IncidentReminder),
+    #[serde(rename = "target.created")]
+    TargetCreated(TargetChanged),
+    #[serde(rename = "target.updated")]
+    TargetUpdated(TargetChanged),
+    #[serde(rename = "target.deleted")]
+    TargetDeleted(TargetDeleted),
+}
+
+/// The stable name of each event type, as used in `type`, SNS message attributes and schema file
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    ProbeCompleted,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentReminder,
+    TargetCreated,
+    TargetUpdated,
+    TargetDeleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 7] = [
+        EventType::ProbeCompleted,
+        EventType::IncidentOpened,
+        EventType::IncidentResolved,
+        EventType::IncidentReminder,
+        EventType::TargetCreated,
+        EventType::TargetUpdated,
+        EventType::TargetDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ProbeCompleted => "probe.completed",
+            EventType::IncidentOpened => "incident.opened",
+            EventType::IncidentResolved => "incident.resolved",
+            EventType::IncidentReminder => "incident.reminder",
+            EventType::TargetCreated => "target.created",
+            EventType::TargetUpdated => "target.updated",
+            EventType::TargetDeleted => "target.deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Current payload version written by this code.
+    pub fn version(self) -> u32 {
+        1
+    }
+
+    pub fn is_incident(self) -> bool {
+        matches!(
+            self,
+            EventType::IncidentOpened | EventType::IncidentResolved | EventType::IncidentReminder
+        )
+    }
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::ProbeCompleted(_) => EventType::ProbeCompleted,
+            Event::IncidentOpened(_) => EventType::IncidentOpened,
+            Event::IncidentResolved(_) => EventType::IncidentResolved,
+            Event::IncidentReminder(_) => EventType::IncidentReminder,
+            Event::TargetCreated(_) => EventType::TargetCreated,
+            Event::TargetUpdated(_) => EventType::TargetUpdated,
+            Event::TargetDeleted(_) => EventType::TargetDeleted,
+        }
+    }
+}
+
+impl Envelope {
+    /// An envelope with a fresh time-ordered id.
+    pub fn new(event: Event, tenant: TenantId, source: &str, time: DateTime<Utc>) -> Self {
+        Self::with_id(uuid::Uuid::now_v7().to_string(), event, tenant, source, time)
+    }
+
+    /// An envelope whose id is derived from its content, so emitting it twice yields one event.
+    pub fn with_id(
+        id: String,
+        event: Event,
+        tenant: TenantId,
+        source: &str,
+        time: DateTime<Utc>,
+    ) -> Self {
+        let version = event.event_type().version();
+        Self {
+            id,
+            event,
+            version,
+            time,
+            source: source.to_owned(),
+            tenant,
+            correlation_id: None,
+        }
+    }
+
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
+    }
+}
+
+/// `probe.completed`: every result of one probe job, so one message carries many probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeBatch {
+    pub job_id: String,
+    pub location: String,
+    pub results: Vec<ProbeResult>,
+}
+
+/// Why an incident opened: the result that crossed the failure threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentCause {
+    pub location: String,
+    /// When the failures began (the first failing result of the run).
+    pub failing_since: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ProbeError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_conditions: Vec<ConditionResult>,
+}
+
+/// Who an incident is about; copied into each incident event so notifiers need no lookups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    pub target_id: TargetId,
+    pub target_name: String,
+    /// One line naming what is checked (`GET https://…`, `tcp://host:443`).
+    pub check: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentOpened {
+    pub incident_id: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub opened_at: DateTime<Utc>,
+    pub cause: IncidentCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentResolved {
+    pub incident_id: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_at: DateTime<Utc>,
+    pub duration_s: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentReminder {
+    pub incident_id: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub opened_at: DateTime<Utc>,
+    /// 1 for the first reminder.
+    pub reminder: u32,
+    pub ongoing_s: i64,
+    pub cause: IncidentCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetChanged {
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetDeleted {
+    pub target_id: TargetId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_wire_shape() {
+        let env = Envelope::with_id(
+            "e1".into(),
+            Event::TargetDeleted(TargetDeleted {
+                target_id: TargetId::parse("web").unwrap(),
+            }),
+            TenantId::default_tenant(),
+            "api",
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
+        let v = serde_json::to_value(&env).unwrap();
+        assert_eq!(v["type"], "target.deleted");
+        assert_eq!(v["payload"]["target_id"], "web");
+        assert_eq!(v["version"], 1);
+        assert!(v.get("correlation_id").is_none());
+        let back: Envelope = serde_json::from_value(v).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn unknown_type_is_an_error() {
+        let err = serde_json::from_str::<Envelope>(
+            r#"{"id":"x","type":"nope","payload":{},"version":1,"time":"2026-01-01T00:00:00Z","source":"t","tenant":"default"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn type_names_roundtrip() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+    }
+}

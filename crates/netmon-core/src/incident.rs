@@ -1,0 +1,441 @@
+//! The incident state machine: a pure function of (state, result, rules, now).
+//!
+//! Each location keeps its own consecutive counters; a location is down after
+//! `failure_threshold` failures in a row and up again after `success_threshold` successes. The
+//! target is down when at least `quorum` locations are down (N-of-M; 1 with one location).
+//! Counters saturate at their thresholds, so a healthy target in steady state produces an
+//! identical state and the caller writes nothing.
+//!
+//! Ordering and duplicates: each location remembers the start time of the newest result that
+//! changed it (its watermark). A result no newer than the watermark is ignored, so a late or
+//! redelivered result can never move the state backwards.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::events::{IncidentCause, IncidentOpened, IncidentReminder, IncidentResolved, Subject};
+use crate::result::{Outcome, ProbeResult};
+use crate::target::TargetSpec;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub reminder_interval: Option<chrono::Duration>,
+    /// Locations that must be down at once to open an incident.
+    pub quorum: u32,
+    /// Set by the caller during a maintenance window or while a parent target is down: state is
+    /// still tracked and incidents still resolve, but none opens and no reminder is sent.
+    pub suppress_new: bool,
+}
+
+impl Rules {
+    pub fn for_target(spec: &TargetSpec) -> Self {
+        Self {
+            failure_threshold: spec.failure_threshold.max(1),
+            success_threshold: spec.success_threshold.max(1),
+            reminder_interval: spec.reminder_interval.map(|d| d.as_chrono()),
+            quorum: 1,
+            suppress_new: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckState {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub locations: BTreeMap<String, LocationState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<OpenIncident>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationState {
+    pub down: bool,
+    pub consecutive_failures: u32,
+    pub consecutive_successes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+    pub watermark: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIncident {
+    pub id: String,
+    pub opened_at: DateTime<Utc>,
+    pub cause: IncidentCause,
+    pub last_notified_at: DateTime<Utc>,
+    pub reminders_sent: u32,
+}
+
+/// What one result did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub state: CheckState,
+    pub events: Vec<IncidentEvent>,
+    /// False when the new state equals the old one: nothing to persist.
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncidentEvent {
+    Opened(IncidentOpened),
+    Resolved(IncidentResolved),
+    Reminder(IncidentReminder),
+}
+
+impl IncidentEvent {
+    pub fn incident_id(&self) -> &str {
+        match self {
+            IncidentEvent::Opened(e) => &e.incident_id,
+            IncidentEvent::Resolved(e) => &e.incident_id,
+            IncidentEvent::Reminder(e) => &e.incident_id,
+        }
+    }
+
+    /// A stable id per logical event: re-evaluating the same transition yields the same id.
+    pub fn event_id(&self) -> String {
+        match self {
+            IncidentEvent::Opened(e) => format!("{}:opened", e.incident_id),
+            IncidentEvent::Resolved(e) => format!("{}:resolved", e.incident_id),
+            IncidentEvent::Reminder(e) => format!("{}:reminder-{}", e.incident_id, e.reminder),
+        }
+    }
+}
+
+/// Incident ids are derived from the target and the opening result, so they are stable and
+/// readable (`api-20261122T101500.000Z`).
+pub fn incident_id(target: &str, opened_at: DateTime<Utc>) -> String {
+    format!("{target}-{}", opened_at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+pub fn evaluate(
+    state: &CheckState,
+    result: &ProbeResult,
+    subject: &Subject,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    let unchanged = || Evaluation {
+        state: state.clone(),
+        events: Vec::new(),
+        changed: false,
+    };
+    let previous = state.locations.get(&result.location);
+    if previous.is_some_and(|p| result.started_at <= p.watermark) {
+        return unchanged();
+    }
+
+    let mut loc = previous.cloned().unwrap_or(LocationState {
+        down: false,
+        consecutive_failures: 0,
+        consecutive_successes: 0,
+        failing_since: None,
+        watermark: result.started_at,
+    });
+    match result.outcome {
+        Outcome::Up => {
+            loc.consecutive_failures = 0;
+            loc.failing_since = None;
+            loc.consecutive_successes = (loc.consecutive_successes + 1).min(rules.success_threshold);
+            if loc.down && loc.consecutive_successes >= rules.success_threshold {
+                loc.down = false;
+            }
+        }
+        Outcome::Down => {
+            loc.consecutive_successes = 0;
+            loc.failing_since.get_or_insert(result.started_at);
+            loc.consecutive_failures = (loc.consecutive_failures + 1).min(rules.failure_threshold);
+            if !loc.down && loc.consecutive_failures >= rules.failure_threshold {
+                loc.down = true;
+            }
+        }
+    }
+    let location_changed = match previous {
+        None => true,
+        Some(p) => {
+            let mut p = p.clone();
+            p.watermark = loc.watermark;
+            p != loc
+        }
+    };
+    if location_changed {
+        loc.watermark = result.started_at;
+    }
+
+    let mut next = state.clone();
+    next.locations.insert(result.location.clone(), loc);
+    let down = next.locations.values().filter(|l| l.down).count();
+    let quorum = usize::try_from(rules.quorum.max(1))
+        .unwrap_or(usize::MAX)
+        .min(next.locations.len());
+    let target_down = down >= quorum;
+
+    let status = if target_down { Status::Down } else { Status::Up };
+    if status != next.status {
+        next.status = status;
+        next.status_since = Some(result.started_at);
+    }
+
+    let mut events = Vec::new();
+    match (&mut next.incident, target_down) {
+        (None, true) if !rules.suppress_new => {
+            let failing_since = next
+                .locations
+                .values()
+                .filter_map(|l| l.failing_since)
+                .min()
+                .unwrap_or(result.started_at);
+            let cause = IncidentCause {
+                location: result.location.clone(),
+                failing_since,
+                status_code: result.status_code,
+                error: result.error.clone(),
+                failed_conditions: result.failed_conditions().cloned().collect(),
+            };
+            let id = incident_id(subject.target_id.as_str(), result.started_at);
+            events.push(IncidentEvent::Opened(IncidentOpened {
+                incident_id: id.clone(),
+                subject: subject.clone(),
+                opened_at: result.started_at,
+                cause: cause.clone(),
+            }));
+            next.incident = Some(OpenIncident {
+                id,
+                opened_at: result.started_at,
+                cause,
+                last_notified_at: now,
+                reminders_sent: 0,
+            });
+        }
+        (Some(open), true) => {
+            if let Some(every) = rules.reminder_interval
+                && !rules.suppress_new
+                && now - open.last_notified_at >= every
+            {
+                open.reminders_sent += 1;
+                open.last_notified_at = now;
+                events.push(IncidentEvent::Reminder(IncidentReminder {
+                    incident_id: open.id.clone(),
+                    subject: subject.clone(),
+                    opened_at: open.opened_at,
+                    reminder: open.reminders_sent,
+                    ongoing_s: (now - open.opened_at).num_seconds(),
+                    cause: open.cause.clone(),
+                }));
+            }
+        }
+        (Some(open), false) => {
+            events.push(IncidentEvent::Resolved(IncidentResolved {
+                incident_id: open.id.clone(),
+                subject: subject.clone(),
+                opened_at: open.opened_at,
+                resolved_at: result.started_at,
+                duration_s: (result.started_at - open.opened_at).num_seconds(),
+            }));
+            next.incident = None;
+        }
+        _ => {}
+    }
+
+    let changed = next != *state;
+    Evaluation {
+        state: next,
+        events,
+        changed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{TargetId, TenantId};
+    use crate::result::{ConditionResult, PhaseTimings};
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn subject() -> Subject {
+        Subject {
+            target_id: TargetId::parse("api").unwrap(),
+            target_name: "API".into(),
+            check: "GET http://x/".into(),
+        }
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            failure_threshold: 3,
+            success_threshold: 2,
+            reminder_interval: None,
+            quorum: 1,
+            suppress_new: false,
+        }
+    }
+
+    fn result(at: i64, outcome: Outcome, location: &str) -> ProbeResult {
+        ProbeResult {
+            tenant: TenantId::default_tenant(),
+            target: TargetId::parse("api").unwrap(),
+            location: location.into(),
+            started_at: t(at),
+            duration_ms: 5.0,
+            timings: PhaseTimings::default(),
+            outcome,
+            status_code: Some(if outcome == Outcome::Up { 200 } else { 500 }),
+            ip: None,
+            certificate_expires_at: None,
+            conditions: vec![ConditionResult {
+                condition: "[STATUS] == 200".into(),
+                passed: outcome == Outcome::Up,
+                actual: Some("500".into()),
+            }],
+            error: None,
+        }
+    }
+
+    /// Feeds outcomes (one per 60 s) and returns the final state and every event type emitted.
+    fn run(rules: &Rules, outcomes: &[(Outcome, &str)]) -> (CheckState, Vec<String>, usize) {
+        let mut state = CheckState::default();
+        let mut kinds = Vec::new();
+        let mut writes = 0;
+        for (i, (o, loc)) in outcomes.iter().enumerate() {
+            let at = i as i64 * 60;
+            let ev = evaluate(&state, &result(at, *o, loc), &subject(), rules, t(at));
+            writes += usize::from(ev.changed);
+            for e in &ev.events {
+                kinds.push(match e {
+                    IncidentEvent::Opened(_) => "opened".to_owned(),
+                    IncidentEvent::Resolved(_) => "resolved".to_owned(),
+                    IncidentEvent::Reminder(r) => format!("reminder{}", r.reminder),
+                });
+            }
+            state = ev.state;
+        }
+        (state, kinds, writes)
+    }
+
+    use Outcome::{Down as D, Up as U};
+
+    #[test]
+    fn opens_after_exactly_failure_threshold_and_resolves_after_success_threshold() {
+        let (s, ev, _) = run(&rules(), &[(U, "a"), (D, "a"), (D, "a")]);
+        assert!(ev.is_empty() && s.status == Status::Up);
+        let (s, ev, _) = run(&rules(), &[(U, "a"), (D, "a"), (D, "a"), (D, "a")]);
+        assert_eq!(ev, ["opened"]);
+        assert_eq!(s.status, Status::Down);
+        let inc = s.incident.unwrap();
+        assert_eq!(inc.cause.failing_since, t(60));
+        assert_eq!(inc.opened_at, t(180));
+        assert_eq!(inc.cause.failed_conditions.len(), 1);
+        let (_, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (D, "a"), (U, "a")]);
+        assert_eq!(ev, ["opened"]);
+        let (s, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (D, "a"), (U, "a"), (U, "a")]);
+        assert_eq!(ev, ["opened", "resolved"]);
+        assert!(s.incident.is_none() && s.status == Status::Up);
+    }
+
+    #[test]
+    fn interrupted_runs_do_not_count() {
+        let (_, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (U, "a"), (D, "a"), (D, "a")]);
+        assert!(ev.is_empty());
+        // A single success while down does not resolve.
+        let (s, ev, _) = run(
+            &rules(),
+            &[(D, "a"), (D, "a"), (D, "a"), (U, "a"), (D, "a"), (U, "a")],
+        );
+        assert_eq!(ev, ["opened"]);
+        assert_eq!(s.status, Status::Down);
+    }
+
+    #[test]
+    fn steady_state_writes_nothing() {
+        let healthy = vec![(U, "a"); 50];
+        let (_, ev, writes) = run(&rules(), &healthy);
+        assert!(ev.is_empty());
+        // First result creates the location, second saturates the success counter.
+        assert_eq!(writes, 2);
+        let mut down = vec![(D, "a"); 3];
+        down.extend(vec![(D, "a"); 40]);
+        let (_, ev, writes) = run(&rules(), &down);
+        assert_eq!(ev, ["opened"]);
+        assert_eq!(writes, 3);
+    }
+
+    #[test]
+    fn reminders_follow_the_interval() {
+        let mut r = rules();
+        r.reminder_interval = Some(chrono::Duration::minutes(5));
+        let (_, ev, _) = run(&r, &vec![(D, "a"); 14]);
+        // opened at minute 2, reminders at minutes 7 and 12.
+        assert_eq!(ev, ["opened", "reminder1", "reminder2"]);
+    }
+
+    #[test]
+    fn stale_and_duplicate_results_are_ignored() {
+        let r = rules();
+        let mut s = CheckState::default();
+        for at in [0, 60, 120] {
+            s = evaluate(&s, &result(at, D, "a"), &subject(), &r, t(at)).state;
+        }
+        assert!(s.incident.is_some());
+        for at in [180, 240] {
+            s = evaluate(&s, &result(at, U, "a"), &subject(), &r, t(at)).state;
+        }
+        assert!(s.incident.is_none());
+        // A failure from before the recovery arrives late: no change, no event.
+        let late = evaluate(&s, &result(100, D, "a"), &subject(), &r, t(300));
+        assert!(!late.changed && late.events.is_empty());
+        // The resolving result redelivered: no second `resolved`.
+        let dup = evaluate(&s, &result(240, U, "a"), &subject(), &r, t(300));
+        assert!(!dup.changed && dup.events.is_empty());
+    }
+
+    #[test]
+    fn quorum_needs_enough_locations() {
+        let mut r = rules();
+        r.failure_threshold = 1;
+        r.quorum = 2;
+        let (s, ev, _) = run(&r, &[(U, "eu"), (U, "us"), (D, "eu"), (D, "eu")]);
+        assert!(ev.is_empty(), "one location down of two must not open: {ev:?}");
+        assert_eq!(s.status, Status::Up);
+        let (_, ev, _) = run(&r, &[(U, "eu"), (U, "us"), (D, "eu"), (D, "us")]);
+        assert_eq!(ev, ["opened"]);
+    }
+
+    #[test]
+    fn suppression_holds_back_new_incidents_but_not_resolution() {
+        let mut r = rules();
+        r.suppress_new = true;
+        let (s, ev, _) = run(&r, &[(D, "a"); 5]);
+        assert!(ev.is_empty());
+        assert_eq!(s.status, Status::Down);
+        // Window ends while still down: the next failure opens.
+        let ev = evaluate(&s, &result(600, D, "a"), &subject(), &rules(), t(600));
+        assert_eq!(ev.events.len(), 1);
+        assert!(matches!(ev.events[0], IncidentEvent::Opened(_)));
+    }
+
+    #[test]
+    fn event_ids_are_stable() {
+        let (s, _, _) = run(&rules(), &[(D, "a"); 3]);
+        let id = s.incident.unwrap().id;
+        assert_eq!(id, incident_id("api", t(120)));
+        assert!(id.starts_with("api-"));
+    }
+}

@@ -1,0 +1,14 @@
+//! netmon's domain. Nothing here knows about AWS, SQLite or a particular async runtime.
+
+pub mod channel;
+pub mod conditions;
+pub mod duration;
+pub mod events;
+pub mod ids;
+pub mod incident;
+pub mod ports;
+pub mod result;
+pub mod target;
+
+pub use duration::HumanDuration;
+pub use ids::{ChannelId, TargetId, TenantId};

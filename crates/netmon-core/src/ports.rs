@@ -1,0 +1,222 @@
+//! Ports: the narrow interfaces domain services use. Adapters live elsewhere (embedded SQLite and
+//! in-memory bus; DynamoDB, SNS and SQS). Every adapter of a port passes the same behavioural
+//! suite in `netmon-testkit`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::events::Envelope;
+use crate::ids::{TargetId, TenantId};
+use crate::incident::CheckState;
+use crate::result::ProbeResult;
+use crate::target::Target;
+
+/// Store failures, split by what the caller should do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: someone else wrote first. Reload and retry.
+    #[error("version conflict: {0}")]
+    Conflict(String),
+    /// The backend is unreachable or throttling. Retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded or violates an invariant. Retrying will not help.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(_) | StoreError::Unavailable(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    #[error("event too large for the bus: {0}")]
+    TooLarge(String),
+    /// A subscriber failed to process the event (in-process bus only).
+    #[error("event handler failed: {0}")]
+    Handler(String),
+    #[error("event bus is shut down")]
+    Closed,
+}
+
+/// Publishes events to every interested handler. Returning `Ok` means the events are durable
+/// for their consumers (accepted by SNS, or processed by every in-process subscriber).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: Vec<Envelope>) -> Result<(), BusError>;
+}
+
+/// Time, injectable so tests drive it without sleeping.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Resolves once `now() >= deadline`.
+    async fn sleep_until(&self, deadline: DateTime<Utc>);
+}
+
+/// A value with the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// What a write expects to find, for optimistic concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Create: fails with `Conflict` if it exists.
+    Absent,
+    /// Update: fails with `Conflict` unless the stored version matches.
+    Version(u64),
+    /// Upsert, last writer wins.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Opaque cursor from a previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait TargetStore: Send + Sync {
+    async fn get_target(&self, tenant: &TenantId, id: &TargetId)
+    -> Result<Option<Target>, StoreError>;
+    /// Targets of one tenant ordered by id.
+    async fn list_targets(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> Result<Page<Target>, StoreError>;
+    /// Every target of every tenant (the embedded scheduler; small deployments).
+    async fn all_targets(&self) -> Result<Vec<Target>, StoreError>;
+    /// Writes the target with `version` = previous + 1 (1 when created) and returns it stored.
+    async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError>;
+    /// Returns whether it existed. Also removes its check state.
+    async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn list_channels(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError>;
+    async fn put_channel(&self, channel: Channel, expect: Expect) -> Result<Channel, StoreError>;
+    async fn delete_channel(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A recorded incident, open or closed: what the API lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    pub tenant: TenantId,
+    pub incident_id: String,
+    pub target_id: TargetId,
+    pub target_name: String,
+    pub opened_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub cause: crate::events::IncidentCause,
+}
+
+/// Check state, incidents and the outbox, written together so an incident event exists if and
+/// only if the state transition that caused it was stored.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn load_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+    ) -> Result<Option<Versioned<CheckState>>, StoreError>;
+
+    /// Atomically: write `state` if the stored version matches `expect`, upsert `incidents`, and
+    /// append `outbox` events (ignoring ids already present). Returns the new version.
+    async fn commit_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        expect: Expect,
+        state: &CheckState,
+        incidents: &[IncidentRecord],
+        outbox: &[Envelope],
+    ) -> Result<u64, StoreError>;
+
+    async fn list_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError>;
+
+    /// Open incidents and the most recent closed ones, newest first.
+    async fn list_incidents(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub envelope: Envelope,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Unpublished events, oldest first.
+    async fn pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError>;
+}
+
+/// Outcome of trying to start an idempotent piece of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Go ahead; call `complete` on success or `release` on failure.
+    Acquired,
+    /// Done before: skip it.
+    Done,
+    /// Someone else holds it and its lease has not expired: retry later.
+    InProgress,
+}
+
+/// Powertools-style idempotency: one conditional write claims a key.
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    async fn claim(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Claim, StoreError>;
+    /// Marks the work done; the record is kept until `now + keep`.
+    async fn complete(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> Result<(), StoreError>;
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError>;
+    /// Results of one target at or after `since`, oldest first, at most `limit`.
+    async fn results_since(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ProbeResult>, StoreError>;
+}

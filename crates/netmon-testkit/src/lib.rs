@@ -1,0 +1,6 @@
+//! Test support shared by every crate's tests. Not linked into any shipped binary.
+
+pub mod clock;
+pub mod contracts;
+pub mod servers;
+pub mod suites;

@@ -1,0 +1,1 @@
+//! Behavioural suites: one module per port; each adapter's tests call them.
