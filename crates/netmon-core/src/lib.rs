@@ -6,6 +6,7 @@ pub mod duration;
 pub mod events;
 pub mod ids;
 pub mod incident;
+pub mod jobs;
 pub mod ports;
 pub mod result;
 pub mod target;

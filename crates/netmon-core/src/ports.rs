@@ -220,3 +220,36 @@ pub trait HistoryStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ProbeResult>, StoreError>;
 }
+
+/// Where the scheduler puts probe jobs (SQS in the cloud, a bounded channel in one process).
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, jobs: Vec<crate::jobs::ProbeJob>) -> Result<(), BusError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PingKind {
+    /// The job finished fine.
+    Success,
+    /// The job started (`/ping/{token}/start`); does not count as a success.
+    Start,
+    /// The job reported failure (`/ping/{token}/fail`).
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingRecord {
+    pub tenant: TenantId,
+    pub target: TargetId,
+    pub at: DateTime<Utc>,
+    pub kind: PingKind,
+}
+
+/// Last heartbeat ping per target, so overdue jobs are detected after a restart too.
+#[async_trait]
+pub trait HeartbeatStore: Send + Sync {
+    async fn record_ping(&self, ping: &PingRecord) -> Result<(), StoreError>;
+    /// The latest ping of every heartbeat target that has pinged.
+    async fn last_pings(&self) -> Result<Vec<PingRecord>, StoreError>;
+}
