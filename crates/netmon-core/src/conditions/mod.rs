@@ -1,4 +1,32 @@
-//! PLACEHOLDER — the conditions language is being written; this stub only fixes the interface.
+//! The conditions language, Gatus-style: `LEFT OP RIGHT`, checked when a target is saved and
+//! evaluated against each [`Observation`].
+//!
+//! ```text
+//! condition  = left op right
+//! left       = placeholder | "len(" placeholder ")" | "has(" placeholder ")"
+//! placeholder= "[STATUS]" | "[RESPONSE_TIME]" | "[BODY]" path | "[HEADERS]." name
+//!            | "[CERTIFICATE_EXPIRATION]" | "[CONNECTED]" | "[DNS_RCODE]" | "[IP]"
+//! path       = { "." key | "[" digits "]" }          e.g. [BODY].data[0].id, [BODY][2]
+//! op         = "==" | "!=" | "<" | "<=" | ">" | ">="
+//! right      = value | "pat(" glob ")" | "any(" value { "," value } ")"
+//! value      = number | duration | "true" | "false" | word | "\"" string "\""
+//! ```
+//!
+//! Durations (`300ms`, `48h`, `1h30m`) compare as milliseconds, so `[RESPONSE_TIME] < 300ms` and
+//! `[CERTIFICATE_EXPIRATION] > 48h` read naturally. `<`, `<=`, `>`, `>=` need a number or
+//! duration on the right. A value that is absent (no body, missing JSON key, no such header,
+//! no certificate) fails every comparison; ask `has(...) == false` to require absence.
+//! A result's `actual` is the left-hand value as seen: `200`, `250ms`, `3d` (certificate time
+//! left), `<none>` when absent, cut to 100 characters.
+//!
+//! Beyond Gatus: mistakes are refused at parse time with a column (unknown placeholder, a
+//! number compared with `UP`, `[STATUS] == true`, `10x`), and placeholders are only allowed on
+//! the left, functions only on their own side.
+
+mod eval;
+mod glob;
+mod lexer;
+mod parser;
 
 use std::fmt;
 
@@ -15,21 +43,19 @@ pub struct ConditionError {
     pub message: String,
 }
 
+/// A parsed condition. Equality, display and serialization use the source text as written.
 #[derive(Clone)]
 pub struct Condition {
     source: String,
+    expr: parser::Expr,
 }
 
 impl Condition {
     pub fn parse(source: &str) -> Result<Self, ConditionError> {
-        if source.trim().is_empty() {
-            return Err(ConditionError {
-                column: 1,
-                message: "empty condition".into(),
-            });
-        }
+        let expr = parser::parse(source)?;
         Ok(Self {
             source: source.to_owned(),
+            expr,
         })
     }
 
@@ -37,11 +63,12 @@ impl Condition {
         &self.source
     }
 
-    pub fn evaluate(&self, _obs: &Observation, _now: DateTime<Utc>) -> ConditionResult {
+    pub fn evaluate(&self, obs: &Observation, now: DateTime<Utc>) -> ConditionResult {
+        let (passed, actual) = eval::evaluate(&self.expr, obs, now);
         ConditionResult {
             condition: self.source.clone(),
-            passed: false,
-            actual: None,
+            passed,
+            actual: Some(actual),
         }
     }
 }
@@ -73,7 +100,84 @@ impl Serialize for Condition {
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Condition::parse(&s)
-            .map_err(|e| serde::de::Error::custom(format!("condition {s:?}: {e}")))
+        Condition::parse(&s).map_err(|e| serde::de::Error::custom(format!("condition {s:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_round_trip() {
+        let table = [
+            "[STATUS] == 200",
+            "  [BODY].data[0].name == \"john \\\"j\\\" doe\"  ",
+            "[CERTIFICATE_EXPIRATION] > 48h",
+            "len([BODY].items) >= 1",
+        ];
+        for src in table {
+            let c = Condition::parse(src).expect(src);
+            let json = serde_json::to_string(&c).expect(src);
+            assert_eq!(json, serde_json::to_string(src).expect(src));
+            let back: Condition = serde_json::from_str(&json).expect(src);
+            assert_eq!(back, c);
+            assert_eq!(back.source(), src);
+            assert_eq!(back.to_string(), src);
+        }
+    }
+
+    #[test]
+    fn deserialize_error_names_condition_and_column() {
+        let err = serde_json::from_str::<Condition>(r#""[STATUS] = 200""#)
+            .expect_err("single = is refused")
+            .to_string();
+        assert!(
+            err.contains(r#"condition "[STATUS] = 200": column 10: use `==`"#),
+            "{err}"
+        );
+        let err = serde_json::from_str::<Vec<Condition>>(r#"["[STATUS] == 200", "[NOPE] == 1"]"#)
+            .expect_err("unknown placeholder")
+            .to_string();
+        assert!(
+            err.contains("column 1: unknown placeholder `[NOPE]`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn error_display() {
+        let e = Condition::parse("[STATUS] ==").expect_err("no value");
+        assert_eq!(e.to_string(), "column 12: missing value after `==`");
+    }
+
+    /// Defaults plus the conditions shown in examples/netmon.yaml, events/samples and the design
+    /// guide: they must keep parsing.
+    #[test]
+    fn documented_conditions_parse() {
+        use crate::target::{CheckSpec, TcpCheck};
+        let tcp = CheckSpec::Tcp(TcpCheck {
+            host: "example.com".into(),
+            port: 443,
+        });
+        assert_eq!(crate::result::default_conditions(&tcp).len(), 1);
+        let table = [
+            "[CONNECTED] == true",
+            "[STATUS] < 400",
+            "[DNS_RCODE] == NOERROR",
+            "[RESPONSE_TIME] < 2000",
+            "[RESPONSE_TIME] < 300",
+            "[CERTIFICATE_EXPIRATION] > 7d",
+            "[CERTIFICATE_EXPIRATION] > 168h",
+            "[CERTIFICATE_EXPIRATION] > 48h",
+            "[BODY] == pat(*Example Domain*)",
+            "[BODY] == ok",
+            "[BODY].status == UP",
+        ];
+        for src in table {
+            if let Err(e) = Condition::parse(src) {
+                panic!("{src}: {e}");
+            }
+        }
     }
 }
