@@ -89,6 +89,11 @@ impl EventType {
         1
     }
 
+    /// Versions consumers accept; during a deprecation window this holds the old and the new.
+    pub fn supported_versions(self) -> &'static [u32] {
+        &[1]
+    }
+
     pub fn is_incident(self) -> bool {
         matches!(
             self,
@@ -140,6 +145,22 @@ impl Envelope {
     pub fn event_type(&self) -> EventType {
         self.event.event_type()
     }
+
+    /// Refuses payload versions this code does not understand, so a newer producer's message is
+    /// dead-lettered with a reason instead of being misread.
+    pub fn check_version(&self) -> Result<(), String> {
+        let t = self.event_type();
+        if t.supported_versions().contains(&self.version) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} version {} is not supported (supported: {:?})",
+                t.as_str(),
+                self.version,
+                t.supported_versions()
+            ))
+        }
+    }
 }
 
 /// `probe.completed`: every result of one probe job, so one message carries many probes.
@@ -173,6 +194,16 @@ pub struct Subject {
     pub check: String,
 }
 
+impl Subject {
+    pub fn of(spec: &crate::target::TargetSpec) -> Self {
+        Self {
+            target_id: spec.id.clone(),
+            target_name: spec.name.clone(),
+            check: spec.check.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentOpened {
     pub incident_id: String,
@@ -204,9 +235,19 @@ pub struct IncidentReminder {
     pub cause: IncidentCause,
 }
 
+/// `target.created` / `target.updated`. The target is redacted ([`Target::redacted`]): events
+/// travel through SNS, SQS and dead-letter queues, where credentials do not belong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetChanged {
     pub target: Target,
+}
+
+impl TargetChanged {
+    pub fn new(target: &Target) -> Self {
+        Self {
+            target: target.redacted(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +286,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_versions_are_refused() {
+        let mut env = Envelope::new(
+            Event::TargetDeleted(TargetDeleted {
+                target_id: TargetId::parse("web").unwrap(),
+            }),
+            TenantId::default_tenant(),
+            "api",
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
+        assert!(env.check_version().is_ok());
+        env.version = 2;
+        let err = env.check_version().unwrap_err();
+        assert!(err.contains("target.deleted version 2 is not supported"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{IncidentCause, IncidentOpened, IncidentReminder, IncidentResolved, Subject};
 use crate::result::{Outcome, ProbeResult};
-use crate::target::TargetSpec;
+use crate::target::{CheckSpec, TargetSpec};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -32,10 +32,16 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Heartbeats use 1/1: a missed deadline already includes the grace period, and one ping
+    /// proves the job ran (Healthchecks semantics).
     pub fn for_target(spec: &TargetSpec) -> Self {
+        let (failure_threshold, success_threshold) = match spec.check {
+            CheckSpec::Heartbeat(_) => (1, 1),
+            _ => (spec.failure_threshold.max(1), spec.success_threshold.max(1)),
+        };
         Self {
-            failure_threshold: spec.failure_threshold.max(1),
-            success_threshold: spec.success_threshold.max(1),
+            failure_threshold,
+            success_threshold,
             reminder_interval: spec.reminder_interval.map(|d| d.as_chrono()),
             quorum: 1,
             suppress_new: false,
@@ -240,12 +246,15 @@ pub fn evaluate(
             }
         }
         (Some(open), false) => {
+            // With several locations, the resolving result may have started before the one
+            // that opened the incident; an incident never ends before it began.
+            let resolved_at = result.started_at.max(open.opened_at);
             events.push(IncidentEvent::Resolved(IncidentResolved {
                 incident_id: open.id.clone(),
                 subject: subject.clone(),
                 opened_at: open.opened_at,
-                resolved_at: result.started_at,
-                duration_s: (result.started_at - open.opened_at).num_seconds(),
+                resolved_at,
+                duration_s: (resolved_at - open.opened_at).num_seconds(),
             }));
             next.incident = None;
         }

@@ -79,7 +79,11 @@ pub struct HttpCheck {
     pub url: Url,
     #[serde(default = "default_method", deserialize_with = "de_method")]
     pub method: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de_headers"
+    )]
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -97,6 +101,7 @@ pub struct HttpCheck {
 pub struct TcpCheck {
     #[serde(deserialize_with = "de_host")]
     pub host: String,
+    #[serde(deserialize_with = "de_port")]
     pub port: u16,
 }
 
@@ -180,7 +185,27 @@ impl Target {
     pub fn id(&self) -> &TargetId {
         &self.spec.id
     }
+
+    /// A copy safe to publish: header values, request bodies and heartbeat tokens replaced.
+    pub fn redacted(&self) -> Target {
+        let mut t = self.clone();
+        match &mut t.spec.check {
+            CheckSpec::Http(h) => {
+                for v in h.headers.values_mut() {
+                    *v = REDACTED.to_owned();
+                }
+                if h.body.is_some() {
+                    h.body = Some(REDACTED.to_owned());
+                }
+            }
+            CheckSpec::Heartbeat(hb) => hb.token = None,
+            CheckSpec::Tcp(_) | CheckSpec::Dns(_) => {}
+        }
+        t
+    }
 }
+
+pub const REDACTED: &str = "<redacted>";
 
 // ---- wire form and validation ----
 
@@ -235,8 +260,8 @@ pub enum SpecError {
         timeout: HumanDuration,
         interval: HumanDuration,
     },
-    #[error("target {0:?}: name must be at most 200 characters")]
-    NameTooLong(String),
+    #[error("target {0:?}: name must be 1 to 200 characters and not blank")]
+    BadName(String),
     #[error("target {0:?}: heartbeat period must be between 10s and 30d")]
     HeartbeatPeriod(String),
 }
@@ -280,8 +305,8 @@ impl TryFrom<TargetSpecWire> for TargetSpec {
             });
         }
         let name = w.name.unwrap_or_else(|| id.clone());
-        if name.chars().count() > 200 {
-            return Err(SpecError::NameTooLong(id));
+        if name.trim().is_empty() || name.chars().count() > 200 {
+            return Err(SpecError::BadName(id));
         }
         Ok(TargetSpec {
             id: w.id,
@@ -449,6 +474,36 @@ fn de_host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(s)
 }
 
+fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let v = u16::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("port must be 1 to 65535"));
+    }
+    Ok(v)
+}
+
+/// RFC 9110 token for names; values must not smuggle a line break into the request.
+fn de_headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let headers = BTreeMap::<String, String>::deserialize(d)?;
+    for (name, value) in &headers {
+        let token = !name.is_empty()
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+            });
+        if !token {
+            return Err(serde::de::Error::custom(format!(
+                "header name {name:?} is not a valid HTTP header name"
+            )));
+        }
+        if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+            return Err(serde::de::Error::custom(format!(
+                "header {name:?} has a line break or NUL in its value"
+            )));
+        }
+    }
+    Ok(headers)
+}
+
 fn de_resolver<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let Some(s) = Option::<String>::deserialize(d)? else {
         return Ok(None);
@@ -502,6 +557,21 @@ mod tests {
     }
 
     #[test]
+    fn redaction_removes_credentials() {
+        let spec = parse(r#"{"id":"a","http":{"url":"https://x","headers":{"Authorization":"Bearer s3"},"body":"pw=1"}}"#).unwrap();
+        let t = Target {
+            tenant: TenantId::default_tenant(),
+            spec,
+            version: 1,
+            created_at: DateTime::default(),
+            updated_at: DateTime::default(),
+        };
+        let shown = serde_json::to_string(&t.redacted()).unwrap();
+        assert!(!shown.contains("s3") && !shown.contains("pw=1"), "{shown}");
+        assert!(shown.contains("Authorization"), "{shown}");
+    }
+
+    #[test]
     fn refuses_bad_specs() {
         let cases = [
             (r#"{"id":"a","http":{"url":"https://x"},"interval":"5s"}"#, "out of range"),
@@ -520,6 +590,10 @@ mod tests {
             (r#"{"id":"a","heartbeat":{"period":"1s"}}"#, "heartbeat period"),
             (r#"{"id":"a","http":{"url":"https://x"},"reminder_interval":"5s"}"#, "too short"),
             (r#"{"id":"a","http":{"url":"https://x"},"tags":["has space"]}"#, "tag"),
+            (r#"{"id":"a","tcp":{"host":"x","port":0}}"#, "port must be"),
+            (r#"{"id":"a","name":" ","http":{"url":"https://x"}}"#, "not blank"),
+            (r#"{"id":"a","http":{"url":"https://x","headers":{"Bad Name":"v"}}}"#, "header name"),
+            (r#"{"id":"a","http":{"url":"https://x","headers":{"X":"a\r\nInjected: 1"}}}"#, "line break"),
         ];
         for (json, want) in cases {
             let err = parse(json).expect_err(json);
