@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use netmon_core::TenantId;
 use netmon_core::ports::Clock;
@@ -30,7 +31,9 @@ pub use tls::TlsInitError;
 use net::{Host, Progress, err, ms};
 
 /// What a probe may do. Private and link-local destinations are opt-in: in the cloud a tenant's
-/// URL must never reach the VPC or the instance metadata service.
+/// URL must never reach the VPC or the instance metadata service. The guard covers HTTP(S) and
+/// TCP destinations (and every redirect hop); the server a DNS check queries is operator-chosen
+/// and not guarded (see the `dns` module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeConfig {
     /// Loopback, RFC 1918, ULA, CGNAT (and 0.0.0.0, which reaches the local host).
@@ -166,7 +169,7 @@ impl Prober {
         tenant: &TenantId,
         spec: &TargetSpec,
         location: &str,
-        started_at: chrono::DateTime<chrono::Utc>,
+        started_at: DateTime<Utc>,
     ) -> ProbeResult {
         let obs = self.observe(&spec.check, spec.timeout.as_duration()).await;
         if let Some(e) = &obs.error {
@@ -176,19 +179,46 @@ impl Prober {
         judge(tenant, spec, location, started_at, &obs)
     }
 
-    /// Probes every job with at most `concurrency` in flight. Each probe is bounded by its own
-    /// timeout, so a slow target delays nobody else. `clock` stamps each probe's `started_at`
-    /// when it actually starts. Results come back in completion order.
+    /// Probes every job with at most `concurrency` (at least 1) in flight, all stamped with the
+    /// round's `started_at`. Each probe is bounded by its own timeout, so a slow target delays
+    /// nobody else. Results come back in completion order.
     pub async fn probe_many(
+        &self,
+        jobs: Vec<(TenantId, TargetSpec)>,
+        location: &str,
+        concurrency: usize,
+        started_at: DateTime<Utc>,
+    ) -> Vec<ProbeResult> {
+        self.probe_many_with(jobs, location, concurrency, || started_at)
+            .await
+    }
+
+    /// Like [`Prober::probe_many`], but stamps each probe's `started_at` from `clock` when that
+    /// probe actually starts (later probes of a large round wait for a free slot).
+    pub async fn probe_many_with_clock(
         &self,
         jobs: Vec<(TenantId, TargetSpec)>,
         location: &str,
         concurrency: usize,
         clock: &dyn Clock,
     ) -> Vec<ProbeResult> {
+        self.probe_many_with(jobs, location, concurrency, || clock.now())
+            .await
+    }
+
+    async fn probe_many_with(
+        &self,
+        jobs: Vec<(TenantId, TargetSpec)>,
+        location: &str,
+        concurrency: usize,
+        now: impl Fn() -> DateTime<Utc>,
+    ) -> Vec<ProbeResult> {
+        // One task drives every probe (no per-probe spawn or Arc clone); hyper's connection
+        // halves run as their own tasks, so I/O still proceeds in parallel.
+        let now = &now;
         futures::stream::iter(jobs)
             .map(|(tenant, spec)| async move {
-                let started_at = clock.now();
+                let started_at = now();
                 self.probe(&tenant, &spec, location, started_at).await
             })
             .buffer_unordered(concurrency.max(1))

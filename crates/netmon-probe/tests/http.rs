@@ -116,7 +116,7 @@ async fn a_server_that_never_answers_times_out_within_the_timeout() {
     );
     assert!(elapsed >= timeout, "{elapsed:?}");
     assert!(
-        elapsed < timeout + Duration::from_millis(250),
+        elapsed < timeout + Duration::from_millis(500),
         "{elapsed:?}"
     );
     // What was measured before the timeout is kept.
