@@ -258,10 +258,13 @@ fn format_signed_ms(ms: i64) -> String {
     if ms < 0 { format!("-{text}") } else { text }
 }
 
+/// One line, at most `ACTUAL_MAX_CHARS` characters: `actual` ends up in notifications and
+/// terminal output, where a multi-line HTML body would swamp everything else.
 fn shorten(s: &str) -> String {
-    match s.char_indices().nth(ACTUAL_MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(ACTUAL_MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
     }
 }
 

@@ -1,0 +1,181 @@
+//! When each target is due. Every target gets a stable phase inside its interval (a hash of its
+//! tenant and id), so a thousand one-minute targets are spread over the minute instead of all
+//! firing at second 0, and the same target fires at the same second on every tick and every
+//! scheduler instance.
+
+use chrono::{DateTime, Utc};
+use netmon_core::jobs::ProbeJob;
+use netmon_core::target::{CheckSpec, Target};
+
+/// FNV-1a: tiny, stable across versions and platforms (unlike `DefaultHasher`).
+pub fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn phase_ms(target: &Target, interval_ms: i64) -> i64 {
+    let h = stable_hash(&[target.tenant.as_str(), target.id().as_str()]);
+    i64::try_from(h % u64::try_from(interval_ms.max(1)).unwrap_or(1)).unwrap_or(0)
+}
+
+fn interval_ms(target: &Target) -> i64 {
+    i64::try_from(target.spec.interval.as_millis_u64())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// The latest instant `<= at` on which the target is due.
+pub fn last_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
+    let every = interval_ms(target);
+    let phase = phase_ms(target, every);
+    let t = at.timestamp_millis();
+    let due = t - (t - phase).rem_euclid(every);
+    DateTime::from_timestamp_millis(due).unwrap_or(at)
+}
+
+/// The first instant `> at` on which the target is due.
+pub fn next_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
+    last_due(target, at) + chrono::Duration::milliseconds(interval_ms(target))
+}
+
+/// Whether the target is probed by the scheduler (heartbeats are pushed, not polled).
+pub fn is_polled(target: &Target) -> bool {
+    target.spec.enabled && !matches!(target.spec.check, CheckSpec::Heartbeat(_))
+}
+
+/// Targets due in `(after, upto]`, each with the instant it was due. A target due several
+/// times in the window (the scheduler was late) is probed once, for the latest instant.
+pub fn due_in<'a>(
+    targets: impl IntoIterator<Item = &'a Target>,
+    after: DateTime<Utc>,
+    upto: DateTime<Utc>,
+) -> Vec<(&'a Target, DateTime<Utc>)> {
+    targets
+        .into_iter()
+        .filter(|t| is_polled(t))
+        .filter_map(|t| {
+            let due = last_due(t, upto);
+            (due > after).then_some((t, due))
+        })
+        .collect()
+}
+
+/// Groups due targets into jobs of at most `shard_size`, one tenant and one due instant per job.
+pub fn into_jobs(due: Vec<(&Target, DateTime<Utc>)>, shard_size: usize) -> Vec<ProbeJob> {
+    let mut groups: std::collections::BTreeMap<(String, DateTime<Utc>), Vec<&Target>> =
+        std::collections::BTreeMap::new();
+    for (t, at) in due {
+        groups
+            .entry((t.tenant.as_str().to_owned(), at))
+            .or_default()
+            .push(t);
+    }
+    let mut jobs = Vec::new();
+    for ((_, at), targets) in groups {
+        for chunk in targets.chunks(shard_size.max(1)) {
+            jobs.push(ProbeJob {
+                job_id: uuid::Uuid::now_v7().to_string(),
+                tenant: chunk[0].tenant.clone(),
+                scheduled_for: at,
+                targets: chunk.iter().map(|t| t.spec.clone()).collect(),
+            });
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netmon_core::target::TargetSpec;
+    use netmon_core::TenantId;
+
+    fn target(id: &str, interval_s: u64) -> Target {
+        let spec: TargetSpec = serde_json::from_value(serde_json::json!({
+            "id": id, "http": {"url": "http://127.0.0.1/"}, "interval": interval_s, "timeout": "5s"
+        }))
+        .unwrap();
+        Target {
+            tenant: TenantId::default_tenant(),
+            spec,
+            version: 1,
+            created_at: DateTime::default(),
+            updated_at: DateTime::default(),
+        }
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn each_target_fires_once_per_interval() {
+        let t = target("web", 60);
+        let mut fired = Vec::new();
+        for s in 0..600 {
+            if !due_in([&t], at(s), at(s + 1)).is_empty() {
+                fired.push(s + 1);
+            }
+        }
+        assert_eq!(fired.len(), 10);
+        assert!(fired.windows(2).all(|w| w[1] - w[0] == 60), "{fired:?}");
+    }
+
+    #[test]
+    fn sub_minute_intervals_fire_within_a_minute_tick() {
+        let t = target("fast", 15);
+        let mut count = 0;
+        for s in (0..60).step_by(1) {
+            count += due_in([&t], at(s), at(s + 1)).len();
+        }
+        assert_eq!(count, 4);
+        // A one-minute window sees one due instant (the latest), not four.
+        assert_eq!(due_in([&t], at(0), at(60)).len(), 1);
+    }
+
+    #[test]
+    fn phases_spread_over_the_interval() {
+        let targets: Vec<Target> = (0..1000).map(|i| target(&format!("t{i}"), 60)).collect();
+        let mut per_second = [0u32; 60];
+        for t in &targets {
+            let phase = last_due(t, at(0)).timestamp().rem_euclid(60) as usize;
+            per_second[phase] += 1;
+        }
+        let max = per_second.iter().max().copied().unwrap_or(0);
+        // Uniform would be ~17 a second; all at once would be 1000.
+        assert!(max < 40, "busiest second has {max}: {per_second:?}");
+    }
+
+    #[test]
+    fn late_scheduler_probes_once() {
+        let t = target("web", 10);
+        assert_eq!(due_in([&t], at(0), at(300)).len(), 1);
+    }
+
+    #[test]
+    fn jobs_are_sharded_by_tenant_and_instant() {
+        let mut targets: Vec<Target> = (0..120).map(|i| target(&format!("t{i}"), 60)).collect();
+        for t in targets.iter_mut().take(10) {
+            t.tenant = TenantId::parse("other").unwrap();
+        }
+        let due: Vec<_> = targets.iter().map(|t| (t, at(0))).collect();
+        let jobs = into_jobs(due, 50);
+        // default: 110 → 50+50+10; other: 10.
+        assert_eq!(jobs.len(), 4);
+        assert!(jobs.iter().all(|j| j.targets.len() <= 50));
+        assert_eq!(jobs.iter().map(|j| j.targets.len()).sum::<usize>(), 120);
+    }
+
+    #[test]
+    fn disabled_and_heartbeat_targets_are_not_polled() {
+        let mut t = target("off", 60);
+        t.spec.enabled = false;
+        assert!(due_in([&t], at(0), at(120)).is_empty());
+    }
+}

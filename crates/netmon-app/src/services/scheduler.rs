@@ -1,0 +1,233 @@
+//! Scheduler: turns "time passed" into probe jobs, and overdue heartbeats into failed results.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::ports::{EventBus, HeartbeatStore, JobQueue, PingKind};
+use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
+use netmon_core::target::{CheckSpec, Target};
+use netmon_core::{TargetId, TenantId};
+
+use crate::error::HandleError;
+use crate::schedule;
+
+/// Heartbeat results carry this location: they come from the job, not from a prober.
+pub const PUSH_LOCATION: &str = "push";
+
+pub struct Scheduler {
+    jobs: Arc<dyn JobQueue>,
+    heartbeats: Arc<dyn HeartbeatStore>,
+    bus: Arc<dyn EventBus>,
+    shard_size: usize,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub jobs: usize,
+    pub probes: usize,
+    pub missed_heartbeats: usize,
+}
+
+impl Scheduler {
+    pub fn new(
+        jobs: Arc<dyn JobQueue>,
+        heartbeats: Arc<dyn HeartbeatStore>,
+        bus: Arc<dyn EventBus>,
+        shard_size: usize,
+    ) -> Self {
+        Self {
+            jobs,
+            heartbeats,
+            bus,
+            shard_size,
+        }
+    }
+
+    pub fn shard_size(&self) -> usize {
+        self.shard_size
+    }
+
+    /// Everything due in `(after, upto]`.
+    pub async fn tick(
+        &self,
+        targets: &[Target],
+        after: DateTime<Utc>,
+        upto: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
+        let due = schedule::due_in(targets, after, upto);
+        let jobs = schedule::into_jobs(due, self.shard_size);
+        self.enqueue_and_check(jobs, targets, after, upto).await
+    }
+
+    /// Enqueues `jobs` and reports heartbeats whose deadline fell in `(after, upto]`.
+    pub async fn enqueue_and_check(
+        &self,
+        jobs: Vec<netmon_core::jobs::ProbeJob>,
+        targets: &[Target],
+        after: DateTime<Utc>,
+        upto: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
+        let mut report = TickReport {
+            jobs: jobs.len(),
+            probes: jobs.iter().map(|j| j.targets.len()).sum(),
+            missed_heartbeats: 0,
+        };
+        if !jobs.is_empty() {
+            self.jobs.enqueue(jobs).await?;
+        }
+        report.missed_heartbeats = self.check_heartbeats(targets, after, upto).await?;
+        Ok(report)
+    }
+
+    async fn check_heartbeats(
+        &self,
+        targets: &[Target],
+        after: DateTime<Utc>,
+        upto: DateTime<Utc>,
+    ) -> Result<usize, HandleError> {
+        let beats: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.spec.enabled && matches!(t.spec.check, CheckSpec::Heartbeat(_)))
+            .collect();
+        if beats.is_empty() {
+            return Ok(0);
+        }
+        let last: HashMap<(TenantId, TargetId), DateTime<Utc>> = self
+            .heartbeats
+            .last_pings()
+            .await?
+            .into_iter()
+            .filter(|p| p.kind != PingKind::Start)
+            .map(|p| ((p.tenant, p.target), p.at))
+            .collect();
+        let mut by_tenant: BTreeMap<TenantId, Vec<ProbeResult>> = BTreeMap::new();
+        for t in beats {
+            let last_ping = last.get(&(t.tenant.clone(), t.id().clone())).copied();
+            if let Some(result) = missed_heartbeat(t, last_ping, after, upto) {
+                by_tenant.entry(t.tenant.clone()).or_default().push(result);
+            }
+        }
+        let count = by_tenant.values().map(Vec::len).sum();
+        let envelopes: Vec<Envelope> = by_tenant
+            .into_iter()
+            .map(|(tenant, results)| {
+                let job_id = format!("heartbeats:{tenant}:{}", upto.timestamp_millis());
+                Envelope::with_id(
+                    format!("probe:{job_id}"),
+                    Event::ProbeCompleted(ProbeBatch {
+                        job_id,
+                        location: PUSH_LOCATION.to_owned(),
+                        results,
+                    }),
+                    tenant,
+                    "scheduler",
+                    upto,
+                )
+            })
+            .collect();
+        if !envelopes.is_empty() {
+            self.bus.publish(envelopes).await?;
+        }
+        Ok(count)
+    }
+}
+
+/// A failed result if the heartbeat's deadline (last ping, or creation, + period + grace), or a
+/// later multiple of its period, fell inside `(after, upto]`. Reporting each missed period once
+/// keeps the result stream (and the alerter) quiet while a job stays silent.
+pub fn missed_heartbeat(
+    target: &Target,
+    last_ping: Option<DateTime<Utc>>,
+    after: DateTime<Utc>,
+    upto: DateTime<Utc>,
+) -> Option<ProbeResult> {
+    let CheckSpec::Heartbeat(hb) = &target.spec.check else {
+        return None;
+    };
+    let since = last_ping.unwrap_or(target.created_at);
+    let deadline = since + hb.period.as_chrono() + hb.grace.as_chrono();
+    if upto <= deadline {
+        return None;
+    }
+    let period_ms = hb.period.as_chrono().num_milliseconds().max(1);
+    let late_ms = (upto - deadline).num_milliseconds();
+    let missed_at =
+        deadline + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms));
+    if missed_at <= after {
+        return None;
+    }
+    let message = match last_ping {
+        Some(at) => format!(
+            "no ping since {} (expected every {}, grace {})",
+            at.format("%Y-%m-%d %H:%M:%SZ"),
+            hb.period,
+            hb.grace
+        ),
+        None => format!(
+            "never pinged (expected every {}, grace {})",
+            hb.period, hb.grace
+        ),
+    };
+    Some(ProbeResult {
+        tenant: target.tenant.clone(),
+        target: target.id().clone(),
+        location: PUSH_LOCATION.to_owned(),
+        started_at: missed_at,
+        duration_ms: 0.0,
+        timings: PhaseTimings::default(),
+        outcome: Outcome::Down,
+        status_code: None,
+        ip: None,
+        certificate_expires_at: None,
+        conditions: Vec::new(),
+        error: Some(ProbeError::new(ErrorKind::Missed, message)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netmon_core::target::TargetSpec;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn beat() -> Target {
+        let spec: TargetSpec = serde_json::from_value(serde_json::json!({
+            "id": "backup", "heartbeat": {"period": "1h", "grace": "5m"}
+        }))
+        .unwrap();
+        Target {
+            tenant: TenantId::default_tenant(),
+            spec,
+            version: 1,
+            created_at: at(0),
+            updated_at: at(0),
+        }
+    }
+
+    #[test]
+    fn missed_once_per_period_after_the_grace() {
+        let t = beat();
+        let ping = Some(at(0));
+        // Deadline is 1h05m after the ping.
+        assert!(missed_heartbeat(&t, ping, at(0), at(3_900)).is_none());
+        let r = missed_heartbeat(&t, ping, at(3_900), at(3_901)).expect("missed");
+        assert_eq!(r.started_at, at(3_900));
+        assert_eq!(r.outcome, Outcome::Down);
+        assert!(r.error.unwrap().message.contains("no ping since"));
+        // The next ten minutes add nothing; the next period reports again.
+        assert!(missed_heartbeat(&t, ping, at(3_901), at(4_500)).is_none());
+        let r = missed_heartbeat(&t, ping, at(4_500), at(7_500)).expect("missed again");
+        assert_eq!(r.started_at, at(7_500));
+    }
+
+    #[test]
+    fn never_pinged_counts_from_creation() {
+        let r = missed_heartbeat(&beat(), None, at(0), at(4_000)).expect("missed");
+        assert!(r.error.unwrap().message.contains("never pinged"));
+    }
+}
