@@ -31,6 +31,25 @@ impl LineSink for StdoutSink {
     }
 }
 
+/// Keeps lines in memory (tests, and anything that wants to show recent notifications).
+#[derive(Default)]
+pub struct MemorySink(std::sync::Mutex<Vec<String>>);
+
+impl MemorySink {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl LineSink for MemorySink {
+    fn line(&self, line: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line.to_owned());
+    }
+}
+
 /// Delivers over the probe engine's HTTP client, so webhooks get the same SSRF guard as probes
 /// (a tenant cannot point a webhook at the metadata service).
 pub struct ChannelDelivery {

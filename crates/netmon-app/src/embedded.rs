@@ -46,6 +46,8 @@ pub struct Options {
     pub shard_size: usize,
     /// History older than this is pruned hourly, bounding the database size.
     pub history_retention: chrono::Duration,
+    /// The bus to use; pass one to subscribe observers before anything is published.
+    pub bus: Option<MemoryBus>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             delivery_timeout: Duration::from_secs(10),
             shard_size: 50,
             history_retention: chrono::Duration::days(90),
+            bus: None,
         }
     }
 }
@@ -116,6 +119,15 @@ impl Running {
             .map_err(|_| "the prober stopped".to_owned())
     }
 
+    /// Stops at once without draining anything, as a crash or `kill -9` would: in-flight probes
+    /// and deliveries are dropped mid-way. What was committed to the store survives.
+    pub fn kill(self) {
+        for task in self.probe_tasks.iter().chain(&self.tasks) {
+            task.abort();
+        }
+        self.bus.shutdown();
+    }
+
     /// Stops taking work, lets in-flight probes finish (each is bounded by its timeout), drains
     /// the bus and closes the store.
     pub async fn stop(self) {
@@ -167,6 +179,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         delivery_timeout,
         shard_size,
         history_retention,
+        bus,
     } = opts;
 
     let store = Arc::new(SqliteStore::open(&config.store).await.map_err(|e| {
@@ -186,7 +199,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         Prober::try_new(probe_config, resolver).map_err(|e| StartError::Tls(e.to_string()))?,
     );
 
-    let bus = MemoryBus::new();
+    let bus = bus.unwrap_or_default();
     let bus_port: Arc<dyn EventBus> = Arc::new(bus.clone());
     let relay = Arc::new(OutboxRelay::new(store.clone(), bus_port.clone()));
     let alerter = Arc::new(Alerter::new(

@@ -113,6 +113,11 @@ impl IncidentEvent {
         }
     }
 
+    /// The bus envelope id: `<tenant>:<event_id>`. Incident ids are unique per tenant only.
+    pub fn envelope_id(&self, tenant: &crate::ids::TenantId) -> String {
+        format!("{tenant}:{}", self.event_id())
+    }
+
     /// A stable id per logical event: re-evaluating the same transition yields the same id.
     pub fn event_id(&self) -> String {
         match self {

@@ -289,10 +289,10 @@ fn cross_field_rules(t: EventType, v: &Value, out: &mut Vec<String>) {
                         .unwrap_or(0)
                 ),
             };
-            let want = format!("{incident}:{suffix}");
+            let want = format!("{}:{incident}:{suffix}", str_at("/tenant"));
             if str_at("/id") != want {
                 out.push(format!(
-                    "/id: incident events carry the stable id {want:?} (IncidentEvent::event_id) so redeliveries dedupe, found {:?}",
+                    "/id: incident events carry the stable id {want:?} (IncidentEvent::envelope_id) so redeliveries dedupe, found {:?}",
                     str_at("/id")
                 ));
             }

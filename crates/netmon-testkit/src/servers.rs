@@ -97,6 +97,9 @@ struct ReceiverState {
     arrived: Notify,
     /// Requests answered 500 while this is above zero (each failure decrements it).
     fail_next: AtomicU64,
+    /// Requests left hanging (never answered, never recorded) while this is above zero.
+    hang_next: AtomicU64,
+    hung: AtomicU64,
 }
 
 /// Records JSON POSTs; can be told to fail the next N requests.
@@ -112,6 +115,8 @@ impl WebhookReceiver {
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             fail_next: AtomicU64::new(0),
+            hang_next: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
         });
         let app = Router::new()
             .fallback(any(receive))
@@ -130,6 +135,24 @@ impl WebhookReceiver {
 
     pub fn fail_next(&self, n: u64) {
         self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn hang_next(&self, n: u64) {
+        self.state.hang_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Requests that arrived and were left hanging.
+    pub fn hung(&self) -> u64 {
+        self.state.hung.load(Ordering::SeqCst)
+    }
+
+    /// Bodies of the recorded requests whose JSON `type` is `kind`.
+    pub fn of_type(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.body["type"] == kind)
+            .map(|r| r.body)
+            .collect()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -171,6 +194,14 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let hanging = state
+        .hang_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if hanging {
+        state.hung.fetch_add(1, Ordering::SeqCst);
+        return std::future::pending().await;
+    }
     let failing = state
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -622,7 +622,7 @@ fn incident_events_from_the_state_machine_validate() {
         let now = r.started_at + Duration::milliseconds(1_250);
         let ev = evaluate(&state, r, &subject, &rules, now);
         for e in ev.events {
-            let id = e.event_id();
+            let id = e.envelope_id(&tenant());
             let event = match e {
                 IncidentEvent::Opened(p) => Event::IncidentOpened(p),
                 IncidentEvent::Resolved(p) => Event::IncidentResolved(p),

@@ -160,7 +160,7 @@ fn incident_envelope(
         IncidentEvent::Reminder(e) => Event::IncidentReminder(e),
     };
     // Derived, not random: re-deriving the same transition yields the same id downstream.
-    let id = format!("{}:{}", result.tenant, event.event_id());
+    let id = event.envelope_id(&result.tenant);
     Envelope::with_id(id, payload, result.tenant.clone(), "alerter", now)
 }
 
