@@ -1,0 +1,408 @@
+//! The embedded store: one SQLite file (WAL) implementing every store port.
+//!
+//! rusqlite is blocking, so the connection lives on a dedicated thread and async callers send it
+//! closures over a bounded channel (back-pressure instead of an unbounded pile of blocked
+//! threads). One connection serializes all operations, which also makes every read-check-write
+//! below atomic within the process; writes still use IMMEDIATE transactions so a second process
+//! on the same file (a CLI next to `netmon up`) cannot interleave with them.
+//!
+//! Crash safety: every port operation is one SQLite transaction, so after a crash it is either
+//! fully there or not at all. With WAL and `synchronous=NORMAL` an application crash loses
+//! nothing committed; a power loss may lose the last few commits but never corrupts the file.
+
+mod ports;
+mod schema;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use netmon_core::ports::{Expect, StoreError};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::error::{Db, EmbeddedError};
+
+/// Queued operations before callers wait: enough to absorb a burst, small enough to bound memory.
+const QUEUE: usize = 256;
+/// How long a statement waits for another process's write lock before reporting `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Results deleted per transaction when pruning, so other writers are not blocked for long.
+const PRUNE_CHUNK: i64 = 5_000;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Msg {
+    Run(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// SQLite-backed implementation of `TargetStore`, `ChannelStore`, `StateStore`, `Outbox`,
+/// `Idempotency`, `HistoryStore` and `HeartbeatStore`. Cheap to clone; clones share the
+/// connection thread, which stops when the last clone is dropped or [`SqliteStore::close`] runs.
+#[derive(Clone)]
+pub struct SqliteStore {
+    tx: mpsc::Sender<Msg>,
+}
+
+/// What [`SqliteStore::prune_history`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub results: u64,
+    pub outbox: u64,
+    pub idempotency: u64,
+}
+
+enum Location {
+    File(PathBuf),
+    Memory,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates its schema. The file is
+    /// opened on the store's own thread, so this never blocks the async runtime.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
+        let (store, ready) = Self::start(Location::File(path.as_ref().to_path_buf()))?;
+        ready
+            .await
+            .map_err(|_| EmbeddedError::Worker("exited during open".into()))??;
+        Ok(store)
+    }
+
+    /// [`SqliteStore::open`] for synchronous callers. Panics if called from async code (tokio
+    /// refuses to block a runtime thread); use `open` there.
+    pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
+        let (store, ready) = Self::start(Location::File(path.as_ref().to_path_buf()))?;
+        ready
+            .blocking_recv()
+            .map_err(|_| EmbeddedError::Worker("exited during open".into()))??;
+        Ok(store)
+    }
+
+    /// A private in-memory database (one connection, so nothing else can see it); for tests.
+    pub async fn in_memory() -> Result<Self, EmbeddedError> {
+        let (store, ready) = Self::start(Location::Memory)?;
+        ready
+            .await
+            .map_err(|_| EmbeddedError::Worker("exited during open".into()))??;
+        Ok(store)
+    }
+
+    fn start(
+        location: Location,
+    ) -> Result<(Self, oneshot::Receiver<Result<(), EmbeddedError>>), EmbeddedError> {
+        let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("netmon-sqlite".into())
+            .spawn(move || {
+                let mut conn = match connect(&location) {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                while let Some(msg) = rx.blocking_recv() {
+                    match msg {
+                        Msg::Run(job) => run_job(&mut conn, job),
+                        Msg::Close(done) => {
+                            rx.close();
+                            // Finish what was queued before the close, then drop the connection
+                            // (which checkpoints the WAL) before reporting.
+                            let mut waiters = vec![done];
+                            while let Ok(msg) = rx.try_recv() {
+                                match msg {
+                                    Msg::Run(job) => run_job(&mut conn, job),
+                                    Msg::Close(done) => waiters.push(done),
+                                }
+                            }
+                            drop(conn);
+                            for done in waiters {
+                                let _ = done.send(());
+                            }
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EmbeddedError::Worker(e.to_string()))?;
+        Ok((Self { tx }, ready_rx))
+    }
+
+    /// Finishes queued operations and closes the database; later operations fail with
+    /// `Unavailable`. Optional (dropping every clone also closes it) but lets shutdown wait for
+    /// the file to be closed cleanly.
+    pub async fn close(&self) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
+    }
+
+    /// Runs `f` on the connection thread.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply_tx.send(f(conn));
+        });
+        self.tx
+            .send(Msg::Run(job))
+            .await
+            .map_err(|_| StoreError::Unavailable("embedded store is closed".into()))?;
+        reply_rx.await.map_err(|_| {
+            StoreError::Unavailable("embedded store operation failed without a reply".into())
+        })?
+    }
+
+    /// Runs `f` inside one IMMEDIATE transaction, committed only if `f` succeeds.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .db()?;
+            let out = f(&tx)?;
+            tx.commit().db()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Deletes probe results started before `before`, outbox entries published before it and
+    /// idempotency records that expired before it.
+    ///
+    /// History is the only table that grows with time (one row per probe result), so the
+    /// embedded process calls this periodically with `now - retention` to bound the database
+    /// size. Freed pages are reused by later writes; the file itself does not shrink.
+    /// Results are deleted in chunks, each its own transaction, so probes keep recording
+    /// while a large backlog is pruned.
+    pub async fn prune_history(&self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let cutoff = nanos(before);
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self
+                .write(move |tx| {
+                    tx.prepare_cached(
+                        "DELETE FROM results WHERE id IN \
+                         (SELECT id FROM results WHERE started_at < ?1 LIMIT ?2)",
+                    )
+                    .db()?
+                    .execute(rusqlite::params![cutoff, PRUNE_CHUNK])
+                    .db()
+                })
+                .await?;
+            pruned.results += n as u64;
+            if (n as i64) < PRUNE_CHUNK {
+                break;
+            }
+        }
+        let (outbox, idempotency) = self
+            .write(move |tx| {
+                let outbox = tx
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1",
+                    )
+                    .db()?
+                    .execute([cutoff])
+                    .db()?;
+                let idem = tx
+                    .prepare_cached("DELETE FROM idempotency WHERE expires_at < ?1")
+                    .db()?
+                    .execute([cutoff])
+                    .db()?;
+                Ok((outbox as u64, idem as u64))
+            })
+            .await?;
+        pruned.outbox = outbox;
+        pruned.idempotency = idempotency;
+        Ok(pruned)
+    }
+}
+
+/// A panicking job drops its reply sender (its caller sees `Unavailable`) and its open
+/// transaction rolls back on unwind; the thread keeps serving the others.
+fn run_job(conn: &mut Connection, job: Job) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+        tracing::error!("embedded store operation panicked");
+    }
+}
+
+fn connect(location: &Location) -> Result<Connection, EmbeddedError> {
+    let mut conn = match location {
+        Location::File(path) => {
+            let conn = Connection::open(path)?;
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                // Some filesystems (network mounts) cannot do WAL; the rollback journal is slower
+                // but just as crash-safe, so carry on.
+                tracing::warn!(path = %path.display(), %mode, "SQLite WAL mode unavailable");
+            }
+            conn
+        }
+        Location::Memory => Connection::open_in_memory()?,
+    };
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+// ---- shared helpers for the port implementations ----
+
+/// Instants as nanoseconds since the epoch: exact and sortable. Out-of-range instants (beyond
+/// 1677..2262) saturate, which keeps `since`/`before` comparisons meaningful.
+pub(crate) fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    // Domain types always serialize; a failure here is a bug, reported rather than panicking.
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encode {what}: {e}")))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn version_from_db(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what}: negative version {v}")))
+}
+
+pub(crate) fn version_to_db(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("version {v} out of range")))
+}
+
+/// The version a write under `expect` produces, or `Conflict`.
+pub(crate) fn next_version(
+    what: &str,
+    current: Option<u64>,
+    expect: Expect,
+) -> Result<u64, StoreError> {
+    match (expect, current) {
+        (Expect::Absent | Expect::Any, None) => Ok(1),
+        (Expect::Absent, Some(v)) => Err(StoreError::Conflict(format!(
+            "{what} already exists (version {v})"
+        ))),
+        (Expect::Version(want), Some(v)) if want == v => v
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
+        (Expect::Version(want), found) => Err(StoreError::Conflict(format!(
+            "{what}: expected version {want}, found {}",
+            found.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        ))),
+        (Expect::Any, Some(v)) => v
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
+    }
+}
+
+/// Tables sharing the `(tenant, id, version, body)` shape.
+#[derive(Clone, Copy)]
+pub(crate) enum Versioned {
+    Targets,
+    Channels,
+    CheckStates,
+}
+
+impl Versioned {
+    fn table(self) -> &'static str {
+        match self {
+            Versioned::Targets => "targets",
+            Versioned::Channels => "channels",
+            Versioned::CheckStates => "check_states",
+        }
+    }
+}
+
+/// Checks `expect` against the stored version and writes the row. `body` receives the new
+/// version so the JSON can carry it. Must run inside a write transaction.
+pub(crate) fn put_versioned(
+    tx: &Transaction<'_>,
+    kind: Versioned,
+    tenant: &str,
+    id: &str,
+    expect: Expect,
+    body: impl FnOnce(u64) -> Result<String, StoreError>,
+) -> Result<u64, StoreError> {
+    let table = kind.table();
+    let what = format!("{table} {tenant}/{id}");
+    let current: Option<i64> = tx
+        .prepare_cached(&format!(
+            "SELECT version FROM {table} WHERE tenant = ?1 AND id = ?2"
+        ))
+        .db()?
+        .query_row([tenant, id], |r| r.get(0))
+        .optional()
+        .db()?;
+    let current = current.map(|v| version_from_db(&what, v)).transpose()?;
+    let next = next_version(&what, current, expect)?;
+    let body = body(next)?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (tenant, id, version, body) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (tenant, id) DO UPDATE SET version = excluded.version, body = excluded.body"
+    ))
+    .db()?
+    .execute(rusqlite::params![tenant, id, version_to_db(next)?, body])
+    .db()?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations() {
+        assert_eq!(next_version("x", None, Expect::Absent).ok(), Some(1));
+        assert_eq!(next_version("x", None, Expect::Any).ok(), Some(1));
+        assert_eq!(next_version("x", Some(4), Expect::Any).ok(), Some(5));
+        assert_eq!(next_version("x", Some(4), Expect::Version(4)).ok(), Some(5));
+        for (cur, exp) in [
+            (Some(1), Expect::Absent),
+            (Some(4), Expect::Version(3)),
+            (None, Expect::Version(1)),
+        ] {
+            assert!(matches!(
+                next_version("x", cur, exp),
+                Err(StoreError::Conflict(_))
+            ));
+        }
+        assert!(matches!(
+            next_version("x", Some(u64::MAX), Expect::Any),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn nanos_saturate_and_roundtrip() {
+        let t = DateTime::from_timestamp(1_800_000_000, 123_456_789).unwrap();
+        assert_eq!(from_nanos(nanos(t)), t);
+        assert_eq!(nanos(DateTime::<Utc>::MIN_UTC), i64::MIN);
+        assert_eq!(nanos(DateTime::<Utc>::MAX_UTC), i64::MAX);
+    }
+}

@@ -1,0 +1,629 @@
+//! The store ports implemented on [`SqliteStore`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use netmon_core::channel::Channel;
+use netmon_core::events::Envelope;
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::incident::CheckState;
+use netmon_core::ports::{
+    ChannelStore, Claim, Expect, HeartbeatStore, HistoryStore, Idempotency, IncidentRecord, Outbox,
+    OutboxEntry, Page, PageRequest, PingRecord, StateStore, StoreError, TargetStore,
+    Versioned as VersionedValue,
+};
+use netmon_core::result::ProbeResult;
+use netmon_core::target::Target;
+use rusqlite::{OptionalExtension, params};
+
+use super::{
+    SqliteStore, Versioned, decode, encode, from_nanos, nanos, put_versioned, version_from_db,
+};
+use crate::error::Db;
+
+/// Page size when the caller passes 0, and the most one page returns.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1_000;
+
+/// Saturating `now + d` in nanoseconds (leases and retention never overflow into the past).
+fn plus(now: DateTime<Utc>, d: chrono::Duration) -> i64 {
+    nanos(now).saturating_add(
+        d.num_nanoseconds()
+            .unwrap_or(if d < chrono::Duration::zero() {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
+    )
+}
+
+#[async_trait]
+impl TargetStore for SqliteStore {
+    async fn get_target(
+        &self,
+        tenant: &TenantId,
+        id: &TargetId,
+    ) -> Result<Option<Target>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.call(move |conn| {
+            let row: Option<(i64, String)> = conn
+                .prepare_cached("SELECT version, body FROM targets WHERE tenant = ?1 AND id = ?2")
+                .db()?
+                .query_row([&tenant, &id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            row.map(|(v, body)| target_from_row(&format!("target {tenant}/{id}"), v, &body))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_targets(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> Result<Page<Target>, StoreError> {
+        let tenant = tenant.to_string();
+        let limit = match page.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        // The cursor is the last id returned; ids sort as text, matching the primary key.
+        let after = page.after.unwrap_or_default();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, body FROM targets WHERE tenant = ?1 AND id > ?2 \
+                     ORDER BY id LIMIT ?3",
+                )
+                .db()?;
+            // One extra row tells whether another page exists.
+            let rows = stmt
+                .query_map(params![tenant, after, i64::from(limit) + 1], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            let mut items = Vec::new();
+            let mut more = false;
+            for row in rows {
+                let (id, v, body) = row.db()?;
+                if items.len() == limit as usize {
+                    more = true;
+                    break;
+                }
+                items.push(target_from_row(&format!("target {tenant}/{id}"), v, &body)?);
+            }
+            let next = if more {
+                items.last().map(|t: &Target| t.id().to_string())
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT tenant, id, version, body FROM targets ORDER BY tenant, id")
+                .db()?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (tenant, id, v, body) = row.db()?;
+                target_from_row(&format!("target {tenant}/{id}"), v, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_target(&self, mut target: Target, expect: Expect) -> Result<Target, StoreError> {
+        self.write(move |tx| {
+            let (tenant, id) = (target.tenant.to_string(), target.id().to_string());
+            put_versioned(tx, Versioned::Targets, &tenant, &id, expect, |v| {
+                target.version = v;
+                encode("target", &target)
+            })?;
+            Ok(target)
+        })
+        .await
+    }
+
+    async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |tx| {
+            let existed = tx
+                .prepare_cached("DELETE FROM targets WHERE tenant = ?1 AND id = ?2")
+                .db()?
+                .execute([&tenant, &id])
+                .db()?
+                > 0;
+            // State and last ping belong to the target: a re-created target starts fresh.
+            // Incidents and history stay; they are records of what happened.
+            tx.prepare_cached("DELETE FROM check_states WHERE tenant = ?1 AND id = ?2")
+                .db()?
+                .execute([&tenant, &id])
+                .db()?;
+            tx.prepare_cached("DELETE FROM heartbeats WHERE tenant = ?1 AND target = ?2")
+                .db()?
+                .execute([&tenant, &id])
+                .db()?;
+            Ok(existed)
+        })
+        .await
+    }
+}
+
+/// The `version` column is authoritative; the copy inside the JSON is overwritten.
+fn target_from_row(what: &str, version: i64, body: &str) -> Result<Target, StoreError> {
+    let mut t: Target = decode(what, body)?;
+    t.version = version_from_db(what, version)?;
+    Ok(t)
+}
+
+#[async_trait]
+impl ChannelStore for SqliteStore {
+    async fn list_channels(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, body FROM channels WHERE tenant = ?1 ORDER BY id",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, v, body) = row.db()?;
+                let what = format!("channel {tenant}/{id}");
+                let mut c: Channel = decode(&what, &body)?;
+                c.version = version_from_db(&what, v)?;
+                Ok(c)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_channel(
+        &self,
+        mut channel: Channel,
+        expect: Expect,
+    ) -> Result<Channel, StoreError> {
+        self.write(move |tx| {
+            let (tenant, id) = (channel.tenant.to_string(), channel.spec.id.to_string());
+            put_versioned(tx, Versioned::Channels, &tenant, &id, expect, |v| {
+                channel.version = v;
+                encode("channel", &channel)
+            })?;
+            Ok(channel)
+        })
+        .await
+    }
+
+    async fn delete_channel(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_owned());
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM channels WHERE tenant = ?1 AND id = ?2")
+                .db()?
+                .execute([&tenant, &id])
+                .db()?
+                > 0)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn load_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+    ) -> Result<Option<VersionedValue<CheckState>>, StoreError> {
+        let (tenant, target) = (tenant.to_string(), target.to_string());
+        self.call(move |conn| {
+            let row: Option<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT version, body FROM check_states WHERE tenant = ?1 AND id = ?2",
+                )
+                .db()?
+                .query_row([&tenant, &target], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            row.map(|(v, body)| {
+                let what = format!("check state {tenant}/{target}");
+                Ok(VersionedValue {
+                    value: decode(&what, &body)?,
+                    version: version_from_db(&what, v)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn commit_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        expect: Expect,
+        state: &CheckState,
+        incidents: &[IncidentRecord],
+        outbox: &[Envelope],
+    ) -> Result<u64, StoreError> {
+        let (tenant, target) = (tenant.to_string(), target.to_string());
+        // Encode before queueing: cheap, and keeps CPU work off the connection thread.
+        let state_body = encode("check state", state)?;
+        let incidents = incidents
+            .iter()
+            .map(|i| Ok((i.clone(), encode("incident", i)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = outbox
+            .iter()
+            .map(|e| Ok((e.id.clone(), encode("event", e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let created_at = nanos(Utc::now());
+        // One transaction: a conflict (or any failure) leaves state, incidents and outbox as
+        // they were, so an event exists if and only if its state transition was stored.
+        self.write(move |tx| {
+            let version =
+                put_versioned(tx, Versioned::CheckStates, &tenant, &target, expect, |_| {
+                    Ok(state_body)
+                })?;
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO incidents \
+                     (tenant, incident_id, target_id, opened_at, resolved_at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (tenant, incident_id) DO UPDATE SET \
+                     target_id = excluded.target_id, opened_at = excluded.opened_at, \
+                     resolved_at = excluded.resolved_at, body = excluded.body",
+                )
+                .db()?;
+            for (i, body) in &incidents {
+                upsert
+                    .execute(params![
+                        i.tenant.as_str(),
+                        i.incident_id,
+                        i.target_id.as_str(),
+                        nanos(i.opened_at),
+                        i.resolved_at.map(nanos),
+                        body
+                    ])
+                    .db()?;
+            }
+            let mut append = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (event_id, created_at, body) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (event_id) DO NOTHING",
+                )
+                .db()?;
+            for (id, body) in &events {
+                append.execute(params![id, created_at, body]).db()?;
+            }
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn list_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, VersionedValue<CheckState>)>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, body FROM check_states WHERE tenant = ?1 ORDER BY id",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, v, body) = row.db()?;
+                let what = format!("check state {tenant}/{id}");
+                let target = TargetId::parse(id)
+                    .map_err(|e| StoreError::Corrupt(format!("{what}: bad target id: {e}")))?;
+                Ok((
+                    target,
+                    VersionedValue {
+                        value: decode(&what, &body)?,
+                        version: version_from_db(&what, v)?,
+                    },
+                ))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Open incidents first, then closed ones; each group newest (by `opened_at`) first. An old
+    /// incident that is still open is never pushed out by recent closed ones.
+    async fn list_incidents(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT incident_id, body FROM incidents WHERE tenant = ?1 \
+                     ORDER BY resolved_at IS NULL DESC, opened_at DESC, incident_id DESC \
+                     LIMIT ?2",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(params![tenant, i64::from(limit)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, body) = row.db()?;
+                decode(&format!("incident {tenant}/{id}"), &body)
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT event_id, created_at, body FROM outbox WHERE published_at IS NULL \
+                     ORDER BY seq LIMIT ?1",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([i64::from(limit)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, created_at, body) = row.db()?;
+                Ok(OutboxEntry {
+                    envelope: decode(&format!("outbox event {id}"), &body)?,
+                    created_at: from_nanos(created_at),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let ids = event_ids.to_vec();
+        let now = nanos(Utc::now());
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE outbox SET published_at = ?2 \
+                     WHERE event_id = ?1 AND published_at IS NULL",
+                )
+                .db()?;
+            for id in &ids {
+                stmt.execute(params![id, now]).db()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Idempotency for SqliteStore {
+    async fn claim(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Claim, StoreError> {
+        let key = key.to_owned();
+        let (now_ns, until) = (nanos(now), plus(now, lease));
+        self.write(move |tx| {
+            // The one conditional write that decides: insert, or take over an expired record.
+            let acquired = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency (key, status, expires_at) \
+                     VALUES (?1, 'in_progress', ?2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     status = 'in_progress', expires_at = excluded.expires_at \
+                     WHERE idempotency.expires_at <= ?3",
+                )
+                .db()?
+                .execute(params![key, until, now_ns])
+                .db()?
+                > 0;
+            if acquired {
+                return Ok(Claim::Acquired);
+            }
+            // Lost: read the live record (same transaction) only to say why, like DynamoDB's
+            // ReturnValuesOnConditionCheckFailure.
+            let status: Option<String> = tx
+                .prepare_cached("SELECT status FROM idempotency WHERE key = ?1")
+                .db()?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .db()?;
+            match status.as_deref() {
+                Some("done") => Ok(Claim::Done),
+                Some("in_progress") | None => Ok(Claim::InProgress),
+                Some(other) => Err(StoreError::Corrupt(format!(
+                    "idempotency {key}: unknown status {other:?}"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let until = plus(now, keep);
+        // An upsert: completing must stick even if the lease lapsed and the row was taken over.
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO idempotency (key, status, expires_at) VALUES (?1, 'done', ?2) \
+                 ON CONFLICT (key) DO UPDATE SET status = 'done', expires_at = excluded.expires_at",
+            )
+            .db()?
+            .execute(params![key, until])
+            .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        // Only an in-progress claim is released: a late release must not undo completed work.
+        self.write(move |tx| {
+            tx.prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = 'in_progress'")
+                .db()?
+                .execute([&key])
+                .db()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    /// One transaction for the whole batch. A result already recorded (same tenant, target,
+    /// location and start) is skipped, so a redelivered batch does not duplicate history.
+    async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let rows = results
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.tenant.to_string(),
+                    r.target.to_string(),
+                    r.location.clone(),
+                    nanos(r.started_at),
+                    encode("probe result", r)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO results (tenant, target, location, started_at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (tenant, target, started_at, location) DO NOTHING",
+                )
+                .db()?;
+            for (tenant, target, location, started_at, body) in &rows {
+                stmt.execute(params![tenant, target, location, started_at, body])
+                    .db()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn results_since(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ProbeResult>, StoreError> {
+        let (tenant, target) = (tenant.to_string(), target.to_string());
+        let since = nanos(since);
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM results \
+                     WHERE tenant = ?1 AND target = ?2 AND started_at >= ?3 \
+                     ORDER BY started_at, location LIMIT ?4",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(params![tenant, target, since, i64::from(limit)], |r| {
+                    r.get::<_, String>(0)
+                })
+                .db()?;
+            rows.map(|body| decode(&format!("result of {tenant}/{target}"), &body.db()?))
+                .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl HeartbeatStore for SqliteStore {
+    /// Keeps the newest ping per target: an older ping arriving late does not replace it.
+    async fn record_ping(&self, ping: &PingRecord) -> Result<(), StoreError> {
+        let body = encode("ping", ping)?;
+        let (tenant, target, at) = (ping.tenant.to_string(), ping.target.to_string(), ping.at);
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO heartbeats (tenant, target, at, body) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (tenant, target) DO UPDATE SET at = excluded.at, body = excluded.body \
+                 WHERE excluded.at >= heartbeats.at",
+            )
+            .db()?
+            .execute(params![tenant, target, nanos(at), body])
+            .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_pings(&self) -> Result<Vec<PingRecord>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT tenant, target, body FROM heartbeats ORDER BY tenant, target",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (tenant, target, body) = row.db()?;
+                decode(&format!("ping {tenant}/{target}"), &body)
+            })
+            .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,118 @@
+//! Schema and migrations. Each entry of [`MIGRATIONS`] moves the schema one version up; a
+//! database is migrated inside one IMMEDIATE transaction, so it is either fully migrated or
+//! untouched, and two processes opening it at once serialize.
+//!
+//! Domain objects are stored as JSON text (`body`) next to the columns queries filter or sort on.
+//! Instants are `INTEGER` nanoseconds since the Unix epoch so they sort and compare exactly.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::EmbeddedError;
+
+const V1: &str = r#"
+CREATE TABLE targets (
+    tenant  TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE channels (
+    tenant  TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+-- `id` is the target id; same key shape as `targets` so the versioned-put code is shared.
+CREATE TABLE check_states (
+    tenant  TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE incidents (
+    tenant      TEXT    NOT NULL,
+    incident_id TEXT    NOT NULL,
+    target_id   TEXT    NOT NULL,
+    opened_at   INTEGER NOT NULL,
+    resolved_at INTEGER,
+    body        TEXT    NOT NULL,
+    PRIMARY KEY (tenant, incident_id)
+) WITHOUT ROWID;
+CREATE INDEX incidents_by_time ON incidents (tenant, opened_at);
+
+-- AUTOINCREMENT: sequence numbers are never reused after pruning, so `seq` order is commit order.
+-- Published rows stay (until pruned) so a re-emitted event id is still recognised and ignored.
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT    NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    published_at INTEGER,
+    body         TEXT    NOT NULL
+);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
+
+CREATE TABLE idempotency (
+    key        TEXT    PRIMARY KEY,
+    status     TEXT    NOT NULL CHECK (status IN ('in_progress', 'done')),
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One row per result. The unique key makes recording a redelivered batch a no-op and serves
+-- `results_since`; `results_by_time` makes pruning a range delete.
+CREATE TABLE results (
+    id         INTEGER PRIMARY KEY,
+    tenant     TEXT    NOT NULL,
+    target     TEXT    NOT NULL,
+    location   TEXT    NOT NULL,
+    started_at INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX results_by_target ON results (tenant, target, started_at, location);
+CREATE INDEX results_by_time ON results (started_at);
+
+CREATE TABLE heartbeats (
+    tenant TEXT    NOT NULL,
+    target TEXT    NOT NULL,
+    at     INTEGER NOT NULL,
+    body   TEXT    NOT NULL,
+    PRIMARY KEY (tenant, target)
+) WITHOUT ROWID;
+"#;
+
+/// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), EmbeddedError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > SCHEMA_VERSION {
+        return Err(EmbeddedError::NewerSchema {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let done = usize::try_from(current)
+        .map_err(|_| EmbeddedError::Corrupt(format!("schema_version is {current}")))?;
+    for (step, sql) in (1_i64..).zip(MIGRATIONS).skip(done) {
+        tx.execute_batch(sql)?;
+        tx.execute("DELETE FROM schema_version", [])?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [step])?;
+        tracing::info!(version = step, "migrated embedded database schema");
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! Every store suite against `SqliteStore`, in memory and on disk, plus what only a file can show:
+//! data survives reopening, damaged rows are reported as corrupt, newer schemas are refused.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use netmon_core::events::Envelope;
+use netmon_core::incident::Status;
+use netmon_core::ports::{
+    Claim, Expect, HistoryStore, Idempotency, Outbox, StateStore, StoreError, TargetStore,
+};
+use netmon_core::result::Outcome;
+use netmon_embedded::{EmbeddedError, SCHEMA_VERSION, SqliteStore};
+use netmon_testkit::suites::{self, fixtures};
+
+/// A directory under the system temp dir, removed (with its databases) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(fixtures::unique("netmon-embedded-test"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    /// A fresh database path inside the directory.
+    fn db(&self) -> PathBuf {
+        self.0.join(format!("{}.db", fixtures::unique("db")))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn memory() -> SqliteStore {
+    SqliteStore::in_memory().await.expect("in-memory store")
+}
+
+async fn file(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("open store file")
+}
+
+macro_rules! suite_tests {
+    ($($suite:ident),* $(,)?) => {
+        mod in_memory {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $suite() {
+                    suites::$suite::run_all(memory).await;
+                }
+            )*
+        }
+        mod on_disk {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $suite() {
+                    let dir = TempDir::new();
+                    suites::$suite::run_all(|| file_owned(dir.db())).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn file_owned(path: PathBuf) -> SqliteStore {
+    file(&path).await
+}
+
+suite_tests!(
+    target_store,
+    channel_store,
+    state_store,
+    outbox,
+    idempotency,
+    history,
+    heartbeat,
+);
+
+/// The combined entry point, against one file shared by every case (as a long-lived adapter
+/// would be): cases must not depend on an empty store.
+#[tokio::test]
+async fn all_suites_share_one_file() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    suites::run_all_store_suites(|| std::future::ready(store.clone())).await;
+}
+
+/// Writes one of everything, returns what was written.
+async fn write_some(store: &SqliteStore) -> (netmon_core::TenantId, Envelope) {
+    let t = fixtures::tenant("re");
+    let x = fixtures::target_id("web");
+    store
+        .put_target(fixtures::target(&t, "web", "Web"), Expect::Absent)
+        .await
+        .expect("put target");
+    let ev = fixtures::event(&t, &fixtures::unique("ev"), fixtures::at(1));
+    store
+        .commit_state(
+            &t,
+            &x,
+            Expect::Absent,
+            &fixtures::state(Status::Down, fixtures::at(1)),
+            &[fixtures::incident(
+                &t,
+                "web",
+                "web-1",
+                fixtures::at(1),
+                None,
+            )],
+            std::slice::from_ref(&ev),
+        )
+        .await
+        .expect("commit");
+    store
+        .record(&[fixtures::result(
+            &t,
+            "web",
+            "local",
+            fixtures::at(1),
+            Outcome::Down,
+        )])
+        .await
+        .expect("record");
+    store
+        .complete("job-1", fixtures::at(1), Duration::days(1))
+        .await
+        .expect("complete");
+    (t, ev)
+}
+
+async fn assert_all_there(store: &SqliteStore, t: &netmon_core::TenantId, ev: &Envelope) {
+    let x = fixtures::target_id("web");
+    let target = store
+        .get_target(t, &x)
+        .await
+        .expect("get")
+        .expect("target kept");
+    assert_eq!((target.spec.name.as_str(), target.version), ("Web", 1));
+    let state = store
+        .load_state(t, &x)
+        .await
+        .expect("load")
+        .expect("state kept");
+    assert_eq!((state.value.status, state.version), (Status::Down, 1));
+    assert_eq!(
+        store.list_incidents(t, 10).await.expect("incidents").len(),
+        1
+    );
+    let pending = store.pending(100).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|e| &e.envelope).collect::<Vec<_>>(),
+        [ev]
+    );
+    let history = store
+        .results_since(t, &x, fixtures::at(0), 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        store
+            .claim("job-1", fixtures::at(2), Duration::seconds(30))
+            .await
+            .expect("claim"),
+        Claim::Done
+    );
+}
+
+#[tokio::test]
+async fn data_survives_close_and_reopen() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let (t, ev) = write_some(&store).await;
+    store.close().await;
+    let err = store
+        .get_target(&t, &fixtures::target_id("web"))
+        .await
+        .expect_err("closed");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    drop(store);
+
+    let reopened = file(&path).await;
+    assert_all_there(&reopened, &t, &ev).await;
+}
+
+#[tokio::test]
+async fn data_survives_drop_without_close() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let (t, ev) = write_some(&store).await;
+    // No close: as after a crash, only committed transactions matter; WAL lets the new
+    // connection open while the old thread is still winding down.
+    drop(store);
+    let reopened = file(&path).await;
+    assert_all_there(&reopened, &t, &ev).await;
+}
+
+#[tokio::test]
+async fn file_is_in_wal_mode_with_a_schema_version() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+    let version: i64 = raw
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .expect("schema version");
+    assert_eq!(version, SCHEMA_VERSION);
+    drop(raw);
+    store.close().await;
+    // Opening again does not re-run migrations.
+    file(&path).await.close().await;
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    file(&path).await.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    raw.execute(
+        "UPDATE schema_version SET version = ?1",
+        [SCHEMA_VERSION + 1],
+    )
+    .expect("bump");
+    drop(raw);
+    let err = SqliteStore::open(&path).await.err().expect("must refuse");
+    assert!(matches!(err, EmbeddedError::NewerSchema { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn damaged_rows_are_corrupt_not_panics() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let (t, _) = write_some(&store).await;
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    raw.execute_batch(
+        "UPDATE targets SET body = '{\"not\": \"a target\"}';
+         UPDATE check_states SET body = 'not json';
+         UPDATE outbox SET body = '[]';
+         UPDATE results SET body = '{}';",
+    )
+    .expect("damage");
+    drop(raw);
+    let x = fixtures::target_id("web");
+    let corrupt = |r: Result<(), StoreError>, what: &str| {
+        assert!(matches!(r, Err(StoreError::Corrupt(_))), "{what}: {r:?}");
+    };
+    corrupt(store.get_target(&t, &x).await.map(drop), "get_target");
+    corrupt(store.all_targets().await.map(drop), "all_targets");
+    corrupt(store.load_state(&t, &x).await.map(drop), "load_state");
+    corrupt(store.list_states(&t).await.map(drop), "list_states");
+    corrupt(store.pending(10).await.map(drop), "pending");
+    corrupt(
+        store
+            .results_since(&t, &x, fixtures::at(0), 10)
+            .await
+            .map(drop),
+        "results_since",
+    );
+    assert!(!StoreError::Corrupt(String::new()).is_retryable());
+}
+
+#[tokio::test]
+async fn prune_history_bounds_the_tables_that_grow() {
+    let store = memory().await;
+    let t = fixtures::tenant("pr");
+    let x = fixtures::target_id("x");
+    let results: Vec<_> = (0..12_000)
+        .map(|i| fixtures::result(&t, "x", "eu", fixtures::at(i), Outcome::Up))
+        .collect();
+    store.record(&results).await.expect("record");
+    let ev = fixtures::event(&t, "pr-ev", fixtures::at(0));
+    let kept = fixtures::event(&t, "pr-kept", fixtures::at(0));
+    store
+        .commit_state(
+            &t,
+            &x,
+            Expect::Absent,
+            &fixtures::state(Status::Up, fixtures::at(0)),
+            &[],
+            &[ev.clone(), kept.clone()],
+        )
+        .await
+        .expect("commit");
+    store
+        .mark_published(std::slice::from_ref(&ev.id))
+        .await
+        .expect("mark");
+    store
+        .claim("old", fixtures::at(0), Duration::seconds(10))
+        .await
+        .expect("claim");
+    store
+        .claim("live", fixtures::at(0), Duration::days(365 * 100))
+        .await
+        .expect("claim");
+
+    // Results and leases are dated by the fixtures; published outbox rows carry wall-clock
+    // time, so only a cutoff in the real future is sure to cover them.
+    let cutoff = fixtures::at(11_000);
+    let first = store.prune_history(cutoff).await.expect("prune");
+    let pruned = first;
+    assert_eq!(
+        pruned.results, 11_000,
+        "chunked deletes remove every old result"
+    );
+    let left = store
+        .results_since(&t, &x, fixtures::at(0), 20_000)
+        .await
+        .expect("query");
+    assert_eq!(left.len(), 1_000);
+    assert_eq!(left[0].started_at, fixtures::at(11_000));
+    assert_eq!(pruned.idempotency, 1, "only the expired claim");
+    assert_eq!(
+        store
+            .claim("live", fixtures::at(1), Duration::seconds(10))
+            .await
+            .expect("claim"),
+        Claim::InProgress
+    );
+
+    let far = chrono::Utc::now() + Duration::days(1);
+    let second = store.prune_history(far).await.expect("prune");
+    assert_eq!(second.results, 0);
+    assert_eq!(first.outbox + second.outbox, 1, "only the published entry");
+    let pending: Vec<_> = store
+        .pending(10)
+        .await
+        .expect("pending")
+        .into_iter()
+        .map(|e| e.envelope.id)
+        .collect();
+    assert_eq!(pending, vec![kept.id], "pending entries are never pruned");
+}

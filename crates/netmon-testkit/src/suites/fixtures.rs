@@ -1,0 +1,189 @@
+//! Small builders for the domain values the suites store. Test code: a fixture that does not
+//! parse is a bug in the suite, so these panic.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use netmon_core::channel::{Channel, ChannelSpec};
+use netmon_core::events::{
+    Envelope, Event, IncidentCause, IncidentResolved, ProbeBatch, Subject, TargetDeleted,
+};
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::incident::{CheckState, Status};
+use netmon_core::ports::{IncidentRecord, PingKind, PingRecord};
+use netmon_core::result::{Outcome, PhaseTimings, ProbeResult};
+use netmon_core::target::{Target, TargetSpec};
+use serde_json::json;
+
+/// An id no other case, test binary or earlier run has used: `{prefix}-{pid}-{time}-{n}`, all
+/// hex, at most 64 characters for a short prefix, valid as a tenant, target or event id.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    format!("{prefix}-{:x}-{nanos:x}-{n:x}", std::process::id())
+}
+
+pub fn tenant(prefix: &str) -> TenantId {
+    TenantId::parse(unique(prefix)).expect("unique ids are valid tenant ids")
+}
+
+pub fn target_id(id: &str) -> TargetId {
+    TargetId::parse(id).expect("fixture target id")
+}
+
+/// `secs` after a fixed instant (2026-11-22T10:00:00Z); suites pass times explicitly.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_860_000 + secs, 0).expect("fixture time in range")
+}
+
+pub fn target(tenant: &TenantId, id: &str, name: &str) -> Target {
+    let spec: TargetSpec = serde_json::from_value(json!({
+        "id": id,
+        "name": name,
+        "http": { "url": format!("https://example.com/{id}") },
+        "tags": ["suite"],
+    }))
+    .expect("fixture target spec");
+    Target {
+        tenant: tenant.clone(),
+        spec,
+        version: 0,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+pub fn channel(tenant: &TenantId, id: &str, name: &str) -> Channel {
+    let spec: ChannelSpec = serde_json::from_value(json!({ "id": id, "name": name, "log": {} }))
+        .expect("fixture channel spec");
+    Channel {
+        tenant: tenant.clone(),
+        spec,
+        version: 0,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+pub fn state(status: Status, since: DateTime<Utc>) -> CheckState {
+    CheckState {
+        status,
+        status_since: Some(since),
+        ..CheckState::default()
+    }
+}
+
+pub fn incident(
+    tenant: &TenantId,
+    target: &str,
+    incident_id: &str,
+    opened_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+) -> IncidentRecord {
+    IncidentRecord {
+        tenant: tenant.clone(),
+        incident_id: incident_id.to_owned(),
+        target_id: target_id(target),
+        target_name: target.to_uppercase(),
+        opened_at,
+        resolved_at,
+        cause: IncidentCause {
+            location: "local".into(),
+            failing_since: opened_at,
+            status_code: Some(503),
+            error: None,
+            failed_conditions: Vec::new(),
+        },
+    }
+}
+
+/// A small event (`target.deleted`) with a given id and time.
+pub fn event(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Envelope {
+    Envelope::with_id(
+        id.to_owned(),
+        Event::TargetDeleted(TargetDeleted {
+            target_id: target_id("gone"),
+        }),
+        tenant.clone(),
+        "suite",
+        time,
+    )
+}
+
+/// A `probe.completed` event carrying no results.
+pub fn probe_completed(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Envelope {
+    Envelope::with_id(
+        id.to_owned(),
+        Event::ProbeCompleted(ProbeBatch {
+            job_id: format!("job-{id}"),
+            location: "local".into(),
+            results: Vec::new(),
+        }),
+        tenant.clone(),
+        "suite",
+        time,
+    )
+}
+
+/// An `incident.resolved` event for target `api`.
+pub fn incident_event(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Envelope {
+    Envelope::with_id(
+        id.to_owned(),
+        Event::IncidentResolved(IncidentResolved {
+            incident_id: format!("api-{id}"),
+            subject: Subject {
+                target_id: target_id("api"),
+                target_name: "API".into(),
+                check: "GET https://example.com/api".into(),
+            },
+            opened_at: time - chrono::Duration::minutes(5),
+            resolved_at: time,
+            duration_s: 300,
+        }),
+        tenant.clone(),
+        "suite",
+        time,
+    )
+}
+
+/// A result with exactly representable floats, so JSON round trips compare equal.
+pub fn result(
+    tenant: &TenantId,
+    target: &str,
+    location: &str,
+    started_at: DateTime<Utc>,
+    outcome: Outcome,
+) -> ProbeResult {
+    ProbeResult {
+        tenant: tenant.clone(),
+        target: target_id(target),
+        location: location.to_owned(),
+        started_at,
+        duration_ms: 12.5,
+        timings: PhaseTimings {
+            connect_ms: Some(2.25),
+            total_ms: 12.5,
+            ..PhaseTimings::default()
+        },
+        outcome,
+        status_code: Some(if outcome == Outcome::Up { 200 } else { 503 }),
+        ip: None,
+        certificate_expires_at: None,
+        conditions: Vec::new(),
+        error: None,
+    }
+}
+
+pub fn ping(tenant: &TenantId, target: &str, at: DateTime<Utc>, kind: PingKind) -> PingRecord {
+    PingRecord {
+        tenant: tenant.clone(),
+        target: target_id(target),
+        at,
+        kind,
+    }
+}

@@ -1,0 +1,254 @@
+//! `StateStore`: versioned check state, atomic commits with incidents and outbox, incident listing.
+
+use std::future::Future;
+
+use netmon_core::incident::Status;
+use netmon_core::ports::{Expect, IncidentRecord, Outbox, StateStore, StoreError};
+
+use super::fixtures::{at, event, incident, state, target_id, tenant, unique};
+
+pub async fn run_all<S, F, Fut>(new_store: F)
+where
+    S: StateStore + Outbox,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    versioned_commits(&new_store().await).await;
+    conflicting_commit_writes_nothing(&new_store().await).await;
+    incidents_upsert_and_list_open_first_newest_first(&new_store().await).await;
+    list_states_per_tenant(&new_store().await).await;
+}
+
+pub async fn versioned_commits<S: StateStore + ?Sized>(store: &S) {
+    let t = tenant("st");
+    let x = target_id("api");
+    assert_eq!(store.load_state(&t, &x).await.expect("load missing"), None);
+
+    let s1 = state(Status::Up, at(0));
+    let v1 = store
+        .commit_state(&t, &x, Expect::Absent, &s1, &[], &[])
+        .await
+        .expect("first commit");
+    assert_eq!(v1, 1);
+    let got = store
+        .load_state(&t, &x)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!((got.value, got.version), (s1.clone(), 1));
+
+    let s2 = state(Status::Down, at(60));
+    let v2 = store
+        .commit_state(&t, &x, Expect::Version(v1), &s2, &[], &[])
+        .await
+        .expect("commit at current version");
+    assert_eq!(v2, 2);
+
+    for (expect, why) in [
+        (Expect::Version(1), "stale version"),
+        (Expect::Absent, "absent but present"),
+        (Expect::Version(9), "future version"),
+    ] {
+        let err = store
+            .commit_state(&t, &x, expect, &s1, &[], &[])
+            .await
+            .expect_err(why);
+        assert!(matches!(err, StoreError::Conflict(_)), "{why}: {err:?}");
+    }
+    let err = store
+        .commit_state(&t, &target_id("nope"), Expect::Version(1), &s1, &[], &[])
+        .await
+        .expect_err("version on a missing state");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store
+            .load_state(&t, &target_id("nope"))
+            .await
+            .expect("load"),
+        None
+    );
+
+    let got = store
+        .load_state(&t, &x)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        (got.value, got.version),
+        (s2, 2),
+        "refused commits changed nothing"
+    );
+
+    let v3 = store
+        .commit_state(&t, &x, Expect::Any, &s1, &[], &[])
+        .await
+        .expect("unconditional commit");
+    assert_eq!(v3, 3);
+}
+
+pub async fn conflicting_commit_writes_nothing<S: StateStore + Outbox + ?Sized>(store: &S) {
+    let t = tenant("st");
+    let x = target_id("api");
+    let first_event = event(&t, &unique("ev"), at(10));
+    let first_incident = incident(&t, "api", "api-1", at(10), None);
+    store
+        .commit_state(
+            &t,
+            &x,
+            Expect::Absent,
+            &state(Status::Down, at(10)),
+            std::slice::from_ref(&first_incident),
+            std::slice::from_ref(&first_event),
+        )
+        .await
+        .expect("first commit");
+
+    let lost_event = event(&t, &unique("ev"), at(20));
+    let mut resolved = first_incident.clone();
+    resolved.resolved_at = Some(at(20));
+    let other_incident = incident(&t, "api", "api-2", at(20), None);
+    let err = store
+        .commit_state(
+            &t,
+            &x,
+            Expect::Version(7),
+            &state(Status::Up, at(20)),
+            &[resolved, other_incident],
+            std::slice::from_ref(&lost_event),
+        )
+        .await
+        .expect_err("stale commit");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    let got = store
+        .load_state(&t, &x)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        (got.value.status, got.version),
+        (Status::Down, 1),
+        "state untouched"
+    );
+    assert_eq!(
+        store.list_incidents(&t, 10).await.expect("incidents"),
+        vec![first_incident],
+        "incidents untouched: no update, no insert"
+    );
+    let pending: Vec<_> = store
+        .pending(1_000)
+        .await
+        .expect("pending")
+        .into_iter()
+        .map(|e| e.envelope.id)
+        .filter(|id| *id == first_event.id || *id == lost_event.id)
+        .collect();
+    assert_eq!(
+        pending,
+        vec![first_event.id],
+        "no outbox entry from the refused commit"
+    );
+}
+
+pub async fn incidents_upsert_and_list_open_first_newest_first<S: StateStore + ?Sized>(store: &S) {
+    let t = tenant("st");
+    let other = tenant("st");
+    let mut version = None;
+    // One commit per incident change, all on one target's state, as the alerter would.
+    let mut commit = async |incidents: Vec<IncidentRecord>| {
+        let expect = version.map_or(Expect::Absent, Expect::Version);
+        let v = store
+            .commit_state(
+                &t,
+                &target_id("api"),
+                expect,
+                &state(Status::Up, at(0)),
+                &incidents,
+                &[],
+            )
+            .await
+            .expect("commit");
+        version = Some(v);
+    };
+    let old_open = incident(&t, "db", "db-0", at(0), None);
+    let closed1 = incident(&t, "api", "api-10", at(10), Some(at(20)));
+    let closed2 = incident(&t, "api", "api-30", at(30), Some(at(40)));
+    let later = incident(&t, "web", "web-50", at(50), None);
+    commit(vec![old_open.clone()]).await;
+    commit(vec![closed1.clone(), closed2.clone()]).await;
+    commit(vec![later.clone()]).await;
+    // Resolving upserts the same record.
+    let mut later_resolved = later.clone();
+    later_resolved.resolved_at = Some(at(70));
+    commit(vec![later_resolved.clone()]).await;
+    let newest_open = incident(&t, "api", "api-80", at(80), None);
+    commit(vec![newest_open.clone()]).await;
+    store
+        .commit_state(
+            &other,
+            &target_id("api"),
+            Expect::Absent,
+            &state(Status::Down, at(0)),
+            &[incident(&other, "api", "api-90", at(90), None)],
+            &[],
+        )
+        .await
+        .expect("other tenant");
+
+    let all = store.list_incidents(&t, 50).await.expect("list");
+    assert_eq!(
+        all,
+        vec![
+            newest_open.clone(),
+            old_open.clone(),
+            later_resolved.clone(),
+            closed2,
+            closed1
+        ],
+        "open incidents first, then closed, each newest first; one record per incident id"
+    );
+    let top = store.list_incidents(&t, 3).await.expect("list limited");
+    assert_eq!(
+        top,
+        vec![newest_open, old_open, later_resolved],
+        "an old open incident is never pushed out by closed ones"
+    );
+}
+
+pub async fn list_states_per_tenant<S: StateStore + ?Sized>(store: &S) {
+    let (a, b) = (tenant("sta"), tenant("stb"));
+    let up = state(Status::Up, at(0));
+    let down = state(Status::Down, at(5));
+    store
+        .commit_state(&a, &target_id("x"), Expect::Absent, &up, &[], &[])
+        .await
+        .expect("a/x");
+    let v = store
+        .commit_state(&a, &target_id("y"), Expect::Absent, &up, &[], &[])
+        .await
+        .expect("a/y");
+    store
+        .commit_state(&a, &target_id("y"), Expect::Version(v), &down, &[], &[])
+        .await
+        .expect("a/y again");
+    store
+        .commit_state(&b, &target_id("x"), Expect::Absent, &down, &[], &[])
+        .await
+        .expect("b/x");
+
+    let mut got: Vec<_> = store
+        .list_states(&a)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), v.value.status, v.version))
+        .collect();
+    got.sort_by(|l, r| l.0.cmp(&r.0));
+    assert_eq!(
+        got,
+        vec![
+            ("x".to_owned(), Status::Up, 1),
+            ("y".to_owned(), Status::Down, 2)
+        ]
+    );
+}

@@ -1,0 +1,315 @@
+//! `TargetStore`: optimistic versioning, pagination, tenant isolation, delete semantics.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use netmon_core::incident::Status;
+use netmon_core::ports::{Expect, PageRequest, StateStore, StoreError, TargetStore};
+
+use super::fixtures::{at, state, target, target_id, tenant};
+
+pub async fn run_all<S, F, Fut>(new_store: F)
+where
+    S: TargetStore + StateStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    crud_roundtrip(&new_store().await).await;
+    create_conflicts_when_present(&new_store().await).await;
+    stale_version_conflicts(&new_store().await).await;
+    any_upserts(&new_store().await).await;
+    pagination_covers_every_item_once(&new_store().await).await;
+    tenant_isolation(&new_store().await).await;
+    delete_reports_existence_and_removes_state(&new_store().await).await;
+}
+
+pub async fn crud_roundtrip<S: TargetStore + ?Sized>(store: &S) {
+    let t = tenant("tgt");
+    let web = target_id("web");
+    assert_eq!(store.get_target(&t, &web).await.expect("get missing"), None);
+
+    let input = target(&t, "web", "Web");
+    let stored = store
+        .put_target(input.clone(), Expect::Absent)
+        .await
+        .expect("create");
+    assert_eq!(stored.version, 1, "a new target starts at version 1");
+    assert_eq!(stored.spec, input.spec);
+    assert_eq!(stored.tenant, t);
+    assert_eq!(
+        store.get_target(&t, &web).await.expect("get"),
+        Some(stored.clone())
+    );
+
+    let mut changed = stored.clone();
+    changed.spec.name = "Web (renamed)".into();
+    changed.updated_at = at(60);
+    let updated = store
+        .put_target(changed, Expect::Version(1))
+        .await
+        .expect("update at the current version");
+    assert_eq!(updated.version, 2, "every write bumps the version");
+    let got = store
+        .get_target(&t, &web)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got, updated);
+    assert_eq!(got.spec.name, "Web (renamed)");
+    assert_eq!(got.updated_at, at(60));
+}
+
+pub async fn create_conflicts_when_present<S: TargetStore + ?Sized>(store: &S) {
+    let t = tenant("tgt");
+    store
+        .put_target(target(&t, "api", "First"), Expect::Absent)
+        .await
+        .expect("create");
+    let err = store
+        .put_target(target(&t, "api", "Second"), Expect::Absent)
+        .await
+        .expect_err("creating an existing target must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let got = store
+        .get_target(&t, &target_id("api"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (got.spec.name.as_str(), got.version),
+        ("First", 1),
+        "refused write changed nothing"
+    );
+}
+
+pub async fn stale_version_conflicts<S: TargetStore + ?Sized>(store: &S) {
+    let t = tenant("tgt");
+    let v1 = store
+        .put_target(target(&t, "db", "One"), Expect::Absent)
+        .await
+        .expect("create");
+    let v2 = store
+        .put_target(target(&t, "db", "Two"), Expect::Version(v1.version))
+        .await
+        .expect("update");
+    assert_eq!(v2.version, 2);
+    let err = store
+        .put_target(target(&t, "db", "Stale"), Expect::Version(1))
+        .await
+        .expect_err("a stale version must conflict");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = store
+        .put_target(target(&t, "missing", "Nope"), Expect::Version(1))
+        .await
+        .expect_err("updating a missing target must conflict");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store
+            .get_target(&t, &target_id("missing"))
+            .await
+            .expect("get"),
+        None,
+        "a refused update must not create"
+    );
+    let got = store
+        .get_target(&t, &target_id("db"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!((got.spec.name.as_str(), got.version), ("Two", 2));
+}
+
+pub async fn any_upserts<S: TargetStore + ?Sized>(store: &S) {
+    let t = tenant("tgt");
+    let a = store
+        .put_target(target(&t, "dns", "A"), Expect::Any)
+        .await
+        .expect("upsert creates");
+    assert_eq!(a.version, 1);
+    let b = store
+        .put_target(target(&t, "dns", "B"), Expect::Any)
+        .await
+        .expect("upsert replaces");
+    assert_eq!(b.version, 2);
+    let got = store
+        .get_target(&t, &target_id("dns"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got, b);
+}
+
+pub async fn pagination_covers_every_item_once<S: TargetStore + ?Sized>(store: &S) {
+    let t = tenant("tgt");
+    let ids = ["t5", "t1", "t7", "t3", "t2", "t6", "t4"];
+    for id in ids {
+        store
+            .put_target(target(&t, id, id), Expect::Absent)
+            .await
+            .expect("create");
+    }
+    // Another tenant's targets sort in between ours if tenants were ignored.
+    let other = tenant("tgt");
+    store
+        .put_target(target(&other, "t35", "other"), Expect::Absent)
+        .await
+        .expect("create other tenant's");
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..ids.len() + 2 {
+        let page = store
+            .list_targets(
+                &t,
+                PageRequest {
+                    limit: 3,
+                    after: after.clone(),
+                },
+            )
+            .await
+            .expect("list page");
+        assert!(
+            page.items.len() <= 3,
+            "page over its limit: {}",
+            page.items.len()
+        );
+        seen.extend(page.items.iter().map(|x| x.id().to_string()));
+        assert!(page.items.iter().all(|x| x.tenant == t));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(
+        seen, want,
+        "pages must cover every target once, in id order"
+    );
+
+    let all = store
+        .list_targets(
+            &t,
+            PageRequest {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .expect("list all");
+    assert_eq!(all.items.len(), ids.len());
+    assert_eq!(
+        all.next, None,
+        "a page holding everything has no next cursor"
+    );
+}
+
+pub async fn tenant_isolation<S: TargetStore + ?Sized>(store: &S) {
+    let (a, b) = (tenant("tga"), tenant("tgb"));
+    let web = target_id("web");
+    let ta = store
+        .put_target(target(&a, "web", "A web"), Expect::Absent)
+        .await
+        .expect("a");
+    let tb = store
+        .put_target(target(&b, "web", "B web"), Expect::Absent)
+        .await
+        .expect("same id in another tenant is a different target");
+    store
+        .put_target(target(&b, "only-b", "B"), Expect::Absent)
+        .await
+        .expect("b2");
+
+    let list_a = store
+        .list_targets(
+            &a,
+            PageRequest {
+                limit: 50,
+                after: None,
+            },
+        )
+        .await
+        .expect("list a");
+    assert_eq!(list_a.items, vec![ta.clone()]);
+    assert_eq!(
+        store.get_target(&b, &web).await.expect("get b"),
+        Some(tb.clone())
+    );
+
+    let all: Vec<_> = store
+        .all_targets()
+        .await
+        .expect("all")
+        .into_iter()
+        .filter(|x| x.tenant == a || x.tenant == b)
+        .map(|x| (x.tenant.to_string(), x.id().to_string()))
+        .collect();
+    let all: BTreeSet<_> = all.into_iter().collect();
+    let want: BTreeSet<_> = [(&a, "web"), (&b, "web"), (&b, "only-b")]
+        .into_iter()
+        .map(|(t, id)| (t.to_string(), id.to_owned()))
+        .collect();
+    assert_eq!(all, want, "all_targets spans tenants");
+
+    assert!(store.delete_target(&a, &web).await.expect("delete a"));
+    assert_eq!(store.get_target(&a, &web).await.expect("get a"), None);
+    assert_eq!(
+        store.get_target(&b, &web).await.expect("get b"),
+        Some(tb),
+        "deleting in one tenant leaves the other alone"
+    );
+}
+
+pub async fn delete_reports_existence_and_removes_state<S>(store: &S)
+where
+    S: TargetStore + StateStore + ?Sized,
+{
+    let t = tenant("tgt");
+    let id = target_id("gone");
+    let keep = target_id("kept");
+    store
+        .put_target(target(&t, "gone", "Gone"), Expect::Absent)
+        .await
+        .expect("create");
+    store
+        .put_target(target(&t, "kept", "Kept"), Expect::Absent)
+        .await
+        .expect("create");
+    for x in [&id, &keep] {
+        store
+            .commit_state(&t, x, Expect::Absent, &state(Status::Up, at(1)), &[], &[])
+            .await
+            .expect("commit state");
+    }
+
+    assert!(
+        store.delete_target(&t, &id).await.expect("delete"),
+        "it existed"
+    );
+    assert_eq!(store.get_target(&t, &id).await.expect("get"), None);
+    assert_eq!(
+        store.load_state(&t, &id).await.expect("load"),
+        None,
+        "deleting a target removes its check state"
+    );
+    let states: Vec<_> = store
+        .list_states(&t)
+        .await
+        .expect("list states")
+        .into_iter()
+        .map(|(x, _)| x)
+        .collect();
+    assert_eq!(states, vec![keep.clone()]);
+    assert!(store.load_state(&t, &keep).await.expect("load").is_some());
+    assert!(
+        !store.delete_target(&t, &id).await.expect("delete again"),
+        "already gone"
+    );
+
+    // Re-created under the same id it starts afresh.
+    let again = store
+        .put_target(target(&t, "gone", "Back"), Expect::Absent)
+        .await
+        .expect("re-create");
+    assert_eq!(again.version, 1);
+}
