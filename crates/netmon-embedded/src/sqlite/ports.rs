@@ -276,6 +276,8 @@ impl StateStore for SqliteStore {
             .iter()
             .map(|e| Ok((e.id.clone(), encode("event", e)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        // Outbox bookkeeping times (created_at, published_at) are the store's wall clock, not the
+        // injected `Clock`: they record when rows were written, for ordering and pruning.
         let created_at = nanos(Utc::now());
         // One transaction: a conflict (or any failure) leaves state, incidents and outbox as
         // they were, so an event exists if and only if its state transition was stored.
