@@ -1,6 +1,9 @@
 //! The `netmon up` config file: YAML, strict (unknown keys are errors), every error naming the
 //! file, the key path and the line.
 
+// A config error happens once, at start-up; its size on the error path costs nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -160,8 +163,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
             column: loc.map(|l| l.column()),
             key: (!key.is_empty() && key != ".").then(|| key.clone()),
             message,
-            snippet: (!snippet.is_empty())
-                .then(|| snippet.join("\n").replace("<input>", name)),
+            snippet: (!snippet.is_empty()).then(|| snippet.join("\n").replace("<input>", name)),
         }
     })?;
     check_unique_ids(text, name)?;
@@ -174,7 +176,10 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
                 line: locate_id(text, "targets", i),
                 column: None,
                 key: Some(format!("targets[{i}].channels")),
-                message: format!("target {:?} names channel {missing:?}, which is not defined under `channels`", t.id.as_str()),
+                message: format!(
+                    "target {:?} names channel {missing:?}, which is not defined under `channels`",
+                    t.id.as_str()
+                ),
                 snippet: None,
             });
         }
@@ -277,7 +282,10 @@ mod tests {
         assert!(e.message.contains("unknown field `intervall`"), "{e}");
         assert_eq!(e.key.as_deref(), Some("targets[0].intervall"));
         let shown = e.to_string();
-        assert!(shown.starts_with("netmon.yaml:4:5: targets[0].intervall: unknown field"), "{shown}");
+        assert!(
+            shown.starts_with("netmon.yaml:4:5: targets[0].intervall: unknown field"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -290,7 +298,9 @@ mod tests {
 
     #[test]
     fn bad_condition_gives_line_and_column_in_expression() {
-        let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    conditions:\n      - '[STATUS] == 200'\n      - '[STATUS] =! 200'\n");
+        let e = err(
+            "targets:\n  - id: web\n    http: {url: 'https://x'}\n    conditions:\n      - '[STATUS] == 200'\n      - '[STATUS] =! 200'\n",
+        );
         assert_eq!(e.line, Some(6));
         assert_eq!(e.key.as_deref(), Some("targets[0].conditions[1]"));
         assert!(e.message.contains("column"), "{e}");
@@ -298,10 +308,16 @@ mod tests {
 
     #[test]
     fn duplicate_target_id() {
-        let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n  - id: web\n    tcp: {host: x, port: 1}\n");
+        let e = err(
+            "targets:\n  - id: web\n    http: {url: 'https://x'}\n  - id: web\n    tcp: {host: x, port: 1}\n",
+        );
         assert_eq!(e.line, Some(4));
         assert_eq!(e.key.as_deref(), Some("targets[1].id"));
-        assert!(e.message.contains("duplicate id \"web\": already used on line 2"), "{e}");
+        assert!(
+            e.message
+                .contains("duplicate id \"web\": already used on line 2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use netmon_core::TenantId;
 use netmon_core::channel::{Channel, ChannelSpec};
 use netmon_core::events::{Envelope, EventType};
 use netmon_core::jobs::ProbeJob;
@@ -13,7 +14,6 @@ use netmon_core::ports::{
     BusError, ChannelStore, Clock, EventBus, Expect, JobQueue, StoreError, TargetStore,
 };
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
-use netmon_core::TenantId;
 use netmon_embedded::{EventFilter, MemoryBus, SqliteStore, spawn_consumer};
 use netmon_probe::{ProbeConfig, Prober, Resolver, SystemResolver};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -114,7 +114,12 @@ impl Running {
         let mut rx = self.jobs_done.clone();
         tokio::time::timeout(timeout, rx.wait_for(|done| *done >= n))
             .await
-            .map_err(|_| format!("only {} of {n} probe jobs completed within {timeout:?}", *self.jobs_done.borrow()))?
+            .map_err(|_| {
+                format!(
+                    "only {} of {n} probe jobs completed within {timeout:?}",
+                    *self.jobs_done.borrow()
+                )
+            })?
             .map(|_| ())
             .map_err(|_| "the prober stopped".to_owned())
     }
@@ -182,12 +187,15 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         bus,
     } = opts;
 
-    let store = Arc::new(SqliteStore::open(&config.store).await.map_err(|e| {
-        StartError::Store {
-            path: config.store.display().to_string(),
-            reason: e.to_string(),
-        }
-    })?);
+    let store =
+        Arc::new(
+            SqliteStore::open(&config.store)
+                .await
+                .map_err(|e| StartError::Store {
+                    path: config.store.display().to_string(),
+                    reason: e.to_string(),
+                })?,
+        );
     apply_config(&store, &config, clock.now())
         .await
         .map_err(|e| StartError::Apply(e.to_string()))?;
@@ -214,7 +222,11 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         store.clone(),
         store.clone(),
         store.clone(),
-        Arc::new(ChannelDelivery::new(prober.clone(), log_sink, delivery_timeout)),
+        Arc::new(ChannelDelivery::new(
+            prober.clone(),
+            log_sink,
+            delivery_timeout,
+        )),
         clock.clone(),
     ));
 
@@ -239,7 +251,11 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         },
     ));
     tasks.push(spawn_consumer(
-        bus.subscribe("notifier", EventFilter::Matching(EventType::is_incident), 64),
+        bus.subscribe(
+            "notifier",
+            EventFilter::Matching(EventType::is_incident),
+            64,
+        ),
         4,
         move |env: Envelope| {
             let notifier = notifier.clone();
@@ -515,7 +531,8 @@ async fn scheduler_loop(
     reload_every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let reload_every = chrono::Duration::from_std(reload_every).unwrap_or(chrono::Duration::minutes(1));
+    let reload_every =
+        chrono::Duration::from_std(reload_every).unwrap_or(chrono::Duration::minutes(1));
     let mut targets = load_targets(&store).await;
     let mut loaded_at = clock.now();
     let start = clock.now();
@@ -527,7 +544,12 @@ async fn scheduler_loop(
         .map(|t| (t, start))
         .collect();
     if let Err(e) = scheduler
-        .enqueue_and_check(schedule::into_jobs(first, scheduler.shard_size()), &targets, DateTime::<Utc>::MIN_UTC, start)
+        .enqueue_and_check(
+            schedule::into_jobs(first, scheduler.shard_size()),
+            &targets,
+            DateTime::<Utc>::MIN_UTC,
+            start,
+        )
         .await
     {
         warn!(error = %e, "first scheduling round failed");

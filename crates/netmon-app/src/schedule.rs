@@ -93,8 +93,8 @@ pub fn into_jobs(due: Vec<(&Target, DateTime<Utc>)>, shard_size: usize) -> Vec<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netmon_core::target::TargetSpec;
     use netmon_core::TenantId;
+    use netmon_core::target::TargetSpec;
 
     fn target(id: &str, interval_s: u64) -> Target {
         let spec: TargetSpec = serde_json::from_value(serde_json::json!({

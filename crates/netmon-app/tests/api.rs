@@ -8,21 +8,19 @@ use common::{Harness, WAIT};
 use netmon_core::incident::Status;
 use netmon_core::ports::StateStore;
 use netmon_core::{TargetId, TenantId};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn base(h: &Harness) -> String {
     format!("http://{}", h.running().api_addr())
 }
 
-async fn send(
-    method: reqwest::Method,
-    url: &str,
-    body: Option<&str>,
-) -> (u16, String, Value) {
+async fn send(method: reqwest::Method, url: &str, body: Option<&str>) -> (u16, String, Value) {
     let client = reqwest::Client::new();
     let mut req = client.request(method, url);
     if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_owned());
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
     }
     let resp = req.send().await.expect("request sent");
     let status = resp.status().as_u16();
@@ -48,7 +46,8 @@ async fn targets_crud_and_bad_input() {
     assert_eq!(s, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
-    let new = r#"{"id":"web","http":{"url":"http://127.0.0.1:9/"},"interval":"30s","tags":["prod"]}"#;
+    let new =
+        r#"{"id":"web","http":{"url":"http://127.0.0.1:9/"},"interval":"30s","tags":["prod"]}"#;
     let (s, _, created) = send(M::POST, &format!("{b}/v1/targets"), Some(new)).await;
     assert_eq!(s, 201, "{created}");
     assert_eq!(created["version"], 1);
@@ -76,10 +75,22 @@ async fn targets_crud_and_bad_input() {
     // Bad input: every case is a 400 problem naming the field, never a 500.
     let cases: &[(&str, &str)] = &[
         ("{not json", "body"),
-        (r#"{"id":"x","http":{"url":"http://a/"},"interval":5}"#, "interval"),
-        (r#"{"id":"x","http":{"url":"http://a/"},"bogus":1}"#, "body"),
-        (r#"{"id":"x","http":{"url":"http://a/"},"conditions":["[STATUS] === 200"]}"#, "conditions[0]"),
-        (r#"{"id":"x","http":{"url":"http://a/"},"failure_threshold":"three"}"#, "failure_threshold"),
+        (
+            r#"{"id":"x","http":{"url":"http://a/"},"interval":5}"#,
+            "interval",
+        ),
+        (
+            r#"{"id":"x","http":{"url":"http://a/"},"bogus":1}"#,
+            "bogus",
+        ),
+        (
+            r#"{"id":"x","http":{"url":"http://a/"},"conditions":["[STATUS] === 200"]}"#,
+            "conditions[0]",
+        ),
+        (
+            r#"{"id":"x","http":{"url":"http://a/"},"failure_threshold":"three"}"#,
+            "failure_threshold",
+        ),
         (r#"{"id":"x y","http":{"url":"http://a/"}}"#, "id"),
     ];
     for (body, field) in cases {
@@ -96,7 +107,10 @@ async fn targets_crud_and_bad_input() {
     .await;
     assert!(p["detail"].as_str().unwrap().contains("column"), "{p}");
 
-    let big = format!(r#"{{"id":"x","name":"{}","http":{{"url":"http://a/"}}}}"#, "n".repeat(70_000));
+    let big = format!(
+        r#"{{"id":"x","name":"{}","http":{{"url":"http://a/"}}}}"#,
+        "n".repeat(70_000)
+    );
     let (s, _, _) = send(M::POST, &format!("{b}/v1/targets"), Some(&big)).await;
     assert_eq!(s, 413);
 
@@ -115,7 +129,12 @@ async fn targets_crud_and_bad_input() {
 
     let events = h.captured();
     let kinds: Vec<&str> = events.iter().map(|e| e.event_type().as_str()).collect();
-    assert!(kinds.contains(&"target.created") && kinds.contains(&"target.updated") && kinds.contains(&"target.deleted"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"target.created")
+            && kinds.contains(&"target.updated")
+            && kinds.contains(&"target.deleted"),
+        "{kinds:?}"
+    );
     netmon_testkit::contracts::assert_valid_all(&events);
     h.stop().await;
 }
@@ -133,7 +152,10 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
         let store = h.running().store();
         async move {
             store
-                .load_state(&TenantId::default_tenant(), &TargetId::parse("backup").unwrap())
+                .load_state(
+                    &TenantId::default_tenant(),
+                    &TargetId::parse("backup").unwrap(),
+                )
                 .await
                 .unwrap()
                 .map(|v| v.value.status)
@@ -141,7 +163,12 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
         }
     };
 
-    let (s, _, _) = send(reqwest::Method::POST, &format!("{b}/ping/tok-backup-1"), None).await;
+    let (s, _, _) = send(
+        reqwest::Method::POST,
+        &format!("{b}/ping/tok-backup-1"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(state(&h).await, Status::Up);
     let (s, _, _) = send(reqwest::Method::GET, &format!("{b}/ping/wrong-token"), None).await;
@@ -151,20 +178,34 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
     h.clock.advance(Duration::from_secs(3600 + 5 * 60 + 1));
     let got = h.hook.wait_for(1, WAIT).await;
     assert_eq!(got[0].body["type"], "incident.opened");
-    assert!(got[0].body["payload"]["cause"]["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("no ping since"));
+    assert!(
+        got[0].body["payload"]["cause"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no ping since")
+    );
     assert_eq!(state(&h).await, Status::Down);
 
     // The job pings again: resolved at once (heartbeats use 1/1 thresholds).
-    let (s, _, _) = send(reqwest::Method::GET, &format!("{b}/ping/tok-backup-1"), None).await;
+    let (s, _, _) = send(
+        reqwest::Method::GET,
+        &format!("{b}/ping/tok-backup-1"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let got = h.hook.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["type"], "incident.resolved");
 
-    // A reported failure opens immediately.
-    let (s, _, _) = send(reqwest::Method::HEAD, &format!("{b}/ping/tok-backup-1/fail"), None).await;
+    // A reported failure opens immediately. (One second later: results are ordered by time,
+    // and one no newer than the last applied is ignored.)
+    h.clock.advance(Duration::from_secs(1));
+    let (s, _, _) = send(
+        reqwest::Method::HEAD,
+        &format!("{b}/ping/tok-backup-1/fail"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let got = h.hook.wait_for(3, WAIT).await;
     assert_eq!(got[2].body["type"], "incident.opened");

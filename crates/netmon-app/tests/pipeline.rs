@@ -17,7 +17,10 @@ const TARGET: &str = "  - id: api\n    name: Example API\n    http: {url: '{targ
 async fn status(h: &Harness) -> Status {
     h.running()
         .store()
-        .load_state(&TenantId::default_tenant(), &TargetId::parse("api").unwrap())
+        .load_state(
+            &TenantId::default_tenant(),
+            &TargetId::parse("api").unwrap(),
+        )
         .await
         .unwrap()
         .map(|v| v.value.status)
@@ -37,7 +40,10 @@ async fn outbox_drained(h: &Harness) {
     let store = h.running().store();
     let deadline = tokio::time::Instant::now() + WAIT;
     while !store.pending(10).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox never drained"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -82,9 +88,18 @@ async fn incident_opens_after_threshold_notifies_once_and_resolves() {
         .map(|c| c["condition"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["[STATUS] == 200", "[BODY].status == UP"]);
-    assert_eq!(body["payload"]["cause"]["failed_conditions"][0]["actual"], "500");
-    assert_eq!(body["payload"]["opened_at"], opened_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-    assert_eq!(body["payload"]["cause"]["failing_since"], failing_since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    assert_eq!(
+        body["payload"]["cause"]["failed_conditions"][0]["actual"],
+        "500"
+    );
+    assert_eq!(
+        body["payload"]["opened_at"],
+        opened_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
+    assert_eq!(
+        body["payload"]["cause"]["failing_since"],
+        failing_since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
     assert_eq!(got[0].headers["x-netmon-event"], "incident.opened");
     assert_eq!(
         got[0].headers["x-netmon-event-id"].to_str().unwrap(),
@@ -92,7 +107,9 @@ async fn incident_opens_after_threshold_notifies_once_and_resolves() {
     );
     let lines = h.log.lines();
     assert!(
-        lines.iter().any(|l| l.contains("DOWN Example API") && l.contains("[STATUS] == 200 (got 500)")),
+        lines
+            .iter()
+            .any(|l| l.contains("DOWN Example API") && l.contains("[STATUS] == 200 (got 500)")),
         "{lines:?}"
     );
 
@@ -108,7 +125,10 @@ async fn incident_opens_after_threshold_notifies_once_and_resolves() {
     h.round(&mut jobs).await;
     let got = h.hook.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["type"], "incident.resolved");
-    assert_eq!(got[1].body["payload"]["incident_id"], got[0].body["payload"]["incident_id"]);
+    assert_eq!(
+        got[1].body["payload"]["incident_id"],
+        got[0].body["payload"]["incident_id"]
+    );
     assert_eq!(status(&h).await, Status::Up);
 
     // Healthy again: nothing more.
@@ -129,8 +149,14 @@ async fn incident_opens_after_threshold_notifies_once_and_resolves() {
     let events = h.captured();
     let kinds: Vec<&str> = events.iter().map(|e| e.event_type().as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "incident.opened").count(), 1);
-    assert_eq!(kinds.iter().filter(|k| **k == "incident.resolved").count(), 1);
-    assert_eq!(kinds.iter().filter(|k| **k == "probe.completed").count() as u64, jobs);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "incident.resolved").count(),
+        1
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "probe.completed").count() as u64,
+        jobs
+    );
     netmon_testkit::contracts::assert_valid_all(&events);
     h.stop().await;
 }
@@ -170,12 +196,25 @@ async fn restarts_neither_duplicate_nor_lose_notifications() {
     assert!(!h.running().store().pending(10).await.unwrap().is_empty());
     h.kill();
 
-    // Run 3: the relay retries on start; once the dead process's claim lease lapses the
-    // `resolved` goes out exactly once.
+    // Run 3: the relay retries on start and then every few (manual) seconds; once the dead
+    // process's claim lease (2 min) lapses, the `resolved` goes out exactly once.
     h.start().await;
     h.running().wait_jobs(1, WAIT).await.unwrap();
-    h.clock.advance(Duration::from_secs(180));
-    let got = h.hook.wait_for(2, WAIT).await;
+    let mut waited = 0;
+    while h.hook.received().len() < 2 {
+        assert!(
+            waited < 600,
+            "resolved not delivered within 10 manual minutes"
+        );
+        h.clock.advance(Duration::from_secs(5));
+        waited += 5;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        waited >= 100,
+        "delivered after {waited}s, before the lease lapsed"
+    );
+    let got = h.hook.received();
     assert_eq!(h.hook.of_type("incident.opened").len(), 1);
     assert_eq!(h.hook.of_type("incident.resolved").len(), 1);
     assert_eq!(got.len(), 2);
@@ -223,7 +262,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition never became true");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition never became true"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

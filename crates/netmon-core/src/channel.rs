@@ -140,8 +140,10 @@ mod tests {
         assert!(!dbg.contains("s3cr3t") && !dbg.contains("t0k"), "{dbg}");
         assert!(serde_json::from_str::<ChannelSpec>(r#"{"id":"x"}"#).is_err());
         assert!(
-            serde_json::from_str::<ChannelSpec>(r#"{"id":"x","log":{},"webhook":{"url":"https://a"}}"#)
-                .is_err()
+            serde_json::from_str::<ChannelSpec>(
+                r#"{"id":"x","log":{},"webhook":{"url":"https://a"}}"#
+            )
+            .is_err()
         );
         assert!(
             serde_json::from_str::<ChannelSpec>(r#"{"id":"x","webhook":{"url":"ftp://a"}}"#)

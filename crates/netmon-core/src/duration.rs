@@ -183,10 +183,22 @@ mod tests {
     #[test]
     fn refuses_bad_input() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
-        assert!(matches!(parse_duration("10"), Err(DurationError::MissingUnit(10, _))));
-        assert!(matches!(parse_duration("10x"), Err(DurationError::UnknownUnit(..))));
-        assert!(matches!(parse_duration("h"), Err(DurationError::ExpectedNumber(0, _))));
-        assert!(matches!(parse_duration("-5s"), Err(DurationError::ExpectedNumber(0, _))));
+        assert!(matches!(
+            parse_duration("10"),
+            Err(DurationError::MissingUnit(10, _))
+        ));
+        assert!(matches!(
+            parse_duration("10x"),
+            Err(DurationError::UnknownUnit(..))
+        ));
+        assert!(matches!(
+            parse_duration("h"),
+            Err(DurationError::ExpectedNumber(0, _))
+        ));
+        assert!(matches!(
+            parse_duration("-5s"),
+            Err(DurationError::ExpectedNumber(0, _))
+        ));
         assert!(matches!(
             parse_duration("99999999999999999999d"),
             Err(DurationError::Overflow(_))

@@ -119,7 +119,13 @@ impl Event {
 impl Envelope {
     /// An envelope with a fresh time-ordered id.
     pub fn new(event: Event, tenant: TenantId, source: &str, time: DateTime<Utc>) -> Self {
-        Self::with_id(uuid::Uuid::now_v7().to_string(), event, tenant, source, time)
+        Self::with_id(
+            uuid::Uuid::now_v7().to_string(),
+            event,
+            tenant,
+            source,
+            time,
+        )
     }
 
     /// An envelope whose id is derived from its content, so emitting it twice yields one event.
@@ -301,7 +307,10 @@ mod tests {
         assert!(env.check_version().is_ok());
         env.version = 2;
         let err = env.check_version().unwrap_err();
-        assert!(err.contains("target.deleted version 2 is not supported"), "{err}");
+        assert!(
+            err.contains("target.deleted version 2 is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -162,7 +162,8 @@ pub fn evaluate(
         Outcome::Up => {
             loc.consecutive_failures = 0;
             loc.failing_since = None;
-            loc.consecutive_successes = (loc.consecutive_successes + 1).min(rules.success_threshold);
+            loc.consecutive_successes =
+                (loc.consecutive_successes + 1).min(rules.success_threshold);
             if loc.down && loc.consecutive_successes >= rules.success_threshold {
                 loc.down = false;
             }
@@ -196,7 +197,11 @@ pub fn evaluate(
         .min(next.locations.len());
     let target_down = down >= quorum;
 
-    let status = if target_down { Status::Down } else { Status::Up };
+    let status = if target_down {
+        Status::Down
+    } else {
+        Status::Up
+    };
     if status != next.status {
         next.status = status;
         next.status_since = Some(result.started_at);
@@ -359,14 +364,20 @@ mod tests {
         assert_eq!(inc.cause.failed_conditions.len(), 1);
         let (_, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (D, "a"), (U, "a")]);
         assert_eq!(ev, ["opened"]);
-        let (s, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (D, "a"), (U, "a"), (U, "a")]);
+        let (s, ev, _) = run(
+            &rules(),
+            &[(D, "a"), (D, "a"), (D, "a"), (U, "a"), (U, "a")],
+        );
         assert_eq!(ev, ["opened", "resolved"]);
         assert!(s.incident.is_none() && s.status == Status::Up);
     }
 
     #[test]
     fn interrupted_runs_do_not_count() {
-        let (_, ev, _) = run(&rules(), &[(D, "a"), (D, "a"), (U, "a"), (D, "a"), (D, "a")]);
+        let (_, ev, _) = run(
+            &rules(),
+            &[(D, "a"), (D, "a"), (U, "a"), (D, "a"), (D, "a")],
+        );
         assert!(ev.is_empty());
         // A single success while down does not resolve.
         let (s, ev, _) = run(
@@ -426,7 +437,10 @@ mod tests {
         r.failure_threshold = 1;
         r.quorum = 2;
         let (s, ev, _) = run(&r, &[(U, "eu"), (U, "us"), (D, "eu"), (D, "eu")]);
-        assert!(ev.is_empty(), "one location down of two must not open: {ev:?}");
+        assert!(
+            ev.is_empty(),
+            "one location down of two must not open: {ev:?}"
+        );
         assert_eq!(s.status, Status::Up);
         let (_, ev, _) = run(&r, &[(U, "eu"), (U, "us"), (D, "eu"), (D, "us")]);
         assert_eq!(ev, ["opened"]);

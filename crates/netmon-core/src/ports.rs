@@ -94,8 +94,11 @@ pub struct Page<T> {
 
 #[async_trait]
 pub trait TargetStore: Send + Sync {
-    async fn get_target(&self, tenant: &TenantId, id: &TargetId)
-    -> Result<Option<Target>, StoreError>;
+    async fn get_target(
+        &self,
+        tenant: &TenantId,
+        id: &TargetId,
+    ) -> Result<Option<Target>, StoreError>;
     /// Targets of one tenant ordered by id.
     async fn list_targets(
         &self,

@@ -173,8 +173,12 @@ pub fn judge(
     let error_tolerated = match &obs.error {
         None => true,
         Some(e) => {
-            matches!(e.kind, ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Timeout)
-                && conditions.iter().any(|c| c.source().contains("[CONNECTED]"))
+            matches!(
+                e.kind,
+                ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Timeout
+            ) && conditions
+                .iter()
+                .any(|c| c.source().contains("[CONNECTED]"))
         }
     };
     ProbeResult {

@@ -67,7 +67,9 @@ impl fmt::Display for CheckSpec {
             CheckSpec::Http(h) => write!(f, "{} {}", h.method, h.url),
             CheckSpec::Tcp(t) => write!(f, "tcp://{}:{}", t.host, t.port),
             CheckSpec::Dns(d) => write!(f, "dns {} {}", d.record_type, d.name),
-            CheckSpec::Heartbeat(h) => write!(f, "heartbeat every {} (grace {})", h.period, h.grace),
+            CheckSpec::Heartbeat(h) => {
+                write!(f, "heartbeat every {} (grace {})", h.period, h.grace)
+            }
         }
     }
 }
@@ -89,7 +91,10 @@ pub struct HttpCheck {
     pub body: Option<String>,
     #[serde(default = "yes")]
     pub follow_redirects: bool,
-    #[serde(default = "default_max_redirects", deserialize_with = "de_max_redirects")]
+    #[serde(
+        default = "default_max_redirects",
+        deserialize_with = "de_max_redirects"
+    )]
     pub max_redirects: u8,
     /// Turning this off still reports certificate expiry; it only stops failing the probe.
     #[serde(default = "yes")]
@@ -230,13 +235,23 @@ pub struct TargetSpecWire {
     pub timeout: HumanDuration,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de_tags")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_tags"
+    )]
     pub tags: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "default_failure_threshold", deserialize_with = "de_threshold")]
+    #[serde(
+        default = "default_failure_threshold",
+        deserialize_with = "de_threshold"
+    )]
     pub failure_threshold: u32,
-    #[serde(default = "default_success_threshold", deserialize_with = "de_threshold")]
+    #[serde(
+        default = "default_success_threshold",
+        deserialize_with = "de_threshold"
+    )]
     pub success_threshold: u32,
     #[serde(
         default,
@@ -287,7 +302,11 @@ impl TryFrom<TargetSpecWire> for TargetSpec {
             let found = if kinds.is_empty() {
                 "none".to_owned()
             } else {
-                kinds.iter().map(|k| k.kind()).collect::<Vec<_>>().join(", ")
+                kinds
+                    .iter()
+                    .map(|k| k.kind())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             return Err(SpecError::CheckKind(id, found));
         }
@@ -487,9 +506,9 @@ fn de_headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
     let headers = BTreeMap::<String, String>::deserialize(d)?;
     for (name, value) in &headers {
         let token = !name.is_empty()
-            && name.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-            });
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !token {
             return Err(serde::de::Error::custom(format!(
                 "header name {name:?} is not a valid HTTP header name"
@@ -549,7 +568,9 @@ mod tests {
         assert_eq!(t.timeout, HumanDuration::from_secs(10));
         assert_eq!((t.failure_threshold, t.success_threshold), (3, 2));
         assert!(t.enabled && !t.public);
-        let CheckSpec::Http(h) = &t.check else { panic!("not http") };
+        let CheckSpec::Http(h) = &t.check else {
+            panic!("not http")
+        };
         assert_eq!(h.method, "GET");
         assert!(h.follow_redirects && h.verify_tls);
         let json = serde_json::to_string(&t).unwrap();
@@ -574,26 +595,77 @@ mod tests {
     #[test]
     fn refuses_bad_specs() {
         let cases = [
-            (r#"{"id":"a","http":{"url":"https://x"},"interval":"5s"}"#, "out of range"),
-            (r#"{"id":"a","http":{"url":"https://x"},"interval":"25h"}"#, "out of range"),
-            (r#"{"id":"a","http":{"url":"https://x"},"interval":"10s","timeout":"10s"}"#, "shorter than interval"),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"interval":"5s"}"#,
+                "out of range",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"interval":"25h"}"#,
+                "out of range",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"interval":"10s","timeout":"10s"}"#,
+                "shorter than interval",
+            ),
             (r#"{"id":"a","http":{"url":"ftp://x"}}"#, "scheme"),
-            (r#"{"id":"a","http":{"url":"https://x","method":"BREW"}}"#, "not supported"),
-            (r#"{"id":"a","http":{"url":"https://x"},"tcp":{"host":"x","port":1}}"#, "exactly one"),
+            (
+                r#"{"id":"a","http":{"url":"https://x","method":"BREW"}}"#,
+                "not supported",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"tcp":{"host":"x","port":1}}"#,
+                "exactly one",
+            ),
             (r#"{"id":"a"}"#, "exactly one"),
-            (r#"{"id":"a","http":{"url":"https://x"},"bogus":1}"#, "unknown field"),
-            (r#"{"id":"a","http":{"url":"https://x","bogus":1}}"#, "unknown field"),
-            (r#"{"id":"a","http":{"url":"https://x"},"failure_threshold":0}"#, "out of range"),
-            (r#"{"id":"a b","http":{"url":"https://x"}}"#, "may contain only"),
-            (r#"{"id":"a","tcp":{"host":"bad host","port":1}}"#, "not a hostname"),
-            (r#"{"id":"a","dns":{"name":"x.com","resolver":"nope"}}"#, "resolver"),
-            (r#"{"id":"a","heartbeat":{"period":"1s"}}"#, "heartbeat period"),
-            (r#"{"id":"a","http":{"url":"https://x"},"reminder_interval":"5s"}"#, "too short"),
-            (r#"{"id":"a","http":{"url":"https://x"},"tags":["has space"]}"#, "tag"),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"bogus":1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x","bogus":1}}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"failure_threshold":0}"#,
+                "out of range",
+            ),
+            (
+                r#"{"id":"a b","http":{"url":"https://x"}}"#,
+                "may contain only",
+            ),
+            (
+                r#"{"id":"a","tcp":{"host":"bad host","port":1}}"#,
+                "not a hostname",
+            ),
+            (
+                r#"{"id":"a","dns":{"name":"x.com","resolver":"nope"}}"#,
+                "resolver",
+            ),
+            (
+                r#"{"id":"a","heartbeat":{"period":"1s"}}"#,
+                "heartbeat period",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"reminder_interval":"5s"}"#,
+                "too short",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"tags":["has space"]}"#,
+                "tag",
+            ),
             (r#"{"id":"a","tcp":{"host":"x","port":0}}"#, "port must be"),
-            (r#"{"id":"a","name":" ","http":{"url":"https://x"}}"#, "not blank"),
-            (r#"{"id":"a","http":{"url":"https://x","headers":{"Bad Name":"v"}}}"#, "header name"),
-            (r#"{"id":"a","http":{"url":"https://x","headers":{"X":"a\r\nInjected: 1"}}}"#, "line break"),
+            (
+                r#"{"id":"a","name":" ","http":{"url":"https://x"}}"#,
+                "not blank",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x","headers":{"Bad Name":"v"}}}"#,
+                "header name",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x","headers":{"X":"a\r\nInjected: 1"}}}"#,
+                "line break",
+            ),
         ];
         for (json, want) in cases {
             let err = parse(json).expect_err(json);

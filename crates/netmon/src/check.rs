@@ -69,9 +69,7 @@ fn build_spec(args: &CheckArgs) -> Result<TargetSpec, String> {
                 "url": url.as_str(), "method": args.method, "headers": headers,
                 "follow_redirects": !args.no_follow, "verify_tls": !args.insecure,
             });
-            CheckSpec::Http(
-                serde_json::from_value::<HttpCheck>(wire).map_err(|e| e.to_string())?,
-            )
+            CheckSpec::Http(serde_json::from_value::<HttpCheck>(wire).map_err(|e| e.to_string())?)
         }
         "tcp" => {
             let host = url
@@ -85,13 +83,16 @@ fn build_spec(args: &CheckArgs) -> Result<TargetSpec, String> {
                 port,
             })
         }
-        other => return Err(format!("unsupported scheme {other:?}: use http, https or tcp")),
+        other => {
+            return Err(format!(
+                "unsupported scheme {other:?}: use http, https or tcp"
+            ));
+        }
     };
     let mut conditions = Vec::new();
     for (i, c) in args.conditions.iter().enumerate() {
-        conditions.push(
-            Condition::parse(c).map_err(|e| format!("--condition #{} {c:?}: {e}", i + 1))?,
-        );
+        conditions
+            .push(Condition::parse(c).map_err(|e| format!("--condition #{} {c:?}: {e}", i + 1))?);
     }
     Ok(TargetSpec {
         id: TargetId::parse("check").map_err(|e| e.to_string())?,
@@ -154,7 +155,10 @@ pub fn render(spec: &TargetSpec, r: &ProbeResult) -> String {
         Outcome::Up => "PASS",
         Outcome::Down => "FAIL",
     };
-    let status = r.status_code.map(|s| format!("  HTTP {s}")).unwrap_or_default();
+    let status = r
+        .status_code
+        .map(|s| format!("  HTTP {s}"))
+        .unwrap_or_default();
     let ip = r.ip.map(|ip| format!("  ({ip})")).unwrap_or_default();
     out.push_str(&format!(
         "{verdict}  {}{status}  in {}{ip}\n",

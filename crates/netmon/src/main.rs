@@ -49,7 +49,10 @@ fn main() -> ExitCode {
             });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("netmon: cannot start the async runtime: {e}");
@@ -86,37 +89,64 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
     if let Some(addr) = listen {
         config.listen = addr;
     }
-    let targets = config.targets.len();
-    let running = match netmon_app::embedded::start(netmon_app::embedded::Options::new(config)).await {
-        Ok(r) => r,
+    // Handlers go in before the ready line, so a signal sent right after it is not lost.
+    let signals = match Signals::install() {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("netmon: {e}");
+            eprintln!("netmon: cannot install signal handlers: {e}");
             return exit::FAILED;
         }
     };
+    let targets = config.targets.len();
+    let running =
+        match netmon_app::embedded::start(netmon_app::embedded::Options::new(config)).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("netmon: {e}");
+                return exit::FAILED;
+            }
+        };
     eprintln!(
         "netmon up: {targets} target(s) from {}, API on http://{} — Ctrl-C to stop",
         config_path.display(),
         running.api_addr()
     );
-    wait_for_signal().await;
+    signals.wait().await;
     eprintln!("netmon: stopping…");
     running.stop().await;
     eprintln!("netmon: stopped");
     exit::OK
 }
 
-async fn wait_for_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -44,11 +44,22 @@ fn bad_configs_exit_2_naming_file_key_and_line() {
     ];
     for (name, yaml, want) in cases {
         let path = write_config(name, yaml);
-        let out = netmon().arg("up").arg("--config").arg(&path).output().unwrap();
+        let out = netmon()
+            .arg("up")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.contains(&path.display().to_string()), "{name}: {stderr}");
-        assert!(stderr.contains(want), "{name}: wanted {want:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(want),
+            "{name}: wanted {want:?} in:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     let out = netmon()
@@ -62,9 +73,17 @@ fn bad_configs_exit_2_naming_file_key_and_line() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(netmon().output().unwrap().status.code(), Some(2));
-    assert_eq!(netmon().arg("frobnicate").output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        netmon().arg("frobnicate").output().unwrap().status.code(),
+        Some(2)
+    );
     let out = netmon()
-        .args(["check", "http://127.0.0.1:9/", "--condition", "[STATUS] >> 1"])
+        .args([
+            "check",
+            "http://127.0.0.1:9/",
+            "--condition",
+            "[STATUS] >> 1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -81,21 +100,40 @@ async fn check_exit_codes_and_output() {
         tokio::task::spawn_blocking(move || netmon().args(args).output().unwrap())
     };
 
-    let out = run(vec!["check".into(), url.clone(), "-C".into(), "[STATUS] == 200".into(), "-C".into(), "[BODY].status == UP".into()]).await.unwrap();
+    let out = run(vec![
+        "check".into(),
+        url.clone(),
+        "-C".into(),
+        "[STATUS] == 200".into(),
+        "-C".into(),
+        "[BODY].status == UP".into(),
+    ])
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.starts_with("PASS  GET "), "{stdout}");
     assert!(stdout.contains("timings: connect"), "{stdout}");
-    assert!(stdout.contains("pass  [BODY].status == UP  (actual: UP)"), "{stdout}");
+    assert!(
+        stdout.contains("pass  [BODY].status == UP  (actual: UP)"),
+        "{stdout}"
+    );
 
     server.set_mode(Mode::Error);
-    let out = run(vec!["check".into(), url.clone(), "--json".into()]).await.unwrap();
+    let out = run(vec!["check".into(), url.clone(), "--json".into()])
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "down");
     assert_eq!(v["status_code"], 500);
 
-    let out = run(vec!["check".into(), "http://169.254.169.254/latest/meta-data/".into()]).await.unwrap();
+    let out = run(vec![
+        "check".into(),
+        "http://169.254.169.254/latest/meta-data/".into(),
+    ])
+    .await
+    .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("refused to connect to 169.254.169.254"));
 }
@@ -131,7 +169,13 @@ async fn ctrl_c_stops_within_one_probe_timeout() {
         }
         let sent = Instant::now();
         let pid = child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         let status = child.wait().unwrap();
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         (status, sent.elapsed(), rest)

@@ -55,7 +55,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             inner.line(),
             inner.column()
         );
-        let field = if path.is_empty() || path == "." {
+        // serde_path_to_error says "." at the root and "?" when the body is not JSON at all.
+        let field = if path.is_empty() || path == "." || path == "?" {
             "body".to_owned()
         } else {
             path

@@ -162,11 +162,7 @@ async fn create_target(
             }
             other => other.into(),
         })?;
-    publish_change(
-        &ctx,
-        Event::TargetCreated(TargetChanged::new(&stored)),
-    )
-    .await;
+    publish_change(&ctx, Event::TargetCreated(TargetChanged::new(&stored))).await;
     let location = format!("/v1/targets/{}", stored.id());
     Ok((
         StatusCode::CREATED,

@@ -84,7 +84,10 @@ impl From<StoreError> for Problem {
             }
             StoreError::Corrupt(_) => {
                 tracing::error!(error = %e, "corrupt record");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "a stored record could not be read")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a stored record could not be read",
+                )
             }
         }
     }

@@ -88,8 +88,16 @@ impl Alerter {
         Ok(report)
     }
 
-    async fn apply(&self, result: &ProbeResult, report: &mut AlertReport) -> Result<(), HandleError> {
-        let Some(target) = self.targets.get_target(&result.tenant, &result.target).await? else {
+    async fn apply(
+        &self,
+        result: &ProbeResult,
+        report: &mut AlertReport,
+    ) -> Result<(), HandleError> {
+        let Some(target) = self
+            .targets
+            .get_target(&result.tenant, &result.target)
+            .await?
+        else {
             // Deleted between scheduling and now: nothing to alert on, and retrying cannot help.
             info!(tenant = %result.tenant, target = %result.target, "result for unknown target ignored");
             report.skipped_unknown_target += 1;
@@ -101,7 +109,10 @@ impl Alerter {
         let rules = Rules::for_target(&target.spec);
         let subject = Subject::of(&target.spec);
         for attempt in 1..=COMMIT_ATTEMPTS {
-            let stored = self.states.load_state(&result.tenant, &result.target).await?;
+            let stored = self
+                .states
+                .load_state(&result.tenant, &result.target)
+                .await?;
             let (state, expect) = match &stored {
                 Some(v) => (v.value.clone(), Expect::Version(v.version)),
                 None => (CheckState::default(), Expect::Absent),

@@ -46,7 +46,9 @@ impl OutboxRelay {
             let id = entry.envelope.id.clone();
             match self.bus.publish(vec![entry.envelope]).await {
                 Ok(()) => {
-                    self.outbox.mark_published(std::slice::from_ref(&id)).await?;
+                    self.outbox
+                        .mark_published(std::slice::from_ref(&id))
+                        .await?;
                     report.published += 1;
                 }
                 Err(e) => {
@@ -78,7 +80,8 @@ impl OutboxRelay {
         retry_every: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let every = chrono::Duration::from_std(retry_every).unwrap_or(chrono::Duration::seconds(10));
+        let every =
+            chrono::Duration::from_std(retry_every).unwrap_or(chrono::Duration::seconds(10));
         loop {
             if *shutdown.borrow() {
                 return;

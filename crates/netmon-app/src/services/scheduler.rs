@@ -147,14 +147,16 @@ pub fn missed_heartbeat(
         return None;
     };
     let since = last_ping.unwrap_or(target.created_at);
-    let deadline = since + hb.period.as_chrono() + hb.grace.as_chrono();
-    if upto <= deadline {
+    // The first instant the job counts as late: a ping exactly at the deadline is on time.
+    let late_at =
+        since + hb.period.as_chrono() + hb.grace.as_chrono() + chrono::Duration::milliseconds(1);
+    if upto < late_at {
         return None;
     }
     let period_ms = hb.period.as_chrono().num_milliseconds().max(1);
-    let late_ms = (upto - deadline).num_milliseconds();
+    let late_ms = (upto - late_at).num_milliseconds();
     let missed_at =
-        deadline + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms));
+        late_at + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms));
     if missed_at <= after {
         return None;
     }
@@ -213,16 +215,19 @@ mod tests {
     fn missed_once_per_period_after_the_grace() {
         let t = beat();
         let ping = Some(at(0));
-        // Deadline is 1h05m after the ping.
+        let ms = chrono::Duration::milliseconds(1);
+        // Deadline is 1h05m after the ping; exactly at it the job is still on time.
         assert!(missed_heartbeat(&t, ping, at(0), at(3_900)).is_none());
+        // Ticks that end exactly on the deadline must not lose the miss.
         let r = missed_heartbeat(&t, ping, at(3_900), at(3_901)).expect("missed");
-        assert_eq!(r.started_at, at(3_900));
+        assert_eq!(r.started_at, at(3_900) + ms);
         assert_eq!(r.outcome, Outcome::Down);
         assert!(r.error.unwrap().message.contains("no ping since"));
-        // The next ten minutes add nothing; the next period reports again.
+        // The next ten minutes add nothing; the next period reports again, once.
         assert!(missed_heartbeat(&t, ping, at(3_901), at(4_500)).is_none());
-        let r = missed_heartbeat(&t, ping, at(4_500), at(7_500)).expect("missed again");
-        assert_eq!(r.started_at, at(7_500));
+        let r = missed_heartbeat(&t, ping, at(4_500), at(7_501)).expect("missed again");
+        assert_eq!(r.started_at, at(7_500) + ms);
+        assert!(missed_heartbeat(&t, ping, at(7_501), at(7_560)).is_none());
     }
 
     #[test]
