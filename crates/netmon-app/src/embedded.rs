@@ -207,6 +207,17 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         Prober::try_new(probe_config, resolver).map_err(|e| StartError::Tls(e.to_string()))?,
     );
 
+    // Bind first: a target that probes this API (a self-check) must find it listening.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: config.listen,
+            reason: e.to_string(),
+        })?;
+    let api_addr = listener.local_addr().map_err(|e| StartError::Listen {
+        addr: config.listen,
+        reason: e.to_string(),
+    })?;
     let bus = bus.unwrap_or_default();
     let bus_port: Arc<dyn EventBus> = Arc::new(bus.clone());
     let relay = Arc::new(OutboxRelay::new(store.clone(), bus_port.clone()));
@@ -340,16 +351,6 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         clock: clock.clone(),
         tenant: config.tenant.clone(),
     }));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| StartError::Listen {
-            addr: config.listen,
-            reason: e.to_string(),
-        })?;
-    let api_addr = listener.local_addr().map_err(|e| StartError::Listen {
-        addr: config.listen,
-        reason: e.to_string(),
-    })?;
     {
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
