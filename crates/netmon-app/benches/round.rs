@@ -112,6 +112,9 @@ fn main() {
     println!("targets:          {targets} (concurrency {concurrency}, 50 per job)");
     println!("round wall time:  {secs:.3} s  (start-up, probe, alert, record in SQLite)");
     println!("probes/second:    {:.0}", targets as f64 / secs);
-    println!("CPU seconds:      {:.2} (user+system, this process)", cpu1 - cpu0);
+    println!(
+        "CPU seconds:      {:.2} (user+system, this process)",
+        cpu1 - cpu0
+    );
     println!("peak RSS:         {rss:.1} MiB");
 }

@@ -4,6 +4,7 @@ pub mod channel;
 pub mod conditions;
 pub mod duration;
 pub mod events;
+pub mod history;
 pub mod ids;
 pub mod incident;
 pub mod jobs;

@@ -214,6 +214,17 @@ pub trait Idempotency: Send + Sync {
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
     async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError>;
+    /// Uptime and latency of one target per hour or day in `[from, to)`, ascending, empty
+    /// buckets left out.
+    async fn buckets(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        granularity: crate::history::Granularity,
+    ) -> Result<Vec<crate::history::HistoryBucket>, StoreError>;
+
     /// Results of one target at or after `since`, oldest first, at most `limit`.
     async fn results_since(
         &self,

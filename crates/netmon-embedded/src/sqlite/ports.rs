@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use netmon_core::channel::Channel;
 use netmon_core::events::Envelope;
+use netmon_core::history::{Granularity, HistoryBucket, aggregate};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
 use netmon_core::ports::{
@@ -11,7 +12,7 @@ use netmon_core::ports::{
     OutboxEntry, Page, PageRequest, PingRecord, StateStore, StoreError, TargetStore,
     Versioned as VersionedValue,
 };
-use netmon_core::result::ProbeResult;
+use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::Target;
 use rusqlite::{OptionalExtension, params};
 
@@ -534,6 +535,12 @@ impl HistoryStore for SqliteStore {
                     r.target.to_string(),
                     r.location.clone(),
                     nanos(r.started_at),
+                    r.outcome == Outcome::Up,
+                    if r.duration_ms.is_finite() {
+                        r.duration_ms
+                    } else {
+                        0.0
+                    },
                     encode("probe result", r)?,
                 ))
             })
@@ -541,18 +548,53 @@ impl HistoryStore for SqliteStore {
         self.write(move |tx| {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO results (tenant, target, location, started_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                    "INSERT INTO results (tenant, target, location, started_at, up, duration_ms, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT (tenant, target, started_at, location) DO NOTHING",
                 )
                 .db()?;
-            for (tenant, target, location, started_at, body) in &rows {
-                stmt.execute(params![tenant, target, location, started_at, body])
+            for (tenant, target, location, started_at, up, ms, body) in &rows {
+                stmt.execute(params![tenant, target, location, started_at, up, ms, body])
                     .db()?;
             }
             Ok(())
         })
         .await
+    }
+
+    async fn buckets(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        granularity: Granularity,
+    ) -> Result<Vec<HistoryBucket>, StoreError> {
+        let (tenant, target) = (tenant.to_string(), target.to_string());
+        let (from, to) = (nanos(from), nanos(to));
+        let samples = self
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT started_at, up, duration_ms FROM results \
+                         WHERE tenant = ?1 AND target = ?2 AND started_at >= ?3 AND started_at < ?4",
+                    )
+                    .db()?;
+                let rows = stmt
+                    .query_map(params![tenant, target, from, to], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, f64>(2)?))
+                    })
+                    .db()?;
+                rows.map(|row| row.db()).collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        Ok(aggregate(
+            samples.into_iter().map(|(at, up, ms)| {
+                let outcome = if up { Outcome::Up } else { Outcome::Down };
+                (DateTime::from_timestamp_nanos(at), outcome, ms)
+            }),
+            granularity,
+        ))
     }
 
     async fn results_since(

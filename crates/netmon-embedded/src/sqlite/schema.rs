@@ -71,6 +71,9 @@ CREATE TABLE results (
     target     TEXT    NOT NULL,
     location   TEXT    NOT NULL,
     started_at INTEGER NOT NULL,
+    -- Copied out of the body so aggregation reads no JSON.
+    up          INTEGER NOT NULL,
+    duration_ms REAL    NOT NULL,
     body       TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX results_by_target ON results (tenant, target, started_at, location);
