@@ -106,6 +106,7 @@ fn main() {
     });
     let (cpu1, rss) = usage();
     let _ = child.kill();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
     let secs = report.as_secs_f64();
