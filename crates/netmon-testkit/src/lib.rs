@@ -2,5 +2,6 @@
 
 pub mod clock;
 pub mod contracts;
+pub mod emulator;
 pub mod servers;
 pub mod suites;
