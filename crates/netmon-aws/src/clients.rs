@@ -15,7 +15,11 @@ pub async fn for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
         .endpoint_url(endpoint)
         .region(Region::new(region.to_owned()))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "netmon-emulator",
+            "test",
+            "test",
+            None,
+            None,
+            "netmon-emulator",
         ))
         .load()
         .await

@@ -50,8 +50,16 @@ pub const TYPE_ATTRIBUTE: &str = "type";
 /// Subscriptions: (topic suffix, queue suffix, event types the filter policy lets through).
 /// All use raw message delivery, so the SQS body is the event envelope itself.
 pub const SUBSCRIPTIONS: &[(&str, &str, &[&str])] = &[
-    (PROBE_RESULTS_TOPIC_SUFFIX, ALERTER_QUEUE_SUFFIX, &["probe.completed"]),
-    (PROBE_RESULTS_TOPIC_SUFFIX, RECORDER_QUEUE_SUFFIX, &["probe.completed"]),
+    (
+        PROBE_RESULTS_TOPIC_SUFFIX,
+        ALERTER_QUEUE_SUFFIX,
+        &["probe.completed"],
+    ),
+    (
+        PROBE_RESULTS_TOPIC_SUFFIX,
+        RECORDER_QUEUE_SUFFIX,
+        &["probe.completed"],
+    ),
     (
         INCIDENTS_TOPIC_SUFFIX,
         NOTIFIER_QUEUE_SUFFIX,

@@ -111,6 +111,14 @@ pub trait TargetStore: Send + Sync {
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError>;
     /// Returns whether it existed. Also removes its check state.
     async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError>;
+
+    /// The heartbeat target whose ping token is `token`, in any tenant. The default scans every
+    /// target (fine for one process); cloud adapters keep an index.
+    async fn find_by_heartbeat_token(&self, token: &str) -> Result<Option<Target>, StoreError> {
+        Ok(self.all_targets().await?.into_iter().find(|t| {
+            matches!(&t.spec.check, crate::target::CheckSpec::Heartbeat(hb) if hb.token.as_deref() == Some(token))
+        }))
+    }
 }
 
 #[async_trait]

@@ -80,7 +80,11 @@ pub fn unique_prefix(tag: &str) -> String {
         .take(12)
         .collect::<String>()
         .to_lowercase();
-    format!("t{}{n}{:x}-{tag}", std::process::id() % 100_000, nanos % 0xffff)
+    format!(
+        "t{}{n}{:x}-{tag}",
+        std::process::id() % 100_000,
+        nanos % 0xffff
+    )
 }
 
 /// Creates a fresh set of queues, topics and tables named `<prefix>-…` on the emulator.
@@ -97,7 +101,10 @@ pub fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", &emulator.region)
         .env("NETMON_PREFIX", prefix)
-        .env("NETMON_VISIBILITY_TIMEOUT", visibility_timeout_s.to_string())
+        .env(
+            "NETMON_VISIBILITY_TIMEOUT",
+            visibility_timeout_s.to_string(),
+        )
         .output()
         .expect("run the resource script");
     assert!(
@@ -123,7 +130,12 @@ pub fn shared(tag: &str) -> Resources {
         return r.clone();
     }
     let emulator = start();
-    let port = emulator.endpoint.rsplit(':').next().unwrap_or("0").to_owned();
+    let port = emulator
+        .endpoint
+        .rsplit(':')
+        .next()
+        .unwrap_or("0")
+        .to_owned();
     let dir = repo_root().join(".emulator");
     let marker = dir.join(format!("shared-{tag}-{port}.env"));
     // One process provisions; the others wait on the lock and read its output.

@@ -319,12 +319,9 @@ async fn ping(
 ) -> Result<Response, Problem> {
     let target = ctx
         .targets
-        .all_targets()
+        .find_by_heartbeat_token(&token)
         .await?
-        .into_iter()
-        .find(|t| {
-            matches!(&t.spec.check, CheckSpec::Heartbeat(hb) if hb.token.as_deref() == Some(token.as_str()))
-        })
+        .filter(|t| t.spec.enabled)
         .ok_or_else(|| Problem::not_found("unknown ping token"))?;
     let now = ctx.clock.now();
     ctx.heartbeats

@@ -21,6 +21,79 @@ where
     pagination_covers_every_item_once(&new_store().await).await;
     tenant_isolation(&new_store().await).await;
     delete_reports_existence_and_removes_state(&new_store().await).await;
+    heartbeat_tokens_find_their_target(&new_store().await).await;
+}
+
+/// Pings arrive with only a token; the store must map it to the target, following updates and
+/// deletes.
+pub async fn heartbeat_tokens_find_their_target<S: TargetStore + ?Sized>(store: &S) {
+    use netmon_core::target::{CheckSpec, HeartbeatCheck};
+    let t = tenant("tok");
+    let token = unique("tok");
+    let mut beat = target(&t, "job", "Job");
+    beat.spec.check = CheckSpec::Heartbeat(HeartbeatCheck {
+        period: netmon_core::HumanDuration::from_secs(3600),
+        grace: netmon_core::HumanDuration::from_secs(60),
+        token: Some(token.clone()),
+    });
+    assert_eq!(
+        store.find_by_heartbeat_token(&token).await.expect("find"),
+        None
+    );
+    let stored = store
+        .put_target(beat, Expect::Absent)
+        .await
+        .expect("create");
+    let found = store
+        .find_by_heartbeat_token(&token)
+        .await
+        .expect("find")
+        .expect("token maps to its target");
+    assert_eq!(
+        (found.tenant.clone(), found.id().clone()),
+        (t.clone(), target_id("job"))
+    );
+    assert_eq!(
+        store
+            .find_by_heartbeat_token("no-such-token")
+            .await
+            .expect("find"),
+        None
+    );
+
+    let new_token = unique("tok2");
+    let mut rotated = stored.clone();
+    if let CheckSpec::Heartbeat(hb) = &mut rotated.spec.check {
+        hb.token = Some(new_token.clone());
+    }
+    store
+        .put_target(rotated, Expect::Version(stored.version))
+        .await
+        .expect("rotate token");
+    assert_eq!(
+        store.find_by_heartbeat_token(&token).await.expect("find"),
+        None,
+        "old token is dead"
+    );
+    assert!(
+        store
+            .find_by_heartbeat_token(&new_token)
+            .await
+            .expect("find")
+            .is_some()
+    );
+
+    store
+        .delete_target(&t, &target_id("job"))
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .find_by_heartbeat_token(&new_token)
+            .await
+            .expect("find"),
+        None
+    );
 }
 
 pub async fn crud_roundtrip<S: TargetStore + ?Sized>(store: &S) {
