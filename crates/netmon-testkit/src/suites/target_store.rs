@@ -6,7 +6,7 @@ use std::future::Future;
 use netmon_core::incident::Status;
 use netmon_core::ports::{Expect, PageRequest, StateStore, StoreError, TargetStore};
 
-use super::fixtures::{at, state, target, target_id, tenant};
+use super::fixtures::{at, state, target, target_id, tenant, unique};
 
 pub async fn run_all<S, F, Fut>(new_store: F)
 where
