@@ -1,0 +1,1 @@
+//! History table adapter (being written)

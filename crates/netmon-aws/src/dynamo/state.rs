@@ -1,0 +1,1 @@
+//! State table adapters (being written)

@@ -1,0 +1,1 @@
+//! sns (being written)
