@@ -546,7 +546,7 @@ async fn scheduler_loop(
         .collect();
     if let Err(e) = scheduler
         .enqueue_and_check(
-            schedule::into_jobs(first, scheduler.shard_size()),
+            schedule::into_jobs(first, scheduler.shard_size(), std::time::Duration::ZERO),
             &targets,
             DateTime::<Utc>::MIN_UTC,
             start,

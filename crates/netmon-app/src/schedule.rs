@@ -44,6 +44,12 @@ pub fn next_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
     last_due(target, at) + chrono::Duration::milliseconds(interval_ms(target))
 }
 
+/// The start of the UTC minute holding `t`.
+pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = t.timestamp_millis();
+    DateTime::from_timestamp_millis(ms - ms.rem_euclid(60_000)).unwrap_or(t)
+}
+
 /// Whether the target is probed by the scheduler (heartbeats are pushed, not polled).
 pub fn is_polled(target: &Target) -> bool {
     target.spec.enabled && !matches!(target.spec.check, CheckSpec::Heartbeat(_))
@@ -66,11 +72,25 @@ pub fn due_in<'a>(
         .collect()
 }
 
-/// Groups due targets into jobs of at most `shard_size`, one tenant and one due instant per job.
-pub fn into_jobs(due: Vec<(&Target, DateTime<Utc>)>, shard_size: usize) -> Vec<ProbeJob> {
+/// Groups due targets into jobs of at most `shard_size`, one tenant per job. Due instants are
+/// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
+/// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
+/// at most six jobs per 50 targets, while the load is still spread over the minute.
+pub fn into_jobs(
+    due: Vec<(&Target, DateTime<Utc>)>,
+    shard_size: usize,
+    slot: std::time::Duration,
+) -> Vec<ProbeJob> {
+    let slot_ms = i64::try_from(slot.as_millis()).unwrap_or(i64::MAX);
     let mut groups: std::collections::BTreeMap<(String, DateTime<Utc>), Vec<&Target>> =
         std::collections::BTreeMap::new();
     for (t, at) in due {
+        let at = if slot_ms > 0 {
+            let ms = at.timestamp_millis();
+            DateTime::from_timestamp_millis(ms - ms.rem_euclid(slot_ms)).unwrap_or(at)
+        } else {
+            at
+        };
         groups
             .entry((t.tenant.as_str().to_owned(), at))
             .or_default()
@@ -165,11 +185,29 @@ mod tests {
             t.tenant = TenantId::parse("other").unwrap();
         }
         let due: Vec<_> = targets.iter().map(|t| (t, at(0))).collect();
-        let jobs = into_jobs(due, 50);
+        let jobs = into_jobs(due, 50, std::time::Duration::ZERO);
         // default: 110 → 50+50+10; other: 10.
         assert_eq!(jobs.len(), 4);
         assert!(jobs.iter().all(|j| j.targets.len() <= 50));
         assert_eq!(jobs.iter().map(|j| j.targets.len()).sum::<usize>(), 120);
+    }
+
+    #[test]
+    fn slots_bound_the_number_of_jobs() {
+        let targets: Vec<Target> = (0..100).map(|i| target(&format!("t{i}"), 60)).collect();
+        let ms = chrono::Duration::milliseconds(1);
+        let due = due_in(&targets, at(0) - ms, at(60) - ms);
+        assert_eq!(due.len(), 100);
+        let exact = into_jobs(due.clone(), 50, std::time::Duration::ZERO);
+        let slotted = into_jobs(due, 50, std::time::Duration::from_secs(10));
+        assert!(exact.len() > 50, "phases are spread: {}", exact.len());
+        assert!(slotted.len() <= 6, "{} jobs", slotted.len());
+        assert!(
+            slotted
+                .iter()
+                .all(|j| j.scheduled_for.timestamp() % 10 == 0)
+        );
+        assert_eq!(slotted.iter().map(|j| j.targets.len()).sum::<usize>(), 100);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct Scheduler {
     heartbeats: Arc<dyn HeartbeatStore>,
     bus: Arc<dyn EventBus>,
     shard_size: usize,
+    slot: std::time::Duration,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,7 +43,39 @@ impl Scheduler {
             heartbeats,
             bus,
             shard_size,
+            slot: std::time::Duration::ZERO,
         }
+    }
+
+    /// Floors due instants to `slot` so one tick yields few jobs (see `schedule::into_jobs`).
+    pub fn with_slot(mut self, slot: std::time::Duration) -> Self {
+        self.slot = slot;
+        self
+    }
+
+    /// The cloud tick: one invocation per minute plans the minute that starts at `minute`
+    /// (floored), enqueueing jobs delayed to their slot, and reports heartbeats missed during
+    /// the minute before it. Consecutive minutes cover time exactly once.
+    pub async fn plan_minute(
+        &self,
+        targets: &[Target],
+        minute: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
+        let start = schedule::floor_minute(minute);
+        let just_before = start - chrono::Duration::milliseconds(1);
+        let due = schedule::due_in(
+            targets,
+            just_before,
+            just_before + chrono::Duration::seconds(60),
+        );
+        let jobs = schedule::into_jobs(due, self.shard_size, self.slot);
+        self.enqueue_and_check(
+            jobs,
+            targets,
+            just_before - chrono::Duration::seconds(60),
+            just_before,
+        )
+        .await
     }
 
     pub fn shard_size(&self) -> usize {
@@ -57,7 +90,7 @@ impl Scheduler {
         upto: DateTime<Utc>,
     ) -> Result<TickReport, HandleError> {
         let due = schedule::due_in(targets, after, upto);
-        let jobs = schedule::into_jobs(due, self.shard_size);
+        let jobs = schedule::into_jobs(due, self.shard_size, self.slot);
         self.enqueue_and_check(jobs, targets, after, upto).await
     }
 
