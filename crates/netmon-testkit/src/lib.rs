@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod contracts;
 pub mod emulator;
+pub mod runtime_api;
 pub mod servers;
 pub mod suites;
