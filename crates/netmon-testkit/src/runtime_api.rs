@@ -262,6 +262,9 @@ impl RuntimeApi {
     /// `env`, which may override any of them. Working directory and `LAMBDA_TASK_ROOT` are the
     /// binary's directory. Panics if a function started from this server is still alive.
     pub fn spawn(&self, binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Function> {
+        // Absolute: the process starts in the binary's directory, where a relative path would
+        // no longer resolve.
+        let binary = &std::path::absolute(binary)?;
         let task_root = binary
             .parent()
             .map(Path::to_path_buf)
@@ -794,10 +797,11 @@ async fn restore_next(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Builds a binary or example with the cargo running the tests and returns its path, so a test
-/// always runs the current code: `cargo_build(&["-p", "netmon-testkit", "--example",
-/// "echo_lambda"])`. The path comes from cargo's JSON messages, so `CARGO_TARGET_DIR` and
-/// profiles need no guessing. Each distinct `args` is built once per test process. Blocking:
-/// call it before starting functions. Panics with cargo's output when the build fails.
+/// always runs the current code: `cargo_build(&["--workspace", "--example", "echo_lambda"])`
+/// (`--workspace` resolves features as `cargo test --workspace` does, so that build is reused).
+/// The path comes from cargo's JSON messages, so `CARGO_TARGET_DIR` and profiles need no
+/// guessing. Each distinct `args` is built once per test process. Blocking: call it before
+/// starting functions. Panics with cargo's output when the build fails.
 pub fn cargo_build(args: &[&str]) -> PathBuf {
     static BUILT: Mutex<BTreeMap<Vec<String>, PathBuf>> = Mutex::new(BTreeMap::new());
     static CARGO: OnceLock<String> = OnceLock::new();

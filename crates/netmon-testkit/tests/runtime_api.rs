@@ -17,7 +17,9 @@ use serde_json::json;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn echo_lambda() -> PathBuf {
-    cargo_build(&["-p", "netmon-testkit", "--example", "echo_lambda"])
+    // --workspace: the same feature set as `cargo test --workspace`, which already built the
+    // example, so under CI this is a no-op instead of a second build of tokio and everything on it.
+    cargo_build(&["--workspace", "--example", "echo_lambda"])
 }
 
 #[tokio::test]
@@ -243,4 +245,19 @@ async fn missing_binary_is_a_clear_error() {
         Err(e) => e,
     };
     assert!(err.to_string().contains("/nonexistent/bootstrap"), "{err}");
+}
+
+#[tokio::test]
+async fn relative_binary_path_works() {
+    let api = RuntimeApi::start().await;
+    let absolute = echo_lambda();
+    let cwd = std::env::current_dir().unwrap();
+    // A path relative to the test's working directory, however deep that is.
+    let up = cwd.components().skip(1).map(|_| "..").collect::<PathBuf>();
+    let relative = up.join(absolute.strip_prefix("/").unwrap());
+    assert!(relative.is_relative());
+    let invoked = api
+        .invoke_binary(&relative, &[], json!({"rel": true}), TIMEOUT)
+        .await;
+    assert_eq!(invoked.response(), &json!({"rel": true}), "{invoked}");
 }
