@@ -45,3 +45,19 @@ where
     history::run_all(&new_store).await;
     heartbeat::run_all(&new_store).await;
 }
+
+/// Every suite except `HistoryStore`'s, for adapters that keep history elsewhere (DynamoDB's
+/// state table).
+pub async fn run_state_table_suites<S, F, Fut>(new_store: F)
+where
+    S: TargetStore + ChannelStore + StateStore + Outbox + Idempotency + HeartbeatStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    target_store::run_all(&new_store).await;
+    channel_store::run_all(&new_store).await;
+    state_store::run_all(&new_store).await;
+    outbox::run_all(&new_store).await;
+    idempotency::run_all(&new_store).await;
+    heartbeat::run_all(&new_store).await;
+}

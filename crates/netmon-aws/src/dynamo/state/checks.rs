@@ -1,0 +1,294 @@
+//! `StateStore`: check state at `pk=T#<tenant>, sk=STATE#<target>` and incidents in the same
+//! tenant partition, committed with outbox events in one transaction.
+//!
+//! Incidents are stored once, under `OPEN#<opened_at>#<id>` while open and under
+//! `CLOSED#<opened_at>#<id>` once resolved; the upsert that changes that status puts one and
+//! deletes the other in the same transaction. `list_incidents` is then a descending Query on
+//! `OPEN#` (usually a handful) followed, if the limit allows, by one on `CLOSED#`: open ones
+//! first, each group newest first, and closed history is never read past the limit. An
+//! incident's `opened_at` is part of its key: incident ids are derived from it
+//! (`netmon_core::incident::incident_id`), so it never changes for one id.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use chrono::Utc;
+use netmon_core::events::Envelope;
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::incident::CheckState;
+use netmon_core::ports::{Expect, IncidentRecord, StateStore, StoreError, Versioned};
+
+use super::codec::{Item, decode, encode, fmt_time, get_s, get_u64, key, n, s};
+use super::error::{self, CONDITION_FAILED, TRANSACTION_CONFLICT, reason_is};
+use super::{
+    A_BODY, A_VERSION, CLOSED_PREFIX, DynamoStateStore, MAX_ATTEMPTS, OPEN_PREFIX, STATE_PREFIX,
+    TxOutcome, backoff, incident_sk, state_sk, tenant_pk,
+};
+
+fn state_from_item(item: &Item, what: &str) -> Result<Versioned<CheckState>, StoreError> {
+    Ok(Versioned {
+        value: decode(what, get_s(item, A_BODY, what)?)?,
+        version: get_u64(item, A_VERSION, what)?,
+    })
+}
+
+impl DynamoStateStore {
+    /// Put of one incident under its current status plus delete of its other-status twin.
+    /// Later records for the same incident in one commit win (one action per item is all a
+    /// transaction allows).
+    fn incident_writes(
+        &self,
+        incidents: &[IncidentRecord],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut latest: Vec<&IncidentRecord> = Vec::new();
+        let mut at: HashMap<(&TenantId, chrono::DateTime<Utc>, &str), usize> = HashMap::new();
+        for i in incidents {
+            let k = (&i.tenant, i.opened_at, i.incident_id.as_str());
+            match at.get(&k) {
+                Some(&pos) => latest[pos] = i,
+                None => {
+                    at.insert(k, latest.len());
+                    latest.push(i);
+                }
+            }
+        }
+        let mut items = Vec::with_capacity(latest.len() * 2);
+        for i in latest {
+            let open = i.resolved_at.is_none();
+            let pk = tenant_pk(&i.tenant);
+            let mut item = key(pk.as_str(), incident_sk(open, i.opened_at, &i.incident_id));
+            item.insert(A_BODY.to_owned(), s(encode("incident", i)?));
+            let put = Put::builder()
+                .table_name(self.table.as_ref())
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| error::build("put incident", e))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(self.delete_item(pk, incident_sk(!open, i.opened_at, &i.incident_id))?);
+        }
+        Ok(items)
+    }
+
+    fn state_put(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        body: &str,
+        expected: Option<u64>,
+        new_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(tenant_pk(tenant), state_sk(target));
+        item.insert(A_VERSION.to_owned(), n(new_version));
+        item.insert(A_BODY.to_owned(), s(body));
+        let put = Put::builder()
+            .table_name(self.table.as_ref())
+            .set_item(Some(item));
+        let put = match expected {
+            Some(v) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", A_VERSION)
+                .expression_attribute_values(":v", n(v)),
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", crate::resources::PK),
+        };
+        let put = put.build().map_err(|e| error::build("put state", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn state_version(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+    ) -> Result<Option<u64>, StoreError> {
+        let item = self
+            .get_item("GetItem state", tenant_pk(tenant), state_sk(target))
+            .await?;
+        item.map(|i| get_u64(&i, A_VERSION, &format!("check state {tenant}/{target}")))
+            .transpose()
+    }
+
+    async fn query_prefix(
+        &self,
+        op: &str,
+        tenant: &TenantId,
+        prefix: &str,
+        newest_first: bool,
+        max: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table.as_ref())
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", crate::resources::PK)
+            .expression_attribute_names("#sk", crate::resources::SK)
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(!newest_first);
+        if let Some(max) = max {
+            query = query.limit(i32::try_from(max).unwrap_or(i32::MAX));
+        }
+        self.query_all(op, query, max).await
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStateStore {
+    async fn load_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+    ) -> Result<Option<Versioned<CheckState>>, StoreError> {
+        let item = self
+            .get_item("GetItem state", tenant_pk(tenant), state_sk(target))
+            .await?;
+        item.map(|i| state_from_item(&i, &format!("check state {tenant}/{target}")))
+            .transpose()
+    }
+
+    /// One `TransactWriteItems`: the state put with its version condition, the incident
+    /// upserts and the outbox puts. Any failed condition cancels all of it, which is what makes
+    /// the outbox exact, but it also means "append, ignoring ids already present" cannot be a
+    /// condition that simply fails: each outbox put is conditioned on its id being new, and
+    /// when the cancellation reasons show that only such puts failed (the ids exist: a retried
+    /// evaluation re-emitting its event, published or not), those events are dropped and the
+    /// transaction is sent again. The common case (new ids) costs no read; a failed state
+    /// condition is always a `Conflict`, whatever the outbox found.
+    async fn commit_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        expect: Expect,
+        state: &CheckState,
+        incidents: &[IncidentRecord],
+        outbox: &[Envelope],
+    ) -> Result<u64, StoreError> {
+        let body = encode("check state", state)?;
+        let incident_items = self.incident_writes(incidents)?;
+        // First of each id, in commit order, as the embedded store keeps it.
+        let mut events: Vec<(usize, &Envelope)> = Vec::new();
+        for (seq, e) in outbox.iter().enumerate() {
+            if !events.iter().any(|(_, seen)| seen.id == e.id) {
+                events.push((seq, e));
+            }
+        }
+        // Outbox order is the store's wall clock, as in the embedded store.
+        let created = fmt_time(Utc::now());
+        let op = "TransactWriteItems commit_state";
+        for attempt in 0..MAX_ATTEMPTS {
+            let expected = match expect {
+                Expect::Absent => None,
+                Expect::Version(v) => Some(v),
+                // Last writer wins still needs the old version to return the new one.
+                Expect::Any => self.state_version(tenant, target).await?,
+            };
+            let new_version = expected.map_or(1, |v| v + 1);
+            let mut items = vec![self.state_put(tenant, target, &body, expected, new_version)?];
+            items.extend(incident_items.iter().cloned());
+            let first_event = items.len();
+            for (seq, e) in &events {
+                items.push(self.event_put(e, &created, *seq)?);
+            }
+            let reasons = match self.transact(op, items).await? {
+                TxOutcome::Committed => return Ok(new_version),
+                TxOutcome::Cancelled(reasons) => reasons,
+            };
+            if reason_is(&reasons, 0, CONDITION_FAILED) {
+                if expect == Expect::Any {
+                    continue;
+                }
+                return Err(StoreError::Conflict(format!(
+                    "check state {tenant}/{target} is not at the expected version ({expect:?})"
+                )));
+            }
+            let before = events.len();
+            let mut index = first_event;
+            events.retain(|_| {
+                let present = reason_is(&reasons, index, CONDITION_FAILED);
+                index += 1;
+                !present
+            });
+            if events.len() < before {
+                continue;
+            }
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+            {
+                backoff(attempt).await;
+                continue;
+            }
+            return Err(error::cancelled(op, &reasons));
+        }
+        Err(StoreError::Conflict(format!(
+            "check state {tenant}/{target}: gave up after {MAX_ATTEMPTS} conflicting attempts"
+        )))
+    }
+
+    async fn list_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        let items = self
+            .query_prefix("Query states", tenant, STATE_PREFIX, false, None)
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, crate::resources::SK, "check state item")?;
+                let id = sk.strip_prefix(STATE_PREFIX).unwrap_or(sk);
+                let what = format!("check state {tenant}/{id}");
+                let target = TargetId::parse(id)
+                    .map_err(|e| StoreError::Corrupt(format!("{what}: bad target id: {e}")))?;
+                Ok((target, state_from_item(item, &what)?))
+            })
+            .collect()
+    }
+
+    /// Open incidents first, then closed ones; each group newest (by `opened_at`) first.
+    async fn list_incidents(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        let limit = limit as usize;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut items = self
+            .query_prefix(
+                "Query open incidents",
+                tenant,
+                OPEN_PREFIX,
+                true,
+                Some(limit),
+            )
+            .await?;
+        items.truncate(limit);
+        if items.len() < limit {
+            let rest = limit - items.len();
+            let mut closed = self
+                .query_prefix(
+                    "Query closed incidents",
+                    tenant,
+                    CLOSED_PREFIX,
+                    true,
+                    Some(rest),
+                )
+                .await?;
+            closed.truncate(rest);
+            items.extend(closed);
+        }
+        items
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, crate::resources::SK, "incident item")?;
+                let what = format!("incident {tenant}/{sk}");
+                decode(&what, get_s(item, A_BODY, &what)?)
+            })
+            .collect()
+    }
+}

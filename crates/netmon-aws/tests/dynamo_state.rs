@@ -1,0 +1,766 @@
+//! `DynamoStateStore` on the emulator: every state-table behavioural suite, then what only this
+//! adapter has (schedule shards, transaction atomicity at the item level, capacity refusal,
+//! corrupt items), checked against the raw items.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::stream::{self, StreamExt};
+use netmon_aws::dynamo::state::{DynamoStateStore, SHARD_BUDGET_BYTES, SHARDS};
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::incident::Status;
+use netmon_core::ports::{
+    ChannelStore, Claim, Expect, HeartbeatStore, Idempotency, Outbox, PageRequest, PingKind,
+    StateStore, StoreError, TargetStore,
+};
+use netmon_core::target::{CheckSpec, HeartbeatCheck, Target};
+use netmon_testkit::suites::{self, fixtures};
+
+type Item = HashMap<String, AttributeValue>;
+
+struct Env {
+    store: DynamoStateStore,
+    client: Client,
+    table: String,
+}
+
+async fn client() -> Client {
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    Client::new(&sdk)
+}
+
+/// The tables shared by every test process (cases isolate by unique tenant ids).
+async fn shared() -> Env {
+    let res = netmon_testkit::emulator::shared_async("dynamo").await;
+    let client = client().await;
+    let table = res.get("NETMON_STATE_TABLE").to_owned();
+    Env {
+        store: DynamoStateStore::new(client.clone(), table.clone()),
+        client,
+        table,
+    }
+}
+
+/// Tables of our own, for cases that write items no other case may see.
+async fn private(tag: &str) -> Env {
+    let prefix = netmon_testkit::emulator::unique_prefix(tag);
+    let res = netmon_testkit::emulator::provision_async(prefix, 2).await;
+    let client = client().await;
+    let table = res.get("NETMON_STATE_TABLE").to_owned();
+    Env {
+        store: DynamoStateStore::new(client.clone(), table.clone()),
+        client,
+        table,
+    }
+}
+
+impl Env {
+    async fn raw_get(&self, pk: &str, sk: &str) -> Option<Item> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("raw get")
+            .item
+    }
+
+    async fn raw_partition(&self, pk: &str) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("raw query");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    async fn raw_put(&self, item: Vec<(&str, AttributeValue)>) {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(
+                item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ))
+            .send()
+            .await
+            .expect("raw put");
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn str_of<'a>(item: &'a Item, name: &str) -> &'a str {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn num_of(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().expect("number"),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn sks(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| str_of(i, "sk").to_owned()).collect()
+}
+
+fn tid(id: &str) -> TargetId {
+    TargetId::parse(id).expect("target id")
+}
+
+fn shard_sk(tenant: &TenantId, id: &str) -> String {
+    format!("{:04}", DynamoStateStore::shard_of(tenant, &tid(id)))
+}
+
+fn heartbeat(tenant: &TenantId, id: &str, token: &str) -> Target {
+    let mut t = fixtures::target(tenant, id, id);
+    t.spec.check = CheckSpec::Heartbeat(HeartbeatCheck {
+        period: netmon_core::HumanDuration::from_secs(3600),
+        grace: netmon_core::HumanDuration::from_secs(60),
+        token: Some(token.to_owned()),
+    });
+    t
+}
+
+/// Runs a store call again when the emulator answered 5xx. moto deep-copies a table for every
+/// transaction and that copy races with concurrent requests (`dictionary changed size during
+/// iteration`, HTTP 500); DynamoDB has no such failure, so only `Unavailable` is retried here.
+async fn on_emulator<T, F, Fut>(f: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut last = None;
+    for _ in 0..5 {
+        match f().await {
+            Err(StoreError::Unavailable(why)) => {
+                last = Some(why);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(StoreError::Unavailable(last.unwrap_or_default()))
+}
+
+/// `n` ids of the form `{prefix}{i}` that share one schedule shard.
+fn ids_in_one_shard(tenant: &TenantId, prefix: &str, n: usize) -> Vec<String> {
+    let first = format!("{prefix}0");
+    let shard = DynamoStateStore::shard_of(tenant, &tid(&first));
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|id| DynamoStateStore::shard_of(tenant, &tid(id)) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Checks the shard's byte counter against its entries (DynamoDB sizes: name + value bytes).
+fn assert_counter_matches(shard: &Item) {
+    let entries: i64 = shard
+        .iter()
+        .filter(|(k, _)| k.starts_with("T#"))
+        .map(|(k, v)| match v {
+            AttributeValue::S(body) => (k.len() + body.len()) as i64,
+            other => panic!("entry {k}: {other:?}"),
+        })
+        .sum();
+    assert_eq!(
+        num_of(shard, "bytes"),
+        entries,
+        "shard {} byte counter",
+        str_of(shard, "sk")
+    );
+    assert!(entries <= SHARD_BUDGET_BYTES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_every_state_table_suite() {
+    let env = shared().await;
+    let store = env.store.clone();
+    suites::run_state_table_suites(|| {
+        let store = store.clone();
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
+    let env = shared().await;
+    let store = &env.store;
+    let t = fixtures::tenant("atomic");
+    let api = tid("api");
+    let e1 = fixtures::event(&t, &fixtures::unique("ev"), fixtures::at(10));
+    let open = fixtures::incident(&t, "api", "api-1", fixtures::at(10), None);
+    let v1 = store
+        .commit_state(
+            &t,
+            &api,
+            Expect::Absent,
+            &fixtures::state(Status::Down, fixtures::at(10)),
+            std::slice::from_ref(&open),
+            std::slice::from_ref(&e1),
+        )
+        .await
+        .expect("first commit");
+    assert_eq!(v1, 1);
+    let partition = format!("T#{t}");
+    let before = sks(&env.raw_partition(&partition).await);
+    assert_eq!(before.len(), 2, "state + one open incident: {before:?}");
+    assert!(before[0].starts_with("OPEN#") && before[1] == "STATE#api");
+
+    // Stale version: resolving the incident, a second incident and a new event all vanish.
+    let lost = fixtures::event(&t, &fixtures::unique("ev"), fixtures::at(20));
+    let mut resolved = open.clone();
+    resolved.resolved_at = Some(fixtures::at(20));
+    let err = store
+        .commit_state(
+            &t,
+            &api,
+            Expect::Version(5),
+            &fixtures::state(Status::Up, fixtures::at(20)),
+            &[
+                resolved.clone(),
+                fixtures::incident(&t, "api", "api-2", fixtures::at(20), None),
+            ],
+            std::slice::from_ref(&lost),
+        )
+        .await
+        .expect_err("stale");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(sks(&env.raw_partition(&partition).await), before);
+    assert!(
+        env.raw_get(&format!("EVENT#{}", lost.id), "EVENT")
+            .await
+            .is_none()
+    );
+
+    // A stale version with an already-present event id is still a conflict, not a skip.
+    let err = store
+        .commit_state(
+            &t,
+            &api,
+            Expect::Version(5),
+            &fixtures::state(Status::Up, fixtures::at(20)),
+            &[],
+            std::slice::from_ref(&e1),
+        )
+        .await
+        .expect_err("stale with a known id");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    // The current version with a known id and a new one: the known id is skipped (its first
+    // body kept), the new one appended, the incident moves from OPEN# to CLOSED#.
+    let mut e1_again = e1.clone();
+    e1_again.time = fixtures::at(99);
+    let e2 = fixtures::event(&t, &fixtures::unique("ev"), fixtures::at(30));
+    let v2 = store
+        .commit_state(
+            &t,
+            &api,
+            Expect::Version(v1),
+            &fixtures::state(Status::Up, fixtures::at(30)),
+            std::slice::from_ref(&resolved),
+            &[e1_again, e2.clone()],
+        )
+        .await
+        .expect("commit with a known id");
+    assert_eq!(v2, 2);
+    let after = sks(&env.raw_partition(&partition).await);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after[0].starts_with("CLOSED#") && after[1] == "STATE#api");
+    let first = env
+        .raw_get(&format!("EVENT#{}", e1.id), "EVENT")
+        .await
+        .expect("e1 item");
+    assert!(
+        str_of(&first, "body")
+            .contains(&fixtures::at(10).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "the first body is kept"
+    );
+    assert!(
+        env.raw_get(&format!("EVENT#{}", e2.id), "EVENT")
+            .await
+            .is_some()
+    );
+
+    // Publishing takes the event out of the sparse index and gives it a week's TTL.
+    store
+        .mark_published(std::slice::from_ref(&e2.id))
+        .await
+        .expect("mark");
+    let published = env
+        .raw_get(&format!("EVENT#{}", e2.id), "EVENT")
+        .await
+        .expect("published item stays");
+    assert!(!published.contains_key("gsi1pk") && !published.contains_key("gsi1sk"));
+    let ttl = num_of(&published, "ttl");
+    let week = chrono::Utc::now().timestamp() + 7 * 86_400;
+    assert!((week - 60..=week + 60).contains(&ttl), "ttl {ttl}");
+    let pending: Vec<String> = store
+        .pending(1_000)
+        .await
+        .expect("pending")
+        .into_iter()
+        .map(|e| e.envelope.id)
+        .filter(|id| *id == e1.id || *id == e2.id)
+        .collect();
+    assert_eq!(pending, vec![e1.id.clone()]);
+    store.mark_published(&[e1.id]).await.expect("clean up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_shards_follow_puts_updates_and_deletes() {
+    let env = shared().await;
+    let store = &env.store;
+    let t = fixtures::tenant("shard");
+    let ids: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
+    let results: Vec<Result<Target, StoreError>> = stream::iter(&ids)
+        .map(|id| on_emulator(|| store.put_target(fixtures::target(&t, id, id), Expect::Absent)))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for r in results {
+        r.expect("create");
+    }
+
+    let mine = |all: Vec<Target>| -> BTreeMap<String, Target> {
+        all.into_iter()
+            .filter(|x| x.tenant == t)
+            .map(|x| (x.id().to_string(), x))
+            .collect()
+    };
+    let listed = mine(store.all_targets().await.expect("all targets"));
+    assert_eq!(listed.keys().cloned().collect::<Vec<_>>(), ids);
+    let web = store
+        .get_target(&t, &tid("t042"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(listed["t042"], web, "the shard copy equals the target item");
+
+    // Each target sits in its own shard and nowhere else; 300 targets spread wide.
+    let shards = env.raw_partition("SCHED").await;
+    let mut homes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for shard in &shards {
+        assert_counter_matches(shard);
+        let sk = str_of(shard, "sk");
+        for name in shard.keys() {
+            if let Some(id) = name.strip_prefix(&format!("T#{t}#")) {
+                homes.entry(id.to_owned()).or_default().push(sk.to_owned());
+            }
+        }
+    }
+    assert_eq!(homes.len(), 300);
+    for (id, at) in &homes {
+        assert_eq!(at, &vec![shard_sk(&t, id)], "{id}");
+    }
+    let used: BTreeSet<_> = homes.values().flatten().collect();
+    assert!(
+        used.len() > 200,
+        "300 targets over {SHARDS} shards use {} of them",
+        used.len()
+    );
+
+    // An update is visible in the shard.
+    let mut renamed = web.clone();
+    renamed.spec.name = "renamed".into();
+    let renamed = store
+        .put_target(renamed, Expect::Version(1))
+        .await
+        .expect("update");
+    let listed = mine(store.all_targets().await.expect("all targets"));
+    assert_eq!(listed["t042"], renamed);
+    assert_eq!(listed["t042"].version, 2);
+
+    // A delete removes the target from its shard, with its state, ping and token index.
+    let token = fixtures::unique("tok");
+    let beat = store
+        .put_target(heartbeat(&t, "beat", &token), Expect::Absent)
+        .await
+        .expect("heartbeat target");
+    store
+        .commit_state(
+            &t,
+            &tid("beat"),
+            Expect::Absent,
+            &fixtures::state(Status::Up, fixtures::at(0)),
+            &[],
+            &[],
+        )
+        .await
+        .expect("state");
+    store
+        .record_ping(&fixtures::ping(
+            &t,
+            "beat",
+            fixtures::at(5),
+            PingKind::Success,
+        ))
+        .await
+        .expect("ping");
+    assert_eq!(
+        store.find_by_heartbeat_token(&token).await.expect("find"),
+        Some(beat)
+    );
+    assert!(store.delete_target(&t, &tid("beat")).await.expect("delete"));
+    assert!(
+        env.raw_get(&format!("TOKEN#{token}"), "TOKEN")
+            .await
+            .is_none()
+    );
+    assert!(env.raw_get(&format!("T#{t}"), "STATE#beat").await.is_none());
+    assert!(env.raw_get("PING", &format!("{t}#beat")).await.is_none());
+    let shard = env
+        .raw_get("SCHED", &shard_sk(&t, "beat"))
+        .await
+        .expect("shard item");
+    assert!(!shard.contains_key(&format!("T#{t}#beat")));
+    assert_counter_matches(&shard);
+
+    // Paging by id over the tenant partition still works next to the shards.
+    let page = store
+        .list_targets(
+            &t,
+            PageRequest {
+                limit: 7,
+                after: Some("t100".into()),
+            },
+        )
+        .await
+        .expect("page");
+    let got: Vec<String> = page.items.iter().map(|x| x.id().to_string()).collect();
+    assert_eq!(got, ids[101..108]);
+    assert_eq!(page.next.as_deref(), Some("t107"));
+
+    // Clean up so the shared shards stay small for later runs.
+    let deleted: Vec<Result<bool, StoreError>> = stream::iter(&ids)
+        .map(|id| {
+            let (t, id) = (t.clone(), tid(id));
+            async move { on_emulator(|| store.delete_target(&t, &id)).await }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert!(deleted.into_iter().all(|r| r.expect("delete")));
+    assert!(mine(store.all_targets().await.expect("all")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_of_one_shard_lose_nothing() {
+    let env = shared().await;
+    let store = &env.store;
+    let t = fixtures::tenant("busy");
+    let ids = ids_in_one_shard(&t, "b", 12);
+    let results: Vec<Result<Target, StoreError>> = stream::iter(&ids)
+        .map(|id| on_emulator(|| store.put_target(fixtures::target(&t, id, id), Expect::Absent)))
+        .buffer_unordered(12)
+        .collect()
+        .await;
+    for r in results {
+        r.expect("create");
+    }
+    let shard = env
+        .raw_get("SCHED", &shard_sk(&t, &ids[0]))
+        .await
+        .expect("shard");
+    let present: BTreeSet<String> = ids
+        .iter()
+        .filter(|id| shard.contains_key(&format!("T#{t}#{id}")))
+        .cloned()
+        .collect();
+    assert_eq!(present.len(), ids.len(), "every entry survived");
+    assert_counter_matches(&shard);
+    for id in &ids {
+        store.delete_target(&t, &tid(id)).await.expect("clean up");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_shard_refuses_puts_and_stays_intact() {
+    let env = shared().await;
+    let store = &env.store;
+    let t = fixtures::tenant("full");
+    let ids = ids_in_one_shard(&t, "big", 8);
+    // ~60 KB each (an HTTP body), so six of them pass the 350 KB budget.
+    let big = |id: &str| {
+        let mut x = fixtures::target(&t, id, id);
+        if let CheckSpec::Http(h) = &mut x.spec.check {
+            h.body = Some("x".repeat(60_000));
+        }
+        x
+    };
+    let mut outcomes = Vec::new();
+    for id in &ids {
+        outcomes.push((id.clone(), store.put_target(big(id), Expect::Absent).await));
+    }
+    let shard = env
+        .raw_get("SCHED", &shard_sk(&t, &ids[0]))
+        .await
+        .expect("shard");
+    let small = store
+        .put_target(fixtures::target(&t, &ids[7], "small"), Expect::Any)
+        .await;
+    let refused_alone = store
+        .put_target(
+            {
+                let mut x = big("huge");
+                if let CheckSpec::Http(h) = &mut x.spec.check {
+                    h.body = Some("x".repeat(400_000));
+                }
+                x
+            },
+            Expect::Absent,
+        )
+        .await;
+    let after_refusals = env
+        .raw_get("SCHED", &shard_sk(&t, &ids[0]))
+        .await
+        .expect("shard");
+    let gets = {
+        let mut v = Vec::new();
+        for id in &ids {
+            v.push(store.get_target(&t, &tid(id)).await.expect("get"));
+        }
+        v
+    };
+    // Clean up before asserting: a full shared shard would fail later runs.
+    for id in ids.iter().chain(["huge".to_owned()].iter()) {
+        store.delete_target(&t, &tid(id)).await.expect("clean up");
+    }
+
+    let accepted = outcomes.iter().take_while(|(_, r)| r.is_ok()).count();
+    assert_eq!(
+        accepted, 5,
+        "five ~60 KB targets fit the budget, a sixth does not"
+    );
+    for (id, r) in &outcomes[accepted..] {
+        match r {
+            Err(StoreError::Corrupt(msg)) => {
+                assert!(
+                    msg.contains("is full") && msg.contains("budget"),
+                    "{id}: {msg}"
+                )
+            }
+            other => panic!("{id}: expected a refusal, got {other:?}"),
+        }
+    }
+    for (i, got) in gets.iter().enumerate().take(7) {
+        assert_eq!(
+            got.is_some(),
+            i < accepted,
+            "{} stored iff accepted",
+            ids[i]
+        );
+    }
+    assert_counter_matches(&shard);
+    assert!(num_of(&shard, "bytes") > SHARD_BUDGET_BYTES - 70_000);
+    // Small targets still fit in what is left.
+    assert_eq!(small.expect("a small target fits").spec.name, "small");
+    match refused_alone {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("at most"), "{msg}"),
+        other => panic!("a 400 KB target must be refused: {other:?}"),
+    }
+    assert_counter_matches(&after_refusals);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_tokens_are_unique_across_tenants() {
+    let env = shared().await;
+    let store = &env.store;
+    let (a, b) = (fixtures::tenant("toka"), fixtures::tenant("tokb"));
+    let token = fixtures::unique("tok");
+    let first = store
+        .put_target(heartbeat(&a, "job", &token), Expect::Absent)
+        .await
+        .expect("first");
+    let err = store
+        .put_target(heartbeat(&b, "job", &token), Expect::Absent)
+        .await
+        .expect_err("same token elsewhere");
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if !m.contains(&token)),
+        "{err:?}"
+    );
+    assert_eq!(store.get_target(&b, &tid("job")).await.expect("get"), None);
+    assert_eq!(
+        store.find_by_heartbeat_token(&token).await.expect("find"),
+        Some(first.clone())
+    );
+    // Re-putting the same target with its own token is fine.
+    let again = store
+        .put_target(first.clone(), Expect::Version(1))
+        .await
+        .expect("same token, same target");
+    assert_eq!(again.version, 2);
+    store
+        .delete_target(&a, &tid("job"))
+        .await
+        .expect("clean up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_items_are_reported_as_corrupt() {
+    let env = private("corrupt").await;
+    let store = &env.store;
+    let t = TenantId::parse("acme").expect("tenant");
+    let pk = format!("T#{t}");
+    let n = |v: &str| AttributeValue::N(v.to_owned());
+    env.raw_put(vec![
+        ("pk", s(&pk)),
+        ("sk", s("TARGET#web")),
+        ("version", n("1")),
+        ("body", s("{not json")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s(&pk)),
+        ("sk", s("TARGET#api")),
+        ("version", s("one")),
+        ("body", s("{}")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s(&pk)),
+        ("sk", s("STATE#web")),
+        ("body", s("{}")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s(&pk)),
+        ("sk", s("CHANNEL#ops")),
+        ("version", n("1")),
+        ("body", s("[]")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s(&pk)),
+        ("sk", s("OPEN#2026-01-01T00:00:00.000000000Z#x")),
+        ("body", s("{\"tenant\":\"acme\"}")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s("SCHED")),
+        ("sk", s("0007")),
+        ("bytes", n("10")),
+        ("T#acme#web", s("nope")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s("EVENT#bad")),
+        ("sk", s("EVENT")),
+        ("body", s("{\"id\":1}")),
+        ("created_at", s("2026-01-01T00:00:00Z")),
+        ("gsi1pk", s("OUTBOX")),
+        ("gsi1sk", s("2026-01-01T00:00:00Z#0000#bad")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s("IDEM#k")),
+        ("sk", s("IDEM")),
+        ("status", s("paused")),
+        ("expires_at", n("99999999999999")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s("PING")),
+        ("sk", s("acme#cron")),
+        ("tenant", s("acme")),
+        ("target", s("cron")),
+        ("at", s("last tuesday")),
+        ("kind", s("success")),
+    ])
+    .await;
+    env.raw_put(vec![
+        ("pk", s("TOKEN#secret-token")),
+        ("sk", s("TOKEN")),
+        ("tenant", s("not a tenant")),
+        ("target", s("web")),
+    ])
+    .await;
+
+    let corrupt = |what: &str, r: Result<(), StoreError>| match r {
+        Err(StoreError::Corrupt(msg)) => {
+            assert!(
+                !msg.contains("secret-token"),
+                "{what}: the token leaked: {msg}"
+            )
+        }
+        other => panic!("{what}: expected Corrupt, got {other:?}"),
+    };
+    corrupt(
+        "get_target bad body",
+        store.get_target(&t, &tid("web")).await.map(drop),
+    );
+    corrupt(
+        "get_target bad version",
+        store.get_target(&t, &tid("api")).await.map(drop),
+    );
+    corrupt(
+        "list_targets",
+        store
+            .list_targets(&t, PageRequest::default())
+            .await
+            .map(drop),
+    );
+    corrupt(
+        "load_state without version",
+        store.load_state(&t, &tid("web")).await.map(drop),
+    );
+    corrupt("list_states", store.list_states(&t).await.map(drop));
+    corrupt("list_channels", store.list_channels(&t).await.map(drop));
+    corrupt(
+        "list_incidents",
+        store.list_incidents(&t, 10).await.map(drop),
+    );
+    corrupt("all_targets", store.all_targets().await.map(drop));
+    corrupt("pending", store.pending(10).await.map(drop));
+    corrupt(
+        "claim",
+        store
+            .claim("k", chrono::Utc::now(), chrono::Duration::seconds(60))
+            .await
+            .map(drop),
+    );
+    corrupt("last_pings", store.last_pings().await.map(drop));
+    corrupt(
+        "find_by_heartbeat_token",
+        store
+            .find_by_heartbeat_token("secret-token")
+            .await
+            .map(drop),
+    );
+
+    // A claim on a healthy key next to the bad one is unaffected.
+    assert_eq!(
+        store
+            .claim("fine", chrono::Utc::now(), chrono::Duration::seconds(60))
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+}
