@@ -31,9 +31,14 @@ async fn client() -> Client {
     Client::new(&sdk)
 }
 
-/// The tables shared by every test process (cases isolate by unique tenant ids).
-async fn shared() -> Env {
-    let res = netmon_testkit::emulator::shared_async("dynamo").await;
+/// moto applies a transaction by deep-copying the table and restores that copy when a
+/// condition fails; with other requests in flight the copy can be stale or torn, so a cancelled
+/// transaction can undo another case's committed write (DynamoDB has no such behaviour). The
+/// cases of this binary therefore take turns; within a case, concurrent writes are only issued
+/// where no condition can fail.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn env_for(res: &netmon_testkit::emulator::Resources) -> Env {
     let client = client().await;
     let table = res.get("NETMON_STATE_TABLE").to_owned();
     Env {
@@ -43,17 +48,29 @@ async fn shared() -> Env {
     }
 }
 
+/// The tables shared by every test process (cases isolate by unique tenant ids).
+async fn shared() -> Env {
+    env_for(&netmon_testkit::emulator::shared_async("dynamo").await).await
+}
+
+/// Tables of this process, for the shard cases: they check invariants of whole shard items,
+/// which other processes' targets in shared shards must not disturb.
+async fn shard_tables() -> Env {
+    static RESOURCES: tokio::sync::OnceCell<netmon_testkit::emulator::Resources> =
+        tokio::sync::OnceCell::const_new();
+    let res = RESOURCES
+        .get_or_init(|| {
+            let prefix = netmon_testkit::emulator::unique_prefix("shards");
+            netmon_testkit::emulator::provision_async(prefix, 2)
+        })
+        .await;
+    env_for(res).await
+}
+
 /// Tables of our own, for cases that write items no other case may see.
 async fn private(tag: &str) -> Env {
     let prefix = netmon_testkit::emulator::unique_prefix(tag);
-    let res = netmon_testkit::emulator::provision_async(prefix, 2).await;
-    let client = client().await;
-    let table = res.get("NETMON_STATE_TABLE").to_owned();
-    Env {
-        store: DynamoStateStore::new(client.clone(), table.clone()),
-        client,
-        table,
-    }
+    env_for(&netmon_testkit::emulator::provision_async(prefix, 2).await).await
 }
 
 impl Env {
@@ -199,6 +216,7 @@ fn assert_counter_matches(shard: &Item) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_every_state_table_suite() {
+    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = env.store.clone();
     suites::run_state_table_suites(|| {
@@ -210,6 +228,7 @@ async fn passes_every_state_table_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
+    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = &env.store;
     let t = fixtures::tenant("atomic");
@@ -335,7 +354,8 @@ async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_shards_follow_puts_updates_and_deletes() {
-    let env = shared().await;
+    let _turn = TURN.lock().await;
+    let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("shard");
     let ids: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
@@ -457,7 +477,7 @@ async fn schedule_shards_follow_puts_updates_and_deletes() {
     assert_eq!(got, ids[101..108]);
     assert_eq!(page.next.as_deref(), Some("t107"));
 
-    // Clean up so the shared shards stay small for later runs.
+    // Clean up: the shard cases share these tables.
     let deleted: Vec<Result<bool, StoreError>> = stream::iter(&ids)
         .map(|id| {
             let (t, id) = (t.clone(), tid(id));
@@ -472,7 +492,8 @@ async fn schedule_shards_follow_puts_updates_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_of_one_shard_lose_nothing() {
-    let env = shared().await;
+    let _turn = TURN.lock().await;
+    let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("busy");
     let ids = ids_in_one_shard(&t, "b", 12);
@@ -502,7 +523,8 @@ async fn concurrent_writers_of_one_shard_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_shard_refuses_puts_and_stays_intact() {
-    let env = shared().await;
+    let _turn = TURN.lock().await;
+    let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("full");
     let ids = ids_in_one_shard(&t, "big", 8);
@@ -548,7 +570,7 @@ async fn a_full_shard_refuses_puts_and_stays_intact() {
         }
         v
     };
-    // Clean up before asserting: a full shared shard would fail later runs.
+    // Clean up before asserting: a full shard would fail the other shard cases.
     for id in ids.iter().chain(["huge".to_owned()].iter()) {
         store.delete_target(&t, &tid(id)).await.expect("clean up");
     }
@@ -590,6 +612,7 @@ async fn a_full_shard_refuses_puts_and_stays_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_tokens_are_unique_across_tenants() {
+    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = &env.store;
     let (a, b) = (fixtures::tenant("toka"), fixtures::tenant("tokb"));
@@ -625,6 +648,7 @@ async fn heartbeat_tokens_are_unique_across_tenants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_items_are_reported_as_corrupt() {
+    let _turn = TURN.lock().await;
     let env = private("corrupt").await;
     let store = &env.store;
     let t = TenantId::parse("acme").expect("tenant");

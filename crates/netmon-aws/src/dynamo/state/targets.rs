@@ -41,7 +41,6 @@ pub const SHARD_BUDGET_BYTES: i64 = 350_000;
 const MAX_TOKEN_BYTES: usize = 1_024;
 
 const A_BYTES: &str = "bytes";
-const A_CHANGES: &str = "changes";
 const A_TENANT: &str = "tenant";
 const A_TARGET: &str = "target";
 /// Shard attributes holding targets start with this; the rest are bookkeeping.
@@ -114,14 +113,12 @@ impl DynamoStateStore {
             .set_key(Some(key(SCHED_PK, shard_sk(shard))))
             .expression_attribute_names("#t", entry_name(tenant, id))
             .expression_attribute_names("#bytes", A_BYTES)
-            .expression_attribute_names("#changes", A_CHANGES)
-            .expression_attribute_values(":delta", n(delta))
-            .expression_attribute_values(":one", n(1));
+            .expression_attribute_values(":delta", n(delta));
         update = match body {
             Some(body) => update
-                .update_expression("SET #t = :body ADD #bytes :delta, #changes :one")
+                .update_expression("SET #t = :body ADD #bytes :delta")
                 .expression_attribute_values(":body", s(body)),
-            None => update.update_expression("REMOVE #t ADD #bytes :delta, #changes :one"),
+            None => update.update_expression("REMOVE #t ADD #bytes :delta"),
         };
         if delta > 0 {
             // The byte budget check; a fresh shard has no counter yet.
@@ -189,10 +186,10 @@ impl DynamoStateStore {
             TransactWriteItem::builder().put(put).build(),
             self.shard_update(tenant, id, Some(&body), new_bytes - old_bytes)?,
         ];
-        // Index item first written (or kept) for the new token; refused if another target
-        // holds it, so a token always names exactly one target.
+        // The index item is (re)written on every put of a heartbeat target, so a missing one
+        // heals; refused if another target holds the token, so a token names one target.
         let token_index = match new_token {
-            Some(tok) if Some(tok) != old_token => {
+            Some(tok) => {
                 let mut idx = key(token_pk(tok), TOKEN_SK);
                 idx.insert(A_TENANT.to_owned(), s(tenant.as_str()));
                 idx.insert(A_TARGET.to_owned(), s(id.as_str()));
@@ -212,7 +209,7 @@ impl DynamoStateStore {
                 items.push(TransactWriteItem::builder().put(put).build());
                 Some(items.len() - 1)
             }
-            _ => None,
+            None => None,
         };
         if let Some(old) = old_token
             && Some(old) != new_token
