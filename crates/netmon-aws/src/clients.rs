@@ -1,6 +1,12 @@
 //! SDK configuration, built once per cold start and shared by every client.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::metrics::CallCounter;
 
 /// From the Lambda environment: role credentials, `AWS_REGION`, and `AWS_ENDPOINT_URL` /
 /// `AWS_ENDPOINT_URL_<SERVICE>` when set (LocalStack, moto), all read by aws-config itself.
@@ -23,4 +29,123 @@ pub async fn for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
         ))
         .load()
         .await
+}
+
+/// The three service clients, built once per cold start. Cloning is cheap (the SDK clients are
+/// `Arc`s inside).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    /// Clients without call counting.
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self::builder(sdk).build()
+    }
+
+    pub fn builder(sdk: &SdkConfig) -> ClientsBuilder<'_> {
+        ClientsBuilder { sdk, counter: None }
+    }
+}
+
+pub struct ClientsBuilder<'a> {
+    sdk: &'a SdkConfig,
+    counter: Option<CallCounter>,
+}
+
+impl ClientsBuilder<'_> {
+    /// Counts every call made by the three clients into `counter` (interceptors live in each
+    /// client's config, so all three get one).
+    pub fn counter(mut self, counter: Option<CallCounter>) -> Self {
+        self.counter = counter;
+        self
+    }
+
+    pub fn build(self) -> Clients {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(self.sdk);
+        let mut sns = aws_sdk_sns::config::Builder::from(self.sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(self.sdk);
+        if let Some(counter) = &self.counter {
+            dynamodb = dynamodb.interceptor(counter.interceptor());
+            sns = sns.interceptor(counter.interceptor());
+            sqs = sqs.interceptor(counter.interceptor());
+        }
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            sns: aws_sdk_sns::Client::from_conf(sns.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+        }
+    }
+}
+
+/// What the caller should do about a failed SDK call (after the SDK's own retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdkFailure {
+    /// Throttling, 5xx, timeouts, connection failures: retry later.
+    Transient,
+    /// The request (or a batch of it) exceeded a service size limit.
+    TooLarge,
+    /// Anything else (validation, missing resource, access denied): retrying the same request
+    /// will not help until someone changes the request or the deployment.
+    Other,
+}
+
+/// Error codes that mean "slow down" across DynamoDB, SNS and SQS.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "Throttled",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "AWS.SimpleQueueService.RequestThrottled",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "TransactionInProgressException",
+    "KMSThrottling",
+    "KMSThrottlingException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+const TOO_LARGE_CODES: &[&str] = &[
+    "BatchRequestTooLong",
+    "AWS.SimpleQueueService.BatchRequestTooLong",
+    "RequestEntityTooLarge",
+];
+
+/// Classifies an SDK error and describes it (code, message and source chain) for logs and
+/// error values.
+pub fn classify_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> (SdkFailure, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let kind = match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SdkFailure::Transient
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = err.code().unwrap_or_default();
+            if TOO_LARGE_CODES.contains(&code) || status == 413 {
+                SdkFailure::TooLarge
+            } else if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code) {
+                SdkFailure::Transient
+            } else {
+                SdkFailure::Other
+            }
+        }
+        _ => SdkFailure::Other,
+    };
+    (kind, DisplayErrorContext(err).to_string())
 }

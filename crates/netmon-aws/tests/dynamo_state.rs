@@ -34,8 +34,9 @@ async fn client() -> Client {
 /// moto applies a transaction by deep-copying the table and restores that copy when a
 /// condition fails; with other requests in flight the copy can be stale or torn, so a cancelled
 /// transaction can undo another case's committed write (DynamoDB has no such behaviour). The
-/// cases of this binary therefore take turns; within a case, concurrent writes are only issued
-/// where no condition can fail.
+/// cases of this binary therefore take turns: this lock under `cargo test` (one process), the
+/// nextest test group `moto-transactions` under nextest (a process per case). Within a case,
+/// concurrent writes are only issued where no condition can fail.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn env_for(res: &netmon_testkit::emulator::Resources) -> Env {

@@ -1,1 +1,720 @@
-//! History table adapter (being written)
+//! `HistoryStore` on the history table, cheap by construction (docs/dynamodb-history.md has the
+//! item sizes and costs):
+//!
+//! - **Block** `B#<tenant>#<YYYY-MM-DDTHH>` / `<first start ms>#<hash>`: every result of one
+//!   `record()` call for one tenant and UTC hour, in one compact document ([`codec`]). One write
+//!   per probe job, not per probe; the key comes from the content, so a redelivery overwrites.
+//!   Kept 3 days.
+//! - **Hour marker** `M#<tenant>` / `<YYYY-MM-DDTHH>`: the tenant has blocks in that hour. `r`
+//!   is set when a rollup of the hour starts, `d` when it is done. Readers find block hours
+//!   through markers, so nothing ever queries empty hours. Kept 4 days.
+//! - **Rollup** `R#<tenant>#<target>` / `<YYYY-MM-DD>`: one item per target-day with a slot per
+//!   hour (`hHH` = probes, up and the shared latency histogram; `nHH` = how many blocks the slot
+//!   was computed from). 90 days of a status page is 90 small items. Kept 100 days.
+//!
+//! An hour is rolled up once it has settled ([`SETTLE`] after its end): the first block of a
+//! later hour that a recorder instance writes after that point claims the pending hours
+//! (conditional update of `r`), aggregates their blocks per target and writes the slots.
+//! `buckets()` merges slots with blocks of hours that are not rolled up yet, so the numbers are
+//! complete at every moment and identical to aggregating the raw results.
+//!
+//! Late blocks: a block written more than [`LATE_CHECK`] after its hour ended checks the marker;
+//! if a rollup already started, the writer recomputes the slots of its targets from all blocks
+//! of that hour. Rollups set `r` before reading blocks and late writers read the marker after
+//! writing theirs, so one of the two always sees the block (given clocks within 30 s).
+
+pub mod codec;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use netmon_core::history::{Granularity, HistoryBucket};
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::ports::{Clock, HistoryStore, StoreError};
+use netmon_core::result::ProbeResult;
+
+use crate::resources::{PK, SK, TTL};
+
+use codec::CodecError;
+
+/// How long raw blocks are kept after their hour ends (and so how far back `results_since`
+/// reaches in the cloud). Rollups keep the long-term numbers.
+pub const BLOCK_KEEP: TimeDelta = TimeDelta::days(3);
+/// Markers outlive blocks so every hour that still has blocks can be found.
+pub const MARKER_KEEP: TimeDelta = TimeDelta::days(4);
+/// Rollups cover the status page's 90 days with margin.
+pub const ROLLUP_KEEP: TimeDelta = TimeDelta::days(100);
+/// An hour is rolled up no earlier than this after it ends: results of probes started in its
+/// last seconds are normally recorded by then.
+pub const SETTLE: TimeDelta = TimeDelta::minutes(5);
+/// Blocks written later than this after their hour ended check whether a rollup started.
+/// `SETTLE` minus twice the clock skew we tolerate between Lambda instances (30 s).
+pub const LATE_CHECK: TimeDelta = TimeDelta::minutes(4);
+/// A rollup claim older than this is taken to have crashed and may be taken over.
+pub const CLAIM_LEASE: TimeDelta = TimeDelta::minutes(10);
+/// How far back a trigger looks for hours never rolled up (blocks are gone after that).
+const LOOKBACK: TimeDelta = TimeDelta::hours(72);
+/// Rollup writes in flight at once.
+const ROLL_CONCURRENCY: usize = 16;
+/// Hours remembered per Lambda instance before the oldest are forgotten.
+const SEEN_MAX: usize = 20_000;
+
+const DOC: &str = "d";
+const ROLL_STARTED: &str = "r";
+const ROLL_DONE: &str = "d";
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoHistoryStore {
+    client: Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+    seen: Mutex<HashMap<(TenantId, DateTime<Utc>), Seen>>,
+}
+
+/// What this instance already did for a tenant-hour, so the steady state writes only blocks.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    marker: bool,
+    triggered: bool,
+}
+
+impl DynamoHistoryStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self {
+            client,
+            table,
+            clock: Arc::new(netmon_app::clock::SystemClock),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The clock deciding when hours have settled (tests drive it by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Rolls up every settled hour of `tenant` that is not rolled up yet and returns how many.
+    /// Recording triggers this by itself; call it for a tenant that stopped reporting, whose
+    /// last hours nothing else would roll up before their blocks expire.
+    pub async fn roll_up_pending(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        self.roll_pending(tenant, hour_of(now - SETTLE), now).await
+    }
+
+    async fn record_hour(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        rows: &[&ProbeResult],
+    ) -> Result<(), StoreError> {
+        let blocks = codec::encode_blocks(rows)?;
+        let pk = block_pk(tenant, hour);
+        let ttl = epoch(hour + TimeDelta::hours(1) + BLOCK_KEEP);
+        for b in blocks {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(&pk))
+                .item(SK, AttributeValue::S(b.sk))
+                .item(DOC, AttributeValue::S(b.doc))
+                .item(TTL, n(ttl))
+                .send()
+                .await
+                .map_err(|e| sdk_error("write history block", e))?;
+        }
+        // Registered after the block is durable: readers find blocks through markers.
+        let now = self.clock.now();
+        let late = now >= hour + TimeDelta::hours(1) + LATE_CHECK;
+        if late || !self.seen(tenant, hour).marker {
+            let roll_started = self.put_marker(tenant, hour).await?;
+            self.note(tenant, hour, |s| s.marker = true);
+            if roll_started {
+                // The rollup may have read the hour before this block existed.
+                let targets: BTreeSet<&TargetId> = rows.iter().map(|r| &r.target).collect();
+                self.roll_hour(tenant, hour, Some(&targets)).await?;
+            }
+        }
+        if now >= hour + SETTLE && !self.seen(tenant, hour).triggered {
+            match self.roll_pending(tenant, hour, now).await {
+                Ok(_) => self.note(tenant, hour, |s| s.triggered = true),
+                // The block is stored; pending hours are read from blocks until a later
+                // trigger rolls them up, so failing the message would only redo the block.
+                Err(e) => tracing::warn!(%tenant, %hour, error = %e, "history rollup failed"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the hour marker if absent. Returns whether a rollup of the hour has started.
+    async fn put_marker(&self, tenant: &TenantId, hour: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(&marker_pk(tenant)))
+            .item(SK, s(&hour_key(hour)))
+            .item(TTL, n(epoch(hour + TimeDelta::hours(1) + MARKER_KEEP)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(false),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                    Some(old) => Ok(old.contains_key(ROLL_STARTED)),
+                    // Emulators may not return the old item; ask for it.
+                    None => Ok(self
+                        .get_marker(tenant, hour)
+                        .await?
+                        .is_some_and(|m| m.contains_key(ROLL_STARTED))),
+                },
+                _ => Err(sdk_error("write history hour marker", e)),
+            },
+        }
+    }
+
+    async fn get_marker(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(&marker_pk(tenant)))
+            .key(SK, s(&hour_key(hour)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read history hour marker", e))?;
+        Ok(out.item)
+    }
+
+    /// Rolls up the hours of `tenant` before `before` that have blocks but no finished rollup.
+    async fn roll_pending(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let (first, last) = (before - LOOKBACK, before - TimeDelta::hours(1));
+        let pending = self
+            .query(
+                marker_pk(tenant),
+                SkRange::Between(hour_key(first), hour_key(last)),
+                // Markers written moments ago (a batch spanning hours) must be seen.
+                true,
+                Some("attribute_not_exists(d)"),
+            )
+            .await?;
+        let mut rolled = 0;
+        for item in pending {
+            let hour = parse_hour_key(sk_of(&item)?)?;
+            if self.claim(tenant, hour, now).await? {
+                self.roll_hour(tenant, hour, None).await?;
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(&marker_pk(tenant)))
+                    .key(SK, s(&hour_key(hour)))
+                    .update_expression("SET #d = :now")
+                    .expression_attribute_names("#d", ROLL_DONE)
+                    .expression_attribute_values(":now", n(epoch(now)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("finish history rollup", e))?;
+                rolled += 1;
+                tracing::debug!(%tenant, %hour, "rolled up history hour");
+            }
+        }
+        Ok(rolled)
+    }
+
+    /// Marks a rollup as started, unless it is done or another instance holds a fresh claim.
+    /// Setting `r` before reading blocks is what lets late writers notice the rollup.
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&marker_pk(tenant)))
+            .key(SK, s(&hour_key(hour)))
+            .update_expression("SET #r = :now")
+            .condition_expression(
+                "attribute_exists(#pk) AND attribute_not_exists(#d) \
+                 AND (attribute_not_exists(#r) OR #r < :stale)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#r", ROLL_STARTED)
+            .expression_attribute_names("#d", ROLL_DONE)
+            .expression_attribute_values(":now", n(epoch(now)))
+            .expression_attribute_values(":stale", n(epoch(now - CLAIM_LEASE)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_update_conflict(&e) => Ok(false),
+            Err(e) => Err(sdk_error("claim history rollup", e)),
+        }
+    }
+
+    /// Recomputes the slots of one hour (of `only` those targets) from all its blocks.
+    async fn roll_hour(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        only: Option<&BTreeSet<&TargetId>>,
+    ) -> Result<(), StoreError> {
+        let (blocks, results) = self.hour_results(tenant, hour, None, true).await?;
+        let mut per_target: BTreeMap<TargetId, HistoryBucket> = BTreeMap::new();
+        for r in results {
+            if only.is_some_and(|o| !o.contains(&r.target)) {
+                continue;
+            }
+            per_target
+                .entry(r.target)
+                .or_insert_with(|| HistoryBucket::empty(hour))
+                .add(r.outcome, r.duration_ms);
+        }
+        let ttl = epoch(Granularity::Day.floor(hour) + TimeDelta::days(1) + ROLLUP_KEEP);
+        let (slot, version) = slot_names(hour);
+        stream::iter(per_target)
+            .map(|(target, bucket)| {
+                let (slot, version) = (slot.clone(), version.clone());
+                async move {
+                    let res = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key(PK, s(&rollup_pk(tenant, &target)))
+                        .key(SK, s(&day_key(hour)))
+                        .update_expression("SET #h = :h, #n = :n, #ttl = :ttl")
+                        // A slot computed from more blocks (a concurrent late-block rollup) wins.
+                        .condition_expression("attribute_not_exists(#n) OR #n <= :n")
+                        .expression_attribute_names("#h", slot)
+                        .expression_attribute_names("#n", version)
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":h", s(&codec::encode_slot(&bucket)))
+                        .expression_attribute_values(":n", n(blocks as i64))
+                        .expression_attribute_values(":ttl", n(ttl))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_update_conflict(&e) => Ok(()),
+                        Err(e) => Err(sdk_error("write history rollup", e)),
+                    }
+                }
+            })
+            .buffer_unordered(ROLL_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Results of one tenant-hour (of one target), de-duplicated on (target, location, start)
+    /// as the SQLite store's key does, with the number of blocks read.
+    async fn hour_results(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        only: Option<&TargetId>,
+        consistent: bool,
+    ) -> Result<(usize, Vec<ProbeResult>), StoreError> {
+        let pk = block_pk(tenant, hour);
+        let items = self
+            .query(pk.clone(), SkRange::All, consistent, None)
+            .await?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for item in &items {
+            let doc = item.get(DOC).and_then(|v| v.as_s().ok()).ok_or_else(|| {
+                StoreError::Corrupt(format!("history block {pk} has no document"))
+            })?;
+            let results = codec::decode_block(doc, tenant, only).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "history block {pk}/{}: {e}",
+                    sk_of(item).unwrap_or("?")
+                ))
+            })?;
+            for r in results {
+                if seen.insert((r.target.clone(), r.location.clone(), r.started_at)) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok((items.len(), out))
+    }
+
+    /// Hours of `tenant` in `[first, last]` that have blocks, and whether each is rolled up.
+    async fn markers(
+        &self,
+        tenant: &TenantId,
+        range: SkRange,
+    ) -> Result<BTreeMap<DateTime<Utc>, bool>, StoreError> {
+        let items = self.query(marker_pk(tenant), range, false, None).await?;
+        items
+            .iter()
+            .map(|m| Ok((parse_hour_key(sk_of(m)?)?, m.contains_key(ROLL_DONE))))
+            .collect()
+    }
+
+    /// Rolled-up hours of one target in `[first, last]`.
+    async fn slots(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+    ) -> Result<BTreeMap<DateTime<Utc>, HistoryBucket>, StoreError> {
+        let pk = rollup_pk(tenant, target);
+        let items = self
+            .query(
+                pk.clone(),
+                SkRange::Between(day_key(first), day_key(last)),
+                false,
+                None,
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for item in &items {
+            let sk = sk_of(item)?;
+            let day = NaiveDate::parse_from_str(sk, "%Y-%m-%d")
+                .map_err(|e| StoreError::Corrupt(format!("history rollup {pk}/{sk}: {e}")))?
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc();
+            for (name, value) in item {
+                let Some(hh) = name
+                    .strip_prefix('h')
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| h.parse::<i64>().ok())
+                    .filter(|h| (0..24).contains(h))
+                else {
+                    continue;
+                };
+                let start = day + TimeDelta::hours(hh);
+                if start < first || start > last {
+                    continue;
+                }
+                let slot = value
+                    .as_s()
+                    .map_err(|_| StoreError::Corrupt(format!("history rollup {pk}/{sk}/{name}")))
+                    .and_then(|v| {
+                        codec::decode_slot(v, start).map_err(|e| {
+                            StoreError::Corrupt(format!("history rollup {pk}/{sk}/{name}: {e}"))
+                        })
+                    })?;
+                out.insert(start, slot);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of one partition in a sort-key range, all pages.
+    async fn query(
+        &self,
+        pk: String,
+        range: SkRange,
+        consistent: bool,
+        filter: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(consistent)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .set_exclusive_start_key(start.take());
+            q = match &range {
+                SkRange::All => q.key_condition_expression("#pk = :pk"),
+                SkRange::Between(a, b) => q
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":a", s(a))
+                    .expression_attribute_values(":b", s(b)),
+                SkRange::AtLeast(a) => q
+                    .key_condition_expression("#pk = :pk AND #sk >= :a")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":a", s(a)),
+            };
+            if let Some(f) = filter {
+                q = q.filter_expression(f);
+            }
+            let page = q.send().await.map_err(|e| sdk_error("query history", e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn seen(&self, tenant: &TenantId, hour: DateTime<Utc>) -> Seen {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(&(tenant.clone(), hour))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn note(&self, tenant: &TenantId, hour: DateTime<Utc>, f: impl FnOnce(&mut Seen)) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= SEEN_MAX {
+            // Forgetting only costs one conditional write per tenant-hour later.
+            let keep = hour - TimeDelta::hours(2);
+            seen.retain(|(_, h), _| *h >= keep);
+            if seen.len() >= SEEN_MAX {
+                seen.clear();
+            }
+        }
+        f(seen.entry((tenant.clone(), hour)).or_default());
+    }
+}
+
+enum SkRange {
+    All,
+    Between(String, String),
+    AtLeast(String),
+}
+
+#[async_trait]
+impl HistoryStore for DynamoHistoryStore {
+    /// One block item per tenant and hour in the batch (one in the steady state: a probe job
+    /// holds one tenant's targets).
+    async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError> {
+        let mut groups: BTreeMap<(DateTime<Utc>, &TenantId), Vec<&ProbeResult>> = BTreeMap::new();
+        for r in results {
+            groups
+                .entry((hour_of(r.started_at), &r.tenant))
+                .or_default()
+                .push(r);
+        }
+        // Oldest hour first, so a batch spanning hours rolls up the earlier ones.
+        for ((hour, tenant), rows) in groups {
+            self.record_hour(tenant, hour, &rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Rollup slots, with blocks for hours not rolled up yet and for the partial hours at
+    /// `from` and `to`. Where blocks have expired (older than 3 days) a partial edge hour is
+    /// counted whole: the rollup cannot be split.
+    async fn buckets(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        granularity: Granularity,
+    ) -> Result<Vec<HistoryBucket>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let first = hour_of(from);
+        let last = hour_of(to - TimeDelta::nanoseconds(1));
+        let markers = self
+            .markers(tenant, SkRange::Between(hour_key(first), hour_key(last)))
+            .await?;
+        let mut hours = self.slots(tenant, target, first, last).await?;
+        let mut raw: Vec<DateTime<Utc>> = markers
+            .iter()
+            .filter(|(_, done)| !**done)
+            .map(|(h, _)| *h)
+            .collect();
+        let partial = [
+            (from != first).then_some(first),
+            (to != last + TimeDelta::hours(1)).then_some(last),
+        ];
+        for edge in partial.into_iter().flatten() {
+            if markers.contains_key(&edge) && !raw.contains(&edge) {
+                raw.push(edge);
+            }
+        }
+        for hour in raw {
+            let (_, results) = self.hour_results(tenant, hour, Some(target), false).await?;
+            let mut exact = HistoryBucket::empty(hour);
+            for r in &results {
+                if r.started_at >= from && r.started_at < to {
+                    exact.add(r.outcome, r.duration_ms);
+                }
+            }
+            let whole = u32::try_from(results.len()).unwrap_or(u32::MAX);
+            // Blocks only lose items to TTL: fewer than the rollup counted means they are
+            // expiring, and the rollup is the better answer.
+            if hours.get(&hour).is_some_and(|slot| slot.probes > whole) {
+                continue;
+            }
+            hours.insert(hour, exact);
+        }
+        let hours = hours.into_values().filter(|b| b.probes > 0);
+        Ok(match granularity {
+            Granularity::Hour => hours.collect(),
+            Granularity::Day => {
+                let mut days: BTreeMap<DateTime<Utc>, HistoryBucket> = BTreeMap::new();
+                for h in hours {
+                    let day = Granularity::Day.floor(h.start);
+                    days.entry(day)
+                        .or_insert_with(|| HistoryBucket::empty(day))
+                        .merge(&h);
+                }
+                days.into_values().collect()
+            }
+        })
+    }
+
+    /// From blocks, so only as far back as they are kept ([`BLOCK_KEEP`]).
+    async fn results_since(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ProbeResult>, StoreError> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let hours = self
+            .markers(tenant, SkRange::AtLeast(hour_key(hour_of(since))))
+            .await?;
+        let mut out = Vec::new();
+        for hour in hours.into_keys() {
+            let (_, mut results) = self.hour_results(tenant, hour, Some(target), false).await?;
+            results.retain(|r| r.started_at >= since);
+            results.sort_by(|a, b| (a.started_at, &a.location).cmp(&(b.started_at, &b.location)));
+            out.extend(results);
+            // Hours are disjoint and ascending, so the oldest `limit` are complete here.
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+impl From<CodecError> for StoreError {
+    fn from(e: CodecError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    Granularity::Hour.floor(t)
+}
+
+pub fn hour_key(hour: DateTime<Utc>) -> String {
+    hour.format("%Y-%m-%dT%H").to_string()
+}
+
+fn day_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn parse_hour_key(key: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(&format!("{key}:00:00Z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("history hour key {key:?}: {e}")))
+}
+
+pub fn block_pk(tenant: &TenantId, hour: DateTime<Utc>) -> String {
+    format!("B#{tenant}#{}", hour_key(hour))
+}
+
+pub fn marker_pk(tenant: &TenantId) -> String {
+    format!("M#{tenant}")
+}
+
+pub fn rollup_pk(tenant: &TenantId, target: &TargetId) -> String {
+    format!("R#{tenant}#{target}")
+}
+
+/// The slot and version attribute names of an hour in its day item: `h07`, `n07`.
+fn slot_names(hour: DateTime<Utc>) -> (String, String) {
+    (
+        format!("h{:02}", hour.hour()),
+        format!("n{:02}", hour.hour()),
+    )
+}
+
+fn sk_of(item: &Item) -> Result<&str, StoreError> {
+    item.get(SK)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt("history item without a string sort key".into()))
+}
+
+fn epoch(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn is_update_conflict<R>(e: &SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+/// Throttling, timeouts and outages are retryable; a request DynamoDB refuses as invalid (an
+/// item over 400 KB, say) is not.
+fn sdk_error<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let invalid = e.code() == Some("ValidationException");
+    let msg = format!("{what}: {}", DisplayErrorContext(&e));
+    if invalid {
+        StoreError::Corrupt(msg)
+    } else {
+        StoreError::Unavailable(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_time_and_parse_back() {
+        let t = DateTime::from_timestamp(1_795_860_000 + 3 * 3600 + 59, 0).unwrap();
+        let h = hour_of(t);
+        assert_eq!(hour_key(h), "2026-11-28T13");
+        assert_eq!(parse_hour_key(&hour_key(h)).unwrap(), h);
+        assert!(hour_key(h) < hour_key(h + TimeDelta::hours(11)));
+        assert_eq!(day_key(h), "2026-11-28");
+        assert_eq!(slot_names(h), ("h13".into(), "n13".into()));
+        let tenant = TenantId::parse("acme").unwrap();
+        assert_eq!(block_pk(&tenant, h), "B#acme#2026-11-28T13");
+        assert!(parse_hour_key("2026-11-28").is_err());
+    }
+}

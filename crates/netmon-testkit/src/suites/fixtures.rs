@@ -36,7 +36,7 @@ pub fn target_id(id: &str) -> TargetId {
     TargetId::parse(id).expect("fixture target id")
 }
 
-/// `secs` after a fixed instant (2026-11-22T10:00:00Z); suites pass times explicitly.
+/// `secs` after a fixed instant (2026-11-28T10:00:00Z); suites pass times explicitly.
 pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_860_000 + secs, 0).expect("fixture time in range")
 }

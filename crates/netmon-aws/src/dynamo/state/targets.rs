@@ -393,7 +393,8 @@ impl TargetStore for DynamoStateStore {
     }
 
     /// One Query over the schedule shards (eventually consistent: half the read units, and a
-    /// target written a second ago is picked up on the next tick).
+    /// target written a second ago is picked up on the next tick). Pages (1 MB each) are
+    /// decoded as they arrive, so raw items and decoded targets are never all held at once.
     async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
         let query = self
             .client
@@ -402,19 +403,31 @@ impl TargetStore for DynamoStateStore {
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", crate::resources::PK)
             .expression_attribute_values(":pk", s(SCHED_PK));
-        let shards = self.query_all("Query schedule shards", query, None).await?;
         let mut targets = Vec::new();
-        for shard in &shards {
-            let sk = get_s(shard, crate::resources::SK, "schedule shard")?;
-            for (name, value) in shard {
-                let Some(entry) = name.strip_prefix(ENTRY_PREFIX) else {
-                    continue;
-                };
-                let what = format!("schedule shard {sk}: target {entry}");
-                let AttributeValue::S(body) = value else {
-                    return Err(StoreError::Corrupt(format!("{what}: not a string")));
-                };
-                targets.push(decode::<Target>(&what, body)?);
+        let mut start = None;
+        loop {
+            let page = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| error::sdk("Query schedule shards", e))?;
+            for shard in page.items.unwrap_or_default() {
+                let sk = get_s(&shard, crate::resources::SK, "schedule shard")?.to_owned();
+                for (name, value) in shard {
+                    let Some(entry) = name.strip_prefix(ENTRY_PREFIX) else {
+                        continue;
+                    };
+                    let what = format!("schedule shard {sk}: target {entry}");
+                    let AttributeValue::S(body) = value else {
+                        return Err(StoreError::Corrupt(format!("{what}: not a string")));
+                    };
+                    targets.push(decode::<Target>(&what, &body)?);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
             }
         }
         targets.sort_by(|a, b| (&a.tenant, a.id()).cmp(&(&b.tenant, b.id())));

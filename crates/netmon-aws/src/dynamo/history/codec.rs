@@ -1,0 +1,692 @@
+//! The compact encodings of the history table: a *block* (the results of one probe job for one
+//! tenant and UTC hour, as one JSON document) and a rollup *slot* (one target-hour of counts).
+//!
+//! A block document is `{"v":1,"b":<base ns>,"t":[targets],"l":[locations],"c":[conditions],
+//! "r":[rows]}`. Targets, locations and condition sources are written once per block and rows
+//! refer to them by index. A row is a positional array, trailing nulls dropped:
+//!
+//! | # | field | encoding |
+//! |---|---|---|
+//! | 0 | target | index into `t` |
+//! | 1 | location | index into `l` |
+//! | 2 | started_at | nanoseconds after `b` (exact) |
+//! | 3 | duration_ms | microseconds, rounded up (see [`to_micros`]) |
+//! | 4 | outcome | 1 up, 0 down |
+//! | 5 | status_code | number or null |
+//! | 6 | dns/connect/tls/first_byte | `[µs or null, …]`, trailing nulls dropped; null when none |
+//! | 7 | total_ms | µs, only when it differs from the duration |
+//! | 8 | error | `[kind, message]` |
+//! | 9 | ip | string |
+//! | 10 | certificate_expires_at | epoch seconds, or RFC 3339 when it has a fraction |
+//! | 11 | conditions | `[[index into c, 1/0, actual?], …]` |
+//!
+//! Everything round-trips exactly except timings, which keep microseconds.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use netmon_core::history::{HistoryBucket, LatencyHistogram};
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::result::{
+    ConditionResult, ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest block document. DynamoDB items stop at 400 KB including keys; a probe job's 50
+/// results take a few KB, so only pathological batches (huge error messages) are ever split.
+pub const MAX_DOC_BYTES: usize = 350 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("cannot encode history: {0}")]
+    Encode(String),
+    #[error("undecodable history item: {0}")]
+    Decode(String),
+}
+
+fn bad(msg: impl Into<String>) -> CodecError {
+    CodecError::Decode(msg.into())
+}
+
+#[derive(Serialize, Deserialize)]
+struct BlockDoc {
+    v: u32,
+    b: i64,
+    t: Vec<String>,
+    l: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    c: Vec<String>,
+    r: Vec<Vec<Value>>,
+}
+
+/// One block item ready to store: its sort key and document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBlock {
+    pub sk: String,
+    pub doc: String,
+    pub results: usize,
+}
+
+/// Encodes results of one tenant and hour. The sort key is derived from the results themselves
+/// (first start and a hash of every (target, location, start)), so a redelivered batch maps to
+/// the same item and overwrites it instead of adding a copy. Input order does not matter.
+pub fn encode_blocks(rows: &[&ProbeResult]) -> Result<Vec<EncodedBlock>, CodecError> {
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| {
+        (a.started_at, &a.target, &a.location).cmp(&(b.started_at, &b.target, &b.location))
+    });
+    let hash = identity_hash(&rows);
+    let mut docs = Vec::new();
+    split_into_docs(&rows, &mut docs)?;
+    let chunked = docs.len() > 1;
+    Ok(docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (first_ms, doc, results))| EncodedBlock {
+            // Extra chunks only for oversized batches; the common key carries no suffix.
+            sk: if chunked {
+                format!("{first_ms:013}#{hash:016x}#{i}")
+            } else {
+                format!("{first_ms:013}#{hash:016x}")
+            },
+            doc,
+            results,
+        })
+        .collect())
+}
+
+/// Halves a batch until every half fits in one item. Deterministic, so redeliveries split alike.
+fn split_into_docs(
+    rows: &[&ProbeResult],
+    out: &mut Vec<(i64, String, usize)>,
+) -> Result<(), CodecError> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let doc = encode_doc(rows)?;
+    if doc.len() <= MAX_DOC_BYTES {
+        out.push((first.started_at.timestamp_millis(), doc, rows.len()));
+        return Ok(());
+    }
+    if rows.len() == 1 {
+        return Err(CodecError::Encode(format!(
+            "one result of {} encodes to {} bytes, more than an item holds",
+            first.target,
+            doc.len()
+        )));
+    }
+    let (a, b) = rows.split_at(rows.len() / 2);
+    split_into_docs(a, out)?;
+    split_into_docs(b, out)
+}
+
+/// FNV-1a over each result's identity. Stable across builds and platforms (unlike std's
+/// hasher), which redelivery after a deploy relies on.
+pub fn identity_hash(rows: &[&ProbeResult]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for r in rows {
+        eat(r.target.as_str().as_bytes());
+        eat(&[0xff]);
+        eat(r.location.as_bytes());
+        eat(&[0xff]);
+        eat(&nanos_or_millis(r.started_at).to_le_bytes());
+    }
+    h
+}
+
+fn nanos_or_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or_else(|| t.timestamp_millis())
+}
+
+/// Interns strings into a per-block table.
+#[derive(Default)]
+struct Dict {
+    items: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Dict {
+    fn id(&mut self, s: &str) -> usize {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.items.len();
+        self.items.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+}
+
+fn encode_doc(rows: &[&ProbeResult]) -> Result<String, CodecError> {
+    let starts = rows
+        .iter()
+        .map(|r| {
+            r.started_at.timestamp_nanos_opt().ok_or_else(|| {
+                CodecError::Encode(format!("started_at {} is out of range", r.started_at))
+            })
+        })
+        .collect::<Result<Vec<i64>, CodecError>>()?;
+    let base = starts.iter().copied().min().unwrap_or(0);
+    let (mut targets, mut locations, mut conditions) =
+        (Dict::default(), Dict::default(), Dict::default());
+    let mut out = Vec::with_capacity(rows.len());
+    for (r, start) in rows.iter().zip(starts) {
+        let duration = to_micros(r.duration_ms);
+        let total = to_micros(r.timings.total_ms);
+        let phases: Vec<Value> = trim(vec![
+            micros_opt(r.timings.dns_ms),
+            micros_opt(r.timings.connect_ms),
+            micros_opt(r.timings.tls_ms),
+            micros_opt(r.timings.first_byte_ms),
+        ]);
+        let error = match &r.error {
+            Some(e) => Value::Array(vec![
+                serde_json::to_value(e.kind).map_err(|e| CodecError::Encode(e.to_string()))?,
+                Value::from(e.message.as_str()),
+            ]),
+            None => Value::Null,
+        };
+        let cert = match r.certificate_expires_at {
+            Some(t) if t.timestamp_subsec_nanos() == 0 => Value::from(t.timestamp()),
+            Some(t) => Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            None => Value::Null,
+        };
+        let conds = if r.conditions.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(
+                r.conditions
+                    .iter()
+                    .map(|c| {
+                        let mut v = vec![
+                            Value::from(conditions.id(&c.condition)),
+                            Value::from(u8::from(c.passed)),
+                        ];
+                        if let Some(a) = &c.actual {
+                            v.push(Value::from(a.as_str()));
+                        }
+                        Value::Array(v)
+                    })
+                    .collect(),
+            )
+        };
+        out.push(trim(vec![
+            Value::from(targets.id(r.target.as_str())),
+            Value::from(locations.id(&r.location)),
+            Value::from(start - base),
+            Value::from(duration),
+            Value::from(u8::from(r.outcome == Outcome::Up)),
+            r.status_code.map_or(Value::Null, Value::from),
+            if phases.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(phases)
+            },
+            if total == duration {
+                Value::Null
+            } else {
+                Value::from(total)
+            },
+            error,
+            r.ip.map_or(Value::Null, |ip| Value::from(ip.to_string())),
+            cert,
+            conds,
+        ]));
+    }
+    serde_json::to_string(&BlockDoc {
+        v: FORMAT_VERSION,
+        b: base,
+        t: targets.items,
+        l: locations.items,
+        c: conditions.items,
+        r: out,
+    })
+    .map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+fn trim(mut v: Vec<Value>) -> Vec<Value> {
+    while v.last() == Some(&Value::Null) {
+        v.pop();
+    }
+    v
+}
+
+fn micros_opt(ms: Option<f64>) -> Value {
+    ms.map_or(Value::Null, |ms| Value::from(to_micros(ms)))
+}
+
+/// Milliseconds to whole microseconds, rounded *up* so that for every integer bound `b`,
+/// `from_micros(to_micros(x)) <= b` exactly when `x <= b`. The latency histogram's bounds are
+/// whole milliseconds, so a stored duration lands in the same bucket as the original: rollups
+/// match the SQLite store (which keeps full precision) to the count. Non-finite values become 0,
+/// as in the SQLite store's duration column.
+pub fn to_micros(ms: f64) -> i64 {
+    if !ms.is_finite() {
+        return 0;
+    }
+    // Beyond ~31 years precision is moot; integers stay exact in f64 below this.
+    if ms.abs() > 1e12 {
+        return (ms * 1000.0) as i64;
+    }
+    let mut n = (ms * 1000.0).ceil();
+    // Correct the product's rounding so that (n-1)/1000 < ms <= n/1000 as decoding computes it.
+    while n / 1000.0 < ms {
+        n += 1.0;
+    }
+    while (n - 1.0) / 1000.0 >= ms {
+        n -= 1.0;
+    }
+    n as i64
+}
+
+pub fn from_micros(us: i64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Decodes a block's results, or only those of `only`.
+pub fn decode_block(
+    doc: &str,
+    tenant: &TenantId,
+    only: Option<&TargetId>,
+) -> Result<Vec<ProbeResult>, CodecError> {
+    let block: BlockDoc = serde_json::from_str(doc).map_err(|e| bad(e.to_string()))?;
+    if block.v != FORMAT_VERSION {
+        return Err(bad(format!("block format version {} is unknown", block.v)));
+    }
+    let wanted = match only {
+        Some(t) => match block.t.iter().position(|s| s == t.as_str()) {
+            Some(i) => Some(i),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let mut targets: Vec<Option<TargetId>> = vec![None; block.t.len()];
+    let mut out = Vec::new();
+    for row in &block.r {
+        let ti = index(row, 0, "target")?;
+        if wanted.is_some_and(|w| w != ti) {
+            continue;
+        }
+        let target = match targets.get_mut(ti) {
+            Some(Some(t)) => t.clone(),
+            Some(slot) => {
+                let raw = block.t.get(ti).ok_or_else(|| bad("target index"))?;
+                let t = TargetId::parse(raw.as_str())
+                    .map_err(|e| bad(format!("target {raw:?}: {e}")))?;
+                *slot = Some(t.clone());
+                t
+            }
+            None => return Err(bad(format!("target index {ti} out of range"))),
+        };
+        out.push(decode_row(&block, row, tenant, target)?);
+    }
+    Ok(out)
+}
+
+fn field(row: &[Value], i: usize) -> Option<&Value> {
+    row.get(i).filter(|v| !v.is_null())
+}
+
+fn int(row: &[Value], i: usize, what: &str) -> Result<i64, CodecError> {
+    field(row, i)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad(format!("{what} is not an integer")))
+}
+
+fn index(row: &[Value], i: usize, what: &str) -> Result<usize, CodecError> {
+    usize::try_from(int(row, i, what)?).map_err(|_| bad(format!("{what} index is negative")))
+}
+
+fn opt_micros(v: Option<&Value>, what: &str) -> Result<Option<f64>, CodecError> {
+    match v.filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(|us| Some(from_micros(us)))
+            .ok_or_else(|| bad(format!("{what} is not an integer"))),
+    }
+}
+
+fn decode_row(
+    block: &BlockDoc,
+    row: &[Value],
+    tenant: &TenantId,
+    target: TargetId,
+) -> Result<ProbeResult, CodecError> {
+    let location = block
+        .l
+        .get(index(row, 1, "location")?)
+        .ok_or_else(|| bad("location index out of range"))?
+        .clone();
+    let started = block
+        .b
+        .checked_add(int(row, 2, "start offset")?)
+        .ok_or_else(|| bad("start offset overflows"))?;
+    let duration_ms = from_micros(int(row, 3, "duration")?);
+    let outcome = match int(row, 4, "outcome")? {
+        1 => Outcome::Up,
+        0 => Outcome::Down,
+        n => return Err(bad(format!("outcome {n}"))),
+    };
+    let status_code = match field(row, 5) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| bad("status code"))?,
+        ),
+    };
+    let phases: &[Value] = match field(row, 6) {
+        None => &[],
+        Some(v) => v.as_array().ok_or_else(|| bad("phases"))?,
+    };
+    let total_ms = opt_micros(field(row, 7), "total")?.unwrap_or(duration_ms);
+    let error = match field(row, 8) {
+        None => None,
+        Some(v) => {
+            let pair = v.as_array().ok_or_else(|| bad("error"))?;
+            let kind: ErrorKind = serde_json::from_value(pair.first().cloned().unwrap_or_default())
+                .map_err(|e| bad(format!("error kind: {e}")))?;
+            let message = pair
+                .get(1)
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("error message"))?;
+            Some(ProbeError::new(kind, message))
+        }
+    };
+    let ip = match field(row, 9) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("ip"))?,
+        ),
+    };
+    let certificate_expires_at = match field(row, 10) {
+        None => None,
+        Some(Value::String(s)) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|e| bad(format!("certificate expiry: {e}")))?
+                .with_timezone(&Utc),
+        ),
+        Some(v) => Some(
+            v.as_i64()
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .ok_or_else(|| bad("certificate expiry"))?,
+        ),
+    };
+    let conditions = match field(row, 11) {
+        None => Vec::new(),
+        Some(v) => v
+            .as_array()
+            .ok_or_else(|| bad("conditions"))?
+            .iter()
+            .map(|c| {
+                let c = c.as_array().ok_or_else(|| bad("condition"))?;
+                let ci = index(c, 0, "condition")?;
+                Ok(ConditionResult {
+                    condition: block
+                        .c
+                        .get(ci)
+                        .ok_or_else(|| bad("condition index out of range"))?
+                        .clone(),
+                    passed: int(c, 1, "passed")? == 1,
+                    actual: match field(c, 2) {
+                        None => None,
+                        Some(a) => Some(a.as_str().ok_or_else(|| bad("actual"))?.to_owned()),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, CodecError>>()?,
+    };
+    Ok(ProbeResult {
+        tenant: tenant.clone(),
+        target,
+        location,
+        started_at: DateTime::from_timestamp_nanos(started),
+        duration_ms,
+        timings: PhaseTimings {
+            dns_ms: opt_micros(phases.first(), "dns")?,
+            connect_ms: opt_micros(phases.get(1), "connect")?,
+            tls_ms: opt_micros(phases.get(2), "tls")?,
+            first_byte_ms: opt_micros(phases.get(3), "first byte")?,
+            total_ms,
+        },
+        outcome,
+        status_code,
+        ip,
+        certificate_expires_at,
+        conditions,
+        error,
+    })
+}
+
+/// A rollup slot: `probes,up,c0,c1,…` (the latency histogram's counts, trailing zeros dropped).
+pub fn encode_slot(b: &HistoryBucket) -> String {
+    let mut s = format!("{},{}", b.probes, b.up);
+    for c in b.latency.counts() {
+        s.push(',');
+        s.push_str(&c.to_string());
+    }
+    s
+}
+
+pub fn decode_slot(s: &str, start: DateTime<Utc>) -> Result<HistoryBucket, CodecError> {
+    let mut nums = s.split(',').map(|n| {
+        n.parse::<u32>()
+            .map_err(|_| bad(format!("rollup slot {s:?}")))
+    });
+    let probes = nums.next().ok_or_else(|| bad("empty rollup slot"))??;
+    let up = nums
+        .next()
+        .ok_or_else(|| bad(format!("rollup slot {s:?}")))??;
+    let counts = nums.collect::<Result<Vec<u32>, CodecError>>()?;
+    if up > probes {
+        return Err(bad(format!("rollup slot {s:?} has more up than probes")));
+    }
+    Ok(HistoryBucket {
+        start,
+        probes,
+        up,
+        latency: LatencyHistogram::from_counts(counts),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netmon_core::history::LATENCY_BOUNDS_MS;
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_860_000 + secs, nanos).unwrap()
+    }
+
+    /// An https result as the prober produces it: every field set, odd floats.
+    fn rich(target: &str, secs: i64, up: bool) -> ProbeResult {
+        ProbeResult {
+            tenant: tenant(),
+            target: TargetId::parse(target).unwrap(),
+            location: "eu-west-1".into(),
+            started_at: at(secs, 123_456_789),
+            duration_ms: 48.123_456_789,
+            timings: PhaseTimings {
+                dns_ms: Some(3.000_4),
+                connect_ms: Some(11.25),
+                tls_ms: Some(20.5),
+                first_byte_ms: Some(45.9),
+                total_ms: 48.123_456_789,
+            },
+            outcome: if up { Outcome::Up } else { Outcome::Down },
+            status_code: Some(if up { 200 } else { 503 }),
+            ip: Some("93.184.215.14".parse().unwrap()),
+            certificate_expires_at: Some(at(90 * 86_400, 0)),
+            conditions: vec![
+                ConditionResult {
+                    condition: "[CONNECTED] == true".into(),
+                    passed: true,
+                    actual: Some("true".into()),
+                },
+                ConditionResult {
+                    condition: "[STATUS] < 400".into(),
+                    passed: up,
+                    actual: Some(if up { "200" } else { "503" }.into()),
+                },
+            ],
+            error: (!up).then(|| ProbeError::new(ErrorKind::Protocol, "bad gateway")),
+        }
+    }
+
+    fn micros_of(ms: f64) -> f64 {
+        from_micros(to_micros(ms))
+    }
+
+    #[test]
+    fn rich_results_round_trip_with_microsecond_timings() {
+        let rows = [rich("api", 0, true), rich("web", 2, false)];
+        let refs: Vec<&ProbeResult> = rows.iter().collect();
+        let blocks = encode_blocks(&refs).unwrap();
+        assert_eq!(blocks.len(), 1);
+        let got = decode_block(&blocks[0].doc, &tenant(), None).unwrap();
+        let mut want = rows.to_vec();
+        for w in &mut want {
+            w.duration_ms = micros_of(w.duration_ms);
+            w.timings.total_ms = micros_of(w.timings.total_ms);
+            w.timings.dns_ms = w.timings.dns_ms.map(micros_of);
+        }
+        assert_eq!(got, want);
+        assert_eq!(got[0].started_at.timestamp_subsec_nanos(), 123_456_789);
+        let only = decode_block(&blocks[0].doc, &tenant(), Some(&want[1].target)).unwrap();
+        assert_eq!(only, want[1..].to_vec());
+    }
+
+    #[test]
+    fn sparse_results_round_trip_exactly() {
+        let mut r = rich("api", 0, false);
+        r.timings = PhaseTimings {
+            total_ms: 7.5,
+            ..PhaseTimings::default()
+        };
+        r.duration_ms = 9.25;
+        (r.status_code, r.ip, r.conditions) = (None, None, Vec::new());
+        r.certificate_expires_at = Some(at(5, 500));
+        let blocks = encode_blocks(&[&r]).unwrap();
+        assert_eq!(
+            decode_block(&blocks[0].doc, &tenant(), None).unwrap(),
+            vec![r]
+        );
+    }
+
+    #[test]
+    fn keys_depend_on_content_not_order() {
+        let (a, b) = (rich("api", 0, true), rich("web", 1, true));
+        let one = encode_blocks(&[&a, &b]).unwrap();
+        let two = encode_blocks(&[&b, &a]).unwrap();
+        assert_eq!(one, two, "same results, same item");
+        let mut c = b.clone();
+        c.started_at += chrono::Duration::nanoseconds(1);
+        assert_ne!(one[0].sk, encode_blocks(&[&a, &c]).unwrap()[0].sk);
+        // Pinned: redelivery across deploys relies on this never changing.
+        assert_eq!(one[0].sk, "1795860000123#2bc62b5643a477f3");
+    }
+
+    #[test]
+    fn oversized_batches_split_deterministically() {
+        let rows: Vec<ProbeResult> = (0..40)
+            .map(|i| {
+                let mut r = rich(&format!("t{i}"), i, false);
+                r.error = Some(ProbeError::new(ErrorKind::Protocol, "x".repeat(20_000)));
+                r
+            })
+            .collect();
+        let refs: Vec<&ProbeResult> = rows.iter().collect();
+        let blocks = encode_blocks(&refs).unwrap();
+        assert!(blocks.len() > 1);
+        assert!(blocks.iter().all(|b| b.doc.len() <= MAX_DOC_BYTES));
+        assert_eq!(blocks.iter().map(|b| b.results).sum::<usize>(), 40);
+        assert_eq!(blocks, encode_blocks(&refs).unwrap());
+        let decoded: usize = blocks
+            .iter()
+            .map(|b| decode_block(&b.doc, &tenant(), None).unwrap().len())
+            .sum();
+        assert_eq!(decoded, 40);
+    }
+
+    #[test]
+    fn rounding_never_moves_a_latency_across_a_bucket_bound() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for b in LATENCY_BOUNDS_MS {
+            for ms in [
+                b,
+                f64::from_bits(b.to_bits() + 1),
+                f64::from_bits(b.to_bits() - 1),
+                b + 0.000_4,
+                b - 0.000_4,
+                b + 0.001,
+            ] {
+                assert_eq!(micros_of(ms) <= b, ms <= b, "{ms}");
+            }
+        }
+        for _ in 0..200_000 {
+            let ms = (next() % 40_000_000) as f64 / 1000.0 + (next() % 1000) as f64 * 1e-7;
+            let r = micros_of(ms);
+            assert!(r >= ms && r - ms < 0.001 + 1e-9, "{ms} -> {r}");
+            for b in LATENCY_BOUNDS_MS {
+                assert_eq!(r <= b, ms <= b, "{ms}");
+            }
+        }
+        assert_eq!(to_micros(f64::NAN), 0);
+        assert_eq!(micros_of(12.5), 12.5);
+        assert_eq!(micros_of(2.25), 2.25);
+    }
+
+    #[test]
+    fn corrupt_documents_are_errors_not_panics() {
+        let t = tenant();
+        for doc in [
+            "",
+            "{}",
+            r#"{"v":2,"b":0,"t":[],"l":[],"r":[]}"#,
+            r#"{"v":1,"b":0,"t":["a"],"l":["x"],"r":[[5,0,0,1,1]]}"#,
+            r#"{"v":1,"b":0,"t":["a"],"l":["x"],"r":[[0,0,0,1,7]]}"#,
+            r#"{"v":1,"b":0,"t":["a b"],"l":["x"],"r":[[0,0,0,1,1]]}"#,
+            r#"{"v":1,"b":0,"t":["a"],"l":["x"],"r":[[0,0,0,1,1,70000]]}"#,
+            r#"{"v":1,"b":0,"t":["a"],"l":["x"],"r":[[0,0,0,1,1,null,null,null,null,null,null,[[3,1]]]]}"#,
+        ] {
+            assert!(decode_block(doc, &t, None).is_err(), "{doc}");
+        }
+        assert!(decode_slot("3,4", at(0, 0)).is_err());
+        assert!(decode_slot("x", at(0, 0)).is_err());
+    }
+
+    #[test]
+    fn slots_round_trip() {
+        let mut b = HistoryBucket::empty(at(0, 0));
+        b.add(Outcome::Up, 12.0);
+        b.add(Outcome::Up, 480.0);
+        b.add(Outcome::Down, 10_000.0);
+        let s = encode_slot(&b);
+        // Up latencies only: 12 ms in the <=15 ms bucket, 480 ms in the <=500 ms one.
+        assert_eq!(s, "3,2,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,1");
+        assert_eq!(decode_slot(&s, b.start).unwrap(), b);
+    }
+}

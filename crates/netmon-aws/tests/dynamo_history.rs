@@ -1,0 +1,525 @@
+//! `DynamoHistoryStore` on the emulator: the shared history suite, then what is particular to
+//! blocks and rollups (rollups equal raw aggregation and the SQLite store, redelivery, batches
+//! spanning tenants and hours, one write per `record()` in the steady state).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use netmon_aws::dynamo::history::{DynamoHistoryStore, block_pk, hour_key, marker_pk, rollup_pk};
+use netmon_aws::metrics::{CallCounter, CallSnapshot};
+use netmon_core::history::{Granularity, HistoryBucket, aggregate, sample};
+use netmon_core::ids::{TargetId, TenantId};
+use netmon_core::ports::HistoryStore;
+use netmon_core::result::{Outcome, ProbeResult};
+use netmon_embedded::SqliteStore;
+use netmon_testkit::clock::ManualClock;
+use netmon_testkit::suites::fixtures::{at, result, target_id, tenant};
+
+/// DynamoDB operations sent since the last `take`, by name.
+#[derive(Debug, Default)]
+struct Calls {
+    counter: CallCounter,
+    last: Mutex<CallSnapshot>,
+}
+
+impl Calls {
+    fn take(&self) -> BTreeMap<String, usize> {
+        let now = self.counter.snapshot();
+        let mut last = self.last.lock().expect("calls lock");
+        let delta = now.since(&last);
+        *last = now;
+        delta
+            .operations
+            .into_iter()
+            .map(|((_, op), stats)| (op, stats.calls as usize))
+            .collect()
+    }
+}
+
+struct Env {
+    /// Uncounted, for inspecting and tampering with the table.
+    raw: Client,
+    table: String,
+    calls: Calls,
+    counted: Client,
+}
+
+async fn env() -> Env {
+    let res = netmon_testkit::emulator::shared_async("dynamo").await;
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let calls = Calls::default();
+    let counted = Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(calls.counter.interceptor())
+            .build(),
+    );
+    Env {
+        raw: Client::new(&sdk),
+        table: res.get("NETMON_HISTORY_TABLE").into(),
+        calls,
+        counted,
+    }
+}
+
+impl Env {
+    fn store(&self, clock: &Arc<ManualClock>) -> DynamoHistoryStore {
+        DynamoHistoryStore::new(self.counted.clone(), self.table.clone()).with_clock(clock.clone())
+    }
+
+    async fn items(&self, pk: &str) -> Vec<BTreeMap<String, AttributeValue>> {
+        let out = self
+            .raw
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query");
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.into_iter().collect())
+            .collect()
+    }
+
+    async fn delete_partition(&self, pk: &str) {
+        for item in self.items(pk).await {
+            self.raw
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.to_owned()))
+                .key("sk", item["sk"].clone())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+
+    async fn marker(&self, t: &TenantId, hour: DateTime<Utc>) -> BTreeMap<String, AttributeValue> {
+        self.items(&marker_pk(t))
+            .await
+            .into_iter()
+            .find(|m| m["sk"] == AttributeValue::S(hour_key(hour)))
+            .expect("hour marker")
+    }
+}
+
+#[tokio::test]
+async fn history_suite() {
+    let res = netmon_testkit::emulator::shared_async("dynamo").await;
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    netmon_testkit::suites::history::run_all(|| async {
+        DynamoHistoryStore::new(Client::new(&sdk), res.get("NETMON_HISTORY_TABLE").into())
+    })
+    .await;
+}
+
+/// Wall-clock history runs after the fixtures' dates too (rollups then happen inside the suite).
+#[tokio::test]
+async fn history_suite_with_settled_hours() {
+    let e = env().await;
+    let clock = Arc::new(ManualClock::new(at(30 * 86_400)));
+    netmon_testkit::suites::history::run_all(|| async { e.store(&clock) }).await;
+}
+
+fn probe(t: &TenantId, target: &str, loc: &str, secs: i64, up: bool, ms: f64) -> ProbeResult {
+    let mut r = result(
+        t,
+        target,
+        loc,
+        at(secs),
+        if up { Outcome::Up } else { Outcome::Down },
+    );
+    r.duration_ms = ms;
+    r.timings.total_ms = ms;
+    r
+}
+
+fn raw_buckets(
+    results: &[ProbeResult],
+    target: &TargetId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    g: Granularity,
+) -> Vec<HistoryBucket> {
+    aggregate(
+        results
+            .iter()
+            .filter(|r| &r.target == target && r.started_at >= from && r.started_at < to)
+            .map(sample),
+        g,
+    )
+}
+
+#[tokio::test]
+async fn first_block_of_a_settled_hour_rolls_up_the_previous_one_exactly() {
+    let e = env().await;
+    let t = tenant("hroll");
+    let (x, y) = (target_id("x"), target_id("y"));
+    // Hour G = at(0)..at(3600); three jobs of two targets in two locations.
+    let clock = Arc::new(ManualClock::new(at(0)));
+    let store = e.store(&clock);
+    let mut raw = Vec::new();
+    for (i, secs) in [60, 1_260, 2_460].into_iter().enumerate() {
+        let job = vec![
+            probe(&t, "x", "eu", secs, true, 12.5 + i as f64),
+            probe(&t, "x", "us", secs + 1, i != 1, 240.25),
+            probe(&t, "y", "eu", secs + 2, true, 3_000.0),
+        ];
+        clock.set(at(secs + 10));
+        store.record(&job).await.expect("record");
+        raw.extend(job);
+    }
+    let hour = (at(0), at(3_600));
+    let before = store
+        .buckets(&t, &x, hour.0, hour.1, Granularity::Hour)
+        .await
+        .expect("buckets from blocks");
+    assert_eq!(
+        before,
+        raw_buckets(&raw, &x, hour.0, hour.1, Granularity::Hour)
+    );
+    assert!(
+        !e.marker(&t, at(0)).await.contains_key("d"),
+        "not rolled up yet"
+    );
+
+    // The next hour's first block, written before G settled, does not roll it up...
+    clock.set(at(3_600 + 30));
+    let early = vec![probe(&t, "x", "eu", 3_600 + 5, true, 7.0)];
+    store.record(&early).await.expect("record");
+    raw.extend(early);
+    assert!(!e.marker(&t, at(0)).await.contains_key("d"));
+    // ...the first one after does.
+    clock.set(at(3_600 + 6 * 60 + 10));
+    let next = vec![probe(&t, "x", "eu", 3_600 + 6 * 60, false, 10_000.0)];
+    store.record(&next).await.expect("record");
+    raw.extend(next);
+    let marker = e.marker(&t, at(0)).await;
+    assert!(
+        marker.contains_key("r") && marker.contains_key("d"),
+        "{marker:?}"
+    );
+    let day_item = e.items(&rollup_pk(&t, &x)).await;
+    assert_eq!(day_item.len(), 1, "one item per target-day");
+    assert!(day_item[0].contains_key("h10"), "{day_item:?}");
+
+    // A block of G arriving after the rollup (a redelivered, delayed message) is folded in.
+    clock.set(at(3_600 + 20 * 60));
+    let late = vec![
+        probe(&t, "x", "eu", 3_590, true, 99.0),
+        probe(&t, "y", "us", 3_591, false, 1.0),
+    ];
+    store.record(&late).await.expect("late record");
+    raw.extend(late);
+
+    // The rollup alone now carries hour G: remove its blocks and ask again.
+    e.delete_partition(&block_pk(&t, at(0))).await;
+    for target in [&x, &y] {
+        for g in [Granularity::Hour, Granularity::Day] {
+            let got = store
+                .buckets(&t, target, at(0), at(7_200), g)
+                .await
+                .expect("buckets");
+            assert_eq!(
+                got,
+                raw_buckets(&raw, target, at(0), at(7_200), g),
+                "{target} {g:?}"
+            );
+        }
+    }
+    let hours = store
+        .buckets(&t, &x, at(0), at(7_200), Granularity::Hour)
+        .await
+        .expect("buckets");
+    assert_eq!(
+        hours.iter().map(|b| (b.probes, b.up)).collect::<Vec<_>>(),
+        [(7, 6), (2, 1)]
+    );
+}
+
+#[tokio::test]
+async fn redelivered_batches_write_the_same_item() {
+    let e = env().await;
+    let t = tenant("hredo");
+    let x = target_id("x");
+    let clock = Arc::new(ManualClock::new(at(100)));
+    let store = e.store(&clock);
+    let batch = vec![
+        probe(&t, "x", "eu", 10, true, 20.0),
+        probe(&t, "y", "eu", 11, true, 30.0),
+    ];
+    store.record(&batch).await.expect("record");
+    let mut reordered = batch.clone();
+    reordered.reverse();
+    store.record(&reordered).await.expect("redelivered");
+    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 1);
+
+    // Redelivered again after the hour was rolled up: still counted once.
+    clock.set(at(2 * 3_600 + 600));
+    store
+        .record(&[probe(&t, "x", "eu", 2 * 3_600 + 1, true, 5.0)])
+        .await
+        .expect("record a later hour");
+    assert!(e.marker(&t, at(0)).await.contains_key("d"));
+    store.record(&batch).await.expect("late redelivery");
+    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 1);
+    let got = store
+        .buckets(&t, &x, at(0), at(3_600), Granularity::Hour)
+        .await
+        .expect("buckets");
+    assert_eq!(got.iter().map(|b| b.probes).collect::<Vec<_>>(), [1]);
+    let since = store
+        .results_since(&t, &x, at(0), 10)
+        .await
+        .expect("results");
+    assert_eq!(since.len(), 2, "one per recorded probe: {since:?}");
+}
+
+#[tokio::test]
+async fn a_batch_spanning_tenants_and_hours_is_split() {
+    let e = env().await;
+    let (a, b) = (tenant("hspa"), tenant("hspb"));
+    let x = target_id("x");
+    let clock = Arc::new(ManualClock::new(at(3_700)));
+    let store = e.store(&clock);
+    let batch = vec![
+        probe(&a, "x", "eu", 3_590, true, 10.0),
+        probe(&b, "x", "eu", 3_595, false, 10.0),
+        probe(&a, "x", "eu", 3_601, true, 20.0),
+        probe(&b, "x", "eu", 3_602, true, 30.0),
+        probe(&a, "x", "us", 3_599, true, 40.0),
+    ];
+    store.record(&batch).await.expect("record");
+    for (t, hour, n) in [(&a, 0, 1), (&a, 3_600, 1), (&b, 0, 1), (&b, 3_600, 1)] {
+        assert_eq!(e.items(&block_pk(t, at(hour))).await.len(), n, "{t} {hour}");
+    }
+    let got_a = store
+        .results_since(&a, &x, at(0), 10)
+        .await
+        .expect("results");
+    assert_eq!(
+        got_a,
+        vec![batch[0].clone(), batch[4].clone(), batch[2].clone()]
+    );
+    let got_b = store
+        .results_since(&b, &x, at(3_596), 10)
+        .await
+        .expect("results");
+    assert_eq!(got_b, vec![batch[3].clone()]);
+    let hours = store
+        .buckets(&a, &x, at(0), at(7_200), Granularity::Hour)
+        .await
+        .expect("buckets");
+    assert_eq!(
+        hours
+            .iter()
+            .map(|h| (h.start, h.probes))
+            .collect::<Vec<_>>(),
+        [(at(0), 2), (at(3_600), 1)]
+    );
+}
+
+#[tokio::test]
+async fn steady_state_is_one_write_per_record() {
+    let e = env().await;
+    let t = tenant("hcost");
+    let clock = Arc::new(ManualClock::new(at(60)));
+    let store = e.store(&clock);
+    let job = |secs: i64| -> Vec<ProbeResult> {
+        (0..50)
+            .map(|i| {
+                probe(
+                    &t,
+                    &format!("t{i}"),
+                    "eu",
+                    secs,
+                    i % 7 != 0,
+                    10.0 + i as f64,
+                )
+            })
+            .collect()
+    };
+    let writes = |calls: &BTreeMap<String, usize>| {
+        ["PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"]
+            .iter()
+            .map(|op| calls.get(*op).copied().unwrap_or(0))
+            .sum::<usize>()
+    };
+
+    store.record(&job(60)).await.expect("record");
+    let first = e.calls.take();
+    assert_eq!(
+        first.get("PutItem"),
+        Some(&2),
+        "block and hour marker: {first:?}"
+    );
+    for minute in 2..60 {
+        clock.set(at(minute * 60 + 5));
+        store.record(&job(minute * 60)).await.expect("record");
+    }
+    let steady = e.calls.take();
+    assert_eq!(steady.get("PutItem"), Some(&58), "{steady:?}");
+    assert_eq!(writes(&steady), 58, "only blocks: {steady:?}");
+    // Reads: once the hour is SETTLE old, one Query for earlier hours left to roll up.
+    assert_eq!(steady.get("Query"), Some(&1), "{steady:?}");
+    assert_eq!(steady.len(), 2, "nothing else: {steady:?}");
+    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 59);
+
+    // The new hour: a marker, then once settled one rollup of the 50 targets.
+    clock.set(at(3_600 + 5));
+    store.record(&job(3_600)).await.expect("record");
+    assert_eq!(writes(&e.calls.take()), 2);
+    clock.set(at(3_600 + 6 * 60 + 5));
+    store.record(&job(3_600 + 6 * 60)).await.expect("record");
+    let rollup = e.calls.take();
+    assert_eq!(rollup.get("PutItem"), Some(&1), "{rollup:?}");
+    assert_eq!(
+        rollup.get("UpdateItem"),
+        Some(&(50 + 2)),
+        "claim, 50 slots, done: {rollup:?}"
+    );
+    for minute in 7..60 {
+        clock.set(at(3_600 + minute * 60 + 5));
+        store
+            .record(&job(3_600 + minute * 60))
+            .await
+            .expect("record");
+    }
+    let steady = e.calls.take();
+    assert_eq!((writes(&steady), steady.len()), (53, 1), "{steady:?}");
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[tokio::test]
+async fn buckets_equal_the_sqlite_store_for_the_same_results() {
+    let e = env().await;
+    let t = tenant("hsql");
+    let targets = ["api", "web", "db"];
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    // 500 results over more than two days in jobs of one tenant, as the prober sends them.
+    let mut jobs: Vec<Vec<ProbeResult>> = Vec::new();
+    let mut n = 0;
+    let mut secs = 0;
+    while n < 500 {
+        secs += 300 + rng.below(1_200) as i64;
+        let mut job = Vec::new();
+        for target in targets {
+            if rng.below(4) == 0 {
+                continue;
+            }
+            let up = rng.below(10) < 8;
+            let ms = match rng.below(6) {
+                // On a histogram bound, and just either side of one.
+                0 => [1.0, 10.0, 100.0, 300.0, 1_000.0][rng.below(5) as usize],
+                1 => 100.0 + (rng.below(3) as f64 - 1.0) * 1e-7,
+                _ => rng.below(4_000_000) as f64 / 1_000.0 + rng.below(1_000) as f64 * 1e-9,
+            };
+            let mut r = probe(&t, target, ["eu", "us"][rng.below(2) as usize], 0, up, ms);
+            r.started_at = at(secs) + Duration::nanoseconds(rng.below(30_000_000_000) as i64);
+            job.push(r);
+            n += 1;
+        }
+        if !job.is_empty() {
+            jobs.push(job);
+        }
+    }
+    let end = jobs
+        .iter()
+        .flatten()
+        .map(|r| r.started_at)
+        .max()
+        .expect("results");
+    assert!(end - at(0) > Duration::days(2), "spans more than two days");
+
+    let sqlite = SqliteStore::in_memory().await.expect("sqlite");
+    let clock = Arc::new(ManualClock::new(at(0)));
+    let dynamo = e.store(&clock);
+    for (i, job) in jobs.iter().enumerate() {
+        let newest = job.iter().map(|r| r.started_at).max().expect("job");
+        // Every tenth job is delivered after its hour has been rolled up.
+        let delay = if i % 10 == 9 {
+            Duration::minutes(75)
+        } else {
+            Duration::seconds(40)
+        };
+        clock.set(clock_max(clock.as_ref(), newest + delay));
+        dynamo.record(job).await.expect("dynamo record");
+        sqlite.record(job).await.expect("sqlite record");
+    }
+    let markers = e.items(&marker_pk(&t)).await;
+    let rolled = markers.iter().filter(|m| m.contains_key("d")).count();
+    assert!(
+        rolled > 40,
+        "most hours are served by rollups ({rolled} of {})",
+        markers.len()
+    );
+
+    let mut windows = vec![(at(0), end + Duration::days(1))];
+    for _ in 0..12 {
+        let a = at(rng.below(3 * 86_400) as i64) + Duration::milliseconds(rng.below(1_000) as i64);
+        let b = a + Duration::seconds(rng.below(2 * 86_400) as i64 + 1);
+        windows.push((a, b));
+    }
+    windows.push((at(3_600), at(7_200)));
+    windows.push((at(86_400 - 36_000), at(2 * 86_400 - 36_000)));
+    for target in targets {
+        let target = target_id(target);
+        for (from, to) in &windows {
+            for g in [Granularity::Hour, Granularity::Day] {
+                let want = sqlite
+                    .buckets(&t, &target, *from, *to, g)
+                    .await
+                    .expect("sqlite buckets");
+                let got = dynamo
+                    .buckets(&t, &target, *from, *to, g)
+                    .await
+                    .expect("dynamo buckets");
+                assert_eq!(got, want, "{target} {from}..{to} {g:?}");
+            }
+        }
+        let key = |r: &ProbeResult| (r.started_at, r.location.clone(), r.outcome, r.status_code);
+        let want: Vec<_> = sqlite
+            .results_since(&t, &target, at(40_000), 60)
+            .await
+            .expect("sqlite results")
+            .iter()
+            .map(key)
+            .collect();
+        let got: Vec<_> = dynamo
+            .results_since(&t, &target, at(40_000), 60)
+            .await
+            .expect("dynamo results")
+            .iter()
+            .map(key)
+            .collect();
+        assert_eq!(got, want, "{target}");
+    }
+}
+
+fn clock_max(clock: &ManualClock, t: DateTime<Utc>) -> DateTime<Utc> {
+    use netmon_core::ports::Clock;
+    clock.now().max(t)
+}
