@@ -104,6 +104,7 @@ pub fn into_jobs(
                 tenant: chunk[0].tenant.clone(),
                 scheduled_for: at,
                 targets: chunk.iter().map(|t| t.spec.clone()).collect(),
+                correlation_id: None,
             });
         }
     }

@@ -789,3 +789,57 @@ async fn corrupt_items_are_reported_as_corrupt() {
         Claim::Acquired
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_windows_and_replies_have_the_documented_items() {
+    use netmon_core::ports::{ApiKeyStore, MaintenanceStore, ReplyStore};
+    let _turn = TURN.lock().await;
+    let env = shared().await;
+    let store = &env.store;
+    let t = fixtures::tenant("items");
+
+    let key = fixtures::api_key(&t, netmon_core::apikey::Role::Tenant, "ci", fixtures::at(1));
+    store.create_key(&key).await.expect("create key");
+    store
+        .revoke_key(&key.id, fixtures::at(7))
+        .await
+        .expect("revoke");
+    let item = env.raw_get("APIKEY", &key.id).await.expect("key item");
+    assert_eq!(str_of(&item, "tenant"), t.as_str());
+    assert_eq!(
+        str_of(&item, "revoked_at"),
+        "2026-11-28T10:00:07.000000000Z"
+    );
+    assert!(
+        !str_of(&item, "body").contains("revoked_at"),
+        "revocation lives in its own attribute"
+    );
+
+    let w = fixtures::window(&t, "upgrade", fixtures::at(0), fixtures::at(60), &[]);
+    store.put_window(w, Expect::Absent).await.expect("window");
+    let item = env
+        .raw_get(&format!("T#{t}"), "MAINT#upgrade")
+        .await
+        .expect("window item");
+    assert_eq!(num_of(&item, "version"), 1);
+
+    let reply = netmon_core::rpc::RpcReply {
+        correlation_id: fixtures::unique("corr"),
+        tenant: t.clone(),
+        at: fixtures::at(3),
+        outcome: netmon_core::rpc::RpcOutcome::Failure {
+            message: "no result".into(),
+        },
+    };
+    store
+        .put_reply(&reply, fixtures::at(600))
+        .await
+        .expect("reply");
+    let item = env
+        .raw_get(&format!("RPC#{}", reply.correlation_id), "RPC")
+        .await
+        .expect("reply item");
+    assert_eq!(num_of(&item, "ttl"), fixtures::at(600).timestamp());
+    // An id that could not be a key is simply unknown, not a failed request.
+    assert_eq!(store.get_reply("not a key#").await.expect("get"), None);
+}

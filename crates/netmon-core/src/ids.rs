@@ -97,6 +97,10 @@ id_type!(
     /// A notification channel, unique within its tenant.
     ChannelId
 );
+id_type!(
+    /// A maintenance window, unique within its tenant.
+    WindowId
+);
 
 impl TenantId {
     /// The tenant used by the embedded mode and by config files that name none.

@@ -15,4 +15,8 @@ pub struct ProbeJob {
     /// The instant the targets were due; probes start at or after it.
     pub scheduled_for: DateTime<Utc>,
     pub targets: Vec<TargetSpec>,
+    /// Set for request/response jobs ("check now"): the resulting `probe.completed` carries it
+    /// as its envelope's `correlation_id`, so the caller's reply can be matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! netmon's domain. Nothing here knows about AWS, SQLite or a particular async runtime.
 
+pub mod apikey;
 pub mod channel;
 pub mod conditions;
 pub mod duration;
@@ -8,9 +9,11 @@ pub mod history;
 pub mod ids;
 pub mod incident;
 pub mod jobs;
+pub mod maintenance;
 pub mod ports;
 pub mod result;
+pub mod rpc;
 pub mod target;
 
 pub use duration::HumanDuration;
-pub use ids::{ChannelId, TargetId, TenantId};
+pub use ids::{ChannelId, TargetId, TenantId, WindowId};

@@ -275,3 +275,67 @@ pub trait HeartbeatStore: Send + Sync {
     /// The latest ping of every heartbeat target that has pinged.
     async fn last_pings(&self) -> Result<Vec<PingRecord>, StoreError>;
 }
+
+/// API keys, looked up by their (non-secret) id on every authenticated request.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Fails with `Conflict` if a key with this id exists (revoked or not).
+    async fn create_key(&self, key: &crate::apikey::ApiKey) -> Result<(), StoreError>;
+    async fn get_key(&self, id: &str) -> Result<Option<crate::apikey::ApiKey>, StoreError>;
+    /// Keys of one tenant, or of every tenant with `None`, revoked ones included, oldest first
+    /// (ties by id).
+    async fn list_keys(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<crate::apikey::ApiKey>, StoreError>;
+    /// Marks the key revoked at `at` (a second revoke keeps the first time). Returns the key as
+    /// stored afterwards, `None` if there is no such key.
+    async fn revoke_key(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::apikey::ApiKey>, StoreError>;
+}
+
+/// Maintenance windows per tenant, versioned like targets.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    async fn get_window(
+        &self,
+        tenant: &TenantId,
+        id: &crate::ids::WindowId,
+    ) -> Result<Option<crate::maintenance::MaintenanceWindow>, StoreError>;
+    /// Every window of the tenant, past ones included, ordered by id.
+    async fn list_windows(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::maintenance::MaintenanceWindow>, StoreError>;
+    /// Writes with `version` = previous + 1 (1 when created) and returns it stored.
+    async fn put_window(
+        &self,
+        window: crate::maintenance::MaintenanceWindow,
+        expect: Expect,
+    ) -> Result<crate::maintenance::MaintenanceWindow, StoreError>;
+    async fn delete_window(
+        &self,
+        tenant: &TenantId,
+        id: &crate::ids::WindowId,
+    ) -> Result<bool, StoreError>;
+}
+
+/// EventRPC reply records for callers that poll (the cloud API waiting for "check now").
+#[async_trait]
+pub trait ReplyStore: Send + Sync {
+    /// Stores the reply unless one exists for its correlation id: the first reply wins, so a
+    /// redelivered event cannot change an answer already read. Returns whether it was stored.
+    /// The record may be dropped after `expires_at`.
+    async fn put_reply(
+        &self,
+        reply: &crate::rpc::RpcReply,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn get_reply(
+        &self,
+        correlation_id: &str,
+    ) -> Result<Option<crate::rpc::RpcReply>, StoreError>;
+}

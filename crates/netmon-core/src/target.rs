@@ -536,20 +536,24 @@ fn de_resolver<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     Ok(Some(s))
 }
 
-fn de_tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn de_tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let tags = Vec::<String>::deserialize(d)?;
     for t in &tags {
-        let ok = !t.is_empty()
-            && t.len() <= 64
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
-        if !ok {
+        if !is_valid_tag(t) {
             return Err(serde::de::Error::custom(format!(
                 "tag {t:?} must be 1-64 characters of letters, digits and - _ . : /"
             )));
         }
     }
     Ok(tags)
+}
+
+/// Tags are 1-64 characters of letters, digits and `- _ . : /`.
+pub fn is_valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 64
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'))
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use chrono::Duration;
 use netmon_core::events::Envelope;
 use netmon_core::incident::Status;
 use netmon_core::ports::{
-    Claim, Expect, HistoryStore, Idempotency, Outbox, StateStore, StoreError, TargetStore,
+    Claim, Expect, HistoryStore, Idempotency, Outbox, ReplyStore, StateStore, StoreError,
+    TargetStore,
 };
 use netmon_core::result::Outcome;
 use netmon_embedded::{EmbeddedError, SCHEMA_VERSION, SqliteStore};
@@ -79,6 +80,9 @@ suite_tests!(
     idempotency,
     history,
     heartbeat,
+    api_keys,
+    maintenance,
+    replies,
 );
 
 /// The combined entry point, against one file shared by every case (as a long-lived adapter
@@ -306,6 +310,22 @@ async fn prune_history_bounds_the_tables_that_grow() {
         .claim("live", fixtures::at(0), Duration::days(365 * 100))
         .await
         .expect("claim");
+    let reply = |id: &str| netmon_core::rpc::RpcReply {
+        correlation_id: id.to_owned(),
+        tenant: t.clone(),
+        at: fixtures::at(0),
+        outcome: netmon_core::rpc::RpcOutcome::Failure {
+            message: "x".into(),
+        },
+    };
+    store
+        .put_reply(&reply("expired"), fixtures::at(60))
+        .await
+        .expect("reply");
+    store
+        .put_reply(&reply("fresh"), fixtures::at(20_000))
+        .await
+        .expect("reply");
 
     // Results and leases are dated by the fixtures; published outbox rows carry wall-clock
     // time, so only a cutoff in the real future is sure to cover them.
@@ -323,6 +343,9 @@ async fn prune_history_bounds_the_tables_that_grow() {
     assert_eq!(left.len(), 1_000);
     assert_eq!(left[0].started_at, fixtures::at(11_000));
     assert_eq!(pruned.idempotency, 1, "only the expired claim");
+    assert_eq!(pruned.replies, 1, "only the expired reply");
+    assert!(store.get_reply("expired").await.expect("get").is_none());
+    assert!(store.get_reply("fresh").await.expect("get").is_some());
     assert_eq!(
         store
             .claim("live", fixtures::at(1), Duration::seconds(10))
@@ -344,4 +367,38 @@ async fn prune_history_bounds_the_tables_that_grow() {
         .map(|e| e.envelope.id)
         .collect();
     assert_eq!(pending, vec![kept.id], "pending entries are never pruned");
+}
+
+/// A database written by schema version 1 gains the version 2 tables on open, keeping its data.
+#[tokio::test]
+async fn a_version_1_database_is_migrated() {
+    let dir = TempDir::new();
+    let path = dir.db();
+    let first = file(&path).await;
+    let (t, ev) = write_some(&first).await;
+    first.close().await;
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open raw");
+        conn.execute_batch(
+            "DROP TABLE api_keys; DROP TABLE maintenance; DROP TABLE rpc_replies; \
+             UPDATE schema_version SET version = 1;",
+        )
+        .expect("roll back to version 1");
+    }
+    let store = file(&path).await;
+    assert_all_there(&store, &t, &ev).await;
+    let key = fixtures::api_key(
+        &t,
+        netmon_core::apikey::Role::Admin,
+        "after",
+        fixtures::at(1),
+    );
+    netmon_core::ports::ApiKeyStore::create_key(&store, &key)
+        .await
+        .expect("the version 2 tables exist");
+    let conn = rusqlite::Connection::open(&path).expect("open raw");
+    let version: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
 }

@@ -1,5 +1,5 @@
 //! The state table: targets, channels, check state, incidents, the outbox, idempotency records,
-//! heartbeat pings and schedule shards, all in one table keyed by `pk`/`sk` strings. Item
+//! heartbeat pings, schedule shards, API keys, maintenance windows and EventRPC replies, all in one table keyed by `pk`/`sk` strings. Item
 //! layout, access patterns and costs: docs/dynamodb.md.
 //!
 //! Every multi-item change is one `TransactWriteItems`, so a crash leaves it whole or absent.
@@ -12,7 +12,10 @@ mod codec;
 mod error;
 mod heartbeats;
 mod idempotency;
+mod keys;
+mod maintenance;
 mod outbox;
+mod replies;
 mod targets;
 
 use std::sync::Arc;
@@ -32,7 +35,8 @@ use codec::{Item, fmt_time};
 pub use targets::{SHARD_BUDGET_BYTES, SHARDS};
 
 /// DynamoDB implementation of `TargetStore`, `ChannelStore`, `StateStore`, `Outbox`,
-/// `Idempotency` and `HeartbeatStore` on the state table. Cheap to clone: the SDK client is
+/// `Idempotency`, `HeartbeatStore`, `ApiKeyStore`, `MaintenanceStore` and `ReplyStore` on the
+/// state table. Cheap to clone: the SDK client is
 /// shared. Build the client once per process and pass it in.
 #[derive(Clone)]
 pub struct DynamoStateStore {
@@ -113,6 +117,15 @@ pub(crate) fn ping_sk(tenant: &TenantId, target: &TargetId) -> String {
     format!("{tenant}#{target}")
 }
 pub(crate) const SCHED_PK: &str = "SCHED";
+pub(crate) const KEYS_PK: &str = "APIKEY";
+pub(crate) const MAINT_PREFIX: &str = "MAINT#";
+pub(crate) fn maint_sk(id: &netmon_core::ids::WindowId) -> String {
+    format!("{MAINT_PREFIX}{id}")
+}
+pub(crate) fn rpc_pk(correlation_id: &str) -> String {
+    format!("RPC#{correlation_id}")
+}
+pub(crate) const RPC_SK: &str = "RPC";
 pub(crate) fn shard_sk(shard: u32) -> String {
     format!("{shard:04}")
 }

@@ -10,6 +10,7 @@
 //! fully there or not at all. With WAL and `synchronous=NORMAL` an application crash loses
 //! nothing committed; a power loss may lose the last few commits but never corrupts the file.
 
+mod api_ports;
 mod ports;
 mod schema;
 
@@ -43,7 +44,8 @@ enum Msg {
 }
 
 /// SQLite-backed implementation of `TargetStore`, `ChannelStore`, `StateStore`, `Outbox`,
-/// `Idempotency`, `HistoryStore` and `HeartbeatStore`. Cheap to clone; clones share the
+/// `Idempotency`, `HistoryStore`, `HeartbeatStore`, `ApiKeyStore`, `MaintenanceStore` and
+/// `ReplyStore`. Cheap to clone; clones share the
 /// connection thread, which stops when the last clone is dropped or [`SqliteStore::close`] runs.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -56,6 +58,7 @@ pub struct Pruned {
     pub results: u64,
     pub outbox: u64,
     pub idempotency: u64,
+    pub replies: u64,
 }
 
 enum Location {
@@ -210,7 +213,7 @@ impl SqliteStore {
                 break;
             }
         }
-        let (outbox, idempotency) = self
+        let (outbox, idempotency, replies) = self
             .write(move |tx| {
                 let outbox = tx
                     .prepare_cached(
@@ -224,11 +227,17 @@ impl SqliteStore {
                     .db()?
                     .execute([cutoff])
                     .db()?;
-                Ok((outbox as u64, idem as u64))
+                let replies = tx
+                    .prepare_cached("DELETE FROM rpc_replies WHERE expires_at < ?1")
+                    .db()?
+                    .execute([cutoff])
+                    .db()?;
+                Ok((outbox as u64, idem as u64, replies as u64))
             })
             .await?;
         pruned.outbox = outbox;
         pruned.idempotency = idempotency;
+        pruned.replies = replies;
         Ok(pruned)
     }
 }
@@ -327,6 +336,7 @@ pub(crate) enum Versioned {
     Targets,
     Channels,
     CheckStates,
+    Maintenance,
 }
 
 impl Versioned {
@@ -335,6 +345,7 @@ impl Versioned {
             Versioned::Targets => "targets",
             Versioned::Channels => "channels",
             Versioned::CheckStates => "check_states",
+            Versioned::Maintenance => "maintenance",
         }
     }
 }

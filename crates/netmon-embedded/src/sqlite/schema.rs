@@ -88,8 +88,34 @@ CREATE TABLE heartbeats (
 ) WITHOUT ROWID;
 "#;
 
+/// API keys (looked up by id on every request), maintenance windows (versioned like targets) and
+/// EventRPC reply records (pruned with history once expired).
+const V2: &str = r#"
+CREATE TABLE api_keys (
+    id         TEXT    PRIMARY KEY,
+    tenant     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at, id);
+
+CREATE TABLE maintenance (
+    tenant  TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE rpc_replies (
+    correlation_id TEXT    PRIMARY KEY,
+    expires_at     INTEGER NOT NULL,
+    body           TEXT    NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -187,3 +187,52 @@ pub fn ping(tenant: &TenantId, target: &str, at: DateTime<Utc>, kind: PingKind) 
         kind,
     }
 }
+
+/// A key record with a fresh 12-hex id (unique across runs, as the store requires of ids).
+pub fn api_key(
+    tenant: &TenantId,
+    role: netmon_core::apikey::Role,
+    name: &str,
+    created: DateTime<Utc>,
+) -> netmon_core::apikey::ApiKey {
+    use std::hash::{Hash, Hasher};
+    // 48 bits of a hash of a unique string: unique per call across processes and runs.
+    let seed = unique("key");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    let id = format!("{:012x}", h.finish() & 0xffff_ffff_ffff);
+    let mut hash = std::collections::hash_map::DefaultHasher::new();
+    (seed, "secret").hash(&mut hash);
+    netmon_core::apikey::ApiKey {
+        id,
+        tenant: tenant.clone(),
+        role,
+        name: name.to_owned(),
+        secret_hash: format!("{:064x}", hash.finish()),
+        created_at: created,
+        revoked_at: None,
+    }
+}
+
+pub fn window(
+    tenant: &TenantId,
+    id: &str,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    targets: &[&str],
+) -> netmon_core::maintenance::MaintenanceWindow {
+    let spec = serde_json::from_value(json!({
+        "id": id,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "targets": targets,
+    }))
+    .expect("fixture maintenance window");
+    netmon_core::maintenance::MaintenanceWindow {
+        tenant: tenant.clone(),
+        spec,
+        version: 0,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}

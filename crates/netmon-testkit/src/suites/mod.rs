@@ -8,19 +8,23 @@
 //!
 //! Failures panic with a message naming the case, as test assertions do.
 
+pub mod api_keys;
 pub mod channel_store;
 pub mod fixtures;
 pub mod heartbeat;
 pub mod history;
 pub mod idempotency;
+pub mod maintenance;
 pub mod outbox;
+pub mod replies;
 pub mod state_store;
 pub mod target_store;
 
 use std::future::Future;
 
 use netmon_core::ports::{
-    ChannelStore, HeartbeatStore, HistoryStore, Idempotency, Outbox, StateStore, TargetStore,
+    ApiKeyStore, ChannelStore, HeartbeatStore, HistoryStore, Idempotency, MaintenanceStore, Outbox,
+    ReplyStore, StateStore, TargetStore,
 };
 
 /// Runs every store suite against an adapter that implements all the store ports on one type
@@ -33,7 +37,10 @@ where
         + Outbox
         + Idempotency
         + HistoryStore
-        + HeartbeatStore,
+        + HeartbeatStore
+        + ApiKeyStore
+        + MaintenanceStore
+        + ReplyStore,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -44,13 +51,24 @@ where
     idempotency::run_all(&new_store).await;
     history::run_all(&new_store).await;
     heartbeat::run_all(&new_store).await;
+    api_keys::run_all(&new_store).await;
+    maintenance::run_all(&new_store).await;
+    replies::run_all(&new_store).await;
 }
 
 /// Every suite except `HistoryStore`'s, for adapters that keep history elsewhere (DynamoDB's
 /// state table).
 pub async fn run_state_table_suites<S, F, Fut>(new_store: F)
 where
-    S: TargetStore + ChannelStore + StateStore + Outbox + Idempotency + HeartbeatStore,
+    S: TargetStore
+        + ChannelStore
+        + StateStore
+        + Outbox
+        + Idempotency
+        + HeartbeatStore
+        + ApiKeyStore
+        + MaintenanceStore
+        + ReplyStore,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -60,4 +78,7 @@ where
     outbox::run_all(&new_store).await;
     idempotency::run_all(&new_store).await;
     heartbeat::run_all(&new_store).await;
+    api_keys::run_all(&new_store).await;
+    maintenance::run_all(&new_store).await;
+    replies::run_all(&new_store).await;
 }

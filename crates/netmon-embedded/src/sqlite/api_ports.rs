@@ -1,0 +1,221 @@
+//! The API's store ports on [`SqliteStore`]: keys, maintenance windows, EventRPC replies.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use netmon_core::apikey::ApiKey;
+use netmon_core::ids::{TenantId, WindowId};
+use netmon_core::maintenance::MaintenanceWindow;
+use netmon_core::ports::{ApiKeyStore, Expect, MaintenanceStore, ReplyStore, StoreError};
+use netmon_core::rpc::RpcReply;
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, Versioned, decode, encode, nanos, put_versioned, version_from_db};
+use crate::error::Db;
+
+fn key_from_body(id: &str, body: &str) -> Result<ApiKey, StoreError> {
+    // The key id is not secret; the message never includes the body (it holds the hash).
+    decode(&format!("api key {id}"), body)
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let body = encode("api key", key)?;
+        let (id, tenant, created) = (key.id.clone(), key.tenant.to_string(), key.created_at);
+        self.write(move |tx| {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO api_keys (id, tenant, created_at, body) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .db()?
+                .execute(params![id, tenant, nanos(created), body])
+                .db()?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("api key {id} already exists")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            let body: Option<String> = conn
+                .prepare_cached("SELECT body FROM api_keys WHERE id = ?1")
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            body.map(|b| key_from_body(&id, &b)).transpose()
+        })
+        .await
+    }
+
+    async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError> {
+        let tenant = tenant.map(ToString::to_string);
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, body FROM api_keys WHERE ?1 IS NULL OR tenant = ?1 \
+                     ORDER BY created_at, id",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, body) = row.db()?;
+                key_from_body(&id, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let body: Option<String> = tx
+                .prepare_cached("SELECT body FROM api_keys WHERE id = ?1")
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            let Some(body) = body else { return Ok(None) };
+            let mut key = key_from_body(&id, &body)?;
+            if key.revoked_at.is_none() {
+                key.revoked_at = Some(at);
+                tx.prepare_cached("UPDATE api_keys SET body = ?2 WHERE id = ?1")
+                    .db()?
+                    .execute(params![id, encode("api key", &key)?])
+                    .db()?;
+            }
+            Ok(Some(key))
+        })
+        .await
+    }
+}
+
+fn window_from_row(what: &str, version: i64, body: &str) -> Result<MaintenanceWindow, StoreError> {
+    let mut w: MaintenanceWindow = decode(what, body)?;
+    w.version = version_from_db(what, version)?;
+    Ok(w)
+}
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn get_window(
+        &self,
+        tenant: &TenantId,
+        id: &WindowId,
+    ) -> Result<Option<MaintenanceWindow>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.call(move |conn| {
+            let row: Option<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT version, body FROM maintenance WHERE tenant = ?1 AND id = ?2",
+                )
+                .db()?
+                .query_row([&tenant, &id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            row.map(|(v, b)| window_from_row(&format!("window {tenant}/{id}"), v, &b))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_windows(&self, tenant: &TenantId) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, version, body FROM maintenance WHERE tenant = ?1 ORDER BY id",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            rows.map(|row| {
+                let (id, v, body) = row.db()?;
+                window_from_row(&format!("window {tenant}/{id}"), v, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_window(
+        &self,
+        mut window: MaintenanceWindow,
+        expect: Expect,
+    ) -> Result<MaintenanceWindow, StoreError> {
+        self.write(move |tx| {
+            let (tenant, id) = (window.tenant.to_string(), window.spec.id.to_string());
+            put_versioned(tx, Versioned::Maintenance, &tenant, &id, expect, |v| {
+                window.version = v;
+                encode("maintenance window", &window)
+            })?;
+            Ok(window)
+        })
+        .await
+    }
+
+    async fn delete_window(&self, tenant: &TenantId, id: &WindowId) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM maintenance WHERE tenant = ?1 AND id = ?2")
+                .db()?
+                .execute([&tenant, &id])
+                .db()?
+                > 0)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ReplyStore for SqliteStore {
+    async fn put_reply(
+        &self,
+        reply: &RpcReply,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let body = encode("rpc reply", reply)?;
+        let id = reply.correlation_id.clone();
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "INSERT INTO rpc_replies (correlation_id, expires_at, body) \
+                     VALUES (?1, ?2, ?3) ON CONFLICT (correlation_id) DO NOTHING",
+                )
+                .db()?
+                .execute(params![id, nanos(expires_at), body])
+                .db()?
+                > 0)
+        })
+        .await
+    }
+
+    async fn get_reply(&self, correlation_id: &str) -> Result<Option<RpcReply>, StoreError> {
+        let id = correlation_id.to_owned();
+        self.call(move |conn| {
+            let body: Option<String> = conn
+                .prepare_cached("SELECT body FROM rpc_replies WHERE correlation_id = ?1")
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            body.map(|b| decode(&format!("rpc reply {id}"), &b))
+                .transpose()
+        })
+        .await
+    }
+}
