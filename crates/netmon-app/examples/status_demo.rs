@@ -185,7 +185,7 @@ fn demos() -> Vec<Demo> {
             140.0,
         ),
         Demo {
-            flake: 0.004,
+            flake: 0.0025,
             outages: vec![Outage {
                 start: ago(6, 2),
                 minutes: 310,

@@ -268,7 +268,7 @@ pub fn render_page(p: &PageView) -> String {
     body.push_str(&open_incidents(p));
     let _ = write!(
         body,
-        "<section aria-labelledby=\"svc-h\"><div class=\"section-head\"><h2 id=\"svc-h\">Services</h2><span class=\"legend\" aria-hidden=\"true\"><i class=\"u-full\"></i>≥ 99.9%<i class=\"u-fair\"></i>≥ 95%<i class=\"u-bad\"></i>lower<i class=\"u-none\"></i>no data</span></div><div class=\"panel\">"
+        "<section aria-labelledby=\"svc-h\"><div class=\"section-head\"><h2 id=\"svc-h\">Services</h2><span class=\"legend\" aria-hidden=\"true\"><i class=\"u-full\"></i>≥ 99.9%<i class=\"u-high\"></i>≥ 99%<i class=\"u-fair\"></i>≥ 95%<i class=\"u-poor\"></i>≥ 90%<i class=\"u-bad\"></i>lower<i class=\"u-none\"></i>no data</span></div><div class=\"panel\">"
     );
     for s in &p.services {
         body.push_str(&service_row(s, p.now));
