@@ -41,7 +41,7 @@ use serde::Deserialize;
 use tracing::warn;
 
 use crate::api::ApiContext;
-use view::{DAYS, HOURS, IncidentView, PageView, ServiceView, UptimeLevel};
+use view::{DAYS, HOURS, IncidentView, MaintenanceNotice, PageView, ServiceView, UptimeLevel};
 
 /// Targets shown on one page; the page says so when more are public.
 pub const MAX_SERVICES: usize = 100;
@@ -221,6 +221,7 @@ async fn load_service(
     ctx: &ApiContext,
     target: &Target,
     state: Option<&CheckState>,
+    in_maintenance: bool,
     now: DateTime<Utc>,
 ) -> Result<ServiceView, StoreError> {
     let (tenant, id) = (&target.tenant, target.id());
@@ -238,7 +239,7 @@ async fn load_service(
     Ok(ServiceView {
         id: id.clone(),
         name: target.spec.name.clone(),
-        status: view::service_status(target.spec.enabled, state, false),
+        status: view::service_status(target.spec.enabled, state, in_maintenance),
         last_checked,
         days: view::day_bars(&days, now.date_naive()),
         hours: view::hour_points(&hours, w.last_hour),
@@ -259,10 +260,18 @@ async fn load_page(ctx: &ApiContext, tenant: &TenantId) -> Result<Option<PageVie
         .into_iter()
         .map(|(id, v)| (id, v.value))
         .collect();
+    // There is no maintenance port yet. Once there is, its active and upcoming windows for this
+    // tenant go here: statuses, the banner and `page::maintenance_section` follow from them.
+    let maintenance: Vec<MaintenanceNotice> = Vec::new();
     // Futures built up front: a closure inside the stream trips the Send check of the handler.
     let loads: Vec<_> = targets
         .iter()
-        .map(|t| load_service(ctx, t, states.get(t.id()), now))
+        .map(|t| {
+            let in_maintenance = maintenance
+                .iter()
+                .any(|n| n.is_active(now) && n.affects(t.id()));
+            load_service(ctx, t, states.get(t.id()), in_maintenance, now)
+        })
         .collect();
     let services: Vec<ServiceView> = futures::stream::iter(loads)
         .buffered(QUERY_CONCURRENCY)
@@ -311,10 +320,7 @@ async fn load_page(ctx: &ApiContext, tenant: &TenantId) -> Result<Option<PageVie
         services,
         open_incidents,
         resolved_incidents,
-        // There is no maintenance port yet; once there is, its active and upcoming windows go
-        // here and `page::maintenance_section` renders them (and the banner and statuses
-        // follow `MaintenanceNotice::affects`).
-        maintenance: Vec::new(),
+        maintenance,
         hidden,
     }))
 }
@@ -503,6 +509,7 @@ async fn badge_message(
     match kind {
         BadgeKind::Status => {
             let state = ctx.states.load_state(tenant, id).await?.map(|v| v.value);
+            // `maintenance` once maintenance windows exist (see `load_page`).
             let (message, colour) =
                 view::service_status(target.spec.enabled, state.as_ref(), false).badge();
             Ok((message.to_owned(), colour))

@@ -16,7 +16,6 @@ fn document(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\
 <meta name=\"color-scheme\" content=\"light dark\"/>\
-<meta name=\"robots\" content=\"noindex\"/>\
 <title>{}</title><style>{CSS}</style></head><body><div class=\"wrap\">{body}</div></body></html>\n",
         escape(title)
     )
@@ -246,7 +245,7 @@ fn service_row(s: &ServiceView, now: DateTime<Utc>) -> String {
         _ => "<div class=\"rt\"><span class=\"rt-label\">Response time · 24 h</span><span class=\"rt-num\">No data in the last 24 h</span></div>".to_owned(),
     };
     format!(
-        "<article class=\"svc s-{css}\" id=\"svc-{id}\"><div class=\"svc-head\"><span class=\"dot\" aria-hidden=\"true\"></span><h3 class=\"name\"><bdi>{name}</bdi></h3><span class=\"state\">{state}</span></div>\
+        "<article class=\"svc s-{css}\" id=\"svc-{id}\"><div class=\"svc-head\"><span class=\"dot\" aria-hidden=\"true\"></span><h3 class=\"name\" title=\"{name}\"><bdi>{name}</bdi></h3><span class=\"state\">{state}</span></div>\
 <p class=\"meta\">{checked}</p>{bars}<div class=\"axis\" aria-hidden=\"true\"><span>{days} days ago</span><span class=\"pct\">{pct}</span><span>Today</span></div>{response}</article>",
         css = s.status.css(),
         id = escape(s.id.as_str()),

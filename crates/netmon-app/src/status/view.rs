@@ -361,7 +361,7 @@ pub struct IncidentView {
 }
 
 /// A maintenance window as the page shows it. Filled from the maintenance port once it exists;
-/// until then the page gets none (see `super::page::maintenance_section`).
+/// until then the page gets none (see `load_page` and `super::page::maintenance_section`).
 #[derive(Debug, Clone)]
 pub struct MaintenanceNotice {
     pub title: String,
