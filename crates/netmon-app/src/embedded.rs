@@ -350,6 +350,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         bus: bus_port.clone(),
         clock: clock.clone(),
         tenant: config.tenant.clone(),
+        history: store.clone(),
     }));
     {
         let mut rx = shutdown_rx.clone();

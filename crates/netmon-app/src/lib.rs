@@ -9,3 +9,4 @@ pub mod error;
 pub mod render;
 pub mod schedule;
 pub mod services;
+pub mod status;

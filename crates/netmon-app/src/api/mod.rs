@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use netmon_core::events::{Envelope, Event, ProbeBatch, TargetChanged, TargetDeleted};
 use netmon_core::ports::{
-    Clock, EventBus, Expect, HeartbeatStore, PageRequest, PingKind, PingRecord, StateStore,
-    TargetStore,
+    Clock, EventBus, Expect, HeartbeatStore, HistoryStore, PageRequest, PingKind, PingRecord,
+    StateStore, TargetStore,
 };
 use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
@@ -33,6 +33,8 @@ pub struct ApiContext {
     pub clock: Arc<dyn Clock>,
     /// Single-tenant mode (embedded): every request acts for this tenant.
     pub tenant: TenantId,
+    /// Uptime and latency for the status page and badges.
+    pub history: Arc<dyn HistoryStore>,
 }
 
 type Ctx = State<Arc<ApiContext>>;
@@ -58,6 +60,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             "/ping/{token}/fail",
             get(ping_fail).post(ping_fail).head(ping_fail),
         )
+        .merge(crate::status::routes())
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
