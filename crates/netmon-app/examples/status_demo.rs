@@ -11,15 +11,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use netmon_app::api::{ApiContext, router};
+use netmon_app::api::router;
 use netmon_app::clock::SystemClock;
+use netmon_app::embedded;
 use netmon_core::events::IncidentCause;
 use netmon_core::incident::{CheckState, LocationState, OpenIncident, Status, incident_id};
 use netmon_core::ports::{Expect, HistoryStore, IncidentRecord, StateStore, TargetStore};
 use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
 use netmon_core::target::{Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
-use netmon_embedded::{MemoryBus, SqliteStore};
+use netmon_embedded::SqliteStore;
 
 /// SplitMix64: deterministic, good enough for plausible noise.
 struct Rng(u64);
@@ -429,15 +430,11 @@ async fn main() {
     seed(&store, &tenant, Utc::now(), interval).await;
     eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
-    let app = router(Arc::new(ApiContext {
-        targets: store.clone(),
-        states: store.clone(),
-        heartbeats: store.clone(),
-        bus: Arc::new(MemoryBus::new()),
-        clock: Arc::new(SystemClock),
+    let app = router(Arc::new(embedded::api_only_context(
+        store.clone(),
+        Arc::new(SystemClock),
         tenant,
-        history: store.clone(),
-    }));
+    )));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .expect("demo listens");

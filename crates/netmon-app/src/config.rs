@@ -24,8 +24,17 @@ pub struct Config {
     pub store: PathBuf,
     pub tenant: TenantId,
     pub probe: ProbeSettings,
+    pub api: ApiSettings,
     pub channels: Vec<ChannelSpec>,
     pub targets: Vec<TargetSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Per API key, and per client IP for requests without a valid key.
+    #[serde(default)]
+    pub rate_limit: crate::api::limit::RateLimits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +82,8 @@ struct ConfigFile {
     tenant: Option<TenantId>,
     #[serde(default)]
     probe: ProbeSettings,
+    #[serde(default)]
+    api: ApiSettings,
     #[serde(default)]
     channels: Vec<ChannelSpec>,
     #[serde(default)]
@@ -197,6 +208,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
         store,
         tenant: file.tenant.unwrap_or_else(TenantId::default_tenant),
         probe: file.probe,
+        api: file.api,
         channels: file.channels,
         targets: file.targets,
     })

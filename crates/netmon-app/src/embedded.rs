@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use netmon_core::TenantId;
+use netmon_core::apikey::Role;
 use netmon_core::channel::{Channel, ChannelSpec};
 use netmon_core::events::{Envelope, EventType};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{
-    BusError, ChannelStore, Clock, EventBus, Expect, JobQueue, StoreError, TargetStore,
+    ApiKeyStore, BusError, ChannelStore, Clock, EventBus, Expect, JobQueue, StoreError, TargetStore,
 };
+use netmon_core::rpc::{RpcOutcome, RpcReply};
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
 use netmon_embedded::{EventFilter, MemoryBus, SqliteStore, spawn_consumer};
 use netmon_probe::{ProbeConfig, Prober, Resolver, SystemResolver};
@@ -20,10 +22,12 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::api::limit::RateLimiter;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{ChannelDelivery, LineSink, StdoutSink};
 use crate::error::HandleError;
+use crate::rpc::InProcessRpc;
 use crate::schedule;
 use crate::services::alerter::{Alerter, RelayMode};
 use crate::services::notifier::Notifier;
@@ -48,6 +52,8 @@ pub struct Options {
     pub history_retention: chrono::Duration,
     /// The bus to use; pass one to subscribe observers before anything is published.
     pub bus: Option<MemoryBus>,
+    /// Longest a "check now" waits (each waits its target's timeout plus 5 s, up to this).
+    pub check_timeout: Duration,
 }
 
 impl Options {
@@ -63,6 +69,7 @@ impl Options {
             shard_size: 50,
             history_retention: chrono::Duration::days(90),
             bus: None,
+            check_timeout: Duration::from_secs(70),
         }
     }
 }
@@ -89,11 +96,18 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     probe_tasks: Vec<JoinHandle<()>>,
     max_timeout: Duration,
+    admin_key: Option<String>,
 }
 
 impl Running {
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// The admin key created on this start because the store had none, to be shown once.
+    /// `None` on every later start.
+    pub fn initial_admin_key(&self) -> Option<&str> {
+        self.admin_key.as_deref()
     }
 
     pub fn store(&self) -> Arc<SqliteStore> {
@@ -156,6 +170,55 @@ impl Running {
     }
 }
 
+/// The API over `store` alone, without the pipeline: for tests and demos that serve pages and
+/// CRUD routes. "Check now" and channel test sends answer that nothing runs them.
+pub fn api_only_context(
+    store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+    tenant: TenantId,
+) -> crate::api::ApiContext {
+    crate::api::ApiContext {
+        targets: store.clone(),
+        states: store.clone(),
+        heartbeats: store.clone(),
+        bus: Arc::new(MemoryBus::new()),
+        clock,
+        tenant,
+        history: store.clone(),
+        channels: store.clone(),
+        keys: store.clone(),
+        maintenance: store,
+        rpc: Arc::new(InProcessRpc::new(Arc::new(NoProber))),
+        delivery: Arc::new(NoDelivery),
+        check_timeout: Duration::from_secs(15),
+        limiter: RateLimiter::new(crate::api::limit::RateLimits::default()),
+    }
+}
+
+struct NoProber;
+
+#[async_trait::async_trait]
+impl JobQueue for NoProber {
+    async fn enqueue(&self, _jobs: Vec<ProbeJob>) -> Result<(), BusError> {
+        Err(BusError::Unavailable(
+            "no prober runs in this process".into(),
+        ))
+    }
+}
+
+struct NoDelivery;
+
+#[async_trait::async_trait]
+impl crate::delivery::Deliver for NoDelivery {
+    async fn deliver(
+        &self,
+        _channel: &netmon_core::channel::ChannelSpec,
+        _env: &Envelope,
+    ) -> Result<(), String> {
+        Err("no notifier runs in this process".into())
+    }
+}
+
 /// Job queue for one process: a bounded channel to the probe workers.
 struct ChannelJobQueue(mpsc::Sender<ProbeJob>);
 
@@ -185,6 +248,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         shard_size,
         history_retention,
         bus,
+        check_timeout,
     } = opts;
 
     let store =
@@ -199,6 +263,9 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
     apply_config(&store, &config, clock.now())
         .await
         .map_err(|e| StartError::Apply(e.to_string()))?;
+    let admin_key = ensure_admin_key(store.as_ref(), &config.tenant, clock.now())
+        .await
+        .map_err(|e| StartError::Apply(format!("cannot create the first admin key: {e}")))?;
 
     let mut probe_config = ProbeConfig::embedded_default();
     probe_config.allow_private = config.probe.allow_private;
@@ -221,23 +288,27 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
     let bus = bus.unwrap_or_default();
     let bus_port: Arc<dyn EventBus> = Arc::new(bus.clone());
     let relay = Arc::new(OutboxRelay::new(store.clone(), bus_port.clone()));
-    let alerter = Arc::new(Alerter::new(
-        store.clone(),
-        store.clone(),
-        clock.clone(),
-        relay.clone(),
-        RelayMode::Background,
-    ));
+    let alerter = Arc::new(
+        Alerter::new(
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            relay.clone(),
+            RelayMode::Background,
+        )
+        .with_maintenance(store.clone()),
+    );
     let recorder = Arc::new(Recorder::new(store.clone()));
+    let delivery: Arc<dyn crate::delivery::Deliver> = Arc::new(ChannelDelivery::new(
+        prober.clone(),
+        log_sink,
+        delivery_timeout,
+    ));
     let notifier = Arc::new(Notifier::new(
         store.clone(),
         store.clone(),
         store.clone(),
-        Arc::new(ChannelDelivery::new(
-            prober.clone(),
-            log_sink,
-            delivery_timeout,
-        )),
+        delivery.clone(),
         clock.clone(),
     ));
 
@@ -296,6 +367,18 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
 
     // Probe workers.
     let (job_tx, job_rx) = mpsc::channel::<ProbeJob>(256);
+    let rpc = Arc::new(InProcessRpc::new(Arc::new(ChannelJobQueue(job_tx.clone()))));
+    {
+        let (rpc, clock) = (rpc.clone(), clock.clone());
+        tasks.push(spawn_consumer(
+            bus.subscribe("rpc", EventType::ProbeCompleted, 64),
+            1,
+            move |env: Envelope| {
+                rpc.observe(&env, clock.now());
+                async { Ok(()) }
+            },
+        ));
+    }
     let (jobs_done_tx, jobs_done) = watch::channel(0u64);
     let per_job = shard_size.min(config.probe.concurrency).max(1);
     let parallel_jobs = config.probe.concurrency.div_ceil(per_job).max(2);
@@ -311,6 +394,8 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         prober_service,
         parallel_jobs,
         jobs_done_tx,
+        rpc.clone(),
+        clock.clone(),
         shutdown_rx.clone(),
     ))];
 
@@ -350,13 +435,24 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         bus: bus_port.clone(),
         clock: clock.clone(),
         tenant: config.tenant.clone(),
+        channels: store.clone(),
         history: store.clone(),
+        keys: store.clone(),
+        maintenance: store.clone(),
+        rpc,
+        delivery,
+        check_timeout,
+        limiter: RateLimiter::new(config.api.rate_limit),
     }));
     {
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, api)
-                .with_graceful_shutdown(async move { stopped(&mut rx).await });
+            // The peer address keys the per-IP rate limit of requests without a key.
+            let serve = axum::serve(
+                listener,
+                api.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stopped(&mut rx).await });
             if let Err(e) = serve.await {
                 error!(error = %e, "API server stopped");
             }
@@ -380,7 +476,31 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         tasks,
         probe_tasks,
         max_timeout,
+        admin_key: admin_key.map(|k| k.secret),
     })
+}
+
+/// Creates an admin key for `tenant` if the store has no active admin key (a fresh store, or
+/// every admin key revoked). The secret is returned to be shown once, never logged.
+pub async fn ensure_admin_key(
+    store: &dyn ApiKeyStore,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> Result<Option<crate::auth::NewKey>, StoreError> {
+    let keys = store.list_keys(None).await?;
+    if keys.iter().any(|k| k.role == Role::Admin && k.is_active()) {
+        return Ok(None);
+    }
+    let key = crate::auth::create(
+        store,
+        tenant.clone(),
+        Role::Admin,
+        "local admin (netmon up)",
+        now,
+    )
+    .await?;
+    info!(key = %key.record.id, tenant = %tenant, "created the first admin API key");
+    Ok(Some(key))
 }
 
 /// Writes the config's channels and targets into the store: creates what is new, updates what
@@ -481,6 +601,8 @@ async fn probe_workers(
     service: Arc<ProberService>,
     parallel_jobs: usize,
     done: watch::Sender<u64>,
+    rpc: Arc<InProcessRpc>,
+    clock: Arc<dyn Clock>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(parallel_jobs));
@@ -495,11 +617,25 @@ async fn probe_workers(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (service, done) = (service.clone(), done.clone());
+        let (service, done, rpc, clock) =
+            (service.clone(), done.clone(), rpc.clone(), clock.clone());
         running.spawn(async move {
             match service.run_job(&job).await {
                 Ok(_) => {}
-                Err(e) => warn!(job = %job.job_id, error = %e, "probe job not fully handled"),
+                Err(e) => {
+                    warn!(job = %job.job_id, error = %e, "probe job not fully handled");
+                    // A waiting "check now" learns why instead of timing out.
+                    if let Some(id) = &job.correlation_id {
+                        rpc.resolve(RpcReply {
+                            correlation_id: id.clone(),
+                            tenant: job.tenant.clone(),
+                            at: clock.now(),
+                            outcome: RpcOutcome::Failure {
+                                message: "the probe results could not be published".into(),
+                            },
+                        });
+                    }
+                }
             }
             done.send_modify(|n| *n += 1);
             drop(slot);

@@ -63,6 +63,7 @@ pub fn summary(env: &Envelope) -> Option<String> {
             e.incident_id,
             e.reminder
         ),
+        Event::ChannelTest(e) => format!("TEST {}", e.message),
         _ => return None,
     })
 }

@@ -8,15 +8,15 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{Harness, temp_store};
-use netmon_app::api::{ApiContext, router};
+use netmon_app::api::router;
 use netmon_app::status::view;
 use netmon_core::events::IncidentCause;
 use netmon_core::history::{Granularity, aggregate};
 use netmon_core::incident::{CheckState, LocationState, OpenIncident, Status};
-use netmon_core::ports::{Clock, Expect, HistoryStore, StateStore, TargetStore};
+use netmon_core::ports::{Clock, Expect, HistoryStore, MaintenanceStore, StateStore, TargetStore};
 use netmon_core::result::{ErrorKind, Outcome, ProbeError, ProbeResult};
 use netmon_core::{TargetId, TenantId};
-use netmon_embedded::{MemoryBus, SqliteStore};
+use netmon_embedded::SqliteStore;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::suites::fixtures;
 
@@ -27,6 +27,12 @@ struct App {
     store: Arc<SqliteStore>,
     clock: Arc<ManualClock>,
     server: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    fn maintenance_store(&self) -> &dyn MaintenanceStore {
+        self.store.as_ref()
+    }
 }
 
 impl Drop for App {
@@ -43,15 +49,11 @@ async fn app(name: &str) -> App {
     );
     // 2026-11-22T10:00:00Z.
     let clock = Arc::new(ManualClock::at_fixed_start());
-    let ctx = ApiContext {
-        targets: store.clone(),
-        states: store.clone(),
-        heartbeats: store.clone(),
-        bus: Arc::new(MemoryBus::new()),
-        clock: clock.clone(),
-        tenant: TenantId::default_tenant(),
-        history: store.clone(),
-    };
+    let ctx = netmon_app::embedded::api_only_context(
+        store.clone(),
+        clock.clone(),
+        TenantId::default_tenant(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -649,4 +651,94 @@ async fn netmon_up_serves_the_status_page_from_its_own_probes() {
     assert_eq!(label, "status: up");
     assert_eq!(get(&format!("{b}/badge/hidden/status")).await.status, 404);
     h.stop().await;
+}
+
+/// Maintenance windows from the store: an active one covering `web` by id and a scheduled one
+/// for every service are announced; one covering only a private target is not; `web` shows
+/// (and badges) as in maintenance while `api` keeps its own status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_windows_are_announced_for_public_targets_only() {
+    let app = app("status-maintenance").await;
+    seed_default(&app).await;
+    let tenant = TenantId::default_tenant();
+    let now = app.clock.now();
+    let mut windows = [
+        fixtures::window(
+            &tenant,
+            "db-upgrade",
+            now - Duration::minutes(10),
+            now + Duration::hours(1),
+            &["web"],
+        ),
+        fixtures::window(
+            &tenant,
+            "network",
+            now + Duration::days(2),
+            now + Duration::days(2) + Duration::hours(2),
+            &[],
+        ),
+        fixtures::window(
+            &tenant,
+            "secret-move",
+            now - Duration::minutes(5),
+            now + Duration::hours(3),
+            &["secret"],
+        ),
+        // Over, and too far ahead: neither is shown.
+        fixtures::window(
+            &tenant,
+            "last-week",
+            now - Duration::days(7),
+            now - Duration::days(6),
+            &[],
+        ),
+        fixtures::window(
+            &tenant,
+            "next-quarter",
+            now + Duration::days(90),
+            now + Duration::days(91),
+            &[],
+        ),
+    ];
+    for (w, name) in windows.iter_mut().zip([
+        "Database upgrade",
+        "Network work",
+        "Secret move",
+        "Old work",
+        "Far work",
+    ]) {
+        w.spec.name = name.to_owned();
+        app.maintenance_store()
+            .put_window(w.clone(), Expect::Absent)
+            .await
+            .expect("window stored");
+    }
+
+    let got = get(&format!("{}/status/default", app.base)).await;
+    assert_eq!(got.status, 200);
+    let doc = parse(&got.body);
+    let section = by_id(&doc, "maint-h")
+        .and_then(|h| h.parent())
+        .expect("a maintenance section");
+    let text = text_of(section);
+    assert!(
+        text.contains("Database upgrade") && text.contains("In progress"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Network work") && text.contains("Scheduled"),
+        "{text}"
+    );
+    assert!(text.contains("All services"), "{text}");
+    for hidden in ["Secret move", "Secret DB", "Old work", "Far work"] {
+        assert!(!got.body.contains(hidden), "{hidden} must not be shown");
+    }
+
+    let (label, ..) = badge_texts(&get(&format!("{}/badge/web/status", app.base)).await.body);
+    assert_eq!(label, "status: maintenance");
+    let (label, ..) = badge_texts(&get(&format!("{}/badge/api/status", app.base)).await.body);
+    assert_eq!(
+        label, "status: down",
+        "api is not covered by the active window"
+    );
 }

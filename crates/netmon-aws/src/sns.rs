@@ -37,6 +37,9 @@ impl Topic {
             EventType::IncidentOpened
             | EventType::IncidentResolved
             | EventType::IncidentReminder => Topic::Incidents,
+            // Delivered straight to one channel by the api and never published; were it
+            // published, it would be a notification like the incident events.
+            EventType::ChannelTest => Topic::Incidents,
             EventType::TargetCreated | EventType::TargetUpdated | EventType::TargetDeleted => {
                 Topic::TargetChanges
             }

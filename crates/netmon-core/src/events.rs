@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{TargetId, TenantId};
+use crate::ids::{ChannelId, TargetId, TenantId};
 use crate::result::{ConditionResult, ProbeError, ProbeResult};
 use crate::target::Target;
 
@@ -42,6 +42,8 @@ pub enum Event {
     TargetUpdated(TargetChanged),
     #[serde(rename = "target.deleted")]
     TargetDeleted(TargetDeleted),
+    #[serde(rename = "channel.test")]
+    ChannelTest(ChannelTest),
 }
 
 /// The stable name of each event type, as used in `type`, SNS message attributes and schema file
@@ -55,10 +57,11 @@ pub enum EventType {
     TargetCreated,
     TargetUpdated,
     TargetDeleted,
+    ChannelTest,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::ProbeCompleted,
         EventType::IncidentOpened,
         EventType::IncidentResolved,
@@ -66,6 +69,7 @@ impl EventType {
         EventType::TargetCreated,
         EventType::TargetUpdated,
         EventType::TargetDeleted,
+        EventType::ChannelTest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl EventType {
             EventType::TargetCreated => "target.created",
             EventType::TargetUpdated => "target.updated",
             EventType::TargetDeleted => "target.deleted",
+            EventType::ChannelTest => "channel.test",
         }
     }
 
@@ -112,6 +117,7 @@ impl Event {
             Event::TargetCreated(_) => EventType::TargetCreated,
             Event::TargetUpdated(_) => EventType::TargetUpdated,
             Event::TargetDeleted(_) => EventType::TargetDeleted,
+            Event::ChannelTest(_) => EventType::ChannelTest,
         }
     }
 }
@@ -259,6 +265,14 @@ impl TargetChanged {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetDeleted {
     pub target_id: TargetId,
+}
+
+/// `channel.test`: a test notification, delivered straight to one channel by the API (it never
+/// travels the bus), so a channel can be checked without an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelTest {
+    pub channel_id: ChannelId,
+    pub message: String,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub fn schema_source(t: EventType) -> &'static str {
         EventType::TargetCreated => include_str!("../../../events/schemas/target.created.json"),
         EventType::TargetUpdated => include_str!("../../../events/schemas/target.updated.json"),
         EventType::TargetDeleted => include_str!("../../../events/schemas/target.deleted.json"),
+        EventType::ChannelTest => include_str!("../../../events/schemas/channel.test.json"),
     }
 }
 
@@ -335,6 +336,6 @@ fn cross_field_rules(t: EventType, v: &Value, out: &mut Vec<String>) {
                 ));
             }
         }
-        EventType::TargetDeleted => {}
+        EventType::TargetDeleted | EventType::ChannelTest => {}
     }
 }

@@ -1,29 +1,58 @@
 //! The HTTP API. One router, served by `netmon up` and by the `api` Lambda.
+//!
+//! Routes are declared once, in [`routes`]: each entry carries its method, path, access (public
+//! or API key), handler and OpenAPI operation. The router and `/openapi.json` are both built from
+//! that table, so a route cannot be served without being documented or documented without being
+//! served. (A derive-based generator was the alternative; the wire types here use custom serde
+//! — `try_from` wire forms, human durations, condition strings — that a derive would describe
+//! wrongly, so the schemas are written by hand in [`openapi`] and tests check real responses
+//! against them.)
+//!
+//! Tenancy: every `/v1` route needs `Authorization: Bearer <key>`; the tenant is the key's,
+//! never taken from the URL or the body. Another tenant's resources answer 404, so ids do not
+//! leak. Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
+//! status page and badge routes merged in by [`router_with`].
 
 pub mod body;
+pub mod extract;
+pub mod limit;
+pub mod openapi;
 pub mod problem;
 
+mod channels;
+mod incidents;
+mod keys;
+mod maintenance;
+mod pings;
+mod targets;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use netmon_core::events::{Envelope, Event, ProbeBatch, TargetChanged, TargetDeleted};
+use axum::routing::{MethodFilter, MethodRouter};
+use netmon_core::TenantId;
+use netmon_core::events::{Envelope, Event};
 use netmon_core::ports::{
-    Clock, EventBus, Expect, HeartbeatStore, HistoryStore, PageRequest, PingKind, PingRecord,
+    ApiKeyStore, ChannelStore, Clock, EventBus, HeartbeatStore, HistoryStore, MaintenanceStore,
     StateStore, TargetStore,
 };
-use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
-use netmon_core::target::{CheckSpec, Target, TargetSpec};
-use netmon_core::{TargetId, TenantId};
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use self::body::{JsonBody, MAX_BODY};
+use self::body::MAX_BODY;
+use self::extract::AuthFailure;
+use self::limit::RateLimiter;
+use self::openapi::Operation;
 use self::problem::Problem;
-use crate::services::scheduler::PUSH_LOCATION;
+use crate::auth::{self, Principal};
+use crate::delivery::Deliver;
+use crate::rpc::EventRpc;
 
 pub struct ApiContext {
     pub targets: Arc<dyn TargetStore>,
@@ -31,346 +60,269 @@ pub struct ApiContext {
     pub heartbeats: Arc<dyn HeartbeatStore>,
     pub bus: Arc<dyn EventBus>,
     pub clock: Arc<dyn Clock>,
-    /// Single-tenant mode (embedded): every request acts for this tenant.
+    /// The embedded config's tenant: the tenant of the admin key `netmon up` creates. Requests
+    /// act for their key's tenant, never this one.
     pub tenant: TenantId,
-    /// Uptime and latency for the status page and badges.
+    pub channels: Arc<dyn ChannelStore>,
     pub history: Arc<dyn HistoryStore>,
+    pub keys: Arc<dyn ApiKeyStore>,
+    pub maintenance: Arc<dyn MaintenanceStore>,
+    /// "Check now": request/response over the bus.
+    pub rpc: Arc<dyn EventRpc>,
+    /// Channel test sends.
+    pub delivery: Arc<dyn Deliver>,
+    /// Longest a "check now" waits for its reply (the target's timeout plus 5 s, capped here;
+    /// behind API Gateway keep it under its 30 s limit).
+    pub check_timeout: Duration,
+    pub limiter: RateLimiter,
 }
 
-type Ctx = State<Arc<ApiContext>>;
+pub(crate) type Ctx = State<Arc<ApiContext>>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Head,
+}
+
+impl Verb {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
+            Verb::Head => MethodFilter::HEAD,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Delete => "delete",
+            Verb::Head => "head",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Needs a valid API key; the handler acts for the key's tenant.
+    Key,
+}
+
+/// One operation: what the router serves and what `/openapi.json` says about it.
+pub struct Route {
+    pub verb: Verb,
+    /// axum path syntax, which is also OpenAPI's: `/v1/targets/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+    pub doc: Operation,
+    handler: MethodRouter<Arc<ApiContext>>,
+}
+
+impl Route {
+    /// Adds an axum extension to this route only (state shared by a few routes, such as the
+    /// status page caches).
+    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.handler = self.handler.layer(axum::Extension(value));
+        self
+    }
+}
+
+/// Declares a route. The handler is routed for exactly `verb` (GET also answers HEAD).
+pub fn route<H, T>(
+    verb: Verb,
+    path: &'static str,
+    access: Access,
+    doc: Operation,
+    handler: H,
+) -> Route
+where
+    H: Handler<T, Arc<ApiContext>>,
+    T: 'static,
+{
+    Route {
+        verb,
+        path,
+        access,
+        doc,
+        handler: axum::routing::on(verb.filter(), handler),
+    }
+}
+
+/// Every route of the API, in documentation order.
+pub fn routes() -> Vec<Route> {
+    let mut all = vec![
+        route(
+            Verb::Get,
+            "/healthz",
+            Access::Public,
+            Operation::new("health", "Liveness", "meta").ok_text("`ok`"),
+            || async { "ok" },
+        ),
+        route(
+            Verb::Get,
+            "/openapi.json",
+            Access::Public,
+            Operation::new("openapi", "This document (OpenAPI 3.1)", "meta").ok(
+                200,
+                "The OpenAPI document",
+                "OpenApiDocument",
+            ),
+            openapi::serve,
+        ),
+    ];
+    all.extend(targets::routes());
+    all.extend(channels::routes());
+    all.extend(maintenance::routes());
+    all.extend(incidents::routes());
+    all.extend(keys::routes());
+    all.extend(pings::routes());
+    all.extend(crate::status::routes());
+    all
+}
+
+/// The router over [`routes`].
 pub fn router(ctx: Arc<ApiContext>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/v1/targets", get(list_targets).post(create_target))
-        .route(
-            "/v1/targets/{id}",
-            get(get_target).put(put_target).delete(delete_target),
-        )
-        .route("/v1/incidents", get(list_incidents))
-        .route(
-            "/ping/{token}",
-            get(ping_success).post(ping_success).head(ping_success),
-        )
-        .route(
-            "/ping/{token}/start",
-            get(ping_start).post(ping_start).head(ping_start),
-        )
-        .route(
-            "/ping/{token}/fail",
-            get(ping_fail).post(ping_fail).head(ping_fail),
-        )
-        .merge(crate::status::routes())
+    router_with(ctx, Vec::new())
+}
+
+/// The router over [`routes`] plus `extra` (status pages and badges), all documented in
+/// `/openapi.json`.
+pub fn router_with(ctx: Arc<ApiContext>, extra: Vec<Route>) -> Router {
+    let mut all = routes();
+    all.extend(extra);
+    let doc = Arc::new(openapi::document(&all));
+    let mut router = Router::new();
+    for r in all {
+        let handler = match r.access {
+            Access::Key => r.handler.route_layer(middleware::from_fn(require_key)),
+            Access::Public => r.handler,
+        };
+        router = router.route(r.path, handler);
+    }
+    router
         .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+            )
+        })
+        .layer(middleware::from_fn_with_state(ctx.clone(), gate))
+        .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
 }
 
-fn parse_target_id(raw: &str) -> Result<TargetId, Problem> {
-    TargetId::parse(raw).map_err(|_| Problem::not_found(format!("no target {raw:?}")))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    #[serde(default)]
-    limit: Option<u32>,
-    #[serde(default)]
-    after: Option<String>,
-    #[serde(default)]
-    tag: Option<String>,
-}
-
-#[derive(Serialize)]
-struct TargetPage {
-    items: Vec<Target>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
-async fn list_targets(
-    State(ctx): Ctx,
-    Query(q): Query<ListQuery>,
-) -> Result<axum::Json<TargetPage>, Problem> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(Problem::invalid_field("limit", "use 1 to 500"));
-    }
-    let page = ctx
-        .targets
-        .list_targets(
-            &ctx.tenant,
-            PageRequest {
-                limit,
-                after: q.after,
-            },
-        )
-        .await?;
-    let items = match &q.tag {
-        Some(tag) => page
-            .items
-            .into_iter()
-            .filter(|t| t.spec.tags.iter().any(|x| x == tag))
-            .collect(),
-        None => page.items,
-    };
-    Ok(axum::Json(TargetPage {
-        items,
-        next: page.next,
-    }))
-}
-
-/// Heartbeat targets without a token get a random one; it is the secret in `/ping/{token}`.
-fn ensure_token(spec: &mut TargetSpec, previous: Option<&Target>) {
-    if let CheckSpec::Heartbeat(hb) = &mut spec.check
-        && hb.token.is_none()
-    {
-        let kept = previous.and_then(|p| match &p.spec.check {
-            CheckSpec::Heartbeat(old) => old.token.clone(),
-            _ => None,
-        });
-        hb.token = Some(kept.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()));
-    }
-}
-
-async fn publish_change(ctx: &ApiContext, event: Event) {
-    let env = Envelope::new(event, ctx.tenant.clone(), "api", ctx.clock.now());
-    // The write already succeeded; schedulers also reload periodically, so a lost change event
-    // delays a schedule update but loses nothing.
-    if let Err(e) = ctx.bus.publish(vec![env]).await {
-        warn!(error = %e, "target change event not published");
-    }
-}
-
-async fn create_target(
-    State(ctx): Ctx,
-    JsonBody(mut spec): JsonBody<TargetSpec>,
-) -> Result<Response, Problem> {
-    ensure_token(&mut spec, None);
-    let now = ctx.clock.now();
-    let target = Target {
-        tenant: ctx.tenant.clone(),
-        spec,
-        version: 0,
-        created_at: now,
-        updated_at: now,
-    };
-    let stored = ctx
-        .targets
-        .put_target(target, Expect::Absent)
-        .await
-        .map_err(|e| match e {
-            netmon_core::ports::StoreError::Conflict(_) => {
-                Problem::conflict("a target with this id already exists; use PUT to change it")
-            }
-            other => other.into(),
-        })?;
-    publish_change(&ctx, Event::TargetCreated(TargetChanged::new(&stored))).await;
-    let location = format!("/v1/targets/{}", stored.id());
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(stored),
-    )
-        .into_response())
-}
-
-#[derive(Serialize)]
-struct TargetView {
-    #[serde(flatten)]
-    target: Target,
-    state: Option<netmon_core::incident::CheckState>,
-}
-
-async fn get_target(State(ctx): Ctx, Path(id): Path<String>) -> Result<Response, Problem> {
-    let id = parse_target_id(&id)?;
-    let Some(target) = ctx.targets.get_target(&ctx.tenant, &id).await? else {
-        return Err(Problem::not_found(format!("no target {:?}", id.as_str())));
-    };
-    let state = ctx
-        .states
-        .load_state(&ctx.tenant, &id)
-        .await?
-        .map(|v| v.value);
-    Ok(axum::Json(TargetView { target, state }).into_response())
-}
-
-async fn put_target(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(mut spec): JsonBody<TargetSpec>,
-) -> Result<Response, Problem> {
-    let id = parse_target_id(&id)?;
-    if spec.id != id {
-        return Err(Problem::invalid_field(
-            "id",
-            format!(
-                "body id {:?} does not match the URL id {:?}",
-                spec.id.as_str(),
-                id.as_str()
-            ),
-        ));
-    }
-    let if_match = match headers.get(header::IF_MATCH) {
+/// Authenticates (when a key is sent) and rate-limits every request: per key when the key is
+/// valid, per client IP otherwise (so failed guesses are limited too).
+async fn gate(State(ctx): Ctx, mut req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().ok().and_then(auth::bearer));
+    let outcome = match presented {
         None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(|s| s.trim_matches('"'))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    Problem::invalid_field("If-Match", "must be the target's version number")
-                })?,
-        ),
+        Some(None) => Some(Err(auth::AuthError::Malformed)),
+        Some(Some(key)) => Some(auth::authenticate(ctx.keys.as_ref(), key).await),
     };
-    let existing = ctx.targets.get_target(&ctx.tenant, &id).await?;
-    ensure_token(&mut spec, existing.as_ref());
-    let now = ctx.clock.now();
-    let (expect, created_at, is_new) = match &existing {
-        Some(t) => (
-            Expect::Version(if_match.unwrap_or(t.version)),
-            t.created_at,
-            false,
-        ),
-        None if if_match.is_some() => {
-            return Err(Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match given but the target does not exist",
-            ));
-        }
-        None => (Expect::Absent, now, true),
-    };
-    if let Some(t) = &existing
-        && t.spec == spec
-    {
-        return Ok(axum::Json(t.clone()).into_response());
-    }
-    let stored = ctx
-        .targets
-        .put_target(
-            Target {
-                tenant: ctx.tenant.clone(),
-                spec,
-                version: 0,
-                created_at,
-                updated_at: now,
-            },
-            expect,
-        )
-        .await?;
-    let change = TargetChanged::new(&stored);
-    publish_change(
-        &ctx,
-        if is_new {
-            Event::TargetCreated(change)
-        } else {
-            Event::TargetUpdated(change)
+    let caller = match &outcome {
+        Some(Ok(p)) => format!("key:{}", p.key_id),
+        _ => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+            // Behind API Gateway there is no socket peer here: one shared bucket.
+            None => "ip:unknown".to_owned(),
         },
-    )
-    .await;
-    let status = if is_new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
     };
-    Ok((status, axum::Json(stored)).into_response())
-}
-
-async fn delete_target(State(ctx): Ctx, Path(id): Path<String>) -> Result<Response, Problem> {
-    let id = parse_target_id(&id)?;
-    if !ctx.targets.delete_target(&ctx.tenant, &id).await? {
-        return Err(Problem::not_found(format!("no target {:?}", id.as_str())));
+    if let Err(wait) = ctx.limiter.check(&caller) {
+        let secs = wait.as_secs().max(1);
+        let limits = ctx.limiter.limits();
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit: {} requests per second (bursts of {}); retry in {secs} s",
+                limits.per_second, limits.burst
+            ),
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&secs.to_string()).unwrap_or(HeaderValue::from_static("1")),
+        )
+        .into_response();
     }
-    publish_change(&ctx, Event::TargetDeleted(TargetDeleted { target_id: id })).await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    match outcome {
+        Some(Ok(principal)) => {
+            req.extensions_mut().insert(principal);
+        }
+        Some(Err(e)) => match AuthFailure::of(&e) {
+            Some(failure) => {
+                req.extensions_mut().insert(failure);
+            }
+            None => {
+                warn!(error = %e, "API key lookup failed");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the API key could not be checked; retry shortly",
+                )
+                .into_response();
+            }
+        },
+        None => {}
+    }
+    next.run(req).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncidentQuery {
-    #[serde(default)]
-    limit: Option<u32>,
+async fn require_key(req: Request, next: Next) -> Response {
+    if req.extensions().get::<Principal>().is_some() {
+        return next.run(req).await;
+    }
+    req.extensions()
+        .get::<AuthFailure>()
+        .copied()
+        .unwrap_or(AuthFailure::Missing)
+        .problem()
+        .into_response()
 }
 
-async fn list_incidents(
-    State(ctx): Ctx,
-    Query(q): Query<IncidentQuery>,
-) -> Result<Response, Problem> {
-    let limit = q.limit.unwrap_or(50);
+/// Publishes a change event for the principal's tenant. The write already succeeded;
+/// schedulers also reload periodically, so a lost event delays a schedule update but loses
+/// nothing.
+pub(crate) async fn publish_change(ctx: &ApiContext, tenant: &TenantId, event: Event) {
+    let env = Envelope::new(event, tenant.clone(), "api", ctx.clock.now());
+    if let Err(e) = ctx.bus.publish(vec![env]).await {
+        warn!(error = %e, "change event not published");
+    }
+}
+
+/// `limit` query parameters: 1 to 500, `default` when absent.
+pub(crate) fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, Problem> {
+    let limit = limit.unwrap_or(default);
     if !(1..=500).contains(&limit) {
         return Err(Problem::invalid_field("limit", "use 1 to 500"));
     }
-    let items = ctx.states.list_incidents(&ctx.tenant, limit).await?;
-    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+    Ok(limit)
 }
 
-async fn ping_success(ctx: Ctx, token: Path<String>) -> Result<Response, Problem> {
-    ping(ctx, token, PingKind::Success).await
-}
-async fn ping_start(ctx: Ctx, token: Path<String>) -> Result<Response, Problem> {
-    ping(ctx, token, PingKind::Start).await
-}
-async fn ping_fail(ctx: Ctx, token: Path<String>) -> Result<Response, Problem> {
-    ping(ctx, token, PingKind::Fail).await
-}
-
-async fn ping(
-    State(ctx): Ctx,
-    Path(token): Path<String>,
-    kind: PingKind,
-) -> Result<Response, Problem> {
-    let target = ctx
-        .targets
-        .find_by_heartbeat_token(&token)
-        .await?
-        .filter(|t| t.spec.enabled)
-        .ok_or_else(|| Problem::not_found("unknown ping token"))?;
-    let now = ctx.clock.now();
-    ctx.heartbeats
-        .record_ping(&PingRecord {
-            tenant: target.tenant.clone(),
-            target: target.id().clone(),
-            at: now,
-            kind,
-        })
-        .await?;
-    let outcome = match kind {
-        PingKind::Start => return Ok((StatusCode::OK, "OK\n").into_response()),
-        PingKind::Success => Outcome::Up,
-        PingKind::Fail => Outcome::Down,
-    };
-    let result = ProbeResult {
-        tenant: target.tenant.clone(),
-        target: target.id().clone(),
-        location: PUSH_LOCATION.to_owned(),
-        started_at: now,
-        duration_ms: 0.0,
-        timings: PhaseTimings::default(),
-        outcome,
-        status_code: None,
-        ip: None,
-        certificate_expires_at: None,
-        conditions: Vec::new(),
-        error: (kind == PingKind::Fail)
-            .then(|| ProbeError::new(ErrorKind::Reported, "the job reported failure")),
-    };
-    let env = Envelope::new(
-        Event::ProbeCompleted(ProbeBatch {
-            job_id: format!("ping:{}", uuid::Uuid::now_v7()),
-            location: PUSH_LOCATION.to_owned(),
-            results: vec![result],
-        }),
-        target.tenant.clone(),
-        "api",
-        now,
-    );
-    ctx.bus.publish(vec![env]).await.map_err(|e| {
-        warn!(error = %e, "ping result not published");
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ping recorded but not yet processed; retry",
-        )
-    })?;
-    Ok((StatusCode::OK, "OK\n").into_response())
+/// `If-Match: <version>` (quotes allowed), for optimistic concurrency on PUT.
+pub(crate) fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, Problem> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(|s| s.trim().trim_matches('"'))
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Problem::invalid_field("If-Match", "must be the resource's version number")
+            }),
+    }
 }

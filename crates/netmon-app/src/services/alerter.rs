@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use netmon_core::events::{Envelope, Event, Subject};
 use netmon_core::incident::{CheckState, IncidentEvent, Rules, evaluate};
-use netmon_core::ports::{Clock, Expect, IncidentRecord, StateStore, StoreError, TargetStore};
+use netmon_core::maintenance::{MaintenanceWindow, in_maintenance};
+use netmon_core::ports::{
+    Clock, Expect, IncidentRecord, MaintenanceStore, ReplyStore, StateStore, StoreError,
+    TargetStore,
+};
 use netmon_core::result::ProbeResult;
 use tracing::{debug, info, warn};
 
@@ -28,6 +32,10 @@ pub struct AlertReport {
     pub state_writes: usize,
     pub events: usize,
     pub skipped_unknown_target: usize,
+    /// Results whose incidents were held back by a maintenance window.
+    pub in_maintenance: usize,
+    /// Whether an EventRPC reply record was written for this batch.
+    pub replied: bool,
 }
 
 pub struct Alerter {
@@ -36,6 +44,8 @@ pub struct Alerter {
     clock: Arc<dyn Clock>,
     relay: Arc<OutboxRelay>,
     mode: RelayMode,
+    maintenance: Option<Arc<dyn MaintenanceStore>>,
+    replies: Option<Arc<dyn ReplyStore>>,
 }
 
 const COMMIT_ATTEMPTS: usize = 5;
@@ -54,7 +64,22 @@ impl Alerter {
             clock,
             relay,
             mode,
+            maintenance: None,
+            replies: None,
         }
+    }
+
+    /// Holds back new incidents and reminders of targets inside a maintenance window.
+    pub fn with_maintenance(mut self, store: Arc<dyn MaintenanceStore>) -> Self {
+        self.maintenance = Some(store);
+        self
+    }
+
+    /// Writes an EventRPC reply record for each batch that carries a correlation id ("check
+    /// now" in the cloud, where the api polls the record).
+    pub fn with_replies(mut self, store: Arc<dyn ReplyStore>) -> Self {
+        self.replies = Some(store);
+        self
     }
 
     pub async fn handle(&self, env: &Envelope) -> Result<AlertReport, HandleError> {
@@ -71,12 +96,26 @@ impl Alerter {
             results: results.len(),
             ..AlertReport::default()
         };
+        // One read per batch: a batch holds one tenant's results.
+        let windows = match (&self.maintenance, results.is_empty()) {
+            (Some(store), false) => store.list_windows(&env.tenant).await?,
+            _ => Vec::new(),
+        };
         for result in results {
             if result.tenant != env.tenant {
                 warn!(envelope = %env.id, result_tenant = %result.tenant, "result tenant differs from envelope tenant; skipped");
                 continue;
             }
-            self.apply(result, &mut report).await?;
+            self.apply(result, &windows, &mut report).await?;
+        }
+        // After the results are applied, so a caller reading the target next sees its state.
+        if let (Some(store), Some(reply)) =
+            (&self.replies, crate::rpc::reply_for(env, self.clock.now()))
+        {
+            store
+                .put_reply(&reply, self.clock.now() + crate::rpc::REPLY_KEEP)
+                .await?;
+            report.replied = true;
         }
         match self.mode {
             RelayMode::Inline => {
@@ -91,6 +130,7 @@ impl Alerter {
     async fn apply(
         &self,
         result: &ProbeResult,
+        windows: &[MaintenanceWindow],
         report: &mut AlertReport,
     ) -> Result<(), HandleError> {
         let Some(target) = self
@@ -106,7 +146,11 @@ impl Alerter {
         if !target.spec.enabled {
             return Ok(());
         }
-        let rules = Rules::for_target(&target.spec);
+        let mut rules = Rules::for_target(&target.spec);
+        if in_maintenance(windows, &target.spec, result.started_at) {
+            rules.suppress_new = true;
+            report.in_maintenance += 1;
+        }
         let subject = Subject::of(&target.spec);
         for attempt in 1..=COMMIT_ATTEMPTS {
             let stored = self

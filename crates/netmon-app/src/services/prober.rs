@@ -49,7 +49,7 @@ impl ProberService {
             .prober
             .probe_many_with_clock(work, &self.location, self.concurrency, self.clock.as_ref())
             .await;
-        let env = Envelope::with_id(
+        let mut env = Envelope::with_id(
             // Stable per job and location: a redelivered job republishes under the same id.
             format!("probe:{}:{}", job.job_id, self.location),
             Event::ProbeCompleted(ProbeBatch {
@@ -61,6 +61,8 @@ impl ProberService {
             "prober",
             self.clock.now(),
         );
+        // A request/response job ("check now"): the reply is matched on this.
+        env.correlation_id = job.correlation_id.clone();
         self.bus.publish(vec![env.clone()]).await?;
         Ok(env)
     }

@@ -24,23 +24,24 @@ pub mod view;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
 use netmon_core::history::Granularity;
 use netmon_core::incident::CheckState;
+use netmon_core::maintenance::MaintenanceWindow;
 use netmon_core::ports::{PageRequest, StoreError};
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
 use tracing::warn;
 
-use crate::api::ApiContext;
+use crate::api::openapi::Operation;
+use crate::api::{Access, ApiContext, Route, Verb, route};
+use serde_json::json;
 use view::{DAYS, HOURS, IncidentView, MaintenanceNotice, PageView, ServiceView, UptimeLevel};
 
 /// Targets shown on one page; the page says so when more are public.
@@ -78,17 +79,82 @@ struct Caches {
 
 type Shared = Extension<Arc<Caches>>;
 
-pub fn routes() -> Router<Arc<ApiContext>> {
+pub fn routes() -> Vec<Route> {
     let caches = Arc::new(Caches {
         pages: cache::TtlCache::new(CACHE_TTL, CACHED_PAGES),
         badges: cache::TtlCache::new(CACHE_TTL, CACHED_BADGES),
     });
-    Router::new()
-        .route("/status", get(own_status))
-        .route("/status/{slug}", get(status_page))
-        .route("/badge/{target}/{kind}", get(own_badge))
-        .route("/badge/{tenant}/{target}/{kind}", get(tenant_badge))
-        .layer(Extension(caches))
+    let badge_doc = |id, summary| {
+        Operation::new(id, summary, "status")
+            .path_param("target", "Target id (a public target)")
+            .path_param(
+                "kind",
+                "`status`, `uptime` or `response-time`, optionally ending in `.svg`",
+            )
+            .query(
+                "label",
+                json!({"type": "string", "maxLength": BADGE_LABEL_MAX}),
+                "Left-hand text",
+            )
+            .query(
+                "period",
+                json!({"type": "string", "enum": ["24h", "7d", "30d", "90d"]}),
+                "Uptime period (default 30d)",
+            )
+            .content(200, "The badge", "image/svg+xml")
+            .content(400, "A bad query, as a badge", "image/svg+xml")
+            .content(404, "Unknown or not public, as a badge", "image/svg+xml")
+    };
+    vec![
+        route(
+            Verb::Get,
+            "/status",
+            Access::Public,
+            Operation::new(
+                "status_own",
+                "Redirect to this API's own status page",
+                "status",
+            )
+            .empty(303, "See `/status/{tenant}`"),
+            own_status,
+        ),
+        route(
+            Verb::Get,
+            "/status/{slug}",
+            Access::Public,
+            Operation::new(
+                "status_page",
+                "A tenant's public status page (HTML)",
+                "status",
+            )
+            .path_param("slug", "The tenant id")
+            .content(200, "The status page", "text/html")
+            .content(404, "No such tenant, or no public targets", "text/html")
+            .content(503, "The store is unavailable", "text/html"),
+            status_page,
+        )
+        .with_extension(caches.clone()),
+        route(
+            Verb::Get,
+            "/badge/{target}/{kind}",
+            Access::Public,
+            badge_doc(
+                "badge_own",
+                "A badge for a public target of this API's own tenant",
+            ),
+            own_badge,
+        )
+        .with_extension(caches.clone()),
+        route(
+            Verb::Get,
+            "/badge/{tenant}/{target}/{kind}",
+            Access::Public,
+            badge_doc("badge", "A badge for a public target of any tenant")
+                .path_param("tenant", "Tenant id"),
+            tenant_badge,
+        )
+        .with_extension(caches),
+    ]
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -260,9 +326,8 @@ async fn load_page(ctx: &ApiContext, tenant: &TenantId) -> Result<Option<PageVie
         .into_iter()
         .map(|(id, v)| (id, v.value))
         .collect();
-    // There is no maintenance port yet. Once there is, its active and upcoming windows for this
-    // tenant go here: statuses, the banner and `page::maintenance_section` follow from them.
-    let maintenance: Vec<MaintenanceNotice> = Vec::new();
+    let windows = ctx.maintenance.list_windows(tenant).await?;
+    let maintenance = notices(&windows, &targets, now);
     // Futures built up front: a closure inside the stream trips the Send check of the handler.
     let loads: Vec<_> = targets
         .iter()
@@ -323,6 +388,48 @@ async fn load_page(ctx: &ApiContext, tenant: &TenantId) -> Result<Option<PageVie
         maintenance,
         hidden,
     }))
+}
+
+/// Windows announced ahead of time: scheduled ones starting within this, and every active one.
+const MAINTENANCE_AHEAD: Duration = Duration::days(14);
+
+/// The maintenance windows worth showing on the public page, with the public targets each
+/// covers. A window that covers only private targets is left out: it would announce them.
+fn notices(
+    windows: &[MaintenanceWindow],
+    public: &[Target],
+    now: DateTime<Utc>,
+) -> Vec<MaintenanceNotice> {
+    let mut out: Vec<MaintenanceNotice> = windows
+        .iter()
+        .map(|w| &w.spec)
+        .filter(|w| w.ends_at > now && w.starts_at <= now + MAINTENANCE_AHEAD)
+        .filter_map(|w| {
+            let all = w.targets.is_empty() && w.tags.is_empty();
+            let targets: Vec<TargetId> = if all {
+                Vec::new()
+            } else {
+                let covered: Vec<TargetId> = public
+                    .iter()
+                    .filter(|t| w.covers(&t.spec))
+                    .map(|t| t.id().clone())
+                    .collect();
+                if covered.is_empty() {
+                    return None;
+                }
+                covered
+            };
+            Some(MaintenanceNotice {
+                title: w.name.clone(),
+                starts_at: w.starts_at,
+                ends_at: w.ends_at,
+                targets,
+                details: None,
+            })
+        })
+        .collect();
+    out.sort_by_key(|n| n.starts_at);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -509,9 +616,11 @@ async fn badge_message(
     match kind {
         BadgeKind::Status => {
             let state = ctx.states.load_state(tenant, id).await?.map(|v| v.value);
-            // `maintenance` once maintenance windows exist (see `load_page`).
+            let windows = ctx.maintenance.list_windows(tenant).await?;
+            let in_maintenance =
+                netmon_core::maintenance::in_maintenance(&windows, &target.spec, now);
             let (message, colour) =
-                view::service_status(target.spec.enabled, state.as_ref(), false).badge();
+                view::service_status(target.spec.enabled, state.as_ref(), in_maintenance).badge();
             Ok((message.to_owned(), colour))
         }
         BadgeKind::Uptime => {

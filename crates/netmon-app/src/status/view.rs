@@ -360,8 +360,7 @@ pub struct IncidentView {
     pub cause: String,
 }
 
-/// A maintenance window as the page shows it. Filled from the maintenance port once it exists;
-/// until then the page gets none (see `load_page` and `super::page::maintenance_section`).
+/// A maintenance window as the page shows it (built from the maintenance port in `load_page`).
 #[derive(Debug, Clone)]
 pub struct MaintenanceNotice {
     pub title: String,

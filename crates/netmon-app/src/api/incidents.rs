@@ -1,0 +1,176 @@
+//! `/v1/incidents` (open and recent) and `/v1/overview` (every target's status at a glance).
+
+use axum::response::{IntoResponse, Response};
+use netmon_core::incident::Status;
+use netmon_core::maintenance::in_maintenance;
+use netmon_core::ports::PageRequest;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::Params;
+use super::openapi::Operation;
+use super::problem::Problem;
+use super::{Access, Ctx, Route, Verb, page_limit, route};
+use crate::auth::Principal;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        route(
+            Verb::Get,
+            "/v1/incidents",
+            Access::Key,
+            Operation::new(
+                "listIncidents",
+                "Open incidents first, then recent ones",
+                "incidents",
+            )
+            .query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 500}),
+                "at most this many, default 50",
+            )
+            .query(
+                "status",
+                json!({"enum": ["open", "resolved", "all"]}),
+                "default all",
+            )
+            .ok(
+                200,
+                "Incidents, newest first within open and resolved",
+                "IncidentList",
+            ),
+            list_incidents,
+        ),
+        route(
+            Verb::Get,
+            "/v1/overview",
+            Access::Key,
+            Operation::new(
+                "overview",
+                "Every target's status and the open incidents",
+                "incidents",
+            )
+            .ok(200, "Counts and one line per target", "Overview"),
+            overview,
+        ),
+    ]
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Which {
+    Open,
+    Resolved,
+    All,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    status: Option<Which>,
+}
+
+async fn list_incidents(
+    ctx: Ctx,
+    p: Principal,
+    Params(q): Params<IncidentQuery>,
+) -> Result<Response, Problem> {
+    let limit = page_limit(q.limit, 50)?;
+    let which = q.status.unwrap_or(Which::All);
+    // Open ones come first, so `open` needs no more than `limit`; `resolved` reads past the
+    // open ones (a tenant has few open at once).
+    let read = if which == Which::Resolved {
+        limit.saturating_add(500)
+    } else {
+        limit
+    };
+    let items: Vec<_> = ctx
+        .states
+        .list_incidents(&p.tenant, read)
+        .await?
+        .into_iter()
+        .filter(|i| match which {
+            Which::Open => i.resolved_at.is_none(),
+            Which::Resolved => i.resolved_at.is_some(),
+            Which::All => true,
+        })
+        .take(limit as usize)
+        .collect();
+    Ok(axum::Json(json!({ "items": items })).into_response())
+}
+
+async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
+    let mut targets = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ctx
+            .targets
+            .list_targets(&p.tenant, PageRequest { limit: 500, after })
+            .await?;
+        targets.extend(page.items);
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    let states = ctx.states.list_states(&p.tenant).await?;
+    let windows = ctx.maintenance.list_windows(&p.tenant).await?;
+    let now = ctx.clock.now();
+    let (mut up, mut down, mut unknown, mut disabled, mut maint, mut open) = (0, 0, 0, 0, 0, 0);
+    let lines: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let state = states
+                .iter()
+                .find(|(id, _)| id == t.id())
+                .map(|(_, s)| &s.value);
+            let status = state.map(|s| s.status).unwrap_or_default();
+            let covered = in_maintenance(&windows, &t.spec, now);
+            if !t.spec.enabled {
+                disabled += 1;
+            } else {
+                match status {
+                    Status::Up => up += 1,
+                    Status::Down => down += 1,
+                    Status::Unknown => unknown += 1,
+                }
+            }
+            maint += usize::from(covered);
+            let incident = state
+                .and_then(|s| s.incident.as_ref())
+                .map(|i| i.id.clone());
+            open += usize::from(incident.is_some());
+            let mut line = json!({
+                "id": t.id(),
+                "name": t.spec.name,
+                "check": t.spec.check.to_string(),
+                "status": status,
+                "enabled": t.spec.enabled,
+                "in_maintenance": covered,
+            });
+            if let Some(since) = state.and_then(|s| s.status_since) {
+                line["since"] = json!(since);
+            }
+            if let Some(id) = incident {
+                line["incident_id"] = json!(id);
+            }
+            line
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "counts": {
+            "total": targets.len(),
+            "up": up,
+            "down": down,
+            "unknown": unknown,
+            "disabled": disabled,
+            "in_maintenance": maint,
+        },
+        "open_incidents": open,
+        "targets": lines,
+    }))
+    .into_response())
+}
