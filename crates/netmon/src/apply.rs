@@ -111,6 +111,19 @@ fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
             }
         }
         _ if is_secret(path) => out.push(format!("{path}: (secret changed)")),
+        _ if path == "http.url" => {
+            let safe = |v: &Value| {
+                v.as_str()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .map_or_else(|| show(v), |u| safe_url(&u))
+            };
+            let (a, b) = (safe(old), safe(new));
+            if a == b {
+                out.push(format!("{path}: credentials or query changed (not shown)"));
+            } else {
+                out.push(format!("{path}: {a} → {b}"));
+            }
+        }
         _ => out.push(format!("{path}: {} → {}", show(old), show(new))),
     }
 }
@@ -357,4 +370,37 @@ pub async fn execute(client: &Client, plan: &Plan) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_name_fields_and_hide_secrets() {
+        let old = json!({"id": "w", "http": {"url": "https://u:pw@a.example/x?token=1", "headers": {"A": "s1"}}, "interval": "1m"});
+        let new = json!({"id": "w", "http": {"url": "https://u:pw2@a.example/x?token=2", "headers": {"A": "s2"}}, "interval": "30s"});
+        let mut out = Vec::new();
+        diff("", &old, &new, &mut out);
+        assert_eq!(
+            out,
+            [
+                "http.headers: (secret changed)",
+                "http.url: credentials or query changed (not shown)",
+                "interval: 1m → 30s",
+            ]
+        );
+        let shown = out.join(" ");
+        for secret in ["pw", "token", "s1", "s2"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let mut out = Vec::new();
+        diff(
+            "",
+            &json!({"http": {"url": "https://a.example/x"}}),
+            &json!({"http": {"url": "https://b.example/x?k=v"}}),
+            &mut out,
+        );
+        assert_eq!(out, ["http.url: https://a.example/x → https://b.example/x"]);
+    }
 }
