@@ -147,16 +147,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, &name, base)
 }
 
-/// Parses config text; `base` is the directory relative paths are resolved against.
-pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError> {
+/// Deserializes strict YAML, mapping any error to file, line, column and key path.
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
     let mut key = String::new();
-    let parsed: Result<ConfigFile, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
+    let parsed: Result<T, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             key = e.path().to_string();
             e.into_inner()
         })
     });
-    let file = parsed.map_err(|e| {
+    parsed.map_err(|e| {
         let loc = e.location();
         let rendered = e.to_string();
         // saphyr renders "error: line L column C: message" then a snippet; keep both parts.
@@ -176,12 +176,18 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
             message,
             snippet: (!snippet.is_empty()).then(|| snippet.join("\n").replace("<input>", name)),
         }
-    })?;
-    check_unique_ids(text, name)?;
+    })
+}
 
-    let channel_ids: HashMap<&ChannelId, ()> = file.channels.iter().map(|c| (&c.id, ())).collect();
-    for (i, t) in file.targets.iter().enumerate() {
-        if let Some(missing) = t.channels.iter().find(|c| !channel_ids.contains_key(c)) {
+/// Every channel a target names must be in `known`.
+pub fn check_channel_refs(
+    text: &str,
+    name: &str,
+    targets: &[TargetSpec],
+    known: &[&ChannelId],
+) -> Result<(), ConfigError> {
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(missing) = t.channels.iter().find(|c| !known.contains(c)) {
             return Err(ConfigError {
                 file: name.to_owned(),
                 line: locate_id(text, "targets", i),
@@ -195,6 +201,41 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
             });
         }
     }
+    Ok(())
+}
+
+/// The resources of a `netmon apply -f` file: the config file's `channels:` and `targets:`
+/// shapes, nothing else (the tenant comes from the API key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub channels: Vec<ChannelSpec>,
+    #[serde(default)]
+    pub targets: Vec<TargetSpec>,
+}
+
+/// Parses an apply file. Channel references are checked by the caller, which also knows the
+/// channels that already exist.
+pub fn parse_resources(text: &str, name: &str) -> Result<Resources, ConfigError> {
+    let resources: Resources = deserialize(text, name)?;
+    check_unique_ids(text, name)?;
+    Ok(resources)
+}
+
+pub fn load_resources(path: &Path) -> Result<(Resources, String), ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole_file(&name, format!("cannot read: {e}")))?;
+    parse_resources(&text, &name).map(|r| (r, text))
+}
+
+/// Parses config text; `base` is the directory relative paths are resolved against.
+pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError> {
+    let file: ConfigFile = deserialize(text, name)?;
+    check_unique_ids(text, name)?;
+    let known: Vec<&ChannelId> = file.channels.iter().map(|c| &c.id).collect();
+    check_channel_refs(text, name, &file.targets, &known)?;
 
     let store = file
         .store
@@ -330,6 +371,25 @@ mod tests {
                 .contains("duplicate id \"web\": already used on line 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn apply_files_take_channels_and_targets_only() {
+        let r = parse_resources(
+            "channels:\n  - id: ops\n    log: {}\ntargets:\n  - id: web\n    http: {url: 'https://x'}\n",
+            "monitors.yaml",
+        )
+        .unwrap();
+        assert_eq!((r.channels.len(), r.targets.len()), (1, 1));
+        let e = parse_resources("listen: 127.0.0.1:1\n", "monitors.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("monitors.yaml:1:1: "), "{e}");
+        assert!(e.message.contains("unknown field `listen`"), "{e}");
+        let e = parse_resources(
+            "targets:\n  - id: a\n    tcp: {host: x, port: 1}\n  - id: a\n    tcp: {host: x, port: 2}\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4));
     }
 
     #[test]

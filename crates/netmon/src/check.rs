@@ -15,7 +15,8 @@ use crate::exit;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// http(s)://host/path or tcp://host:port
+    /// http(s)://host/path or tcp://host:port to probe from here; or a target id to have the
+    /// API probe that target now ("check now").
     pub url: String,
     /// A condition such as '[STATUS] == 200' (repeatable). Defaults depend on the check kind.
     #[arg(long = "condition", short = 'C', value_name = "EXPR")]
@@ -44,6 +45,23 @@ pub struct CheckArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl CheckArgs {
+    /// The first option given that only means something for a URL probed from here.
+    pub fn url_only_options(&self) -> Option<&'static str> {
+        [
+            (!self.conditions.is_empty(), "--condition"),
+            (!self.headers.is_empty(), "--header"),
+            (self.insecure, "--insecure"),
+            (self.no_follow, "--no-follow"),
+            (self.deny_private, "--deny-private"),
+            (self.allow_link_local, "--allow-link-local"),
+            (self.method != "GET", "--method"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<HumanDuration, String> {

@@ -1,6 +1,9 @@
-//! `netmon`: run the monitor in one process, or probe once.
+//! `netmon`: run the monitor in one process, probe once, or drive the HTTP API.
 
+mod apply;
 mod check;
+mod client;
+mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +20,18 @@ pub mod exit {
 #[derive(Parser)]
 #[command(name = "netmon", version, about = "Network and uptime monitor")]
 struct Cli {
+    /// The API to talk to. The key is read from NETMON_API_KEY.
+    #[arg(
+        long,
+        global = true,
+        env = "NETMON_API",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    api: String,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = commands::Output::Table)]
+    output: commands::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,8 +47,31 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Probe one URL now and print what happened.
+    /// Probe a URL from here, or (given a target id) have the API probe that target now.
     Check(check::CheckArgs),
+    /// List, add, remove and show targets.
+    #[command(subcommand)]
+    Targets(commands::TargetsCmd),
+    /// Config as code: make the API's channels and targets match a file.
+    Apply {
+        /// YAML with `channels:` and `targets:` in the config file's shapes.
+        #[arg(long, short = 'f', value_name = "FILE")]
+        file: PathBuf,
+        /// Also delete channels and targets the file does not name.
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Incidents.
+    #[command(subcommand)]
+    Incidents(commands::IncidentsCmd),
+    /// Every target's status and the open incidents (exit 1 if any target is down).
+    Status,
+    /// API keys.
+    #[command(subcommand)]
+    Keys(commands::KeysCmd),
 }
 
 fn main() -> ExitCode {
@@ -60,9 +98,68 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async move {
-        match cli.command {
-            Command::Up { config, listen } => up(config, listen).await,
-            Command::Check(args) => check::run(args).await,
+        let Cli {
+            api,
+            output,
+            command,
+        } = cli;
+        let client = || {
+            let key = std::env::var("NETMON_API_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty());
+            client::Client::new(&api, key, std::time::Duration::from_secs(90))
+        };
+        let result = match command {
+            Command::Up { config, listen } => return up(config, listen).await,
+            Command::Check(mut args) if args.url.contains("://") => {
+                args.json |= output == commands::Output::Json;
+                return check::run(args).await;
+            }
+            Command::Check(args) => match args.url_only_options() {
+                Some(option) => Err(client::CliError::Usage(format!(
+                    "{option} applies to URL checks only; {:?} is a target id (a URL has ://)",
+                    args.url
+                ))),
+                None => match client() {
+                    Ok(c) => {
+                        let output = if args.json {
+                            commands::Output::Json
+                        } else {
+                            output
+                        };
+                        commands::check_now(&c, output, &args.url).await
+                    }
+                    Err(e) => Err(e),
+                },
+            },
+            Command::Targets(cmd) => match client() {
+                Ok(c) => commands::targets(&c, output, cmd).await,
+                Err(e) => Err(e),
+            },
+            Command::Apply {
+                file,
+                prune,
+                dry_run,
+            } => match client() {
+                Ok(c) => commands::apply_file(&c, output, file, prune, dry_run).await,
+                Err(e) => Err(e),
+            },
+            Command::Incidents(cmd) => match client() {
+                Ok(c) => commands::incidents(&c, output, cmd).await,
+                Err(e) => Err(e),
+            },
+            Command::Status => match client() {
+                Ok(c) => commands::status(&c, output).await,
+                Err(e) => Err(e),
+            },
+            Command::Keys(cmd) => commands::keys(client, output, cmd).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("netmon: {}", e.message());
+                e.code()
+            }
         }
     });
     ExitCode::from(code)
@@ -108,6 +205,13 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
                 return exit::FAILED;
             }
         };
+    if let Some(key) = running.initial_admin_key() {
+        // Shown once, on the terminal only: never logged, never shown again.
+        eprintln!(
+            "netmon up: created the first admin API key (shown only now; another one: \
+             `netmon keys create --store FILE`):\n  {key}"
+        );
+    }
     eprintln!(
         "netmon up: {targets} target(s) from {}, API on http://{} — Ctrl-C to stop",
         config_path.display(),

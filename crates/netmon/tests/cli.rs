@@ -188,3 +188,392 @@ async fn ctrl_c_stops_within_one_probe_timeout() {
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+/// `netmon up` as a child process on port 0 with a fresh store: its API address and the admin
+/// key it printed on first start. Stopped with SIGINT on drop.
+struct Up {
+    child: std::process::Child,
+    api: String,
+    key: String,
+    dir: std::path::PathBuf,
+}
+
+impl Up {
+    fn start(name: &str, targets_yaml: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "netmon-cli-up-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("netmon.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\nstore: {}\ntargets:{}\n{targets_yaml}",
+                dir.join("n.db").display(),
+                if targets_yaml.is_empty() { " []" } else { "" }
+            ),
+        )
+        .unwrap();
+        let mut child = netmon()
+            .args(["up", "--config"])
+            .arg(&config)
+            .env("NETMON_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut key, mut api) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(k) = line.trim().strip_prefix("nmk_") {
+                key = Some(format!("nmk_{k}"));
+            }
+            if let Some(rest) = line.split("API on ").nth(1) {
+                api = rest.split_whitespace().next().map(str::to_owned);
+                break;
+            }
+        }
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Up {
+            child,
+            api: api.expect("ready line with the API address"),
+            key: key.expect("the first start prints an admin key"),
+            dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with_key(Some(&self.key), args)
+    }
+
+    fn run_with_key(&self, key: Option<&str>, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = netmon();
+        cmd.args(args)
+            .env("NETMON_API", &self.api)
+            .env_remove("NETMON_API_KEY");
+        if let Some(k) = key {
+            cmd.env("NETMON_API_KEY", k);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn apply_twice_changes_nothing_the_second_time() {
+    let up = Up::start(
+        "apply",
+        "  - id: legacy\n    tcp: {host: 127.0.0.1, port: 9}\n",
+    );
+    let monitors = up.file(
+        "monitors.yaml",
+        "channels:\n  - id: ops\n    webhook:\n      url: http://127.0.0.1:9/hooks/T0KEN\n      secret: hush-hush\n  - id: console\n    log: {}\ntargets:\n  - id: web\n    http:\n      url: http://127.0.0.1:9/health\n      headers: {Authorization: Bearer sekrit-1}\n    interval: 30s\n    channels: [ops]\n  - id: cron\n    heartbeat: {period: 1h}\n",
+    );
+
+    let (code, out, err) = up.run(&["apply", "-f", &monitors]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Plan: 4 to create, 0 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ target web  (GET http://127.0.0.1:9/health every 30s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ channel ops  (webhook to 127.0.0.1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Not in the file, kept (use --prune to delete): target legacy"),
+        "{out}"
+    );
+    assert!(out.contains("Applied 4 change(s)."), "{out}");
+    assert!(
+        err.contains("[4/4] + target cron … done"),
+        "progress on stderr: {err}"
+    );
+    for secret in ["T0KEN", "hush-hush", "sekrit-1"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} printed:\n{out}\n{err}"
+        );
+    }
+
+    // The second run: nothing to do, and it says so (the generated heartbeat token is kept).
+    let (code, out, _) = up.run(&["apply", "-f", &monitors]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("No changes: 4 resource(s) in"), "{out}");
+    assert!(!out.contains("Applied"), "{out}");
+
+    // A change: the plan names the fields, hides secret values, and applies with If-Match.
+    let changed = up.file(
+        "monitors.yaml",
+        "channels:\n  - id: ops\n    webhook:\n      url: http://127.0.0.1:9/hooks/T0KEN2\n      secret: hush-hush\n  - id: console\n    log: {}\ntargets:\n  - id: web\n    http:\n      url: http://127.0.0.1:9/health\n      headers: {Authorization: Bearer sekrit-2}\n    interval: 45s\n    channels: [ops]\n  - id: cron\n    heartbeat: {period: 1h}\n",
+    );
+    let (code, out, err) = up.run(&["apply", "-f", &changed, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Plan: 0 to create, 2 to update, 0 to delete (2 unchanged)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "~ target web\n      http.headers: (secret changed)\n      interval: 30s → 45s"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ channel ops\n      webhook.url: (secret changed)"),
+        "{out}"
+    );
+    for secret in ["T0KEN", "sekrit"] {
+        assert!(!out.contains(secret), "{secret} printed:\n{out}");
+    }
+    let (code, out, _) = up.run(&["apply", "-f", &changed, "--prune", "--output", "json"]);
+    assert_eq!(code, 0);
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("JSON plan");
+    let actions: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_owned(),
+                s["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("update".into(), "ops".into()),
+            ("update".into(), "web".into()),
+            ("delete".into(), "legacy".into())
+        ]
+    );
+    let (_, out, _) = up.run(&["apply", "-f", &changed, "--prune"]);
+    assert!(out.starts_with("No changes"), "{out}");
+    let (code, out, _) = up.run(&["targets", "ls"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("web") && out.contains("45s") && !out.contains("legacy"),
+        "{out}"
+    );
+
+    // A bad file: exit 2, file:line:column and the key.
+    let bad = up.file(
+        "bad.yaml",
+        "targets:\n  - id: web\n    http: {url: 'http://x/'}\n    intervall: 1m\n",
+    );
+    let (code, _, err) = up.run(&["apply", "-f", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.yaml:4:5: targets[0].intervall: unknown field"),
+        "{err}"
+    );
+    let bad = up.file(
+        "badref.yaml",
+        "targets:\n  - id: web\n    http: {url: 'http://x/'}\n    channels: [nope]\n",
+    );
+    let (code, _, err) = up.run(&["apply", "-f", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("badref.yaml:2: targets[0].channels"), "{err}");
+}
+
+#[test]
+fn api_commands_keys_and_errors() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let target = server.block_on(TargetServer::start());
+    let up = Up::start(
+        "cmds",
+        &format!(
+            "  - id: api\n    http: {{url: '{}'}}\n    tags: [prod]\n",
+            target.url()
+        ),
+    );
+
+    let (code, out, err) = up.run(&[
+        "targets",
+        "add",
+        "db",
+        "tcp://127.0.0.1:9",
+        "--interval",
+        "30s",
+        "--tag",
+        "prod",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created target db (version 1)"), "{out}");
+    let (code, _, err) = up.run(&["targets", "add", "x", "http://a/", "-C", "[STAUTS] == 200"]);
+    assert_eq!(code, 2, "a bad condition is a usage error: {err}");
+    assert!(err.contains("column 1"), "{err}");
+    let (code, _, err) = up.run(&["targets", "add", "db", "tcp://127.0.0.1:9"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("HTTP 409") && err.contains("already exists"),
+        "{err}"
+    );
+
+    let (code, out, _) = up.run(&["targets", "ls", "--tag", "prod", "--output", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+
+    let (code, out, err) = up.run(&["check", "api"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS  GET "), "{out}");
+    assert!(err.contains("probing api through"), "progress: {err}");
+    let (code, out, _) = up.run(&["targets", "show", "api"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("uptime:    24h 100% of"), "{out}");
+    let (code, out, _) = up.run(&["status"]);
+    assert!(out.starts_with("2 target(s): "), "{out}");
+    assert!(code == 0 || code == 1, "{out}");
+    let (code, out, _) = up.run(&["incidents", "ls", "--open"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("no incidents") || out.contains("INCIDENT"),
+        "{out}"
+    );
+    let (code, out, _) = up.run(&["targets", "rm", "db"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("deleted target db"));
+    let (code, _, err) = up.run(&["targets", "show", "db"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("HTTP 404"), "{err}");
+    let (code, _, err) = up.run(&["check", "api", "-C", "[STATUS] == 200"]);
+    assert_eq!(code, 2, "{err}");
+
+    // Keys over the API: the secret is printed once on stdout; listing never shows it.
+    let (code, key, err) = up.run(&["keys", "create", "--name", "ci", "--tenant", "team-b"]);
+    assert_eq!(code, 0, "{err}");
+    let key = key.trim().to_owned();
+    assert!(
+        key.starts_with("nmk_") && err.contains("shown only now"),
+        "{key} {err}"
+    );
+    let id = key[4..16].to_owned();
+    let (code, out, _) = up.run_with_key(Some(&key), &["targets", "ls"]);
+    assert_eq!(code, 0);
+    assert!(
+        !out.contains("api"),
+        "team-b sees none of the default tenant's targets: {out}"
+    );
+    let (_, out, _) = up.run(&["keys", "ls"]);
+    assert!(
+        out.contains(&id) && out.contains("team-b") && !out.contains(&key[17..]),
+        "{out}"
+    );
+    let (code, out, _) = up.run(&["keys", "revoke", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("revoked key {id} (ci)")), "{out}");
+    let (code, _, err) = up.run_with_key(Some(&key), &["targets", "ls"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("revoked") && err.contains("NETMON_API_KEY"),
+        "{err}"
+    );
+
+    // Keys on the store file directly (works while `netmon up` runs).
+    let store = up.dir.join("n.db").display().to_string();
+    let (code, local, err) = up.run_with_key(
+        None,
+        &[
+            "keys", "create", "--name", "laptop", "--role", "admin", "--store", &store,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = up.run_with_key(Some(local.trim()), &["keys", "ls"]);
+    assert_eq!(
+        code, 0,
+        "a key made on the store works against the running API"
+    );
+    let (_, out, _) = up.run_with_key(None, &["keys", "ls", "--store", &store, "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 3, "{out}");
+
+    // Clear errors: no key, nothing listening.
+    let (code, _, err) = up.run_with_key(None, &["targets", "ls"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("HTTP 401") && err.contains("set NETMON_API_KEY"),
+        "{err}"
+    );
+    let out = netmon()
+        .args(["status", "--api", "http://127.0.0.1:9"])
+        .env("NETMON_API_KEY", &up.key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the API at http://127.0.0.1:9"),
+        "{err}"
+    );
+    let (code, _, _) = up.run(&["targets", "ls", "--api", "ftp://x"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn the_admin_key_is_printed_on_first_start_only() {
+    let up = Up::start("firstkey", "");
+    assert_eq!(up.key.len(), 4 + 12 + 1 + 64);
+    let config = up.dir.join("netmon.yaml");
+    let out = {
+        let mut child = netmon()
+            .args(["up", "--config"])
+            .arg(&config)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let ready = line.contains("API on ");
+            seen.push(line);
+            if ready {
+                break;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        seen
+    };
+    assert!(
+        !out.iter().any(|l| l.contains("nmk_")),
+        "a second start on the same store prints no key: {out:?}"
+    );
+}

@@ -236,11 +236,7 @@ async fn gate(State(ctx): Ctx, mut req: Request, next: Next) -> Response {
     };
     let caller = match &outcome {
         Some(Ok(p)) => format!("key:{}", p.key_id),
-        _ => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            // Behind API Gateway there is no socket peer here: one shared bucket.
-            None => "ip:unknown".to_owned(),
-        },
+        _ => format!("ip:{}", client_ip(&req)),
     };
     if let Err(wait) = ctx.limiter.check(&caller) {
         let secs = wait.as_secs().max(1);
@@ -278,6 +274,24 @@ async fn gate(State(ctx): Ctx, mut req: Request, next: Next) -> Response {
         None => {}
     }
     next.run(req).await
+}
+
+/// The caller's IP for the per-IP limit: the socket peer when there is one (`netmon up`, where
+/// `X-Forwarded-For` is whatever the client says and is ignored). Without a socket peer the
+/// router runs behind API Gateway, which appends the address it saw to `X-Forwarded-For`: the
+/// last entry is the one a client cannot forge.
+fn client_ip(req: &Request) -> String {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        return addr.ip().to_string();
+    }
+    req.headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 async fn require_key(req: Request, next: Next) -> Response {
@@ -324,5 +338,45 @@ pub(crate) fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, P
             .ok_or_else(|| {
                 Problem::invalid_field("If-Match", "must be the resource's version number")
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: Option<&str>, forwarded: &[&str]) -> Request {
+        let mut b = axum::http::Request::builder().uri("/healthz");
+        for f in forwarded {
+            b = b.header("x-forwarded-for", *f);
+        }
+        let mut req = b.body(axum::body::Body::empty()).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut()
+                .insert(ConnectInfo(p.parse::<SocketAddr>().unwrap()));
+        }
+        req
+    }
+
+    #[test]
+    fn client_ip_trusts_forwarded_for_only_without_a_socket_peer() {
+        assert_eq!(
+            client_ip(&request(Some("10.0.0.7:5000"), &["1.2.3.4"])),
+            "10.0.0.7"
+        );
+        assert_eq!(
+            client_ip(&request(None, &["6.6.6.6, 203.0.113.9"])),
+            "203.0.113.9",
+            "the entry API Gateway appended, not the client's"
+        );
+        assert_eq!(
+            client_ip(&request(None, &["1.1.1.1", "198.51.100.2"])),
+            "198.51.100.2"
+        );
+        assert_eq!(
+            client_ip(&request(None, &["1.1.1.1, not an ip"])),
+            "unknown"
+        );
+        assert_eq!(client_ip(&request(None, &[])), "unknown");
     }
 }
