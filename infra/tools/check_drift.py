@@ -49,6 +49,8 @@ class Contract:
     type_attribute: str
     subscriptions: list[tuple[str, str, list[str]]]
     max_receive_count: int
+    # (queue suffix, function, batch size, batching window s, max concurrency, function timeout s)
+    event_sources: list[tuple[str, str, int, int, int, int]]
 
 
 def parse_resources_rs(path: Path) -> Contract:
@@ -84,6 +86,18 @@ def parse_resources_rs(path: Path) -> Contract:
             raise SystemExit(f"{path}: constant {name} not found")
         return consts[name]
 
+    m = re.search(r"pub\s+const\s+EVENT_SOURCES\s*:[^=]*=\s*&\[(.*?)\];", code, re.S)
+    if not m:
+        raise SystemExit(f"{path}: EVENT_SOURCES not found")
+    event_sources = [
+        (value(q), f, int(b), int(win), int(conc), int(t))
+        for q, f, b, win, conc, t in re.findall(
+            r"\(\s*([A-Z0-9_]+|\"[^\"]*\")\s*,\s*\"([^\"]+)\"\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,?\s*\)",
+            m.group(1))
+    ]
+    if not event_sources:
+        raise SystemExit(f"{path}: could not parse any EVENT_SOURCES entry")
+
     tables = {}
     for k, v in consts.items():
         if k.endswith("_TABLE_SUFFIX"):
@@ -104,6 +118,7 @@ def parse_resources_rs(path: Path) -> Contract:
         type_attribute=need("TYPE_ATTRIBUTE"),
         subscriptions=subs,
         max_receive_count=max_receive,
+        event_sources=event_sources,
     )
 
 
@@ -660,6 +675,30 @@ def check_model(m: Model, c: Contract, s: ScriptIntent, fn_reads: dict[str, dict
         for var, where in sorted(reads.items()):
             if var not in f["env"]:
                 r.fail(w, f"{fname} reads {var} ({where[0]}) but the function does not set it")
+
+    # Event sources: what the local runner mirrors (resources::EVENT_SOURCES) is what deploys
+    wanted = {(n(q), fn) for q, fn, *_ in c.event_sources}
+    for q, fn, batch, window, conc, timeout in c.event_sources:
+        f = m.functions.get(fn)
+        if not f:
+            r.fail(w, f"EVENT_SOURCES names function {fn}, which is not deployed")
+            continue
+        esm = [e for e in f["esm"] if e["queue"] == n(q)]
+        if not esm:
+            r.fail(w, f"{fn} has no event source on {n(q)} (resources::EVENT_SOURCES)")
+            continue
+        e = esm[0]
+        got = (e["batch"], e["window"], e["max_concurrency"], f["timeout"])
+        if got != (batch, window, conc, timeout):
+            r.fail(w, f"{fn} on {n(q)}: BatchSize/MaximumBatchingWindowInSeconds/MaximumConcurrency/Timeout "
+                      f"{got}, resources::EVENT_SOURCES says {(batch, window, conc, timeout)}")
+        if s.function_timeout.get(q) not in (None, timeout):
+            r.fail(w, f"resource script times {q}'s consumer at {s.function_timeout.get(q)} s, "
+                      f"resources::EVENT_SOURCES says {timeout} s")
+    for fname, f in m.functions.items():
+        for e in f["esm"]:
+            if (e["queue"], fname) not in wanted:
+                r.fail(w, f"{fname} on {e['queue']} is not in resources::EVENT_SOURCES")
 
     # Who monitors the monitor
     sched = [x for x in m.schedules if x["enabled"]]

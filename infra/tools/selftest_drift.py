@@ -87,6 +87,12 @@ def visibility_in_script(root: Path, cdk: Path | None) -> None:
     edit(root / SCRIPT, "[notifier-in]=60", "[notifier-in]=120")
 
 
+
+def batch_window_in_template(root: Path, cdk: Path | None) -> None:
+    """The template lengthens the alerter's batching window; the local runner would not mirror it."""
+    edit(root / TEMPLATE, "MaximumBatchingWindowInSeconds: 5\n", "MaximumBatchingWindowInSeconds: 9\n")
+
+
 CASES: list[tuple[str, Callable[[Path, Path | None], None] | None, list[str], bool]] = [
     ("baseline copy passes", None, [], False),
     ("queue renamed in one place (SAM template)", rename_queue_in_sam,
@@ -97,6 +103,8 @@ CASES: list[tuple[str, Callable[[Path, Path | None], None] | None, list[str], bo
      ["[CDK synth] subscription netmon-dev-incidents -> netmon-dev-notifier-in FilterPolicy"], True),
     ("consumer timeout changes in the resource script", visibility_in_script,
      ["notifier (consumes netmon-dev-notifier-in) timeout 60 s, the resource script's function_timeout says 120 s"], False),
+    ("event source batching window drifts from resources::EVENT_SOURCES", batch_window_in_template,
+     ["alerter on netmon-dev-alerter-in: BatchSize/MaximumBatchingWindowInSeconds/MaximumConcurrency/Timeout (10, 9, 5, 30)"], False),
 ]
 
 

@@ -72,6 +72,25 @@ pub fn due_in<'a>(
         .collect()
 }
 
+/// Every instant in `(after, upto]` on which each target is due: a planner that looks a whole
+/// minute ahead (the cloud tick) must probe a 10 s target six times, not once.
+pub fn due_each_in<'a>(
+    targets: impl IntoIterator<Item = &'a Target>,
+    after: DateTime<Utc>,
+    upto: DateTime<Utc>,
+) -> Vec<(&'a Target, DateTime<Utc>)> {
+    let mut due = Vec::new();
+    for t in targets.into_iter().filter(|t| is_polled(t)) {
+        let every = chrono::Duration::milliseconds(interval_ms(t));
+        let mut at = last_due(t, upto);
+        while at > after {
+            due.push((t, at));
+            at -= every;
+        }
+    }
+    due
+}
+
 /// Groups due targets into jobs of at most `shard_size`, one tenant per job. Due instants are
 /// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
 /// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
@@ -171,6 +190,40 @@ mod tests {
         let max = per_second.iter().max().copied().unwrap_or(0);
         // Uniform would be ~17 a second; all at once would be 1000.
         assert!(max < 40, "busiest second has {max}: {per_second:?}");
+    }
+
+    #[test]
+    fn a_minute_ahead_plans_every_instant_of_short_intervals() {
+        let ms = chrono::Duration::milliseconds(1);
+        let (fast, slow, daily) = (
+            target("fast", 10),
+            target("slow", 60),
+            target("daily", 86_400),
+        );
+        let minute = |t: &Target, m: i64| {
+            due_each_in([t], at(60 * m) - ms, at(60 * (m + 1)) - ms)
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect::<Vec<_>>()
+        };
+        let mut seen = Vec::new();
+        for m in 0..3 {
+            let got = minute(&fast, m);
+            assert_eq!(got.len(), 6, "minute {m}: {got:?}");
+            assert!(
+                got.iter()
+                    .all(|d| *d >= at(60 * m) && *d < at(60 * (m + 1)))
+            );
+            seen.extend(got);
+        }
+        seen.sort();
+        assert!(
+            seen.windows(2)
+                .all(|w| w[1] - w[0] == chrono::Duration::seconds(10))
+        );
+        assert_eq!(minute(&slow, 0).len(), 1);
+        let daily_hits: usize = (0..1440).map(|m| minute(&daily, m).len()).sum();
+        assert_eq!(daily_hits, 1, "once a day over a day of minutes");
     }
 
     #[test]

@@ -4,6 +4,8 @@ pub mod batch;
 pub mod clients;
 pub mod dynamo;
 pub mod env;
+pub mod functions;
+pub mod lambda;
 pub mod metrics;
 pub mod resources;
 pub mod runner;

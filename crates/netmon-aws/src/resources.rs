@@ -69,3 +69,14 @@ pub const SUBSCRIPTIONS: &[(&str, &str, &[&str])] = &[
 
 /// Lambda redelivers a failed message this many times before SQS moves it to the DLQ.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// SQS event source mappings: (queue suffix, consuming function, `BatchSize`,
+/// `MaximumBatchingWindowInSeconds`, `ScalingConfig.MaximumConcurrency`, the function's
+/// `Timeout` in seconds). infra/ deploys exactly these (the drift check compares), and the local
+/// event-source runner (`runner.rs`) mirrors them.
+pub const EVENT_SOURCES: &[(&str, &str, u32, u32, u32, u32)] = &[
+    (PROBE_JOBS_QUEUE_SUFFIX, "prober", 5, 0, 20, 90),
+    (ALERTER_QUEUE_SUFFIX, "alerter", 10, 5, 5, 30),
+    (NOTIFIER_QUEUE_SUFFIX, "notifier", 10, 0, 5, 60),
+    (RECORDER_QUEUE_SUFFIX, "recorder", 100, 30, 2, 30),
+];

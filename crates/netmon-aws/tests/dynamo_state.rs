@@ -31,13 +31,9 @@ async fn client() -> Client {
     Client::new(&sdk)
 }
 
-/// moto applies a transaction by deep-copying the table and restores that copy when a
-/// condition fails; with other requests in flight the copy can be stale or torn, so a cancelled
-/// transaction can undo another case's committed write (DynamoDB has no such behaviour). The
-/// cases of this binary therefore take turns: this lock under `cargo test` (one process), the
-/// nextest test group `moto-transactions` under nextest (a process per case). Within a case,
-/// concurrent writes are only issued where no condition can fail.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+// Concurrency cases rely on each emulator request being atomic, as on DynamoDB: moto alone
+// races (lost updates, torn transaction rollbacks), so scripts/emulator serves it through
+// scripts/python/moto_serial.py.
 
 async fn env_for(res: &netmon_testkit::emulator::Resources) -> Env {
     let client = client().await;
@@ -217,7 +213,6 @@ fn assert_counter_matches(shard: &Item) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_every_state_table_suite() {
-    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = env.store.clone();
     suites::run_state_table_suites(|| {
@@ -229,7 +224,6 @@ async fn passes_every_state_table_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
-    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = &env.store;
     let t = fixtures::tenant("atomic");
@@ -355,7 +349,6 @@ async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_shards_follow_puts_updates_and_deletes() {
-    let _turn = TURN.lock().await;
     let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("shard");
@@ -493,7 +486,6 @@ async fn schedule_shards_follow_puts_updates_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_of_one_shard_lose_nothing() {
-    let _turn = TURN.lock().await;
     let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("busy");
@@ -524,7 +516,6 @@ async fn concurrent_writers_of_one_shard_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_shard_refuses_puts_and_stays_intact() {
-    let _turn = TURN.lock().await;
     let env = shard_tables().await;
     let store = &env.store;
     let t = fixtures::tenant("full");
@@ -613,7 +604,6 @@ async fn a_full_shard_refuses_puts_and_stays_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_tokens_are_unique_across_tenants() {
-    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = &env.store;
     let (a, b) = (fixtures::tenant("toka"), fixtures::tenant("tokb"));
@@ -649,7 +639,6 @@ async fn heartbeat_tokens_are_unique_across_tenants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_items_are_reported_as_corrupt() {
-    let _turn = TURN.lock().await;
     let env = private("corrupt").await;
     let store = &env.store;
     let t = TenantId::parse("acme").expect("tenant");
@@ -793,7 +782,6 @@ async fn corrupt_items_are_reported_as_corrupt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_windows_and_replies_have_the_documented_items() {
     use netmon_core::ports::{ApiKeyStore, MaintenanceStore, ReplyStore};
-    let _turn = TURN.lock().await;
     let env = shared().await;
     let store = &env.store;
     let t = fixtures::tenant("items");

@@ -803,13 +803,25 @@ async fn restore_next(State(shared): State<Arc<Shared>>) -> Response {
 /// guessing. Each distinct `args` is built once per test process. Blocking: call it before
 /// starting functions. Panics with cargo's output when the build fails.
 pub fn cargo_build(args: &[&str]) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<Vec<String>, PathBuf>> = Mutex::new(BTreeMap::new());
+    // The last artifact is the one asked for; earlier ones are its dependencies.
+    cargo_build_all(args)
+        .pop()
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| panic!("cargo build {} produced no executable", args.join(" ")))
+}
+
+/// Like [`cargo_build`], for a build of several executables (`--bins`): every executable
+/// artifact as (target name, path), in cargo's order. One cargo run links them all, which is
+/// cheaper than one run per binary.
+pub fn cargo_build_all(args: &[&str]) -> Vec<(String, PathBuf)> {
+    type Executables = Vec<(String, PathBuf)>;
+    static BUILT: Mutex<BTreeMap<Vec<String>, Executables>> = Mutex::new(BTreeMap::new());
     static CARGO: OnceLock<String> = OnceLock::new();
     let key: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    // Held through the build: parallel tests asking for the same binary build it once.
+    // Held through the build: parallel tests asking for the same binaries build them once.
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.get(&key) {
-        return path.clone();
+    if let Some(paths) = built.get(&key) {
+        return paths.clone();
     }
     // Cargo sets CARGO for the tests it runs (nextest does too); fall back to the one that
     // compiled this crate.
@@ -831,14 +843,16 @@ pub fn cargo_build(args: &[&str]) -> PathBuf {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    // The last artifact is the one asked for; earlier ones are its dependencies.
-    let path = stdout
+    let paths: Vec<(String, PathBuf)> = stdout
         .lines()
-        .rev()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact")
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo build {} produced no executable", args.join(" ")));
-    built.insert(key, path.clone());
-    path
+        .filter_map(|msg| {
+            let path = msg["executable"].as_str()?;
+            let name = msg["target"]["name"].as_str().unwrap_or_default();
+            Some((name.to_owned(), PathBuf::from(path)))
+        })
+        .collect();
+    built.insert(key, paths.clone());
+    paths
 }

@@ -70,8 +70,59 @@ pub enum IncidentsCmd {
 pub struct StoreArg {
     /// Work on this SQLite store directly instead of the API (e.g. before the first
     /// `netmon up`, or to recover an admin key). Safe while `netmon up` runs on it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "dynamodb_table")]
     pub store: Option<PathBuf>,
+    /// Work on a cloud deployment's state table directly (the stack output StateTableName),
+    /// with the AWS credentials and region of the environment: how the first admin key of a
+    /// SAM or CDK deployment is made.
+    #[arg(long, value_name = "TABLE")]
+    pub dynamodb_table: Option<String>,
+}
+
+/// A store opened directly (`--store` or `--dynamodb-table`) instead of going through the API.
+enum Direct {
+    Sqlite(netmon_embedded::SqliteStore),
+    Dynamo(netmon_aws::dynamo::state::DynamoStateStore),
+}
+
+impl Direct {
+    async fn open(arg: StoreArg) -> Result<Option<Direct>, CliError> {
+        if let Some(path) = arg.store {
+            return Ok(Some(Direct::Sqlite(open_store(&path).await?)));
+        }
+        let Some(table) = arg.dynamodb_table else {
+            return Ok(None);
+        };
+        let sdk = netmon_aws::clients::from_env().await;
+        if sdk.region().is_none() {
+            return Err(CliError::Usage(
+                "--dynamodb-table needs an AWS region: set AWS_REGION (or a profile with one)"
+                    .into(),
+            ));
+        }
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        Ok(Some(Direct::Dynamo(
+            netmon_aws::dynamo::state::DynamoStateStore::new(client, table),
+        )))
+    }
+
+    fn keys(&self) -> &dyn netmon_core::ports::ApiKeyStore {
+        match self {
+            Direct::Sqlite(s) => s,
+            Direct::Dynamo(d) => d,
+        }
+    }
+
+    /// The tenant a key made without `--tenant` belongs to.
+    fn default_tenant(&self) -> TenantId {
+        TenantId::default_tenant()
+    }
+
+    async fn close(self) {
+        if let Direct::Sqlite(s) = self {
+            s.close().await;
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -82,7 +133,7 @@ pub enum KeysCmd {
         name: String,
         #[arg(long, value_enum, default_value_t = RoleArg::Tenant)]
         role: RoleArg,
-        /// The key's tenant (default: the caller's; with --store: `default`).
+        /// The key's tenant (default: the caller's; with --store or --dynamodb-table: `default`).
         #[arg(long)]
         tenant: Option<String>,
         #[command(flatten)]
@@ -503,58 +554,50 @@ pub async fn keys(
     out: Output,
     cmd: KeysCmd,
 ) -> Result<u8, CliError> {
-    use netmon_core::ports::ApiKeyStore;
     let now = chrono::Utc::now();
     match cmd {
         KeysCmd::Create {
             name,
             role,
             tenant,
-            store: StoreArg { store: Some(path) },
-        } => {
-            netmon_app::auth::check_name(&name)
-                .map_err(|why| CliError::Usage(format!("--name {why}")))?;
-            let tenant = match tenant {
-                Some(t) => parse_tenant(&t)?,
-                None => TenantId::default_tenant(),
-            };
-            let store = open_store(&path).await?;
-            let key = netmon_app::auth::create(&store, tenant, role.role(), &name, now)
-                .await
-                .map_err(|e| CliError::Failed(format!("cannot create the key: {e}")))?;
-            store.close().await;
-            print_new_key(out, key_view(&key.record), &key.secret);
-        }
-        KeysCmd::Create {
-            name,
-            role,
-            tenant,
-            store: StoreArg { store: None },
-        } => {
-            let mut body = json!({ "name": name, "role": role.role() });
-            if let Some(t) = tenant {
-                body["tenant"] = json!(parse_tenant(&t)?);
+            store,
+        } => match Direct::open(store).await? {
+            Some(direct) => {
+                netmon_app::auth::check_name(&name)
+                    .map_err(|why| CliError::Usage(format!("--name {why}")))?;
+                let tenant = match tenant {
+                    Some(t) => parse_tenant(&t)?,
+                    None => direct.default_tenant(),
+                };
+                let created =
+                    netmon_app::auth::create(direct.keys(), tenant, role.role(), &name, now).await;
+                direct.close().await;
+                let key =
+                    created.map_err(|e| CliError::Failed(format!("cannot create the key: {e}")))?;
+                print_new_key(out, key_view(&key.record), &key.secret);
             }
-            let created = client()?
-                .call(Method::POST, "/v1/keys", Some(&body))
-                .await?;
-            let secret = created["key"].as_str().unwrap_or_default().to_owned();
-            print_new_key(out, created, &secret);
-        }
-        KeysCmd::Ls {
-            tenant,
-            store: StoreArg { store },
-        } => {
-            let items: Vec<Value> = match store {
-                Some(path) => {
+            None => {
+                let mut body = json!({ "name": name, "role": role.role() });
+                if let Some(t) = tenant {
+                    body["tenant"] = json!(parse_tenant(&t)?);
+                }
+                let created = client()?
+                    .call(Method::POST, "/v1/keys", Some(&body))
+                    .await?;
+                let secret = created["key"].as_str().unwrap_or_default().to_owned();
+                print_new_key(out, created, &secret);
+            }
+        },
+        KeysCmd::Ls { tenant, store } => {
+            let items: Vec<Value> = match Direct::open(store).await? {
+                Some(direct) => {
                     let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
-                    let store = open_store(&path).await?;
-                    let keys = store
-                        .list_keys(tenant.as_ref())
-                        .await
-                        .map_err(|e| CliError::Failed(format!("cannot list keys: {e}")))?;
-                    store.close().await;
-                    keys.iter().map(key_view).collect()
+                    let keys = direct.keys().list_keys(tenant.as_ref()).await;
+                    direct.close().await;
+                    keys.map_err(|e| CliError::Failed(format!("cannot list keys: {e}")))?
+                        .iter()
+                        .map(key_view)
+                        .collect()
                 }
                 None => {
                     let path = match &tenant {
@@ -573,18 +616,12 @@ pub async fn keys(
                 table(&KEY_HEADERS, key_rows(&items));
             }
         }
-        KeysCmd::Revoke {
-            id,
-            store: StoreArg { store },
-        } => {
-            let revoked = match store {
-                Some(path) => {
-                    let store = open_store(&path).await?;
-                    let k = store
-                        .revoke_key(&id, now)
-                        .await
-                        .map_err(|e| CliError::Failed(format!("cannot revoke: {e}")))?;
-                    store.close().await;
+        KeysCmd::Revoke { id, store } => {
+            let revoked = match Direct::open(store).await? {
+                Some(direct) => {
+                    let k = direct.keys().revoke_key(&id, now).await;
+                    direct.close().await;
+                    let k = k.map_err(|e| CliError::Failed(format!("cannot revoke: {e}")))?;
                     key_view(&k.ok_or_else(|| CliError::Failed(format!("no API key {id:?}")))?)
                 }
                 None => {

@@ -577,3 +577,73 @@ fn the_admin_key_is_printed_on_first_start_only() {
         "a second start on the same store prints no key: {out:?}"
     );
 }
+
+/// The first admin key of a cloud deployment: `keys create --dynamodb-table` writes it straight
+/// into the state table (here on the emulator), `keys ls` lists it, and the key authenticates
+/// against that table as the api function would check it; `revoke` ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_made_directly_in_a_cloud_state_table() {
+    let emu = netmon_testkit::emulator::start();
+    let res = netmon_testkit::emulator::shared_async("dynamo").await;
+    let table = res.get("NETMON_STATE_TABLE").to_owned();
+    let tenant = format!("cli{}", std::process::id());
+    let run = |args: &[&str]| {
+        let out = netmon()
+            .args(args)
+            .args(["--dynamodb-table", &table])
+            .env("AWS_ENDPOINT_URL", &emu.endpoint)
+            .env("AWS_REGION", &emu.region)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run netmon");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[
+        "keys",
+        "create",
+        "--name",
+        "bootstrap",
+        "--role",
+        "admin",
+        "--tenant",
+        &tenant,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let secret = stdout.trim().to_owned();
+    assert!(secret.starts_with("nmk_"), "{stdout}");
+    assert!(stderr.contains(&format!("of tenant {tenant}")), "{stderr}");
+
+    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let store = netmon_aws::dynamo::state::DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table.clone(),
+    );
+    let principal = netmon_app::auth::authenticate(&store, &secret)
+        .await
+        .expect("the new key authenticates");
+    assert_eq!(principal.tenant.as_str(), tenant);
+
+    let (code, stdout, stderr) = run(&["--output", "json", "keys", "ls", "--tenant", &tenant]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["name"], "bootstrap");
+    assert!(!stdout.contains(&secret), "secrets are never listed");
+
+    let id = items[0]["id"].as_str().expect("id").to_owned();
+    let (code, _, stderr) = run(&["keys", "revoke", &id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        netmon_app::auth::authenticate(&store, &secret)
+            .await
+            .is_err(),
+        "a revoked key no longer authenticates"
+    );
+}

@@ -113,7 +113,8 @@ export class NetmonStack extends Stack {
     };
 
     const specs: Record<FunctionSpec['name'], FunctionSpec> = {
-      scheduler: { name: 'scheduler', memorySize: 128, timeoutSeconds: 30,
+      // Holds every target decoded at once: ~140 MB at 100,000 targets (docs/dynamodb.md).
+      scheduler: { name: 'scheduler', memorySize: 256, timeoutSeconds: 30,
         description: 'Every minute, plans probe jobs onto probe-jobs, turns missed heartbeats into results, sweeps the outbox.' },
       prober: { name: 'prober', memorySize: 256, timeoutSeconds: 90,
         description: 'Probes the targets of each job and publishes one probe.completed message per job.' },
@@ -123,7 +124,8 @@ export class NetmonStack extends Stack {
         description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).' },
       recorder: { name: 'recorder', memorySize: 128, timeoutSeconds: 30,
         description: 'Stores probe history blocks and hourly rollups.' },
-      api: { name: 'api', memorySize: 256, timeoutSeconds: 15,
+      // "Check now" waits up to 25 s for its reply; API Gateway gives up at 30 s.
+      api: { name: 'api', memorySize: 256, timeoutSeconds: 29,
         description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.' },
     };
 
@@ -228,10 +230,14 @@ export class NetmonStack extends Stack {
       NETMON_HISTORY_TABLE: historyTable.tableName,
       NETMON_PROBE_RESULTS_TOPIC_ARN: probeResults.topicArn,
       NETMON_TARGET_CHANGES_TOPIC_ARN: targetChanges.topicArn,
+      NETMON_PROBE_JOBS_QUEUE_URL: probeJobs.q.queueUrl,
+      NETMON_ALLOW_PRIVATE: allowPrivate,
+      NETMON_ALLOW_LINK_LOCAL: 'false',
     }, [
       allow('StateTableReadWrite', TABLE_READ_WRITE, [stateTable.tableArn]),
       allow('HistoryTableRead', TABLE_READ, [historyTable.tableArn]),
       allow('PublishPingsAndTargetChanges', ['sns:Publish'], [probeResults.topicArn, targetChanges.topicArn]),
+      allow('SendCheckNowJobs', ['sqs:SendMessage'], [probeJobs.q.queueArn]),
     ]);
 
     // SQS event sources: partial batch responses everywhere. SqsEventSource grants
@@ -277,7 +283,7 @@ export class NetmonStack extends Stack {
     });
     Validations.of(httpApi).acknowledge({
       id: 'AwsSolutions-APIG4',
-      reason: 'Public by design for /ping/{token} (the token is the secret) and the status page; the api function owns authentication for /v1. KNOWN GAP: it has none yet, so do not expose a prod stage before it does.',
+      reason: 'Public by design for /ping/{token} (the token is the secret), the status page and badges; the api function authenticates every /v1 route with hashed, tenant-scoped API keys (Authorization: Bearer).',
     });
 
     // --- Who monitors the monitor: alarms -> ops topic -------------------------------------------

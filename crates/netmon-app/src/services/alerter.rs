@@ -101,12 +101,14 @@ impl Alerter {
             (Some(store), false) => store.list_windows(&env.tenant).await?,
             _ => Vec::new(),
         };
+        let mut committed = Vec::new();
         for result in results {
             if result.tenant != env.tenant {
                 warn!(envelope = %env.id, result_tenant = %result.tenant, "result tenant differs from envelope tenant; skipped");
                 continue;
             }
-            self.apply(result, &windows, &mut report).await?;
+            self.apply(result, &windows, &mut report, &mut committed)
+                .await?;
         }
         // After the results are applied, so a caller reading the target next sees its state.
         if let (Some(store), Some(reply)) =
@@ -118,9 +120,14 @@ impl Alerter {
             report.replied = true;
         }
         match self.mode {
-            RelayMode::Inline => {
-                self.relay.flush().await?;
+            // The events this batch committed, without reading the outbox (its cloud index
+            // lags behind writes, and the steady state should cost no request beyond the
+            // results' own reads). Whatever fails stays pending; the scheduler sweeps the
+            // outbox every minute.
+            RelayMode::Inline if !committed.is_empty() => {
+                self.relay.publish_committed(committed).await?;
             }
+            RelayMode::Inline => {}
             RelayMode::Background if report.events > 0 => self.relay.kick(),
             RelayMode::Background => {}
         }
@@ -132,6 +139,7 @@ impl Alerter {
         result: &ProbeResult,
         windows: &[MaintenanceWindow],
         report: &mut AlertReport,
+        committed: &mut Vec<Envelope>,
     ) -> Result<(), HandleError> {
         let Some(target) = self
             .targets
@@ -189,6 +197,7 @@ impl Alerter {
                     for e in &envelopes {
                         info!(event = %e.id, kind = e.event_type().as_str(), target = %result.target, "incident event recorded");
                     }
+                    committed.extend(envelopes);
                     return Ok(());
                 }
                 Err(StoreError::Conflict(why)) => {
@@ -251,4 +260,94 @@ fn incident_records(
             IncidentEvent::Reminder(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use netmon_core::TenantId;
+    use netmon_core::events::EventType;
+    use netmon_core::ports::{BusError, EventBus, Outbox, OutboxEntry};
+    use netmon_core::result::Outcome;
+    use netmon_embedded::SqliteStore;
+    use netmon_testkit::clock::ManualClock;
+    use netmon_testkit::suites::fixtures;
+
+    use super::*;
+
+    /// An outbox whose index has not caught up yet: `pending` sees nothing.
+    struct LaggingIndex(Arc<SqliteStore>);
+
+    #[async_trait]
+    impl Outbox for LaggingIndex {
+        async fn pending(&self, _limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn mark_published(&self, ids: &[String]) -> Result<(), StoreError> {
+            self.0.mark_published(ids).await
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<Envelope>>);
+
+    #[async_trait]
+    impl EventBus for Recorded {
+        async fn publish(&self, events: Vec<Envelope>) -> Result<(), BusError> {
+            self.0.lock().unwrap().extend(events);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_mode_publishes_what_it_committed_even_if_the_outbox_index_lags() {
+        let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let tenant = TenantId::default_tenant();
+        let mut target = fixtures::target(&tenant, "web", "Web");
+        target.spec.failure_threshold = 1;
+        store.put_target(target, Expect::Absent).await.unwrap();
+        let bus = Arc::new(Recorded::default());
+        let relay = Arc::new(OutboxRelay::new(
+            Arc::new(LaggingIndex(store.clone())),
+            bus.clone(),
+        ));
+        let clock = Arc::new(ManualClock::at_fixed_start());
+        let alerter = Alerter::new(
+            store.clone(),
+            store.clone(),
+            clock,
+            relay,
+            RelayMode::Inline,
+        );
+        let down = fixtures::result(&tenant, "web", "eu", fixtures::at(10), Outcome::Down);
+        let env = Envelope::new(
+            Event::ProbeCompleted(netmon_core::events::ProbeBatch {
+                job_id: "j".into(),
+                location: "eu".into(),
+                results: vec![down],
+            }),
+            tenant.clone(),
+            "prober",
+            fixtures::at(11),
+        );
+        let report = alerter.handle(&env).await.unwrap();
+        assert_eq!(report.events, 1);
+        let published = bus.0.lock().unwrap().clone();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].event_type(), EventType::IncidentOpened);
+        assert!(
+            store.pending(10).await.unwrap().is_empty(),
+            "marked published in the real outbox"
+        );
+        // A steady result publishes nothing.
+        let mut again = env.clone();
+        again.id = "again".into();
+        if let Event::ProbeCompleted(b) = &mut again.event {
+            b.results[0].started_at = fixtures::at(20);
+        }
+        assert_eq!(alerter.handle(&again).await.unwrap().events, 0);
+        assert_eq!(bus.0.lock().unwrap().len(), 1);
+    }
 }

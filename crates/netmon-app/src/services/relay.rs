@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use netmon_core::events::Envelope;
 use netmon_core::ports::{Clock, EventBus, Outbox};
 use tokio::sync::{Mutex, Notify, watch};
 use tracing::warn;
@@ -40,11 +41,29 @@ impl OutboxRelay {
     pub async fn flush(&self) -> Result<FlushReport, HandleError> {
         let _guard = self.flushing.lock().await;
         let pending = self.outbox.pending(BATCH).await?;
+        self.publish_each(pending.into_iter().map(|e| e.envelope))
+            .await
+    }
+
+    /// Publishes events the caller has just committed to the outbox, and marks them published,
+    /// without reading the outbox: a cloud outbox index is eventually consistent and may not
+    /// show an event written a moment ago. One that fails stays pending for the next `flush`.
+    pub async fn publish_committed(
+        &self,
+        events: Vec<Envelope>,
+    ) -> Result<FlushReport, HandleError> {
+        self.publish_each(events.into_iter()).await
+    }
+
+    async fn publish_each(
+        &self,
+        events: impl Iterator<Item = Envelope>,
+    ) -> Result<FlushReport, HandleError> {
         let mut report = FlushReport::default();
         let mut last_error = None;
-        for entry in pending {
-            let id = entry.envelope.id.clone();
-            match self.bus.publish(vec![entry.envelope]).await {
+        for envelope in events {
+            let id = envelope.id.clone();
+            match self.bus.publish(vec![envelope]).await {
                 Ok(()) => {
                     self.outbox
                         .mark_published(std::slice::from_ref(&id))

@@ -63,7 +63,8 @@ impl Scheduler {
     ) -> Result<TickReport, HandleError> {
         let start = schedule::floor_minute(minute);
         let just_before = start - chrono::Duration::milliseconds(1);
-        let due = schedule::due_in(
+        // Every instant of the minute: a 10 s target is due six times in it.
+        let due = schedule::due_each_in(
             targets,
             just_before,
             just_before + chrono::Duration::seconds(60),
@@ -261,6 +262,117 @@ mod tests {
         let r = missed_heartbeat(&t, ping, at(4_500), at(7_501)).expect("missed again");
         assert_eq!(r.started_at, at(7_500) + ms);
         assert!(missed_heartbeat(&t, ping, at(7_501), at(7_560)).is_none());
+    }
+
+    /// Records what a tick enqueues and publishes.
+    #[derive(Default)]
+    struct Recording {
+        jobs: std::sync::Mutex<Vec<netmon_core::jobs::ProbeJob>>,
+    }
+
+    #[async_trait::async_trait]
+    impl JobQueue for Recording {
+        async fn enqueue(
+            &self,
+            jobs: Vec<netmon_core::jobs::ProbeJob>,
+        ) -> Result<(), netmon_core::ports::BusError> {
+            self.jobs.lock().unwrap().extend(jobs);
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl HeartbeatStore for Recording {
+        async fn record_ping(
+            &self,
+            _: &netmon_core::ports::PingRecord,
+        ) -> Result<(), netmon_core::ports::StoreError> {
+            Ok(())
+        }
+        async fn last_pings(
+            &self,
+        ) -> Result<Vec<netmon_core::ports::PingRecord>, netmon_core::ports::StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for Recording {
+        async fn publish(&self, _: Vec<Envelope>) -> Result<(), netmon_core::ports::BusError> {
+            Ok(())
+        }
+    }
+
+    /// The cloud design point: 100,000 targets planned by one tick per minute, 10 s to 24 h.
+    #[tokio::test]
+    async fn one_tick_plans_a_minute_of_100k_targets_in_few_sharded_jobs() {
+        let template: TargetSpec = serde_json::from_value(serde_json::json!({
+            "id": "t", "http": {"url": "https://example.com/"}
+        }))
+        .unwrap();
+        let targets: Vec<Target> = (0..100_000)
+            .map(|i| {
+                let mut spec = template.clone();
+                spec.id = TargetId::parse(format!("t{i}")).unwrap();
+                // 1% every 10 s, 1% daily, the rest every minute.
+                spec.interval = match i % 100 {
+                    0 => "10s",
+                    1 => "24h",
+                    _ => "1m",
+                }
+                .parse()
+                .unwrap();
+                Target {
+                    tenant: TenantId::default_tenant(),
+                    spec,
+                    version: 1,
+                    created_at: at(0),
+                    updated_at: at(0),
+                }
+            })
+            .collect();
+        let sink = Arc::new(Recording::default());
+        let scheduler = Scheduler::new(sink.clone(), sink.clone(), sink.clone(), 50)
+            .with_slot(std::time::Duration::from_secs(10));
+        let minute = schedule::floor_minute(at(600));
+        let report = scheduler.plan_minute(&targets, minute).await.unwrap();
+        let jobs = sink.jobs.lock().unwrap().clone();
+
+        let mut per_target: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+        for job in &jobs {
+            assert!(job.targets.len() <= 50);
+            assert!(job.scheduled_for >= minute);
+            assert!(job.scheduled_for < minute + chrono::Duration::seconds(60));
+            assert_eq!(job.scheduled_for.timestamp() % 10, 0, "on a 10 s slot");
+            for t in &job.targets {
+                per_target
+                    .entry(t.id.to_string())
+                    .or_default()
+                    .push(job.scheduled_for);
+            }
+        }
+        let count = |i: usize| per_target.get(&format!("t{i}")).map_or(0, Vec::len);
+        assert_eq!(count(0), 6, "a 10 s target six times a minute");
+        assert_eq!(count(2), 1, "a 1 m target once");
+        let minutely = (0..100_000).filter(|i| i % 100 >= 2).count();
+        assert_eq!(
+            (0..100_000)
+                .filter(|i| i % 100 >= 2 && count(*i) == 1)
+                .count(),
+            minutely
+        );
+        // Six slots: at most one partly filled job per slot.
+        assert_eq!(
+            report.probes,
+            jobs.iter().map(|j| j.targets.len()).sum::<usize>()
+        );
+        assert!(
+            jobs.len() <= report.probes.div_ceil(50) + 6,
+            "{} jobs",
+            jobs.len()
+        );
+        let slots: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.scheduled_for).collect();
+        assert_eq!(slots.len(), 6, "spread over the minute");
     }
 
     #[test]

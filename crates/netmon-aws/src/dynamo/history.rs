@@ -1,5 +1,5 @@
-//! `HistoryStore` on the history table, cheap by construction (docs/dynamodb-history.md has the
-//! item sizes and costs):
+//! `HistoryStore` on the history table, cheap by construction (docs/dynamodb.md, "History
+//! table", has the item sizes and costs):
 //!
 //! - **Block** `B#<tenant>#<YYYY-MM-DDTHH>` / `<first start ms>#<hash>`: every result of one
 //!   `record()` call for one tenant and UTC hour, in one compact document ([`codec`]). One write
