@@ -16,7 +16,10 @@ use netmon_app::clock::SystemClock;
 use netmon_app::embedded;
 use netmon_core::events::IncidentCause;
 use netmon_core::incident::{CheckState, LocationState, OpenIncident, Status, incident_id};
-use netmon_core::ports::{Expect, HistoryStore, IncidentRecord, StateStore, TargetStore};
+use netmon_core::maintenance::{MaintenanceSpec, MaintenanceWindow};
+use netmon_core::ports::{
+    Expect, HistoryStore, IncidentRecord, MaintenanceStore, StateStore, TargetStore,
+};
 use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
 use netmon_core::target::{Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
@@ -402,6 +405,31 @@ async fn seed(store: &SqliteStore, tenant: &TenantId, now: DateTime<Utc>, interv
                 .expect("demo state");
         }
     }
+    // An announced window: the page lists it under the banner, before it starts.
+    let start = now
+        .date_naive()
+        .and_hms_opt(2, 0, 0)
+        .expect("02:00")
+        .and_utc()
+        + Duration::days(1);
+    let window: MaintenanceSpec = serde_json::from_value(serde_json::json!({
+        "id": "mail-upgrade", "name": "Mail server upgrade",
+        "starts_at": start, "ends_at": start + Duration::hours(2), "targets": ["09-smtp"],
+    }))
+    .expect("demo window");
+    store
+        .put_window(
+            MaintenanceWindow {
+                tenant: tenant.clone(),
+                spec: window,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .expect("demo window stored");
 }
 
 fn arg(name: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! SDK configuration, built once per cold start and shared by every client.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -8,10 +9,29 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::metrics::CallCounter;
 
-/// From the Lambda environment: role credentials, `AWS_REGION`, and `AWS_ENDPOINT_URL` /
-/// `AWS_ENDPOINT_URL_<SERVICE>` when set (LocalStack, moto), all read by aws-config itself.
+/// aws-config's default chains (environment, profiles, SSO, web identity, IMDS), with
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` when set: for the CLI on a person's machine.
 pub async fn from_env() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// For the functions: exactly what Lambda provides, read once at init. `AWS_REGION`, the role's
+/// credentials in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, and
+/// `AWS_ENDPOINT_URL` when set (LocalStack, moto). aws-config's default chains (profiles, SSO,
+/// STS web identity and assume-role, IMDS, ECS) are never used in Lambda; leaving them out keeps
+/// their code, STS client included, out of every function's binary.
+pub fn for_lambda(env: &crate::env::Env) -> Result<SdkConfig, crate::env::EnvError> {
+    let region = env.required("AWS_REGION")?;
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ));
+    if let Some(url) = env.optional("AWS_ENDPOINT_URL")? {
+        sdk = sdk.endpoint_url(url);
+    }
+    Ok(sdk.build())
 }
 
 /// An emulator at `endpoint` with dummy static credentials. Used by tests and `netmon dev`,
@@ -148,4 +168,21 @@ where
         _ => SdkFailure::Other,
     };
     (kind, DisplayErrorContext(err).to_string())
+}
+
+/// A failed publish or send as the event bus reports it: too large is final, the rest retryable.
+pub(crate) fn bus_error<E>(
+    what: &str,
+    err: &SdkError<E, HttpResponse>,
+) -> netmon_core::ports::BusError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (kind, msg) = classify_sdk_error(err);
+    match kind {
+        SdkFailure::TooLarge => netmon_core::ports::BusError::TooLarge(format!("{what}: {msg}")),
+        SdkFailure::Transient | SdkFailure::Other => {
+            netmon_core::ports::BusError::Unavailable(format!("{what}: {msg}"))
+        }
+    }
 }

@@ -8,7 +8,7 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use netmon_core::events::{Envelope, Event, EventType, ProbeBatch};
 use netmon_core::ports::{BusError, EventBus};
 
-use crate::clients::{SdkFailure, classify_sdk_error};
+use crate::clients::bus_error;
 use crate::resources;
 
 /// SNS refuses messages, and PublishBatch requests, larger than this (body plus attributes).
@@ -153,17 +153,7 @@ impl SnsBus {
                 .set_publish_batch_request_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    let (kind, msg) = classify_sdk_error(&e);
-                    match kind {
-                        SdkFailure::TooLarge => {
-                            BusError::TooLarge(format!("SNS PublishBatch to {arn}: {msg}"))
-                        }
-                        SdkFailure::Transient | SdkFailure::Other => {
-                            BusError::Unavailable(format!("SNS PublishBatch to {arn}: {msg}"))
-                        }
-                    }
-                })?;
+                .map_err(|e| bus_error(&format!("SNS PublishBatch to {arn}"), &e))?;
             let ok: std::collections::HashSet<&str> =
                 out.successful().iter().filter_map(|s| s.id()).collect();
             let reasons: BTreeMap<&str, String> = out

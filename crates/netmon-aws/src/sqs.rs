@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{BusError, Clock, JobQueue};
 
-use crate::clients::{SdkFailure, classify_sdk_error};
+use crate::clients::bus_error;
 
 /// SQS refuses messages and `SendMessageBatch` requests larger than this. (SQS accepts 1 MiB
 /// since 2025; 256 KiB keeps LocalStack, older regions and the prober's own body limit happy.)
@@ -74,17 +74,7 @@ impl SqsJobQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    let (kind, msg) = classify_sdk_error(&e);
-                    match kind {
-                        SdkFailure::TooLarge => {
-                            BusError::TooLarge(format!("SQS SendMessageBatch: {msg}"))
-                        }
-                        SdkFailure::Transient | SdkFailure::Other => {
-                            BusError::Unavailable(format!("SQS SendMessageBatch: {msg}"))
-                        }
-                    }
-                })?;
+                .map_err(|e| bus_error("SQS SendMessageBatch", &e))?;
             let ok: std::collections::HashSet<&str> =
                 out.successful().iter().map(|s| s.id()).collect();
             failures.clear();

@@ -15,6 +15,6 @@ async fn main() -> Result<(), InitError> {
         state_table: env.required(ENV_STATE_TABLE)?,
         incidents_topic_arn: env.required(ENV_INCIDENTS_TOPIC_ARN)?,
     };
-    let clients = Clients::new(&clients::from_env().await);
+    let clients = Clients::new(&clients::for_lambda(&env)?);
     lambda::serve_sqs(AlerterFunction::new(&clients, config)).await
 }

@@ -23,7 +23,7 @@ async fn main() -> Result<(), InitError> {
         allow_private: env.flag(ENV_ALLOW_PRIVATE, false)?,
         allow_link_local: env.flag(ENV_ALLOW_LINK_LOCAL, false)?,
     };
-    let clients = Clients::new(&clients::from_env().await);
+    let clients = Clients::new(&clients::for_lambda(&env)?);
     lambda_http::run(api_router(&clients, config)?)
         .await
         .map_err(|e| InitError::new(format!("Lambda runtime: {e}")))

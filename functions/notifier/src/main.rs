@@ -16,6 +16,6 @@ async fn main() -> Result<(), InitError> {
         allow_private: env.flag(ENV_ALLOW_PRIVATE, false)?,
         allow_link_local: env.flag(ENV_ALLOW_LINK_LOCAL, false)?,
     };
-    let clients = Clients::new(&clients::from_env().await);
+    let clients = Clients::new(&clients::for_lambda(&env)?);
     lambda::serve_sqs(NotifierFunction::new(&clients, config)?).await
 }

@@ -14,6 +14,6 @@ async fn main() -> Result<(), InitError> {
     let config = RecorderConfig {
         history_table: env.required(ENV_HISTORY_TABLE)?,
     };
-    let clients = Clients::new(&clients::from_env().await);
+    let clients = Clients::new(&clients::for_lambda(&env)?);
     lambda::serve_sqs(RecorderFunction::new(&clients, config)).await
 }

@@ -20,6 +20,6 @@ async fn main() -> Result<(), InitError> {
         probe_results_topic_arn: env.required(ENV_PROBE_RESULTS_TOPIC_ARN)?,
         incidents_topic_arn: env.required(ENV_INCIDENTS_TOPIC_ARN)?,
     };
-    let clients = Clients::new(&clients::from_env().await);
+    let clients = Clients::new(&clients::for_lambda(&env)?);
     lambda::serve_schedule(SchedulerFunction::new(&clients, config)).await
 }
