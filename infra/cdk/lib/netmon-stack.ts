@@ -150,7 +150,15 @@ export class NetmonStack extends Stack {
     const code = (fn: string): lambda.Code => {
       const candidates = [fn, `netmon-fn-${fn}`].map((d) => path.resolve(cfg.assetDir, d, 'bootstrap.zip'));
       const zip = candidates.find((p) => fs.existsSync(p));
-      if (zip) return lambda.Code.fromAsset(zip);
+      if (zip) {
+        // scripts/package records the architecture it built for next to each zip.
+        const archFile = path.join(path.dirname(zip), 'architecture');
+        const built = fs.existsSync(archFile) ? fs.readFileSync(archFile, 'utf8').trim() : undefined;
+        if (built !== undefined && built !== cfg.architecture) {
+          Annotations.of(this).addError(`${zip} was built for ${built}, but netmon:architecture is ${cfg.architecture}; run scripts/package --${cfg.architecture === 'x86_64' ? 'x86-64' : 'arm64'} or set -c netmon:architecture=${built}`);
+        }
+        return lambda.Code.fromAsset(zip);
+      }
       const msg = `no built code for '${fn}' (looked for ${candidates.join(', ')}); run scripts/package first`;
       if (cfg.assets === 'required') {
         Annotations.of(this).addError(msg);
