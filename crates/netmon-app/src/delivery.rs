@@ -7,19 +7,8 @@ use async_trait::async_trait;
 use hmac::{KeyInit, Mac};
 use netmon_core::channel::{ChannelKind, ChannelSpec};
 use netmon_core::events::Envelope;
+use netmon_core::ports::{Deliver, LineSink, ProbeEngine};
 use netmon_core::target::{CheckSpec, HttpCheck};
-use netmon_probe::Prober;
-
-#[async_trait]
-pub trait Deliver: Send + Sync {
-    /// Err carries a human reason; the caller retries later.
-    async fn deliver(&self, channel: &ChannelSpec, env: &Envelope) -> Result<(), String>;
-}
-
-/// Where log channels write.
-pub trait LineSink: Send + Sync {
-    fn line(&self, line: &str);
-}
 
 pub struct StdoutSink;
 
@@ -53,13 +42,13 @@ impl LineSink for MemorySink {
 /// Delivers over the probe engine's HTTP client, so webhooks get the same SSRF guard as probes
 /// (a tenant cannot point a webhook at the metadata service).
 pub struct ChannelDelivery {
-    prober: Arc<Prober>,
+    prober: Arc<dyn ProbeEngine>,
     log: Arc<dyn LineSink>,
     timeout: Duration,
 }
 
 impl ChannelDelivery {
-    pub fn new(prober: Arc<Prober>, log: Arc<dyn LineSink>, timeout: Duration) -> Self {
+    pub fn new(prober: Arc<dyn ProbeEngine>, log: Arc<dyn LineSink>, timeout: Duration) -> Self {
         Self {
             prober,
             log,

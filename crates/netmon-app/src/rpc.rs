@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use netmon_core::events::{Envelope, Event};
 use netmon_core::jobs::ProbeJob;
-use netmon_core::ports::{JobQueue, ReplyStore, StoreError};
+use netmon_core::ports::{EventRpc, JobQueue, ReplyStore, RpcError};
 use netmon_core::result::ProbeResult;
 use netmon_core::rpc::{RpcOutcome, RpcReply};
 use serde::{Deserialize, Serialize};
@@ -20,23 +20,6 @@ use tokio::sync::oneshot;
 
 /// How long a reply record is kept: far longer than any caller waits.
 pub const REPLY_KEEP: chrono::Duration = chrono::Duration::minutes(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum RpcError {
-    #[error("no reply within {}", netmon_core::duration::format_duration(*.0))]
-    Timeout(Duration),
-    #[error("the request could not be sent: {0}")]
-    Send(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Sends a probe job as a request and waits for its reply.
-#[async_trait]
-pub trait EventRpc: Send + Sync {
-    /// Gives `job` a fresh correlation id, sends it, and waits at most `timeout` for the reply.
-    async fn call(&self, job: ProbeJob, timeout: Duration) -> Result<RpcReply, RpcError>;
-}
 
 /// The body of a successful "check now" reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

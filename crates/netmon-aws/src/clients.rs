@@ -1,55 +1,11 @@
 //! SDK configuration, built once per cold start and shared by every client.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
-use crate::metrics::CallCounter;
-
-/// aws-config's default chains (environment, profiles, SSO, web identity, IMDS), with
-/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` when set: for the CLI on a person's machine.
-pub async fn from_env() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
-}
-
-/// For the functions: exactly what Lambda provides, read once at init. `AWS_REGION`, the role's
-/// credentials in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, and
-/// `AWS_ENDPOINT_URL` when set (LocalStack, moto). aws-config's default chains (profiles, SSO,
-/// STS web identity and assume-role, IMDS, ECS) are never used in Lambda; leaving them out keeps
-/// their code, STS client included, out of every function's binary.
-pub fn for_lambda(env: &crate::env::Env) -> Result<SdkConfig, crate::env::EnvError> {
-    let region = env.required("AWS_REGION")?;
-    let mut sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(SharedCredentialsProvider::new(
-            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-        ));
-    if let Some(url) = env.optional("AWS_ENDPOINT_URL")? {
-        sdk = sdk.endpoint_url(url);
-    }
-    Ok(sdk.build())
-}
-
-/// An emulator at `endpoint` with dummy static credentials. Used by tests and `netmon dev`,
-/// where setting process environment variables is not an option.
-pub async fn for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "netmon-emulator",
-        ))
-        .load()
-        .await
-}
 
 /// The three service clients, built once per cold start. Cloning is cheap (the SDK clients are
 /// `Arc`s inside).
@@ -67,20 +23,23 @@ impl Clients {
     }
 
     pub fn builder(sdk: &SdkConfig) -> ClientsBuilder<'_> {
-        ClientsBuilder { sdk, counter: None }
+        ClientsBuilder {
+            sdk,
+            interceptor: None,
+        }
     }
 }
 
 pub struct ClientsBuilder<'a> {
     sdk: &'a SdkConfig,
-    counter: Option<CallCounter>,
+    interceptor: Option<SharedInterceptor>,
 }
 
 impl ClientsBuilder<'_> {
-    /// Counts every call made by the three clients into `counter` (interceptors live in each
-    /// client's config, so all three get one).
-    pub fn counter(mut self, counter: Option<CallCounter>) -> Self {
-        self.counter = counter;
+    /// Runs `interceptor` on every call of the three clients (tests count calls and inject
+    /// faults this way; interceptors live in each client's config, so all three get it).
+    pub fn interceptor(mut self, interceptor: Option<SharedInterceptor>) -> Self {
+        self.interceptor = interceptor;
         self
     }
 
@@ -88,10 +47,10 @@ impl ClientsBuilder<'_> {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(self.sdk);
         let mut sns = aws_sdk_sns::config::Builder::from(self.sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(self.sdk);
-        if let Some(counter) = &self.counter {
-            dynamodb = dynamodb.interceptor(counter.interceptor());
-            sns = sns.interceptor(counter.interceptor());
-            sqs = sqs.interceptor(counter.interceptor());
+        if let Some(interceptor) = self.interceptor {
+            dynamodb = dynamodb.interceptor(interceptor.clone());
+            sns = sns.interceptor(interceptor.clone());
+            sqs = sqs.interceptor(interceptor);
         }
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),

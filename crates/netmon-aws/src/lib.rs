@@ -1,13 +1,13 @@
-//! Cloud adapters for netmon's ports, and what a Lambda needs around the handlers.
+//! Cloud adapters for netmon's ports: the DynamoDB stores ([`dynamo`]), the SNS event bus
+//! ([`sns`]), the SQS job queue ([`sqs`]), the SDK clients they share ([`clients`]) and the
+//! resource contract the deployments are checked against ([`resources`]).
+//!
+//! May depend on: `netmon-core` only. The Lambda host (`netmon-lambda`) wires these adapters to
+//! the services; test-only code (the event-source runner, call counting) is in
+//! `netmon-lambda-testkit`.
 
-pub mod batch;
 pub mod clients;
 pub mod dynamo;
-pub mod env;
-pub mod functions;
-pub mod lambda;
-pub mod metrics;
 pub mod resources;
-pub mod runner;
 pub mod sns;
 pub mod sqs;

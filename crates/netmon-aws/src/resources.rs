@@ -1,6 +1,6 @@
 //! The resource contract between the code, `localstack/init/ready.d/netmon-resources.sh` (moto and
 //! LocalStack) and `infra/` (SAM, CDK): environment variable names, resource name suffixes,
-//! key attributes, filter policies. The drift checks read this file's constants.
+//! key attributes, filter policies, event sources.
 
 /// DynamoDB table for targets, channels, check state, incidents, the outbox, idempotency
 /// records, heartbeat pings and schedule shards.
@@ -47,36 +47,93 @@ pub const OUTBOX_INDEX_SK: &str = "gsi1sk";
 /// SNS message attribute carrying the event type, for subscription filter policies.
 pub const TYPE_ATTRIBUTE: &str = "type";
 
-/// Subscriptions: (topic suffix, queue suffix, event types the filter policy lets through).
-/// All use raw message delivery, so the SQS body is the event envelope itself.
-pub const SUBSCRIPTIONS: &[(&str, &str, &[&str])] = &[
-    (
-        PROBE_RESULTS_TOPIC_SUFFIX,
-        ALERTER_QUEUE_SUFFIX,
-        &["probe.completed"],
-    ),
-    (
-        PROBE_RESULTS_TOPIC_SUFFIX,
-        RECORDER_QUEUE_SUFFIX,
-        &["probe.completed"],
-    ),
-    (
-        INCIDENTS_TOPIC_SUFFIX,
-        NOTIFIER_QUEUE_SUFFIX,
-        &["incident.opened", "incident.resolved", "incident.reminder"],
-    ),
+/// The functions, by the name each has in `functions/<name>`, the templates and the logs.
+pub mod function {
+    pub const SCHEDULER: &str = "scheduler";
+    pub const PROBER: &str = "prober";
+    pub const ALERTER: &str = "alerter";
+    pub const NOTIFIER: &str = "notifier";
+    pub const RECORDER: &str = "recorder";
+    pub const API: &str = "api";
+}
+
+/// An SNS subscription of a queue to a topic. All use raw message delivery, so the SQS body is
+/// the event envelope itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: &'static str,
+    pub queue: &'static str,
+    /// Event types the filter policy (on [`TYPE_ATTRIBUTE`]) lets through.
+    pub event_types: &'static [&'static str],
+}
+
+pub const SUBSCRIPTIONS: &[Subscription] = &[
+    Subscription {
+        topic: PROBE_RESULTS_TOPIC_SUFFIX,
+        queue: ALERTER_QUEUE_SUFFIX,
+        event_types: &["probe.completed"],
+    },
+    Subscription {
+        topic: PROBE_RESULTS_TOPIC_SUFFIX,
+        queue: RECORDER_QUEUE_SUFFIX,
+        event_types: &["probe.completed"],
+    },
+    Subscription {
+        topic: INCIDENTS_TOPIC_SUFFIX,
+        queue: NOTIFIER_QUEUE_SUFFIX,
+        event_types: &["incident.opened", "incident.resolved", "incident.reminder"],
+    },
 ];
 
 /// Lambda redelivers a failed message this many times before SQS moves it to the DLQ.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
-/// SQS event source mappings: (queue suffix, consuming function, `BatchSize`,
-/// `MaximumBatchingWindowInSeconds`, `ScalingConfig.MaximumConcurrency`, the function's
-/// `Timeout` in seconds). infra/ deploys exactly these (the drift check compares), and the local
-/// event-source runner (`runner.rs`) mirrors them.
-pub const EVENT_SOURCES: &[(&str, &str, u32, u32, u32, u32)] = &[
-    (PROBE_JOBS_QUEUE_SUFFIX, "prober", 5, 0, 20, 90),
-    (ALERTER_QUEUE_SUFFIX, "alerter", 10, 5, 5, 30),
-    (NOTIFIER_QUEUE_SUFFIX, "notifier", 10, 0, 5, 60),
-    (RECORDER_QUEUE_SUFFIX, "recorder", 100, 30, 2, 30),
+/// An SQS event source mapping and the settings of the function it feeds. infra/ deploys
+/// exactly these (the drift check compares), and the local event-source runner mirrors them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSource {
+    pub queue: &'static str,
+    pub function: &'static str,
+    pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window_secs: u32,
+    /// `ScalingConfig.MaximumConcurrency`.
+    pub max_concurrency: u32,
+    /// The consuming function's `Timeout`.
+    pub function_timeout_secs: u32,
+}
+
+pub const EVENT_SOURCES: &[EventSource] = &[
+    EventSource {
+        queue: PROBE_JOBS_QUEUE_SUFFIX,
+        function: function::PROBER,
+        batch_size: 5,
+        batching_window_secs: 0,
+        max_concurrency: 20,
+        function_timeout_secs: 90,
+    },
+    EventSource {
+        queue: ALERTER_QUEUE_SUFFIX,
+        function: function::ALERTER,
+        batch_size: 10,
+        batching_window_secs: 5,
+        max_concurrency: 5,
+        function_timeout_secs: 30,
+    },
+    EventSource {
+        queue: NOTIFIER_QUEUE_SUFFIX,
+        function: function::NOTIFIER,
+        batch_size: 10,
+        batching_window_secs: 0,
+        max_concurrency: 5,
+        function_timeout_secs: 60,
+    },
+    EventSource {
+        queue: RECORDER_QUEUE_SUFFIX,
+        function: function::RECORDER,
+        batch_size: 100,
+        batching_window_secs: 30,
+        max_concurrency: 2,
+        function_timeout_secs: 30,
+    },
 ];

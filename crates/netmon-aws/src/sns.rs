@@ -366,7 +366,8 @@ fn split_probe_batch(
 mod tests {
     use super::*;
     use chrono::DateTime;
-    use netmon_core::result::{ConditionResult, Outcome, PhaseTimings, ProbeResult};
+    use netmon_core::observation::{ConditionResult, PhaseTimings};
+    use netmon_core::result::{Outcome, ProbeResult};
     use netmon_core::{TargetId, TenantId};
 
     fn result(i: usize, pad: usize) -> ProbeResult {

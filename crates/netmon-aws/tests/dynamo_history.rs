@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use netmon_aws::dynamo::history::{DynamoHistoryStore, block_pk, hour_key, marker_pk, rollup_pk};
-use netmon_aws::metrics::{CallCounter, CallSnapshot};
 use netmon_core::history::{Granularity, HistoryBucket, aggregate, sample};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::HistoryStore;
 use netmon_core::result::{Outcome, ProbeResult};
 use netmon_embedded::SqliteStore;
+use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::suites::fixtures::{at, result, target_id, tenant};
 
@@ -50,7 +50,7 @@ struct Env {
 async fn env() -> Env {
     let res = netmon_testkit::emulator::shared_async("dynamo").await;
     let emu = netmon_testkit::emulator::start();
-    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
     let calls = Calls::default();
     let counted = Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -67,7 +67,7 @@ async fn env() -> Env {
 
 impl Env {
     fn store(&self, clock: &Arc<ManualClock>) -> DynamoHistoryStore {
-        DynamoHistoryStore::new(self.counted.clone(), self.table.clone()).with_clock(clock.clone())
+        DynamoHistoryStore::new(self.counted.clone(), self.table.clone(), clock.clone())
     }
 
     async fn items(&self, pk: &str) -> Vec<BTreeMap<String, AttributeValue>> {
@@ -114,9 +114,13 @@ impl Env {
 async fn history_suite() {
     let res = netmon_testkit::emulator::shared_async("dynamo").await;
     let emu = netmon_testkit::emulator::start();
-    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
     netmon_testkit::suites::history::run_all(|| async {
-        DynamoHistoryStore::new(Client::new(&sdk), res.get("NETMON_HISTORY_TABLE").into())
+        DynamoHistoryStore::new(
+            Client::new(&sdk),
+            res.get("NETMON_HISTORY_TABLE").into(),
+            Arc::new(netmon_app::clock::SystemClock),
+        )
     })
     .await;
 }

@@ -27,7 +27,7 @@ struct Env {
 
 async fn client() -> Client {
     let emu = netmon_testkit::emulator::start();
-    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
     Client::new(&sdk)
 }
 

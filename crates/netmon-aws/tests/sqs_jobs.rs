@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use netmon_aws::clients::{self, Clients};
-use netmon_aws::metrics::CallCounter;
+use netmon_app::clock::SystemClock;
+use netmon_aws::clients::Clients;
 use netmon_aws::sqs::SqsJobQueue;
 use netmon_core::TenantId;
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::JobQueue;
 use netmon_core::target::TargetSpec;
+use netmon_lambda_testkit::metrics::CallCounter;
 use netmon_testkit::emulator;
 
 async fn queue(sqs: &aws_sdk_sqs::Client) -> String {
@@ -62,18 +63,14 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ProbeJob> {
 #[tokio::test]
 async fn jobs_go_out_in_batches_of_ten_delayed_to_their_slot() {
     let emu = emulator::start();
-    let sdk = clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
     let counter = CallCounter::new();
     let counted = Clients::builder(&sdk)
-        .counter(Some(counter.clone()))
+        .interceptor(Some(counter.interceptor()))
         .build();
     let sqs = Clients::new(&sdk).sqs;
     let url = queue(&sqs).await;
-    let jobs = SqsJobQueue::new(
-        counted.sqs,
-        url.clone(),
-        Arc::new(netmon_app::clock::SystemClock),
-    );
+    let jobs = SqsJobQueue::new(counted.sqs, url.clone(), Arc::new(SystemClock));
 
     // 25 jobs due now (one second late): three requests, all visible at once.
     let now: Vec<ProbeJob> = (0..25)

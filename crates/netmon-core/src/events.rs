@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChannelId, TargetId, TenantId};
-use crate::result::{ConditionResult, ProbeError, ProbeResult};
+use crate::observation::{ConditionResult, ProbeError};
+use crate::result::ProbeResult;
 use crate::target::Target;
 
 /// Every message on the bus. `type` and `payload` come from [`Event`].

@@ -283,7 +283,7 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::ids::{TargetId, TenantId};
-    use crate::result::{ConditionResult, PhaseTimings};
+    use crate::observation::{ConditionResult, PhaseTimings};
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()

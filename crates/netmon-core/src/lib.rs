@@ -10,9 +10,11 @@ pub mod ids;
 pub mod incident;
 pub mod jobs;
 pub mod maintenance;
+pub mod observation;
 pub mod ports;
 pub mod result;
 pub mod rpc;
+pub mod schedule;
 pub mod target;
 
 pub use duration::HumanDuration;

@@ -339,3 +339,52 @@ pub trait ReplyStore: Send + Sync {
         correlation_id: &str,
     ) -> Result<Option<crate::rpc::RpcReply>, StoreError>;
 }
+
+/// The network side of a probe: runs one check and reports what it saw (the probe engine,
+/// behind the SSRF guard). Judging what it saw is the domain's (`result::judge`).
+#[async_trait]
+pub trait ProbeEngine: Send + Sync {
+    /// Never panics, and returns within `timeout` plus scheduling slack.
+    async fn observe(
+        &self,
+        check: &crate::target::CheckSpec,
+        timeout: std::time::Duration,
+    ) -> crate::observation::Observation;
+}
+
+/// Sends a notification to one channel.
+#[async_trait]
+pub trait Deliver: Send + Sync {
+    /// Err carries a human reason (never a secret); the caller retries later.
+    async fn deliver(
+        &self,
+        channel: &crate::channel::ChannelSpec,
+        env: &Envelope,
+    ) -> Result<(), String>;
+}
+
+/// Where log channels write their lines.
+pub trait LineSink: Send + Sync {
+    fn line(&self, line: &str);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("no reply within {}", crate::duration::format_duration(*.0))]
+    Timeout(std::time::Duration),
+    #[error("the request could not be sent: {0}")]
+    Send(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// EventRPC ("check now"): sends a probe job as a request and waits for its reply.
+#[async_trait]
+pub trait EventRpc: Send + Sync {
+    /// Gives `job` a fresh correlation id, sends it, and waits at most `timeout` for the reply.
+    async fn call(
+        &self,
+        job: crate::jobs::ProbeJob,
+        timeout: std::time::Duration,
+    ) -> Result<crate::rpc::RpcReply, RpcError>;
+}

@@ -57,6 +57,20 @@ impl CheckSpec {
             CheckSpec::Heartbeat(_) => "heartbeat",
         }
     }
+
+    /// Conditions applied when a target lists none.
+    pub fn default_conditions(&self) -> Vec<Condition> {
+        let sources: &[&str] = match self {
+            CheckSpec::Http(_) => &["[CONNECTED] == true", "[STATUS] < 400"],
+            CheckSpec::Tcp(_) => &["[CONNECTED] == true"],
+            CheckSpec::Dns(_) => &["[DNS_RCODE] == NOERROR"],
+            CheckSpec::Heartbeat(_) => &[],
+        };
+        sources
+            .iter()
+            .filter_map(|s| Condition::parse(s).ok())
+            .collect()
+    }
 }
 
 /// One line naming what is checked, for notifications and the CLI. Never includes headers or
@@ -184,6 +198,22 @@ pub struct Target {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TargetSpec {
+    /// A heartbeat without a token keeps `previous`'s, or gets a random one: it is the secret in
+    /// `/ping/{token}`, so a config or API edit that omits it must not change it.
+    pub fn ensure_heartbeat_token(&mut self, previous: Option<&TargetSpec>) {
+        if let CheckSpec::Heartbeat(hb) = &mut self.check
+            && hb.token.is_none()
+        {
+            let kept = previous.and_then(|p| match &p.check {
+                CheckSpec::Heartbeat(old) => old.token.clone(),
+                _ => None,
+            });
+            hb.token = Some(kept.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()));
+        }
+    }
 }
 
 impl Target {
@@ -559,6 +589,25 @@ pub fn is_valid_tag(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_conditions_parse() {
+        let tcp = CheckSpec::Tcp(TcpCheck {
+            host: "example.com".into(),
+            port: 443,
+        });
+        assert_eq!(tcp.default_conditions().len(), 1);
+        let http = CheckSpec::Http(HttpCheck {
+            url: url::Url::parse("https://example.com/").unwrap(),
+            method: "GET".into(),
+            headers: Default::default(),
+            body: None,
+            follow_redirects: true,
+            max_redirects: 5,
+            verify_tls: true,
+        });
+        assert_eq!(http.default_conditions().len(), 2);
+    }
 
     fn parse(json: &str) -> Result<TargetSpec, String> {
         serde_json::from_str::<TargetSpec>(json).map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use netmon_core::result::{ErrorKind, ProbeError};
+use netmon_core::observation::{ErrorKind, ProbeError};
 use netmon_core::target::{DnsCheck, DnsRecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};

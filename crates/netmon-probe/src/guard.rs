@@ -209,8 +209,8 @@ mod tests {
     }
 
     #[test]
-    fn cloud_default_refuses_everything_internal() {
-        let cfg = ProbeConfig::cloud_default();
+    fn public_only_refuses_everything_internal() {
+        let cfg = ProbeConfig::new(false, false);
         for addr in [
             "169.254.169.254",
             "::ffff:169.254.169.254",
@@ -230,8 +230,8 @@ mod tests {
     }
 
     #[test]
-    fn embedded_default_allows_private_but_not_link_local() {
-        let cfg = ProbeConfig::embedded_default();
+    fn private_allowed_still_refuses_link_local() {
+        let cfg = ProbeConfig::new(true, false);
         for addr in [
             "127.0.0.1",
             "::1",
@@ -257,7 +257,7 @@ mod tests {
     fn link_local_switch_permits_metadata_but_never_multicast() {
         let cfg = ProbeConfig {
             allow_link_local: true,
-            ..ProbeConfig::cloud_default()
+            ..ProbeConfig::new(false, false)
         };
         assert!(check(ip("169.254.169.254"), &cfg).is_ok());
         assert!(check(ip("fe80::1"), &cfg).is_ok());
@@ -265,14 +265,14 @@ mod tests {
         let all = ProbeConfig {
             allow_link_local: true,
             allow_private: true,
-            ..ProbeConfig::cloud_default()
+            ..ProbeConfig::new(false, false)
         };
         assert!(check(ip("224.0.0.1"), &all).is_err());
     }
 
     #[test]
     fn refusal_message_names_address_category_and_setting() {
-        let cfg = ProbeConfig::cloud_default();
+        let cfg = ProbeConfig::new(false, false);
         let err = check(ip("169.254.169.254"), &cfg).unwrap_err().to_string();
         assert_eq!(
             err,

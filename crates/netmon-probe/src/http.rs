@@ -10,7 +10,7 @@ use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use netmon_core::result::{ErrorKind, PhaseTimings, ProbeError};
+use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::target::HttpCheck;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn request_carries_host_with_explicit_port_and_origin_form_path() {
-        let cfg = crate::ProbeConfig::cloud_default();
+        let cfg = crate::ProbeConfig::new(false, false);
         let u: Url = "http://example.com:8080/a/b?q=1#frag".parse().unwrap();
         let req = build_request(
             &u,

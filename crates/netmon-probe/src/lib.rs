@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use netmon_core::TenantId;
-use netmon_core::ports::Clock;
-use netmon_core::result::{ErrorKind, Observation, ProbeError, ProbeResult, judge};
+use netmon_core::observation::{ErrorKind, Observation, ProbeError};
+use netmon_core::ports::ProbeEngine;
+use netmon_core::result::{ProbeResult, judge};
 use netmon_core::target::{CheckSpec, TargetSpec, TcpCheck};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -49,22 +49,15 @@ pub struct ProbeConfig {
 impl ProbeConfig {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
-    /// For the multi-tenant cloud deployment: every non-public address is refused.
-    pub fn cloud_default() -> Self {
+    /// The address policy is the deployment's to choose, so there is no default: `netmon up`
+    /// takes it from its config (`probe.allow_private`, `probe.allow_link_local`), the Lambdas
+    /// from their environment (`netmon_lambda::policy`).
+    pub fn new(allow_private: bool, allow_link_local: bool) -> Self {
         Self {
-            allow_private: false,
-            allow_link_local: false,
+            allow_private,
+            allow_link_local,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             user_agent: default_user_agent(),
-        }
-    }
-
-    /// For `netmon up` on an operator's own machine: private networks allowed (monitoring the
-    /// LAN is the point), link-local and metadata still refused.
-    pub fn embedded_default() -> Self {
-        Self {
-            allow_private: true,
-            ..Self::cloud_default()
         }
     }
 }
@@ -172,58 +165,7 @@ impl Prober {
         started_at: DateTime<Utc>,
     ) -> ProbeResult {
         let obs = self.observe(&spec.check, spec.timeout.as_duration()).await;
-        if let Some(e) = &obs.error {
-            // Kind and message only: messages never contain header values or bodies.
-            tracing::debug!(target_id = %spec.id, kind = ?e.kind, error = %e.message, "probe failed");
-        }
         judge(tenant, spec, location, started_at, &obs)
-    }
-
-    /// Probes every job with at most `concurrency` (at least 1) in flight, all stamped with the
-    /// round's `started_at`. Each probe is bounded by its own timeout, so a slow target delays
-    /// nobody else. Results come back in completion order.
-    pub async fn probe_many(
-        &self,
-        jobs: Vec<(TenantId, TargetSpec)>,
-        location: &str,
-        concurrency: usize,
-        started_at: DateTime<Utc>,
-    ) -> Vec<ProbeResult> {
-        self.probe_many_with(jobs, location, concurrency, || started_at)
-            .await
-    }
-
-    /// Like [`Prober::probe_many`], but stamps each probe's `started_at` from `clock` when that
-    /// probe actually starts (later probes of a large round wait for a free slot).
-    pub async fn probe_many_with_clock(
-        &self,
-        jobs: Vec<(TenantId, TargetSpec)>,
-        location: &str,
-        concurrency: usize,
-        clock: &dyn Clock,
-    ) -> Vec<ProbeResult> {
-        self.probe_many_with(jobs, location, concurrency, || clock.now())
-            .await
-    }
-
-    async fn probe_many_with(
-        &self,
-        jobs: Vec<(TenantId, TargetSpec)>,
-        location: &str,
-        concurrency: usize,
-        now: impl Fn() -> DateTime<Utc>,
-    ) -> Vec<ProbeResult> {
-        // One task drives every probe (no per-probe spawn or Arc clone); hyper's connection
-        // halves run as their own tasks, so I/O still proceeds in parallel.
-        let now = &now;
-        futures::stream::iter(jobs)
-            .map(|(tenant, spec)| async move {
-                let started_at = now();
-                self.probe(&tenant, &spec, location, started_at).await
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await
     }
 
     async fn tcp(&self, check: &TcpCheck, p: &mut Progress) -> Result<(), ProbeError> {
@@ -239,6 +181,13 @@ impl Prober {
     }
 }
 
+#[async_trait::async_trait]
+impl ProbeEngine for Prober {
+    async fn observe(&self, check: &CheckSpec, timeout: Duration) -> Observation {
+        Prober::observe(self, check, timeout).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn heartbeat_checks_are_not_probed() {
         let prober = Prober::new(
-            ProbeConfig::cloud_default(),
+            ProbeConfig::new(false, false),
             Arc::new(StaticResolver::new()),
         );
         let check = CheckSpec::Heartbeat(netmon_core::target::HeartbeatCheck {
@@ -263,11 +212,9 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let cloud = ProbeConfig::cloud_default();
-        assert!(!cloud.allow_private && !cloud.allow_link_local);
-        assert_eq!(cloud.max_body_bytes, 64 * 1024);
-        let embedded = ProbeConfig::embedded_default();
-        assert!(embedded.allow_private && !embedded.allow_link_local);
-        assert!(embedded.user_agent.starts_with("netmon/"));
+        let config = ProbeConfig::new(true, false);
+        assert!(config.allow_private && !config.allow_link_local);
+        assert_eq!(config.max_body_bytes, 64 * 1024);
+        assert!(config.user_agent.starts_with("netmon/"));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use netmon_core::result::{ErrorKind, Observation, ProbeError};
+use netmon_core::observation::{ErrorKind, Observation, ProbeError};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 

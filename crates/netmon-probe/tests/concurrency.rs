@@ -1,10 +1,14 @@
+//! The application's probe loop (`probe_all`) over the real engine: bounded concurrency, and a
+//! hanging target holds up nobody else.
+
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use netmon_core::result::ErrorKind;
+use netmon_app::services::prober::probe_all;
+use netmon_core::observation::ErrorKind;
 use netmon_core::target::CheckSpec;
 use netmon_probe::ProbeConfig;
 
@@ -13,7 +17,7 @@ async fn one_hanging_target_does_not_hold_up_the_others() {
     let fast = serve(|_| ok("fast")).await;
     let slow = serve(|_| Reply::Hang).await;
     let hang_timeout = Duration::from_millis(1500);
-    let prober = Arc::new(prober(ProbeConfig::embedded_default()));
+    let prober = Arc::new(prober(ProbeConfig::new(true, false)));
 
     let mut jobs = vec![(
         tenant(),
@@ -37,7 +41,7 @@ async fn one_hanging_target_does_not_hold_up_the_others() {
     }
 
     let started = Instant::now();
-    let results = prober.probe_many(jobs, "test-loc", 4, fixed_start()).await;
+    let results = probe_all(prober.as_ref(), jobs, "test-loc", 4, fixed_start).await;
     let elapsed = started.elapsed();
 
     assert_eq!(results.len(), 20);
@@ -71,9 +75,9 @@ async fn one_hanging_target_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
-async fn the_clock_variant_stamps_each_probe_when_it_starts() {
+async fn each_probe_is_stamped_when_it_starts() {
     let server = serve(|_| ok("fine")).await;
-    let prober = prober(ProbeConfig::embedded_default());
+    let prober = prober(ProbeConfig::new(true, false));
     let jobs = (0..3)
         .map(|i| {
             (
@@ -87,15 +91,15 @@ async fn the_clock_variant_stamps_each_probe_when_it_starts() {
             )
         })
         .collect();
-    let clock = FixedClock(fixed_start() + chrono::Duration::seconds(7));
-    let results = prober.probe_many_with_clock(jobs, "loc", 0, &clock).await;
+    let stamp = fixed_start() + chrono::Duration::seconds(7);
+    let results = probe_all(&prober, jobs, "loc", 0, || stamp).await;
     assert_eq!(
         results.len(),
         3,
         "concurrency 0 is treated as 1, not as a stall"
     );
     for r in results {
-        assert_eq!(r.started_at, clock.0);
+        assert_eq!(r.started_at, stamp);
         assert_eq!(r.status_code, Some(200));
     }
 }

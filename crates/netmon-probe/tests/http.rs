@@ -3,7 +3,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use netmon_core::result::ErrorKind;
+use netmon_core::observation::ErrorKind;
 use netmon_core::target::CheckSpec;
 use netmon_probe::{ProbeConfig, StaticResolver};
 
@@ -15,7 +15,7 @@ async fn http_200_is_observed_with_timings_headers_and_body() {
         body: b"hello world".to_vec(),
     })
     .await;
-    let prober = prober(ProbeConfig::embedded_default());
+    let prober = prober(ProbeConfig::new(true, false));
     let obs = prober
         .observe(&CheckSpec::Http(http_check(&server.url("/health"))), T)
         .await;
@@ -55,7 +55,7 @@ async fn http_200_is_observed_with_timings_headers_and_body() {
 async fn sends_method_headers_and_body_and_resolves_names_once() {
     let server = serve(|_| ok("created")).await;
     let resolver = StaticResolver::new().with("svc.test", [ip("127.0.0.1")]);
-    let prober = prober_with(ProbeConfig::embedded_default(), resolver);
+    let prober = prober_with(ProbeConfig::new(true, false), resolver);
     let mut check = http_check(&format!(
         "http://svc.test:{}/items?x=1#frag",
         server.addr.port()
@@ -87,7 +87,7 @@ async fn sends_method_headers_and_body_and_resolves_names_once() {
 #[tokio::test]
 async fn http_500_is_observed_without_a_probe_error() {
     let server = serve(|_| status(500)).await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&server.url("/"))), T)
         .await;
     assert_eq!(obs.status, Some(500));
@@ -103,7 +103,7 @@ async fn a_server_that_never_answers_times_out_within_the_timeout() {
     let server = serve(|_| Reply::Hang).await;
     let timeout = Duration::from_millis(400);
     let started = Instant::now();
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&server.url("/slow"))), timeout)
         .await;
     let elapsed = started.elapsed();
@@ -129,7 +129,7 @@ async fn a_server_that_never_answers_times_out_within_the_timeout() {
 #[tokio::test]
 async fn connection_refused_is_a_connect_error() {
     let port = closed_port().await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(
             &CheckSpec::Http(http_check(&format!("http://127.0.0.1:{port}/"))),
             T,
@@ -148,7 +148,7 @@ async fn connection_refused_is_a_connect_error() {
 
 #[tokio::test]
 async fn unresolvable_name_is_a_dns_error() {
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check("http://nowhere.test/")), T)
         .await;
     let e = obs.error.expect("error");
@@ -168,7 +168,7 @@ async fn garbage_instead_of_http_is_a_protocol_error() {
             let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
         }
     });
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&format!("http://{addr}/"))), T)
         .await;
     assert_eq!(obs.error.expect("error").kind, ErrorKind::Protocol);
@@ -185,7 +185,7 @@ async fn follows_a_redirect_chain_to_the_final_response() {
         _ => status(404),
     })
     .await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&server.url("/a"))), T)
         .await;
     assert_eq!(obs.error, None);
@@ -203,7 +203,7 @@ async fn see_other_turns_a_post_into_a_get_without_body_but_307_keeps_it() {
         _ => ok("done"),
     })
     .await;
-    let prober = prober(ProbeConfig::embedded_default());
+    let prober = prober(ProbeConfig::new(true, false));
     for (path, method, body) in [("/form", "GET", &b""[..]), ("/keep", "POST", b"payload")] {
         let mut check = http_check(&server.url(path));
         check.method = "POST".into();
@@ -224,7 +224,7 @@ async fn a_redirect_loop_is_a_redirect_error() {
         _ => redirect(302, "/ping"),
     })
     .await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&server.url("/ping"))), T)
         .await;
     let e = obs.error.expect("error");
@@ -242,7 +242,7 @@ async fn too_many_redirects_is_a_redirect_error() {
     .await;
     let mut check = http_check(&server.url("/r/0"));
     check.max_redirects = 2;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     let e = obs.error.expect("error");
@@ -261,7 +261,7 @@ async fn redirects_are_not_followed_when_disabled() {
     let server = serve(|_| redirect(302, "/elsewhere")).await;
     let mut check = http_check(&server.url("/"));
     check.follow_redirects = false;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     assert_eq!(obs.error, None);
@@ -277,7 +277,7 @@ async fn redirects_are_not_followed_when_disabled() {
 #[tokio::test]
 async fn redirect_to_another_scheme_is_refused() {
     let server = serve(|_| redirect(302, "ftp://files.example/x")).await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(http_check(&server.url("/"))), T)
         .await;
     let e = obs.error.expect("error");
@@ -295,7 +295,7 @@ async fn credentials_are_not_forwarded_to_another_origin() {
         .headers
         .insert("Authorization".into(), "Bearer s3cret".into());
     check.headers.insert("Accept".into(), "text/plain".into());
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     assert_eq!(obs.body.as_deref(), Some("other"));
@@ -318,7 +318,7 @@ async fn body_is_truncated_at_max_body_bytes_without_error() {
     let server = serve(move |_| ok(&big)).await;
     let config = ProbeConfig {
         max_body_bytes: 1000,
-        ..ProbeConfig::embedded_default()
+        ..ProbeConfig::new(true, false)
     };
     let obs = prober(config)
         .observe(&CheckSpec::Http(http_check(&server.url("/big"))), T)
@@ -333,7 +333,7 @@ async fn head_requests_have_no_body() {
     let server = serve(|_| ok("ignored for HEAD")).await;
     let mut check = http_check(&server.url("/"));
     check.method = "HEAD".into();
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     assert_eq!(obs.error, None);

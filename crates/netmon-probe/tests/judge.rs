@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use netmon_core::result::{ErrorKind, Outcome};
+use netmon_core::observation::ErrorKind;
+use netmon_core::result::Outcome;
 use netmon_core::target::{CheckSpec, TcpCheck};
 use netmon_probe::ProbeConfig;
 
@@ -11,7 +12,7 @@ use netmon_probe::ProbeConfig;
 async fn a_500_without_conditions_is_down() {
     let server = serve(|_| status(500)).await;
     let spec = spec("api", CheckSpec::Http(http_check(&server.url("/"))), T, &[]);
-    let r = prober(ProbeConfig::embedded_default())
+    let r = prober(ProbeConfig::new(true, false))
         .probe(&tenant(), &spec, "eu-west-1", fixed_start())
         .await;
     assert_eq!(r.outcome, Outcome::Down);
@@ -30,7 +31,7 @@ async fn a_500_without_conditions_is_down() {
 async fn a_200_without_conditions_is_up() {
     let server = serve(|_| ok(r#"{"status":"UP"}"#)).await;
     let spec = spec("api", CheckSpec::Http(http_check(&server.url("/"))), T, &[]);
-    let r = prober(ProbeConfig::embedded_default())
+    let r = prober(ProbeConfig::new(true, false))
         .probe(&tenant(), &spec, "eu-west-1", fixed_start())
         .await;
     assert_eq!(r.outcome, Outcome::Up, "{:?}", r.conditions);
@@ -42,7 +43,7 @@ async fn a_200_without_conditions_is_up() {
 async fn explicit_conditions_are_applied() {
     let server = serve(|_| status(503)).await;
     let check = CheckSpec::Http(http_check(&server.url("/")));
-    let prober = prober(ProbeConfig::embedded_default());
+    let prober = prober(ProbeConfig::new(true, false));
     let expect_503 = spec("maint", check.clone(), T, &["[STATUS] == 503"]);
     let r = prober
         .probe(&tenant(), &expect_503, "l", fixed_start())
@@ -63,7 +64,7 @@ async fn a_port_that_must_stay_closed_is_up_when_refused() {
         port,
     });
     let s = spec("closed", check, T, &["[CONNECTED] == false"]);
-    let r = prober(ProbeConfig::embedded_default())
+    let r = prober(ProbeConfig::new(true, false))
         .probe(&tenant(), &s, "l", fixed_start())
         .await;
     assert_eq!(r.error.as_ref().map(|e| e.kind), Some(ErrorKind::Connect));

@@ -3,14 +3,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use netmon_core::result::{ErrorKind, Outcome};
+use netmon_core::observation::ErrorKind;
+use netmon_core::result::Outcome;
 use netmon_core::target::{CheckSpec, TcpCheck};
 use netmon_probe::{ProbeConfig, StaticResolver};
 
 #[tokio::test]
 async fn a_redirect_to_the_metadata_service_is_blocked() {
     let server = serve(|_| redirect(302, "http://169.254.169.254/latest/meta-data/")).await;
-    let prober = prober(ProbeConfig::embedded_default());
+    let prober = prober(ProbeConfig::new(true, false));
     let check = CheckSpec::Http(http_check(&server.url("/innocent")));
     let started = Instant::now();
     let obs = prober.observe(&check, T).await;
@@ -44,7 +45,7 @@ async fn a_redirect_to_the_metadata_service_is_blocked() {
 #[tokio::test]
 async fn a_name_resolving_to_the_metadata_service_is_blocked() {
     let resolver = StaticResolver::new().with("metadata.evil.test", [ip("169.254.169.254")]);
-    let prober = prober_with(ProbeConfig::cloud_default(), resolver);
+    let prober = prober_with(ProbeConfig::new(false, false), resolver);
     let obs = prober
         .observe(
             &CheckSpec::Http(http_check("http://metadata.evil.test/latest/meta-data/")),
@@ -63,7 +64,7 @@ async fn loopback_is_refused_in_the_cloud_and_allowed_embedded() {
     let server = serve(|_| ok("local")).await;
     let check = CheckSpec::Http(http_check(&server.url("/")));
 
-    let cloud = prober(ProbeConfig::cloud_default())
+    let cloud = prober(ProbeConfig::new(false, false))
         .observe(&check, T)
         .await;
     let e = cloud.error.expect("blocked");
@@ -74,7 +75,7 @@ async fn loopback_is_refused_in_the_cloud_and_allowed_embedded() {
     );
     assert_eq!(server.hits(), 0, "nothing reached the server");
 
-    let embedded = prober(ProbeConfig::embedded_default())
+    let embedded = prober(ProbeConfig::new(true, false))
         .observe(&check, T)
         .await;
     assert_eq!(embedded.error, None);
@@ -85,7 +86,7 @@ async fn loopback_is_refused_in_the_cloud_and_allowed_embedded() {
 #[tokio::test]
 async fn ipv4_mapped_ipv6_metadata_is_refused() {
     let prober = prober_with(
-        ProbeConfig::embedded_default(),
+        ProbeConfig::new(true, false),
         StaticResolver::new().with("mapped.test", [ip("::ffff:169.254.169.254")]),
     );
     for url in [
@@ -105,14 +106,14 @@ async fn only_allowed_addresses_of_a_name_are_tried() {
     let server = serve(|_| ok("fine")).await;
     let resolver =
         StaticResolver::new().with("mixed.test", [ip("169.254.169.254"), ip("127.0.0.1")]);
-    let prober = prober_with(ProbeConfig::embedded_default(), resolver);
+    let prober = prober_with(ProbeConfig::new(true, false), resolver);
     let url = format!("http://mixed.test:{}/", server.addr.port());
     let obs = prober.observe(&CheckSpec::Http(http_check(&url)), T).await;
     assert_eq!(obs.error, None);
     assert_eq!(obs.ip, Some(ip("127.0.0.1")));
 
     let all_refused = prober_with(
-        ProbeConfig::cloud_default(),
+        ProbeConfig::new(false, false),
         StaticResolver::new().with("mixed.test", [ip("10.0.0.1"), ip("127.0.0.1")]),
     )
     .observe(&CheckSpec::Http(http_check(&url)), T)
@@ -128,7 +129,7 @@ async fn only_allowed_addresses_of_a_name_are_tried() {
 
 #[tokio::test]
 async fn tcp_checks_are_guarded_too() {
-    let obs = prober(ProbeConfig::cloud_default())
+    let obs = prober(ProbeConfig::new(false, false))
         .observe(
             &CheckSpec::Tcp(TcpCheck {
                 host: "169.254.169.254".into(),

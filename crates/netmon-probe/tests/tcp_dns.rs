@@ -6,7 +6,7 @@ use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
-use netmon_core::result::ErrorKind;
+use netmon_core::observation::ErrorKind;
 use netmon_core::target::{CheckSpec, DnsCheck, DnsRecordType, TcpCheck};
 use netmon_probe::{ProbeConfig, StaticResolver};
 
@@ -15,7 +15,7 @@ async fn tcp_open_port_connects() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let prober = prober_with(
-        ProbeConfig::embedded_default(),
+        ProbeConfig::new(true, false),
         StaticResolver::new().with("db.test", [ip("127.0.0.1")]),
     );
     for host in ["127.0.0.1", "db.test"] {
@@ -40,7 +40,7 @@ async fn tcp_open_port_connects() {
 #[tokio::test]
 async fn tcp_closed_port_is_a_connect_error() {
     let port = closed_port().await;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(
             &CheckSpec::Tcp(TcpCheck {
                 host: "127.0.0.1".into(),
@@ -85,7 +85,7 @@ async fn dns_answers_and_rcodes_are_observed() {
     let server = dns_server(zone).await;
     let at = server.addr.to_string();
     // DNS servers are operator-chosen and not guarded: even cloud_default may query 127.0.0.1.
-    let prober = prober(ProbeConfig::cloud_default());
+    let prober = prober(ProbeConfig::new(false, false));
 
     let cases: &[(&str, DnsRecordType, &str, &[&str])] = &[
         ("ok.test", DnsRecordType::A, "NOERROR", &["192.0.2.1"]),
@@ -121,7 +121,7 @@ async fn dns_answers_and_rcodes_are_observed() {
 async fn dns_expected_answers_must_all_be_present() {
     let server = dns_server(zone).await;
     let at = server.addr.to_string();
-    let prober = prober(ProbeConfig::cloud_default());
+    let prober = prober(ProbeConfig::new(false, false));
 
     let ok = prober
         .observe(&dns("ok.test", DnsRecordType::A, &at, &["192.0.2.1"]), T)
@@ -172,7 +172,7 @@ async fn a_silent_dns_server_times_out() {
     let server = dns_server(zone).await;
     let timeout = Duration::from_millis(1500); // spans one UDP retransmission
     let started = Instant::now();
-    let obs = prober(ProbeConfig::cloud_default())
+    let obs = prober(ProbeConfig::new(false, false))
         .observe(
             &dns(
                 "silent.test",
@@ -199,7 +199,7 @@ async fn a_silent_dns_server_times_out() {
 #[tokio::test]
 async fn the_default_dns_server_is_used_when_none_is_named() {
     let server = dns_server(zone).await;
-    let prober = prober(ProbeConfig::cloud_default()).with_default_dns_server(server.addr);
+    let prober = prober(ProbeConfig::new(false, false)).with_default_dns_server(server.addr);
     let obs = prober
         .observe(
             &CheckSpec::Dns(DnsCheck {

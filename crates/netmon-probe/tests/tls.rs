@@ -2,7 +2,7 @@ mod common;
 
 use chrono::{TimeZone, Utc};
 use common::*;
-use netmon_core::result::ErrorKind;
+use netmon_core::observation::ErrorKind;
 use netmon_core::target::CheckSpec;
 use netmon_probe::{ProbeConfig, StaticResolver};
 
@@ -16,7 +16,7 @@ async fn verification_refuses_a_self_signed_certificate() {
         ok("secret")
     })
     .await;
-    let prober = prober_with(ProbeConfig::embedded_default(), resolver());
+    let prober = prober_with(ProbeConfig::new(true, false), resolver());
     let obs = prober
         .observe(
             &CheckSpec::Http(http_check(&server.https_url("selfsigned.test", "/"))),
@@ -41,7 +41,7 @@ async fn without_verification_the_probe_succeeds_and_reports_expiry() {
     // 2031 is written as UTCTime, 2051 as GeneralizedTime: both encodings are read.
     for (y, m, d) in [(2031, 5, 17), (2051, 2, 3)] {
         let server = serve_tls(tls_acceptor(&["selfsigned.test"], (y, m, d)), |_| ok("hi")).await;
-        let prober = prober_with(ProbeConfig::embedded_default(), resolver());
+        let prober = prober_with(ProbeConfig::new(true, false), resolver());
         let mut check = http_check(&server.https_url("selfsigned.test", "/tls"));
         check.verify_tls = false;
         let obs = prober.observe(&CheckSpec::Http(check), T).await;
@@ -72,7 +72,7 @@ async fn tls_to_an_ip_literal_works_without_verification() {
     let server = serve_tls(tls_acceptor(&["127.0.0.1"], (2030, 1, 1)), |_| ok("ip")).await;
     let mut check = http_check(&server.https_url("127.0.0.1", "/"));
     check.verify_tls = false;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     assert_eq!(obs.error, None);
@@ -99,7 +99,7 @@ async fn plain_http_server_behind_https_url_is_a_tls_error() {
     });
     let mut check = http_check(&format!("https://{addr}/"));
     check.verify_tls = false;
-    let obs = prober(ProbeConfig::embedded_default())
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     let e = obs.error.expect("error");

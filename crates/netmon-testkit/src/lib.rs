@@ -1,8 +1,11 @@
-//! Test support shared by every crate's tests. Not linked into any shipped binary.
+//! Test support shared by every crate's tests: the behavioural suites every store adapter must
+//! pass, the event contract validator, a manual clock, local HTTP servers and the local AWS
+//! emulator (moto). Not linked into any shipped binary (only ever a dev-dependency).
+//!
+//! May depend on: `netmon-core` only, so any crate's tests can use it.
 
 pub mod clock;
 pub mod contracts;
 pub mod emulator;
-pub mod runtime_api;
 pub mod servers;
 pub mod suites;

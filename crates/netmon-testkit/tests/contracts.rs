@@ -6,9 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use netmon_core::conditions::Condition;
 use netmon_core::events::{Envelope, Event, EventType, ProbeBatch, TargetChanged, TargetDeleted};
 use netmon_core::incident::{CheckState, IncidentEvent, Rules, evaluate};
-use netmon_core::result::{
-    ConditionResult, ErrorKind, Observation, Outcome, PhaseTimings, ProbeError, ProbeResult, judge,
-};
+use netmon_core::observation::{ConditionResult, ErrorKind, Observation, PhaseTimings, ProbeError};
+use netmon_core::result::{Outcome, ProbeResult, judge};
 use netmon_core::target::{
     CheckSpec, DnsCheck, DnsRecordType, HeartbeatCheck, HttpCheck, Target, TargetSpec, TcpCheck,
 };

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use netmon_app::config;
 use netmon_core::ChannelId;
 use netmon_core::channel::{ChannelKind, ChannelSpec};
 use netmon_core::target::{CheckSpec, TargetSpec};
+use netmon_up::config;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -137,7 +137,7 @@ pub async fn run(args: CheckArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let mut config = ProbeConfig::embedded_default();
+    let mut config = ProbeConfig::new(true, false);
     config.allow_private = !args.deny_private;
     config.allow_link_local = args.allow_link_local;
     let prober = Prober::new(config, Arc::new(SystemResolver));

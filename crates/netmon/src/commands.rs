@@ -93,7 +93,11 @@ impl Direct {
         let Some(table) = arg.dynamodb_table else {
             return Ok(None);
         };
-        let sdk = netmon_aws::clients::from_env().await;
+        // aws-config's default chains (environment, profiles, SSO, web identity, IMDS), with
+        // `AWS_ENDPOINT_URL` when set: a person's credentials on their machine.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
         if sdk.region().is_none() {
             return Err(CliError::Usage(
                 "--dynamodb-table needs an AWS region: set AWS_REGION (or a profile with one)"

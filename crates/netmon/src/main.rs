@@ -178,7 +178,7 @@ fn init_tracing() {
 
 async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
     init_tracing();
-    let mut config = match netmon_app::config::load(&config_path) {
+    let mut config = match netmon_up::config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("netmon: config error: {e}");
@@ -197,14 +197,13 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
         }
     };
     let targets = config.targets.len();
-    let running =
-        match netmon_app::embedded::start(netmon_app::embedded::Options::new(config)).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("netmon: {e}");
-                return exit::FAILED;
-            }
-        };
+    let running = match netmon_up::start(netmon_up::Options::new(config)).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("netmon: {e}");
+            return exit::FAILED;
+        }
+    };
     if let Some(key) = running.initial_admin_key() {
         // Shown once, on the terminal only: never logged, never shown again.
         eprintln!(

@@ -619,7 +619,7 @@ async fn keys_are_made_directly_in_a_cloud_state_table() {
     assert!(secret.starts_with("nmk_"), "{stdout}");
     assert!(stderr.contains(&format!("of tenant {tenant}")), "{stderr}");
 
-    let sdk = netmon_aws::clients::for_endpoint(&emu.endpoint, &emu.region).await;
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
     let store = netmon_aws::dynamo::state::DynamoStateStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         table.clone(),

@@ -1,19 +1,16 @@
-//! The recorder Lambda, fed by recorder-in: stores probe history blocks and hourly rollups
-//! (`netmon_aws::functions::RecorderFunction`).
+//! The recorder Lambda, fed by recorder-in (`netmon_lambda::functions::recorder`).
 
-use netmon_aws::clients::{self, Clients};
-use netmon_aws::env::Env;
-use netmon_aws::functions::{RecorderConfig, RecorderFunction};
-use netmon_aws::lambda::{self, InitError};
-use netmon_aws::resources::ENV_HISTORY_TABLE;
+use netmon_aws::clients::Clients;
+use netmon_lambda::env::Env;
+use netmon_lambda::error::InitError;
+use netmon_lambda::functions::recorder::{RecorderConfig, recorder};
+use netmon_lambda::{runtime, sdk};
 
 #[tokio::main]
 async fn main() -> Result<(), InitError> {
-    lambda::init_tracing();
+    runtime::init_tracing();
     let env = Env::process();
-    let config = RecorderConfig {
-        history_table: env.required(ENV_HISTORY_TABLE)?,
-    };
-    let clients = Clients::new(&clients::for_lambda(&env)?);
-    lambda::serve_sqs(RecorderFunction::new(&clients, config)).await
+    let config = RecorderConfig::from_env(&env)?;
+    let clients = Clients::new(&sdk::for_lambda(&env)?);
+    runtime::serve_sqs(recorder(&clients, config)).await
 }

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::PathParam;
-use super::openapi::Operation;
+use super::if_match;
 use super::problem::Problem;
-use super::{Access, ApiContext, Ctx, Route, Verb, if_match, route};
 use crate::auth::Principal;
+use crate::http::Operation;
+use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
 
 pub(super) fn routes() -> Vec<Route> {
     let id = |op: Operation| op.path_param("id", "channel id");

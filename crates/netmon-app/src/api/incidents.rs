@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::Params;
-use super::openapi::Operation;
+use super::page_limit;
 use super::problem::Problem;
-use super::{Access, Ctx, Route, Verb, page_limit, route};
 use crate::auth::Principal;
+use crate::http::Operation;
+use crate::http::{Access, Ctx, Route, Verb, route};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![

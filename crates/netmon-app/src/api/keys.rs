@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::{Params, PathParam};
-use super::openapi::Operation;
 use super::problem::Problem;
-use super::{Access, Ctx, Route, Verb, route};
 use crate::auth::{self, Principal};
+use crate::http::Operation;
+use crate::http::{Access, Ctx, Route, Verb, route};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![

@@ -11,11 +11,10 @@
 //! Tenancy: every `/v1` route needs `Authorization: Bearer <key>`; the tenant is the key's,
 //! never taken from the URL or the body. Another tenant's resources answer 404, so ids do not
 //! leak. Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
-//! status page and badge routes merged in by [`router_with`].
+//! status page and badge routes (`crate::status`), which share the route table.
 
 pub mod body;
 pub mod extract;
-pub mod limit;
 pub mod openapi;
 pub mod problem;
 
@@ -28,134 +27,21 @@ mod targets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter};
 use netmon_core::TenantId;
 use netmon_core::events::{Envelope, Event};
-use netmon_core::ports::{
-    ApiKeyStore, ChannelStore, Clock, EventBus, HeartbeatStore, HistoryStore, MaintenanceStore,
-    StateStore, TargetStore,
-};
 use tracing::warn;
 
 use self::body::MAX_BODY;
 use self::extract::AuthFailure;
-use self::limit::RateLimiter;
-use self::openapi::Operation;
 use self::problem::Problem;
 use crate::auth::{self, Principal};
-use crate::delivery::Deliver;
-use crate::rpc::EventRpc;
-
-pub struct ApiContext {
-    pub targets: Arc<dyn TargetStore>,
-    pub states: Arc<dyn StateStore>,
-    pub heartbeats: Arc<dyn HeartbeatStore>,
-    pub bus: Arc<dyn EventBus>,
-    pub clock: Arc<dyn Clock>,
-    /// The embedded config's tenant: the tenant of the admin key `netmon up` creates. Requests
-    /// act for their key's tenant, never this one.
-    pub tenant: TenantId,
-    pub channels: Arc<dyn ChannelStore>,
-    pub history: Arc<dyn HistoryStore>,
-    pub keys: Arc<dyn ApiKeyStore>,
-    pub maintenance: Arc<dyn MaintenanceStore>,
-    /// "Check now": request/response over the bus.
-    pub rpc: Arc<dyn EventRpc>,
-    /// Channel test sends.
-    pub delivery: Arc<dyn Deliver>,
-    /// Longest a "check now" waits for its reply (the target's timeout plus 5 s, capped here;
-    /// behind API Gateway keep it under its 30 s limit).
-    pub check_timeout: Duration,
-    pub limiter: RateLimiter,
-}
-
-pub(crate) type Ctx = State<Arc<ApiContext>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Get,
-    Post,
-    Put,
-    Delete,
-    Head,
-}
-
-impl Verb {
-    fn filter(self) -> MethodFilter {
-        match self {
-            Verb::Get => MethodFilter::GET,
-            Verb::Post => MethodFilter::POST,
-            Verb::Put => MethodFilter::PUT,
-            Verb::Delete => MethodFilter::DELETE,
-            Verb::Head => MethodFilter::HEAD,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Get => "get",
-            Verb::Post => "post",
-            Verb::Put => "put",
-            Verb::Delete => "delete",
-            Verb::Head => "head",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    /// Needs a valid API key; the handler acts for the key's tenant.
-    Key,
-}
-
-/// One operation: what the router serves and what `/openapi.json` says about it.
-pub struct Route {
-    pub verb: Verb,
-    /// axum path syntax, which is also OpenAPI's: `/v1/targets/{id}`.
-    pub path: &'static str,
-    pub access: Access,
-    pub doc: Operation,
-    handler: MethodRouter<Arc<ApiContext>>,
-}
-
-impl Route {
-    /// Adds an axum extension to this route only (state shared by a few routes, such as the
-    /// status page caches).
-    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.handler = self.handler.layer(axum::Extension(value));
-        self
-    }
-}
-
-/// Declares a route. The handler is routed for exactly `verb` (GET also answers HEAD).
-pub fn route<H, T>(
-    verb: Verb,
-    path: &'static str,
-    access: Access,
-    doc: Operation,
-    handler: H,
-) -> Route
-where
-    H: Handler<T, Arc<ApiContext>>,
-    T: 'static,
-{
-    Route {
-        verb,
-        path,
-        access,
-        doc,
-        handler: axum::routing::on(verb.filter(), handler),
-    }
-}
+use crate::http::{Access, ApiContext, Ctx, Operation, Route, Verb, route};
 
 /// Every route of the API, in documentation order.
 pub fn routes() -> Vec<Route> {
@@ -189,16 +75,9 @@ pub fn routes() -> Vec<Route> {
     all
 }
 
-/// The router over [`routes`].
+/// The router over [`routes`], every route documented in `/openapi.json`.
 pub fn router(ctx: Arc<ApiContext>) -> Router {
-    router_with(ctx, Vec::new())
-}
-
-/// The router over [`routes`] plus `extra` (status pages and badges), all documented in
-/// `/openapi.json`.
-pub fn router_with(ctx: Arc<ApiContext>, extra: Vec<Route>) -> Router {
-    let mut all = routes();
-    all.extend(extra);
+    let all = routes();
     let doc = Arc::new(openapi::document(&all));
     let mut router = Router::new();
     for r in all {

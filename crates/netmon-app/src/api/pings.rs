@@ -4,14 +4,15 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::ports::{PingKind, PingRecord};
-use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
+use netmon_core::result::{Outcome, ProbeResult};
 use tracing::warn;
 
 use super::extract::PathParam;
-use super::openapi::Operation;
 use super::problem::Problem;
-use super::{Access, Ctx, Route, Verb, route};
+use crate::http::Operation;
+use crate::http::{Access, Ctx, Route, Verb, route};
 use crate::services::scheduler::PUSH_LOCATION;
 
 pub(super) fn routes() -> Vec<Route> {

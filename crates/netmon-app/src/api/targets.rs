@@ -18,11 +18,13 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::{Params, PathParam};
-use super::openapi::Operation;
 use super::problem::Problem;
-use super::{Access, ApiContext, Ctx, Route, Verb, if_match, page_limit, publish_change, route};
+use super::{if_match, page_limit, publish_change};
 use crate::auth::Principal;
-use crate::rpc::{CheckReply, RpcError};
+use crate::http::Operation;
+use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
+use crate::rpc::CheckReply;
+use netmon_core::ports::RpcError;
 
 pub(super) fn routes() -> Vec<Route> {
     let id = |op: Operation| op.path_param("id", "target id");
@@ -194,20 +196,6 @@ async fn list_targets(
     }))
 }
 
-/// Heartbeat targets without a token get a random one (or keep theirs on update); it is the
-/// secret in `/ping/{token}`.
-pub(crate) fn ensure_token(spec: &mut TargetSpec, previous: Option<&Target>) {
-    if let CheckSpec::Heartbeat(hb) = &mut spec.check
-        && hb.token.is_none()
-    {
-        let kept = previous.and_then(|p| match &p.spec.check {
-            CheckSpec::Heartbeat(old) => old.token.clone(),
-            _ => None,
-        });
-        hb.token = Some(kept.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()));
-    }
-}
-
 /// Channels a target names must exist in its tenant.
 async fn check_channels(
     ctx: &ApiContext,
@@ -263,7 +251,7 @@ async fn create_target(
     JsonBody(mut spec): JsonBody<TargetSpec>,
 ) -> Result<Response, Problem> {
     check_channels(&ctx, &p.tenant, &spec).await?;
-    ensure_token(&mut spec, None);
+    spec.ensure_heartbeat_token(None);
     check_token_unused(&ctx, &p.tenant, &spec).await?;
     let now = ctx.clock.now();
     let target = Target {
@@ -339,7 +327,7 @@ async fn put_target(
     let if_match = if_match(&headers)?;
     check_channels(&ctx, &p.tenant, &spec).await?;
     let existing = ctx.targets.get_target(&p.tenant, &id).await?;
-    ensure_token(&mut spec, existing.as_ref());
+    spec.ensure_heartbeat_token(existing.as_ref().map(|t| &t.spec));
     check_token_unused(&ctx, &p.tenant, &spec).await?;
     let now = ctx.clock.now();
     let (expect, created_at) = match &existing {

@@ -8,8 +8,8 @@ use netmon_core::events::{Envelope, Event};
 use netmon_core::ports::{ChannelStore, Claim, Clock, Idempotency, TargetStore};
 use tracing::{info, warn};
 
-use crate::delivery::Deliver;
 use crate::error::HandleError;
+use netmon_core::ports::Deliver;
 
 pub struct Notifier {
     targets: Arc<dyn TargetStore>,

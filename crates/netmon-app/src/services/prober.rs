@@ -2,15 +2,19 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use netmon_core::TenantId;
 use netmon_core::events::{Envelope, Event, ProbeBatch};
 use netmon_core::jobs::ProbeJob;
-use netmon_core::ports::{Clock, EventBus};
-use netmon_probe::Prober;
+use netmon_core::ports::{Clock, EventBus, ProbeEngine};
+use netmon_core::result::{ProbeResult, judge};
+use netmon_core::target::TargetSpec;
 
 use crate::error::HandleError;
 
 pub struct ProberService {
-    prober: Arc<Prober>,
+    engine: Arc<dyn ProbeEngine>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     location: String,
@@ -19,23 +23,19 @@ pub struct ProberService {
 
 impl ProberService {
     pub fn new(
-        prober: Arc<Prober>,
+        engine: Arc<dyn ProbeEngine>,
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         location: String,
         concurrency: usize,
     ) -> Self {
         Self {
-            prober,
+            engine,
             bus,
             clock,
             location,
             concurrency,
         }
-    }
-
-    pub fn location(&self) -> &str {
-        &self.location
     }
 
     /// Probes every target of the job; returns the published envelope.
@@ -45,10 +45,15 @@ impl ProberService {
             .iter()
             .map(|spec| (job.tenant.clone(), spec.clone()))
             .collect();
-        let results = self
-            .prober
-            .probe_many_with_clock(work, &self.location, self.concurrency, self.clock.as_ref())
-            .await;
+        let clock = self.clock.as_ref();
+        let results = probe_all(
+            self.engine.as_ref(),
+            work,
+            &self.location,
+            self.concurrency,
+            || clock.now(),
+        )
+        .await;
         let mut env = Envelope::with_id(
             // Stable per job and location: a redelivered job republishes under the same id.
             format!("probe:{}:{}", job.job_id, self.location),
@@ -66,4 +71,33 @@ impl ProberService {
         self.bus.publish(vec![env.clone()]).await?;
         Ok(env)
     }
+}
+
+/// Probes every target with at most `concurrency` (at least 1) in flight, each stamped with
+/// `started_at()` when its probe actually starts (later probes of a large round wait for a free
+/// slot), and judges each by its conditions. Each probe is bounded by its own timeout, so a
+/// slow target delays nobody else. Results come back in completion order.
+pub async fn probe_all(
+    engine: &dyn ProbeEngine,
+    work: Vec<(TenantId, TargetSpec)>,
+    location: &str,
+    concurrency: usize,
+    started_at: impl Fn() -> DateTime<Utc>,
+) -> Vec<ProbeResult> {
+    // One task drives every probe (no per-probe spawn); the engine's connection halves run as
+    // their own tasks, so I/O still proceeds in parallel.
+    let started_at = &started_at;
+    futures::stream::iter(work)
+        .map(|(tenant, spec)| async move {
+            let at = started_at();
+            let obs = engine.observe(&spec.check, spec.timeout.as_duration()).await;
+            if let Some(e) = &obs.error {
+                // Kind and message only: messages never contain header values or bodies.
+                tracing::debug!(target_id = %spec.id, kind = ?e.kind, error = %e.message, "probe failed");
+            }
+            judge(&tenant, &spec, location, at, &obs)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::ports::{EventBus, HeartbeatStore, JobQueue, PingKind};
-use netmon_core::result::{ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult};
+use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{CheckSpec, Target};
 use netmon_core::{TargetId, TenantId};
 
 use crate::error::HandleError;
-use crate::schedule;
+use netmon_core::schedule;
 
 /// Heartbeat results carry this location: they come from the job, not from a prober.
 pub const PUSH_LOCATION: &str = "push";

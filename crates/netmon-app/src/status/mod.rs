@@ -39,8 +39,8 @@ use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
 use tracing::warn;
 
-use crate::api::openapi::Operation;
-use crate::api::{Access, ApiContext, Route, Verb, route};
+use crate::http::Operation;
+use crate::http::{Access, ApiContext, Route, Verb, route};
 use serde_json::json;
 use view::{DAYS, HOURS, IncidentView, MaintenanceNotice, PageView, ServiceView, UptimeLevel};
 

@@ -5,7 +5,7 @@ use netmon_core::TargetId;
 use netmon_core::events::IncidentCause;
 use netmon_core::history::{HistoryBucket, LatencyHistogram};
 use netmon_core::incident::{CheckState, Status};
-use netmon_core::result::ErrorKind;
+use netmon_core::observation::ErrorKind;
 
 /// Days of uptime bars on the page.
 pub const DAYS: usize = 90;
@@ -454,7 +454,7 @@ pub struct PageView {
 mod tests {
     use super::*;
     use netmon_core::incident::LocationState;
-    use netmon_core::result::ProbeError;
+    use netmon_core::observation::ProbeError;
 
     #[test]
     fn uptime_levels_use_exact_thresholds() {
@@ -601,7 +601,7 @@ mod tests {
         let http = IncidentCause {
             status_code: Some(503),
             error: None,
-            failed_conditions: vec![netmon_core::result::ConditionResult {
+            failed_conditions: vec![netmon_core::observation::ConditionResult {
                 condition: "[BODY].db == up".into(),
                 passed: false,
                 actual: Some("secret".into()),

@@ -88,19 +88,14 @@ struct Seen {
 }
 
 impl DynamoHistoryStore {
-    pub fn new(client: Client, table: String) -> Self {
+    /// `clock` decides when hours have settled (tests drive it by hand).
+    pub fn new(client: Client, table: String, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             table,
-            clock: Arc::new(netmon_app::clock::SystemClock),
+            clock,
             seen: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The clock deciding when hours have settled (tests drive it by hand).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Rolls up every settled hour of `tenant` that is not rolled up yet and returns how many.

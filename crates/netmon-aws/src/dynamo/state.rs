@@ -68,7 +68,7 @@ impl DynamoStateStore {
     /// The schedule shard (`0..SHARDS`) holding a target: a stable hash of tenant and id, the
     /// same FNV-1a the scheduler uses for phases.
     pub fn shard_of(tenant: &TenantId, id: &TargetId) -> u32 {
-        let h = netmon_app::schedule::stable_hash(&[tenant.as_str(), id.as_str()]);
+        let h = netmon_core::schedule::stable_hash(&[tenant.as_str(), id.as_str()]);
         // Lossless: the remainder is below SHARDS, a u32.
         (h % u64::from(SHARDS)) as u32
     }

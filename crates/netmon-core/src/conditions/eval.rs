@@ -12,7 +12,7 @@ use super::glob;
 use super::lexer::is_number;
 use super::parser::{Expr, Left, Literal, LiteralKind, Op, Placeholder, Right, Segment};
 use crate::duration::format_duration;
-use crate::result::Observation;
+use crate::observation::Observation;
 
 /// Longest `actual` shown, in characters; bodies can be large and may hold data users do not
 /// want copied into every notification.
@@ -276,7 +276,7 @@ mod tests {
 
     use super::super::Condition;
     use super::*;
-    use crate::result::PhaseTimings;
+    use crate::observation::PhaseTimings;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)

@@ -33,7 +33,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::result::{ConditionResult, Observation};
+use crate::observation::{ConditionResult, Observation};
 
 /// A parse error with the 1-based character column where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,12 +155,6 @@ mod tests {
     /// guide: they must keep parsing.
     #[test]
     fn documented_conditions_parse() {
-        use crate::target::{CheckSpec, TcpCheck};
-        let tcp = CheckSpec::Tcp(TcpCheck {
-            host: "example.com".into(),
-            port: 443,
-        });
-        assert_eq!(crate::result::default_conditions(&tcp).len(), 1);
         let table = [
             "[CONNECTED] == true",
             "[STATUS] < 400",

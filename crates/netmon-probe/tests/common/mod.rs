@@ -7,13 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record};
 use netmon_core::HumanDuration;
 use netmon_core::conditions::Condition;
-use netmon_core::ports::Clock;
 use netmon_core::target::{CheckSpec, HttpCheck, TargetSpec};
 use netmon_core::{TargetId, TenantId};
 use netmon_probe::{ProbeConfig, Prober, Resolver, StaticResolver};
@@ -408,17 +406,6 @@ pub fn ip(s: &str) -> IpAddr {
 }
 
 pub const T: Duration = Duration::from_secs(5);
-
-/// A clock that always says the same instant.
-pub struct FixedClock(pub DateTime<Utc>);
-
-#[async_trait]
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-    async fn sleep_until(&self, _deadline: DateTime<Utc>) {}
-}
 
 pub fn fixed_start() -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_860_000, 0).unwrap()

@@ -11,8 +11,9 @@ use netmon_core::events::{
 };
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::{CheckState, Status};
+use netmon_core::observation::PhaseTimings;
 use netmon_core::ports::{IncidentRecord, PingKind, PingRecord};
-use netmon_core::result::{Outcome, PhaseTimings, ProbeResult};
+use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{Target, TargetSpec};
 use serde_json::json;
 

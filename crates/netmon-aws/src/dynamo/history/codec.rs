@@ -27,9 +27,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use netmon_core::history::{HistoryBucket, LatencyHistogram};
 use netmon_core::ids::{TargetId, TenantId};
-use netmon_core::result::{
-    ConditionResult, ErrorKind, Outcome, PhaseTimings, ProbeError, ProbeResult,
-};
+use netmon_core::observation::{ConditionResult, ErrorKind, PhaseTimings, ProbeError};
+use netmon_core::result::{Outcome, ProbeResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

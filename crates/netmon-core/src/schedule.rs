@@ -1,0 +1,273 @@
+//! When each target is due. Every target gets a stable phase inside its interval (a hash of its
+//! tenant and id), so a thousand one-minute targets are spread over the minute instead of all
+//! firing at second 0, and the same target fires at the same second on every tick and every
+//! scheduler instance.
+
+use crate::jobs::ProbeJob;
+use crate::target::{CheckSpec, Target};
+use chrono::{DateTime, Utc};
+
+/// FNV-1a: tiny, stable across versions and platforms (unlike `DefaultHasher`).
+pub fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn phase_ms(target: &Target, interval_ms: i64) -> i64 {
+    let h = stable_hash(&[target.tenant.as_str(), target.id().as_str()]);
+    i64::try_from(h % u64::try_from(interval_ms.max(1)).unwrap_or(1)).unwrap_or(0)
+}
+
+fn interval_ms(target: &Target) -> i64 {
+    i64::try_from(target.spec.interval.as_millis_u64())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// The latest instant `<= at` on which the target is due.
+pub fn last_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
+    let every = interval_ms(target);
+    let phase = phase_ms(target, every);
+    let t = at.timestamp_millis();
+    let due = t - (t - phase).rem_euclid(every);
+    DateTime::from_timestamp_millis(due).unwrap_or(at)
+}
+
+/// The first instant `> at` on which the target is due.
+pub fn next_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
+    last_due(target, at) + chrono::Duration::milliseconds(interval_ms(target))
+}
+
+/// The start of the UTC minute holding `t`.
+pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = t.timestamp_millis();
+    DateTime::from_timestamp_millis(ms - ms.rem_euclid(60_000)).unwrap_or(t)
+}
+
+/// Whether the target is probed by the scheduler (heartbeats are pushed, not polled).
+pub fn is_polled(target: &Target) -> bool {
+    target.spec.enabled && !matches!(target.spec.check, CheckSpec::Heartbeat(_))
+}
+
+/// Targets due in `(after, upto]`, each with the instant it was due. A target due several
+/// times in the window (the scheduler was late) is probed once, for the latest instant.
+pub fn due_in<'a>(
+    targets: impl IntoIterator<Item = &'a Target>,
+    after: DateTime<Utc>,
+    upto: DateTime<Utc>,
+) -> Vec<(&'a Target, DateTime<Utc>)> {
+    targets
+        .into_iter()
+        .filter(|t| is_polled(t))
+        .filter_map(|t| {
+            let due = last_due(t, upto);
+            (due > after).then_some((t, due))
+        })
+        .collect()
+}
+
+/// Every instant in `(after, upto]` on which each target is due: a planner that looks a whole
+/// minute ahead (the cloud tick) must probe a 10 s target six times, not once.
+pub fn due_each_in<'a>(
+    targets: impl IntoIterator<Item = &'a Target>,
+    after: DateTime<Utc>,
+    upto: DateTime<Utc>,
+) -> Vec<(&'a Target, DateTime<Utc>)> {
+    let mut due = Vec::new();
+    for t in targets.into_iter().filter(|t| is_polled(t)) {
+        let every = chrono::Duration::milliseconds(interval_ms(t));
+        let mut at = last_due(t, upto);
+        while at > after {
+            due.push((t, at));
+            at -= every;
+        }
+    }
+    due
+}
+
+/// Groups due targets into jobs of at most `shard_size`, one tenant per job. Due instants are
+/// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
+/// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
+/// at most six jobs per 50 targets, while the load is still spread over the minute.
+pub fn into_jobs(
+    due: Vec<(&Target, DateTime<Utc>)>,
+    shard_size: usize,
+    slot: std::time::Duration,
+) -> Vec<ProbeJob> {
+    let slot_ms = i64::try_from(slot.as_millis()).unwrap_or(i64::MAX);
+    let mut groups: std::collections::BTreeMap<(String, DateTime<Utc>), Vec<&Target>> =
+        std::collections::BTreeMap::new();
+    for (t, at) in due {
+        let at = if slot_ms > 0 {
+            let ms = at.timestamp_millis();
+            DateTime::from_timestamp_millis(ms - ms.rem_euclid(slot_ms)).unwrap_or(at)
+        } else {
+            at
+        };
+        groups
+            .entry((t.tenant.as_str().to_owned(), at))
+            .or_default()
+            .push(t);
+    }
+    let mut jobs = Vec::new();
+    for ((_, at), targets) in groups {
+        for chunk in targets.chunks(shard_size.max(1)) {
+            jobs.push(ProbeJob {
+                job_id: uuid::Uuid::now_v7().to_string(),
+                tenant: chunk[0].tenant.clone(),
+                scheduled_for: at,
+                targets: chunk.iter().map(|t| t.spec.clone()).collect(),
+                correlation_id: None,
+            });
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TenantId;
+    use crate::target::TargetSpec;
+
+    fn target(id: &str, interval_s: u64) -> Target {
+        let spec: TargetSpec = serde_json::from_value(serde_json::json!({
+            "id": id, "http": {"url": "http://127.0.0.1/"}, "interval": interval_s, "timeout": "5s"
+        }))
+        .unwrap();
+        Target {
+            tenant: TenantId::default_tenant(),
+            spec,
+            version: 1,
+            created_at: DateTime::default(),
+            updated_at: DateTime::default(),
+        }
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn each_target_fires_once_per_interval() {
+        let t = target("web", 60);
+        let mut fired = Vec::new();
+        for s in 0..600 {
+            if !due_in([&t], at(s), at(s + 1)).is_empty() {
+                fired.push(s + 1);
+            }
+        }
+        assert_eq!(fired.len(), 10);
+        assert!(fired.windows(2).all(|w| w[1] - w[0] == 60), "{fired:?}");
+    }
+
+    #[test]
+    fn sub_minute_intervals_fire_within_a_minute_tick() {
+        let t = target("fast", 15);
+        let mut count = 0;
+        for s in (0..60).step_by(1) {
+            count += due_in([&t], at(s), at(s + 1)).len();
+        }
+        assert_eq!(count, 4);
+        // A one-minute window sees one due instant (the latest), not four.
+        assert_eq!(due_in([&t], at(0), at(60)).len(), 1);
+    }
+
+    #[test]
+    fn phases_spread_over_the_interval() {
+        let targets: Vec<Target> = (0..1000).map(|i| target(&format!("t{i}"), 60)).collect();
+        let mut per_second = [0u32; 60];
+        for t in &targets {
+            let phase = last_due(t, at(0)).timestamp().rem_euclid(60) as usize;
+            per_second[phase] += 1;
+        }
+        let max = per_second.iter().max().copied().unwrap_or(0);
+        // Uniform would be ~17 a second; all at once would be 1000.
+        assert!(max < 40, "busiest second has {max}: {per_second:?}");
+    }
+
+    #[test]
+    fn a_minute_ahead_plans_every_instant_of_short_intervals() {
+        let ms = chrono::Duration::milliseconds(1);
+        let (fast, slow, daily) = (
+            target("fast", 10),
+            target("slow", 60),
+            target("daily", 86_400),
+        );
+        let minute = |t: &Target, m: i64| {
+            due_each_in([t], at(60 * m) - ms, at(60 * (m + 1)) - ms)
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect::<Vec<_>>()
+        };
+        let mut seen = Vec::new();
+        for m in 0..3 {
+            let got = minute(&fast, m);
+            assert_eq!(got.len(), 6, "minute {m}: {got:?}");
+            assert!(
+                got.iter()
+                    .all(|d| *d >= at(60 * m) && *d < at(60 * (m + 1)))
+            );
+            seen.extend(got);
+        }
+        seen.sort();
+        assert!(
+            seen.windows(2)
+                .all(|w| w[1] - w[0] == chrono::Duration::seconds(10))
+        );
+        assert_eq!(minute(&slow, 0).len(), 1);
+        let daily_hits: usize = (0..1440).map(|m| minute(&daily, m).len()).sum();
+        assert_eq!(daily_hits, 1, "once a day over a day of minutes");
+    }
+
+    #[test]
+    fn late_scheduler_probes_once() {
+        let t = target("web", 10);
+        assert_eq!(due_in([&t], at(0), at(300)).len(), 1);
+    }
+
+    #[test]
+    fn jobs_are_sharded_by_tenant_and_instant() {
+        let mut targets: Vec<Target> = (0..120).map(|i| target(&format!("t{i}"), 60)).collect();
+        for t in targets.iter_mut().take(10) {
+            t.tenant = TenantId::parse("other").unwrap();
+        }
+        let due: Vec<_> = targets.iter().map(|t| (t, at(0))).collect();
+        let jobs = into_jobs(due, 50, std::time::Duration::ZERO);
+        // default: 110 → 50+50+10; other: 10.
+        assert_eq!(jobs.len(), 4);
+        assert!(jobs.iter().all(|j| j.targets.len() <= 50));
+        assert_eq!(jobs.iter().map(|j| j.targets.len()).sum::<usize>(), 120);
+    }
+
+    #[test]
+    fn slots_bound_the_number_of_jobs() {
+        let targets: Vec<Target> = (0..100).map(|i| target(&format!("t{i}"), 60)).collect();
+        let ms = chrono::Duration::milliseconds(1);
+        let due = due_in(&targets, at(0) - ms, at(60) - ms);
+        assert_eq!(due.len(), 100);
+        let exact = into_jobs(due.clone(), 50, std::time::Duration::ZERO);
+        let slotted = into_jobs(due, 50, std::time::Duration::from_secs(10));
+        assert!(exact.len() > 50, "phases are spread: {}", exact.len());
+        assert!(slotted.len() <= 6, "{} jobs", slotted.len());
+        assert!(
+            slotted
+                .iter()
+                .all(|j| j.scheduled_for.timestamp() % 10 == 0)
+        );
+        assert_eq!(slotted.iter().map(|j| j.targets.len()).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn disabled_and_heartbeat_targets_are_not_polled() {
+        let mut t = target("off", 60);
+        t.spec.enabled = false;
+        assert!(due_in([&t], at(0), at(120)).is_empty());
+    }
+}

@@ -1,0 +1,403 @@
+//! Each function's compiled binary under the Lambda Runtime API emulator, with its sample event
+//! from `events/lambda/` and the environment `infra/template.yaml` gives it, against the
+//! emulator: proves the real `main.rs` wiring (env config, clients, runtime loop, response
+//! shape), not just the library code the pipeline tests run in-process.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::history::DynamoHistoryStore;
+use netmon_aws::dynamo::state::DynamoStateStore;
+use netmon_aws::resources::*;
+use netmon_core::channel::{Channel, ChannelSpec};
+use netmon_core::ports::{ChannelStore, Expect, HistoryStore, TargetStore};
+use netmon_core::target::{Target, TargetSpec};
+use netmon_core::{TargetId, TenantId};
+use netmon_lambda_testkit::cargo_build::cargo_build_all;
+use netmon_lambda_testkit::runner::queue_depth;
+use netmon_lambda_testkit::runtime_api::{Invocation, Phase, RuntimeApi};
+use netmon_testkit::emulator;
+use netmon_testkit::servers::WebhookReceiver;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every function binary, built by one cargo run. `--example echo_lambda` makes cargo resolve
+/// features as `cargo test --workspace` does (dev-dependencies active), so the libraries the
+/// tests already built are reused and only the six binaries are compiled and linked.
+fn binaries() -> BTreeMap<String, PathBuf> {
+    cargo_build_all(&["--workspace", "--bins", "--example", "echo_lambda"])
+        .into_iter()
+        .filter_map(|(name, path)| Some((name.strip_prefix("netmon-fn-")?.to_owned(), path)))
+        .collect()
+}
+
+fn sample(name: &str) -> Value {
+    let path = emulator::repo_root().join(format!("events/lambda/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).expect("sample event")
+}
+
+/// The sample with one more record whose body is not JSON.
+fn with_poison(mut event: Value, id: &str) -> Value {
+    let mut poison = event["Records"][0].clone();
+    poison["messageId"] = json!(id);
+    poison["body"] = json!("{not json");
+    poison["attributes"]["ApproximateReceiveCount"] = json!("2");
+    event["Records"].as_array_mut().unwrap().push(poison);
+    event
+}
+
+fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no batchItemFailures in {response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What the template sets on each function (names from resources.rs).
+fn function_env(res: &emulator::Resources, function: &str) -> Vec<(String, String)> {
+    let emu = emulator::start();
+    let v = |k: &str| (k.to_owned(), res.get(k).to_owned());
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_owned(), emu.endpoint.clone()),
+        ("AWS_REGION".to_owned(), emu.region.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
+            format!("netmon-test-{function}"),
+        ),
+    ];
+    let flags = || {
+        vec![
+            // Local servers only: the prober's sample targets and the webhook receiver.
+            (ENV_ALLOW_PRIVATE.to_owned(), "true".to_owned()),
+            (ENV_ALLOW_LINK_LOCAL.to_owned(), "false".to_owned()),
+        ]
+    };
+    env.extend(match function {
+        "scheduler" => vec![
+            v(ENV_STATE_TABLE),
+            v(ENV_PROBE_JOBS_QUEUE_URL),
+            v(ENV_PROBE_RESULTS_TOPIC_ARN),
+            v(ENV_INCIDENTS_TOPIC_ARN),
+        ],
+        "prober" => {
+            let mut e = vec![
+                v(ENV_PROBE_RESULTS_TOPIC_ARN),
+                (ENV_LOCATION.to_owned(), "emulator".to_owned()),
+            ];
+            e.extend(flags());
+            e
+        }
+        "alerter" => vec![v(ENV_STATE_TABLE), v(ENV_INCIDENTS_TOPIC_ARN)],
+        "notifier" => {
+            let mut e = vec![v(ENV_STATE_TABLE)];
+            e.extend(flags());
+            e
+        }
+        "recorder" => vec![v(ENV_HISTORY_TABLE)],
+        "api" => {
+            let mut e = vec![
+                v(ENV_STATE_TABLE),
+                v(ENV_HISTORY_TABLE),
+                v(ENV_PROBE_RESULTS_TOPIC_ARN),
+                v(ENV_TARGET_CHANGES_TOPIC_ARN),
+                v(ENV_PROBE_JOBS_QUEUE_URL),
+            ];
+            e.extend(flags());
+            e
+        }
+        other => panic!("unknown function {other}"),
+    });
+    env
+}
+
+async fn invoke(
+    bin: &BTreeMap<String, PathBuf>,
+    res: &emulator::Resources,
+    function: &str,
+    event: Value,
+) -> Value {
+    let api = RuntimeApi::start().await;
+    let env = function_env(res, function);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let invoked = api
+        .invoke_binary(&bin[function], &env, event, TIMEOUT)
+        .await;
+    // Logs are JSON lines on stdout.
+    for line in invoked.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "{function}: log line is not JSON: {line}");
+    }
+    invoked.response().clone()
+}
+
+/// Everything in a queue, deleted, as JSON.
+async fn take(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return out;
+        }
+        for m in got {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("JSON body"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_binary_answers_its_sample_event() {
+    let bin = tokio::task::spawn_blocking(binaries).await.unwrap();
+    assert_eq!(
+        bin.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "alerter",
+            "api",
+            "notifier",
+            "prober",
+            "recorder",
+            "scheduler"
+        ]
+    );
+    let res = emulator::provision_async(emulator::unique_prefix("runtime"), 2).await;
+    let emu = emulator::start();
+    let harness =
+        Clients::new(&netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await);
+    let store = DynamoStateStore::new(
+        harness.dynamodb.clone(),
+        res.get(ENV_STATE_TABLE).to_owned(),
+    );
+    let tenant = TenantId::default_tenant();
+
+    // scheduler: plans the sample's minute for the polled target and reports the heartbeat
+    // that never pinged, then skips the same tick.
+    let now = chrono::Utc::now();
+    let created = chrono::DateTime::parse_from_rfc3339("2026-03-14T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    for (spec, created_at) in [
+        (
+            json!({"id": "web", "http": {"url": "http://127.0.0.1:9/"}, "interval": "1m"}),
+            now,
+        ),
+        (
+            json!({"id": "backup", "heartbeat": {"period": "1m", "grace": "1m"}}),
+            created,
+        ),
+    ] {
+        let spec: TargetSpec = serde_json::from_value(spec).unwrap();
+        store
+            .put_target(
+                Target {
+                    tenant: tenant.clone(),
+                    spec,
+                    version: 0,
+                    created_at,
+                    updated_at: created_at,
+                },
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+    }
+    let tick = invoke(&bin, &res, "scheduler", sample("scheduler")).await;
+    assert_eq!(tick["minute"], "2026-03-14T09:42:00Z", "{tick}");
+    assert_eq!(
+        (tick["duplicate"].clone(), tick["targets"].clone()),
+        (json!(false), json!(2))
+    );
+    assert_eq!(
+        (tick["jobs"].clone(), tick["probes"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(tick["missed_heartbeats"], 1, "{tick}");
+    let jobs_queue = res.get("NETMON_PROBE_JOBS_QUEUE_URL");
+    assert_eq!(queue_depth(&harness.sqs, jobs_queue).await.unwrap(), 1);
+    let again = invoke(&bin, &res, "scheduler", sample("scheduler")).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(queue_depth(&harness.sqs, jobs_queue).await.unwrap(), 1);
+    let alerter_in = res.get("NETMON_ALERTER_IN_QUEUE_URL");
+    let missed = take(&harness.sqs, alerter_in).await;
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert_eq!(missed[0]["source"], "scheduler");
+    assert_eq!(missed[0]["payload"]["location"], "push");
+    assert_eq!(missed[0]["payload"]["results"][0]["target"], "backup");
+    assert_eq!(
+        missed[0]["payload"]["results"][0]["error"]["kind"],
+        "missed"
+    );
+
+    // prober: probes the sample job (both targets refuse), publishes one batch; the poison
+    // record is the only failure.
+    let out = invoke(
+        &bin,
+        &res,
+        "prober",
+        with_poison(sample("prober"), "poison-job"),
+    )
+    .await;
+    assert_eq!(failures(&out), ["poison-job"], "{out}");
+    let published = take(&harness.sqs, alerter_in).await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    let batch = &published[0];
+    assert_eq!(batch["type"], "probe.completed");
+    assert_eq!(batch["payload"]["location"], "emulator");
+    let outcomes: Vec<&str> = batch["payload"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["down", "down"], "{batch}");
+
+    // alerter: applies the sample's result for `web` (the other targets are unknown here and
+    // ignored); the poison record is reported by its own id.
+    let out = invoke(
+        &bin,
+        &res,
+        "alerter",
+        with_poison(sample("alerter"), "poison-a"),
+    )
+    .await;
+    assert_eq!(failures(&out), ["poison-a"], "{out}");
+    let state = netmon_core::ports::StateStore::load_state(
+        &store,
+        &tenant,
+        &TargetId::parse("web").unwrap(),
+    )
+    .await
+    .unwrap()
+    .expect("web's state written by the alerter binary");
+    assert!(state.value.locations.contains_key("eu-west-1"));
+
+    // notifier: delivers the sample incident to the tenant's webhook.
+    let hook = WebhookReceiver::start().await;
+    let channel: ChannelSpec =
+        serde_json::from_value(json!({"id": "hook", "webhook": {"url": hook.url()}})).unwrap();
+    store
+        .put_channel(
+            Channel {
+                tenant: tenant.clone(),
+                spec: channel,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .unwrap();
+    let out = invoke(&bin, &res, "notifier", sample("notifier")).await;
+    assert_eq!(failures(&out), Vec::<String>::new(), "{out}");
+    let got = hook.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["type"], "incident.opened");
+    assert_eq!(
+        got[0].headers["x-netmon-event-id"],
+        "default:api-20260314T094200.121Z:opened"
+    );
+
+    // recorder: the sample's two results are in the history table.
+    let out = invoke(&bin, &res, "recorder", sample("recorder")).await;
+    assert_eq!(failures(&out), Vec::<String>::new(), "{out}");
+    let history = DynamoHistoryStore::new(
+        harness.dynamodb.clone(),
+        res.get(ENV_HISTORY_TABLE).to_owned(),
+        std::sync::Arc::new(netmon_app::clock::SystemClock),
+    );
+    let since = chrono::DateTime::parse_from_rfc3339("2026-03-14T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let recorded = history
+        .results_since(&tenant, &TargetId::parse("api").unwrap(), since, 10)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+
+    // api: API Gateway HTTP API v2 event in, v2 response out.
+    let out = invoke(&bin, &res, "api", sample("api")).await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(out["body"], "ok", "{out}");
+    let mut list = sample("api");
+    list["rawPath"] = json!("/v1/targets");
+    list["requestContext"]["http"]["path"] = json!("/v1/targets");
+    let out = invoke(&bin, &res, "api", list.clone()).await;
+    assert_eq!(
+        out["statusCode"], 401,
+        "keys are read from the state table: {out}"
+    );
+    let key = netmon_app::auth::create(
+        &store,
+        tenant.clone(),
+        netmon_core::apikey::Role::Tenant,
+        "runtime-test",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    list["headers"]["authorization"] = json!(format!("Bearer {}", key.secret));
+    let out = invoke(&bin, &res, "api", list).await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["spec"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["backup", "web"], "{body}");
+}
+
+/// A missing variable fails the cold start with a message naming it, before any event.
+#[tokio::test]
+async fn a_missing_variable_fails_init_naming_it() {
+    let bin = tokio::task::spawn_blocking(binaries).await.unwrap();
+    let api = RuntimeApi::start().await;
+    let invoked = api
+        .invoke_binary(
+            &bin["alerter"],
+            &[(
+                ENV_INCIDENTS_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:x",
+            )],
+            sample("alerter"),
+            TIMEOUT,
+        )
+        .await;
+    assert!(
+        matches!(
+            invoked.invocation,
+            Invocation::Exited {
+                phase: Phase::Init,
+                ..
+            }
+        ),
+        "{invoked}"
+    );
+    assert!(
+        invoked
+            .stderr
+            .contains("missing environment variable NETMON_STATE_TABLE"),
+        "{invoked}"
+    );
+    assert_eq!(invoked.init_time, None, "never reached /next");
+}

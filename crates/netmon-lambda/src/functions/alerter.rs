@@ -1,0 +1,71 @@
+//! The alerter, fed by alerter-in: applies probe results to check state; state, incident and
+//! outbox event go in one transaction, and new incident events are published before the record
+//! is acked.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use netmon_app::clock::SystemClock;
+use netmon_app::error::HandleError;
+use netmon_app::services::alerter::{Alerter, RelayMode};
+use netmon_app::services::relay::OutboxRelay;
+use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::state::DynamoStateStore;
+use netmon_aws::resources::{ENV_INCIDENTS_TOPIC_ARN, ENV_STATE_TABLE, function};
+use netmon_aws::sns::{Routes, SnsBus, Topic};
+use netmon_core::events::Envelope;
+
+use crate::env::{Env, EnvError};
+use crate::policy::ALERTER_IN_FLIGHT;
+use crate::runtime::{RecordHandler, SqsConsumer};
+
+#[derive(Debug, Clone)]
+pub struct AlerterConfig {
+    pub state_table: String,
+    pub incidents_topic_arn: String,
+}
+
+impl AlerterConfig {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            state_table: env.required(ENV_STATE_TABLE)?,
+            incidents_topic_arn: env.required(ENV_INCIDENTS_TOPIC_ARN)?,
+        })
+    }
+}
+
+pub type AlerterFunction = SqsConsumer<ProbeResults>;
+
+pub struct ProbeResults(Alerter);
+
+pub fn alerter(clients: &Clients, config: AlerterConfig) -> AlerterFunction {
+    let store = Arc::new(DynamoStateStore::new(
+        clients.dynamodb.clone(),
+        config.state_table,
+    ));
+    let bus = Arc::new(SnsBus::new(
+        clients.sns.clone(),
+        Routes::new().topic(Topic::Incidents, config.incidents_topic_arn),
+    ));
+    let relay = Arc::new(OutboxRelay::new(store.clone(), bus));
+    // Maintenance windows hold back incidents; reply records answer "check now".
+    let alerter = Alerter::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+        relay,
+        RelayMode::Inline,
+    )
+    .with_maintenance(store.clone())
+    .with_replies(store);
+    SqsConsumer::new(function::ALERTER, ALERTER_IN_FLIGHT, ProbeResults(alerter))
+}
+
+#[async_trait]
+impl RecordHandler for ProbeResults {
+    type Message = Envelope;
+
+    async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
+        self.0.handle(&env).await.map(|_| ())
+    }
+}

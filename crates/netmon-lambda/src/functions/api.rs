@@ -1,0 +1,92 @@
+//! The api function behind API Gateway (HTTP API, payload format 2.0): the router `netmon up`
+//! serves, over the DynamoDB stores and the SNS bus. Heartbeat pings publish
+//! `probe.completed`, target edits `target.*`; "check now" sends a probe job with a correlation
+//! id to the prober's queue and polls the reply record the alerter writes.
+
+use std::sync::Arc;
+
+use netmon_app::clock::SystemClock;
+use netmon_app::delivery::{ChannelDelivery, StdoutSink};
+use netmon_app::http::ApiContext;
+use netmon_app::rpc::PolledRpc;
+use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::history::DynamoHistoryStore;
+use netmon_aws::dynamo::state::DynamoStateStore;
+use netmon_aws::resources::{
+    ENV_HISTORY_TABLE, ENV_PROBE_JOBS_QUEUE_URL, ENV_PROBE_RESULTS_TOPIC_ARN, ENV_STATE_TABLE,
+    ENV_TARGET_CHANGES_TOPIC_ARN,
+};
+use netmon_aws::sns::{Routes, SnsBus, Topic};
+use netmon_aws::sqs::SqsJobQueue;
+use netmon_core::TenantId;
+use netmon_core::ports::Clock;
+
+use crate::env::{Env, EnvError};
+use crate::error::InitError;
+use crate::policy::{API_CHECK_TIMEOUT, AddressPolicy, DELIVERY_TIMEOUT};
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub state_table: String,
+    pub history_table: String,
+    pub probe_jobs_queue_url: String,
+    pub probe_results_topic_arn: String,
+    pub target_changes_topic_arn: String,
+    /// For channel test sends, which go out through the same SSRF guard as the notifier's.
+    pub policy: AddressPolicy,
+}
+
+impl ApiConfig {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            state_table: env.required(ENV_STATE_TABLE)?,
+            history_table: env.required(ENV_HISTORY_TABLE)?,
+            probe_jobs_queue_url: env.required(ENV_PROBE_JOBS_QUEUE_URL)?,
+            probe_results_topic_arn: env.required(ENV_PROBE_RESULTS_TOPIC_ARN)?,
+            target_changes_topic_arn: env.required(ENV_TARGET_CHANGES_TOPIC_ARN)?,
+            policy: AddressPolicy::from_env(env)?,
+        })
+    }
+}
+
+pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, InitError> {
+    let store = Arc::new(DynamoStateStore::new(
+        clients.dynamodb.clone(),
+        config.state_table,
+    ));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let history = Arc::new(DynamoHistoryStore::new(
+        clients.dynamodb.clone(),
+        config.history_table,
+        clock.clone(),
+    ));
+    let bus = Arc::new(SnsBus::new(
+        clients.sns.clone(),
+        Routes::new()
+            .topic(Topic::ProbeResults, config.probe_results_topic_arn)
+            .topic(Topic::TargetChanges, config.target_changes_topic_arn),
+    ));
+    let jobs = Arc::new(SqsJobQueue::new(
+        clients.sqs.clone(),
+        config.probe_jobs_queue_url,
+        clock.clone(),
+    ));
+    let delivery = ChannelDelivery::new(
+        config.policy.prober()?,
+        Arc::new(StdoutSink),
+        DELIVERY_TIMEOUT,
+    );
+    // Rate limits are per instance: API Gateway's stage throttling is the deployment-wide limit.
+    let ctx = ApiContext::builder(
+        store.clone(),
+        history,
+        bus,
+        clock,
+        TenantId::default_tenant(),
+    )
+    .rpc(Arc::new(PolledRpc::new(jobs, store)))
+    .delivery(Arc::new(delivery))
+    .check_timeout(API_CHECK_TIMEOUT)
+    .build();
+    Ok(netmon_app::api::router(ctx))
+}

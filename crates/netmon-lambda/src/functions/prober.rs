@@ -1,0 +1,72 @@
+//! The prober, fed by probe-jobs: probes each job's targets and publishes one
+//! `probe.completed` per job. It reads nothing from DynamoDB: jobs carry the target specs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use netmon_app::clock::SystemClock;
+use netmon_app::error::HandleError;
+use netmon_app::services::prober::ProberService;
+use netmon_aws::clients::Clients;
+use netmon_aws::resources::{ENV_LOCATION, ENV_PROBE_RESULTS_TOPIC_ARN, function};
+use netmon_aws::sns::{Routes, SnsBus, Topic};
+use netmon_core::jobs::ProbeJob;
+
+use crate::env::{Env, EnvError};
+use crate::error::InitError;
+use crate::policy::{AddressPolicy, PROBER_JOBS_IN_FLIGHT, SHARD_SIZE};
+use crate::runtime::{RecordHandler, SqsConsumer};
+
+#[derive(Debug, Clone)]
+pub struct ProberConfig {
+    pub probe_results_topic_arn: String,
+    /// The probing location on every result: `NETMON_LOCATION`, else the region.
+    pub location: String,
+    pub policy: AddressPolicy,
+}
+
+impl ProberConfig {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        let location = match env.optional(ENV_LOCATION)? {
+            Some(location) => location,
+            None => env.required("AWS_REGION")?,
+        };
+        Ok(Self {
+            probe_results_topic_arn: env.required(ENV_PROBE_RESULTS_TOPIC_ARN)?,
+            location,
+            policy: AddressPolicy::from_env(env)?,
+        })
+    }
+}
+
+pub type ProberFunction = SqsConsumer<ProbeJobs>;
+
+pub struct ProbeJobs(ProberService);
+
+pub fn prober(clients: &Clients, config: ProberConfig) -> Result<ProberFunction, InitError> {
+    let bus = Arc::new(SnsBus::new(
+        clients.sns.clone(),
+        Routes::new().topic(Topic::ProbeResults, config.probe_results_topic_arn),
+    ));
+    let service = ProberService::new(
+        config.policy.prober()?,
+        bus,
+        Arc::new(SystemClock),
+        config.location,
+        SHARD_SIZE,
+    );
+    Ok(SqsConsumer::new(
+        function::PROBER,
+        PROBER_JOBS_IN_FLIGHT,
+        ProbeJobs(service),
+    ))
+}
+
+#[async_trait]
+impl RecordHandler for ProbeJobs {
+    type Message = ProbeJob;
+
+    async fn handle(&self, job: ProbeJob) -> Result<(), HandleError> {
+        self.0.run_job(&job).await.map(|_| ())
+    }
+}

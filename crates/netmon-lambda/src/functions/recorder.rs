@@ -1,0 +1,56 @@
+//! The recorder, fed by recorder-in: keeps probe history, one block per probe batch and
+//! tenant-hour, and hourly rollups.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use netmon_app::clock::SystemClock;
+use netmon_app::error::HandleError;
+use netmon_app::services::recorder::Recorder;
+use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::history::DynamoHistoryStore;
+use netmon_aws::resources::{ENV_HISTORY_TABLE, function};
+use netmon_core::events::Envelope;
+
+use crate::env::{Env, EnvError};
+use crate::policy::RECORDER_IN_FLIGHT;
+use crate::runtime::{RecordHandler, SqsConsumer};
+
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    pub history_table: String,
+}
+
+impl RecorderConfig {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            history_table: env.required(ENV_HISTORY_TABLE)?,
+        })
+    }
+}
+
+pub type RecorderFunction = SqsConsumer<ProbeHistory>;
+
+pub struct ProbeHistory(Recorder);
+
+pub fn recorder(clients: &Clients, config: RecorderConfig) -> RecorderFunction {
+    let history = Arc::new(DynamoHistoryStore::new(
+        clients.dynamodb.clone(),
+        config.history_table,
+        Arc::new(SystemClock),
+    ));
+    SqsConsumer::new(
+        function::RECORDER,
+        RECORDER_IN_FLIGHT,
+        ProbeHistory(Recorder::new(history)),
+    )
+}
+
+#[async_trait]
+impl RecordHandler for ProbeHistory {
+    type Message = Envelope;
+
+    async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
+        self.0.handle(&env).await.map(|_| ())
+    }
+}

@@ -1,0 +1,164 @@
+//! The scheduler, invoked by the `rate(1 minute)` schedule: plans the minute's probe jobs onto
+//! probe-jobs, turns missed heartbeats into failed results and sweeps the outbox.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{LambdaEvent, service_fn};
+use netmon_app::clock::SystemClock;
+use netmon_app::error::HandleError;
+use netmon_app::services::relay::OutboxRelay;
+use netmon_app::services::scheduler::Scheduler;
+use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::state::DynamoStateStore;
+use netmon_aws::resources::{
+    ENV_INCIDENTS_TOPIC_ARN, ENV_PROBE_JOBS_QUEUE_URL, ENV_PROBE_RESULTS_TOPIC_ARN, ENV_STATE_TABLE,
+};
+use netmon_aws::sns::{Routes, SnsBus, Topic};
+use netmon_aws::sqs::SqsJobQueue;
+use netmon_core::ports::{Claim, Clock, Idempotency, TargetStore};
+use netmon_core::schedule::floor_minute;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::env::{Env, EnvError};
+use crate::error::{FunctionError, InitError};
+use crate::policy::{SHARD_SIZE, SLOT, TICK_LEASE};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub state_table: String,
+    pub probe_jobs_queue_url: String,
+    pub probe_results_topic_arn: String,
+    pub incidents_topic_arn: String,
+}
+
+impl SchedulerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            state_table: env.required(ENV_STATE_TABLE)?,
+            probe_jobs_queue_url: env.required(ENV_PROBE_JOBS_QUEUE_URL)?,
+            probe_results_topic_arn: env.required(ENV_PROBE_RESULTS_TOPIC_ARN)?,
+            incidents_topic_arn: env.required(ENV_INCIDENTS_TOPIC_ARN)?,
+        })
+    }
+}
+
+/// What one tick did (the scheduler's response).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TickOutput {
+    /// The minute planned.
+    pub minute: DateTime<Utc>,
+    /// The tick was handled before (a duplicate or retried scheduled event): nothing done.
+    pub duplicate: bool,
+    pub targets: usize,
+    pub jobs: usize,
+    pub probes: usize,
+    pub missed_heartbeats: usize,
+    /// Incident events left in the outbox by an alerter that could not publish them.
+    pub outbox_published: usize,
+}
+
+/// Once a minute: reads every target (one Query over the schedule shards), sends the minute's
+/// probe jobs delayed to their slots, turns the previous minute's missed heartbeats into
+/// failed results, and sweeps the outbox.
+pub struct SchedulerFunction {
+    store: Arc<DynamoStateStore>,
+    scheduler: Scheduler,
+    relay: OutboxRelay,
+    clock: Arc<dyn Clock>,
+}
+
+impl SchedulerFunction {
+    pub fn new(clients: &Clients, config: SchedulerConfig) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = Arc::new(DynamoStateStore::new(
+            clients.dynamodb.clone(),
+            config.state_table,
+        ));
+        let bus = Arc::new(SnsBus::new(
+            clients.sns.clone(),
+            Routes::new()
+                .topic(Topic::ProbeResults, config.probe_results_topic_arn)
+                .topic(Topic::Incidents, config.incidents_topic_arn),
+        ));
+        let jobs = Arc::new(SqsJobQueue::new(
+            clients.sqs.clone(),
+            config.probe_jobs_queue_url,
+            clock.clone(),
+        ));
+        Self {
+            scheduler: Scheduler::new(jobs, store.clone(), bus.clone(), SHARD_SIZE).with_slot(SLOT),
+            relay: OutboxRelay::new(store.clone(), bus),
+            store,
+            clock,
+        }
+    }
+
+    /// The scheduled event's `time` is the minute it stands for (a late or retried delivery
+    /// still plans that minute, so consecutive ticks cover time exactly once).
+    pub async fn handle(&self, event: EventBridgeEvent) -> Result<TickOutput, FunctionError> {
+        let minute = event.time.unwrap_or_else(|| self.clock.now());
+        self.tick(minute).await
+    }
+
+    pub async fn tick(&self, at: DateTime<Utc>) -> Result<TickOutput, FunctionError> {
+        let minute = floor_minute(at);
+        let mut out = TickOutput {
+            minute,
+            ..TickOutput::default()
+        };
+        // One conditional put per tick, never completed: a duplicate within the lease skips,
+        // and a tick that fails releases it so its retry runs.
+        let key = format!("scheduler:tick:{}", minute.to_rfc3339());
+        let claim = self
+            .store
+            .claim(&key, self.clock.now(), TICK_LEASE)
+            .await
+            .map_err(HandleError::from)?;
+        if claim != Claim::Acquired {
+            info!(%minute, "tick already handled; skipped");
+            out.duplicate = true;
+            return Ok(out);
+        }
+        let planned = async {
+            let targets = self.store.all_targets().await?;
+            let report = self.scheduler.plan_minute(&targets, minute).await?;
+            Ok::<_, HandleError>((targets.len(), report))
+        }
+        .await;
+        let (targets, report) = match planned {
+            Ok(done) => done,
+            Err(e) => {
+                if let Err(re) = self.store.release(&key).await {
+                    warn!(error = %re, "could not release the tick claim; a retry waits for its lease");
+                }
+                return Err(e.into());
+            }
+        };
+        out.targets = targets;
+        out.jobs = report.jobs;
+        out.probes = report.probes;
+        out.missed_heartbeats = report.missed_heartbeats;
+        // The jobs are out; a failed sweep is retried by the next tick.
+        match self.relay.flush().await {
+            Ok(flush) => out.outbox_published = flush.published,
+            Err(e) => warn!(error = %e, "outbox sweep failed; the next tick retries"),
+        }
+        info!(%minute, targets, jobs = out.jobs, probes = out.probes,
+            missed_heartbeats = out.missed_heartbeats, outbox_published = out.outbox_published, "tick planned");
+        Ok(out)
+    }
+
+    /// Runs under the Lambda runtime until the process ends: one EventBridge scheduled event
+    /// per minute.
+    pub async fn serve(self) -> Result<(), InitError> {
+        let function = &self;
+        lambda_runtime::run(service_fn(
+            |event: LambdaEvent<EventBridgeEvent>| async move { function.handle(event.payload).await },
+        ))
+        .await
+        .map_err(|e| InitError::new(format!("Lambda runtime: {e}")))
+    }
+}

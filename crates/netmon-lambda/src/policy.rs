@@ -1,0 +1,94 @@
+//! The cloud deployment's policy, in one place: what probes and webhooks may reach (the SSRF
+//! guard's settings, from the environment), how targets are grouped into jobs, and how much
+//! each function does at once. The functions and the template read these; nothing else repeats
+//! them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use netmon_aws::resources::{ENV_ALLOW_LINK_LOCAL, ENV_ALLOW_PRIVATE};
+use netmon_probe::{ProbeConfig, Prober, SystemResolver};
+
+use crate::env::{Env, EnvError};
+use crate::error::InitError;
+
+/// Targets per probe job: one SQS message and one `probe.completed` each.
+pub const SHARD_SIZE: usize = 50;
+/// Due instants are floored to slots of this length, so a minute of one shard of targets is at
+/// most six jobs; it must not exceed the shortest interval (10 s), or one job would list a
+/// target twice.
+pub const SLOT: Duration = Duration::from_secs(10);
+/// How long a tick claim holds. Long enough to cover EventBridge's duplicate deliveries and
+/// Lambda's asynchronous retries (1 and 2 minutes after a failure) of one scheduled event: a
+/// tick that failed releases its claim so the retry runs; one that was killed mid-way (timeout)
+/// keeps it, and its minute is not planned again (the next minutes are, normally), which beats
+/// sending part of a minute's jobs twice.
+pub const TICK_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+/// Jobs probed at once by one prober invocation (its event source's batch size is 5).
+pub const PROBER_JOBS_IN_FLIGHT: usize = 5;
+/// Records of one alerter batch handled one by one: records of one batch often hold results of
+/// the same targets (redeliveries, sub-minute intervals), and evaluating one target twice at
+/// once only produces version conflicts, while Lambda's own concurrency runs batches in
+/// parallel.
+pub const ALERTER_IN_FLIGHT: usize = 1;
+/// Notifications of one batch sent at once.
+pub const NOTIFIER_IN_FLIGHT: usize = 4;
+/// Probe batches of one recorder invocation written at once.
+pub const RECORDER_IN_FLIGHT: usize = 8;
+/// Per webhook delivery; the notifier's timeout (60 s) covers a batch of them.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a "check now" waits for its reply: under the api function's timeout (29 s in
+/// infra/), itself under API Gateway's 30 s integration limit.
+pub const API_CHECK_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// What outbound connections may reach: probes, webhooks and channel test sends. Both default
+/// to refused: in a multi-tenant cloud a tenant's URL must never reach the VPC or the instance
+/// metadata service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPolicy {
+    /// `NETMON_ALLOW_PRIVATE`: loopback and private ranges.
+    pub allow_private: bool,
+    /// `NETMON_ALLOW_LINK_LOCAL`: link-local ranges, cloud metadata included.
+    pub allow_link_local: bool,
+}
+
+impl AddressPolicy {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            allow_private: env.flag(ENV_ALLOW_PRIVATE, false)?,
+            allow_link_local: env.flag(ENV_ALLOW_LINK_LOCAL, false)?,
+        })
+    }
+
+    /// The probe engine under this policy: probes, webhooks and test sends all go through it.
+    pub fn prober(self) -> Result<Arc<Prober>, InitError> {
+        Prober::try_new(
+            ProbeConfig::new(self.allow_private, self.allow_link_local),
+            Arc::new(SystemResolver),
+        )
+        .map(Arc::new)
+        .map_err(|e| InitError::new(format!("cannot set up TLS for probes: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbound_policy_defaults_to_public_only() {
+        let policy = AddressPolicy::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(
+            policy,
+            AddressPolicy {
+                allow_private: false,
+                allow_link_local: false
+            }
+        );
+        let policy = AddressPolicy::from_env(&Env::from_pairs([(ENV_ALLOW_PRIVATE, "true")]));
+        assert!(policy.unwrap().allow_private);
+        assert!(
+            AddressPolicy::from_env(&Env::from_pairs([(ENV_ALLOW_LINK_LOCAL, "maybe")])).is_err()
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! The `netmon up` config file: YAML, strict (unknown keys are errors), every error naming the
+//! file, the key path and the line.
+
+// A config error happens once, at start-up; its size on the error path costs nothing.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use netmon_core::channel::ChannelSpec;
+use netmon_core::target::TargetSpec;
+use netmon_core::{ChannelId, TenantId};
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where this process probes from; appears on every result.
+    pub location: String,
+    /// API and status page address.
+    pub listen: SocketAddr,
+    /// SQLite database file, resolved relative to the config file.
+    pub store: PathBuf,
+    pub tenant: TenantId,
+    pub probe: ProbeSettings,
+    pub api: ApiSettings,
+    pub channels: Vec<ChannelSpec>,
+    pub targets: Vec<TargetSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Per API key, and per client IP for requests without a valid key.
+    #[serde(default)]
+    pub rate_limit: netmon_app::http::limit::RateLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// Probes in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Loopback and private ranges (RFC 1918, ULA, CGNAT). On by default here: a laptop monitor
+    /// watches local services. The cloud prober refuses them by default.
+    #[serde(default = "yes")]
+    pub allow_private: bool,
+    /// Link-local ranges, including cloud metadata endpoints. Off unless you really mean it.
+    #[serde(default)]
+    pub allow_link_local: bool,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            allow_private: true,
+            allow_link_local: false,
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    store: Option<PathBuf>,
+    #[serde(default)]
+    tenant: Option<TenantId>,
+    #[serde(default)]
+    probe: ProbeSettings,
+    #[serde(default)]
+    api: ApiSettings,
+    #[serde(default)]
+    channels: Vec<ChannelSpec>,
+    #[serde(default)]
+    targets: Vec<TargetSpec>,
+}
+
+/// A config problem with enough context to fix it without reading code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// Key path such as `targets[2].interval`.
+    pub key: Option<String>,
+    pub message: String,
+    /// The offending lines with a caret, when known.
+    pub snippet: Option<String>,
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(snippet) = &self.snippet {
+            write!(f, "\n{snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn whole_file(file: &str, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+            snippet: None,
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole_file(&name, format!("cannot read: {e}")))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &name, base)
+}
+
+/// Deserializes strict YAML, mapping any error to file, line, column and key path.
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
+    let mut key = String::new();
+    let parsed: Result<T, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            key = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    parsed.map_err(|e| {
+        let loc = e.location();
+        let rendered = e.to_string();
+        // saphyr renders "error: line L column C: message" then a snippet; keep both parts.
+        let mut lines = rendered.lines();
+        let head = lines.next().unwrap_or_default();
+        let message = head
+            .split_once(": ")
+            .map(|(_, rest)| rest.split_once(": ").map_or(rest, |(_, m)| m))
+            .unwrap_or(head)
+            .to_owned();
+        let snippet: Vec<&str> = lines.collect();
+        ConfigError {
+            file: name.to_owned(),
+            line: loc.map(|l| l.line()),
+            column: loc.map(|l| l.column()),
+            key: (!key.is_empty() && key != ".").then(|| key.clone()),
+            message,
+            snippet: (!snippet.is_empty()).then(|| snippet.join("\n").replace("<input>", name)),
+        }
+    })
+}
+
+/// Every channel a target names must be in `known`.
+pub fn check_channel_refs(
+    text: &str,
+    name: &str,
+    targets: &[TargetSpec],
+    known: &[&ChannelId],
+) -> Result<(), ConfigError> {
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(missing) = t.channels.iter().find(|c| !known.contains(c)) {
+            return Err(ConfigError {
+                file: name.to_owned(),
+                line: locate_id(text, "targets", i),
+                column: None,
+                key: Some(format!("targets[{i}].channels")),
+                message: format!(
+                    "target {:?} names channel {missing:?}, which is not defined under `channels`",
+                    t.id.as_str()
+                ),
+                snippet: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The resources of a `netmon apply -f` file: the config file's `channels:` and `targets:`
+/// shapes, nothing else (the tenant comes from the API key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub channels: Vec<ChannelSpec>,
+    #[serde(default)]
+    pub targets: Vec<TargetSpec>,
+}
+
+/// Parses an apply file. Channel references are checked by the caller, which also knows the
+/// channels that already exist.
+pub fn parse_resources(text: &str, name: &str) -> Result<Resources, ConfigError> {
+    let resources: Resources = deserialize(text, name)?;
+    check_unique_ids(text, name)?;
+    Ok(resources)
+}
+
+pub fn load_resources(path: &Path) -> Result<(Resources, String), ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole_file(&name, format!("cannot read: {e}")))?;
+    parse_resources(&text, &name).map(|r| (r, text))
+}
+
+/// Parses config text; `base` is the directory relative paths are resolved against.
+pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError> {
+    let file: ConfigFile = deserialize(text, name)?;
+    check_unique_ids(text, name)?;
+    let known: Vec<&ChannelId> = file.channels.iter().map(|c| &c.id).collect();
+    check_channel_refs(text, name, &file.targets, &known)?;
+
+    let store = file
+        .store
+        .map(|p| if p.is_absolute() { p } else { base.join(p) })
+        .unwrap_or_else(|| base.join("netmon.db"));
+    Ok(Config {
+        location: file.location.unwrap_or_else(|| "local".to_owned()),
+        listen: file
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        store,
+        tenant: file.tenant.unwrap_or_else(TenantId::default_tenant),
+        probe: file.probe,
+        api: file.api,
+        channels: file.channels,
+        targets: file.targets,
+    })
+}
+
+#[derive(Deserialize)]
+struct IdsOnly {
+    #[serde(default)]
+    targets: Vec<IdOnly>,
+    #[serde(default)]
+    channels: Vec<IdOnly>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: serde_saphyr::Spanned<String>,
+}
+
+fn check_unique_ids(text: &str, name: &str) -> Result<(), ConfigError> {
+    let Ok(ids) = serde_saphyr::from_str::<IdsOnly>(text) else {
+        return Ok(()); // the strict parse already succeeded; nothing more to learn here
+    };
+    for (section, list) in [("targets", &ids.targets), ("channels", &ids.channels)] {
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        for (i, item) in list.iter().enumerate() {
+            let line = item.id.referenced.line();
+            if let Some(first) = seen.insert(item.id.value.as_str(), line) {
+                return Err(ConfigError {
+                    file: name.to_owned(),
+                    line: Some(line),
+                    column: Some(item.id.referenced.column()),
+                    key: Some(format!("{section}[{i}].id")),
+                    message: format!(
+                        "duplicate id {:?}: already used on line {first}",
+                        item.id.value
+                    ),
+                    snippet: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn locate_id(text: &str, section: &str, index: usize) -> Option<u64> {
+    let ids = serde_saphyr::from_str::<IdsOnly>(text).ok()?;
+    let list = if section == "targets" {
+        ids.targets
+    } else {
+        ids.channels
+    };
+    list.get(index).map(|i| i.id.referenced.line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse(text, "netmon.yaml", Path::new("/etc/netmon")).expect_err("should fail")
+    }
+
+    #[test]
+    fn loads_a_full_file() {
+        let cfg = parse(
+            "location: lab\nlisten: 127.0.0.1:9999\nstore: data/n.db\nchannels:\n  - id: ops\n    webhook: {url: 'http://127.0.0.1:1/hook'}\ntargets:\n  - id: web\n    http: {url: 'https://example.com'}\n    interval: 30s\n    channels: [ops]\n",
+            "netmon.yaml",
+            Path::new("/etc/netmon"),
+        )
+        .unwrap();
+        assert_eq!(cfg.location, "lab");
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.store, PathBuf::from("/etc/netmon/data/n.db"));
+        assert_eq!(cfg.targets.len(), 1);
+        assert_eq!(cfg.channels.len(), 1);
+        assert!(cfg.probe.allow_private && !cfg.probe.allow_link_local);
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_line() {
+        let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    intervall: 30s\n");
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.contains("unknown field `intervall`"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("targets[0].intervall"));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("netmon.yaml:4:5: targets[0].intervall: unknown field"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_interval() {
+        let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    interval: 2s\n");
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("targets[0].interval"));
+        assert!(e.message.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn bad_condition_gives_line_and_column_in_expression() {
+        let e = err(
+            "targets:\n  - id: web\n    http: {url: 'https://x'}\n    conditions:\n      - '[STATUS] == 200'\n      - '[STATUS] =! 200'\n",
+        );
+        assert_eq!(e.line, Some(6));
+        assert_eq!(e.key.as_deref(), Some("targets[0].conditions[1]"));
+        assert!(e.message.contains("column"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_target_id() {
+        let e = err(
+            "targets:\n  - id: web\n    http: {url: 'https://x'}\n  - id: web\n    tcp: {host: x, port: 1}\n",
+        );
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("targets[1].id"));
+        assert!(
+            e.message
+                .contains("duplicate id \"web\": already used on line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn apply_files_take_channels_and_targets_only() {
+        let r = parse_resources(
+            "channels:\n  - id: ops\n    log: {}\ntargets:\n  - id: web\n    http: {url: 'https://x'}\n",
+            "monitors.yaml",
+        )
+        .unwrap();
+        assert_eq!((r.channels.len(), r.targets.len()), (1, 1));
+        let e = parse_resources("listen: 127.0.0.1:1\n", "monitors.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("monitors.yaml:1:1: "), "{e}");
+        assert!(e.message.contains("unknown field `listen`"), "{e}");
+        let e = parse_resources(
+            "targets:\n  - id: a\n    tcp: {host: x, port: 1}\n  - id: a\n    tcp: {host: x, port: 2}\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn unknown_channel_reference() {
+        let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    channels: [nope]\n");
+        assert_eq!(e.key.as_deref(), Some("targets[0].channels"));
+        assert!(e.message.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn not_yaml_at_all() {
+        let e = err("targets: [\n");
+        assert!(e.line.is_some(), "{e}");
+        let e = err("- just\n- a list\n");
+        assert!(!e.message.is_empty());
+    }
+}
