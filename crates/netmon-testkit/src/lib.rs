@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod contracts;
 pub mod emulator;
+pub mod memory;
 pub mod runtime_api;
 pub mod servers;
 pub mod suites;
