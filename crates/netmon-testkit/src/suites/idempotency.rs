@@ -17,6 +17,7 @@ where
     complete_is_done_until_keep_expires(&new_store().await).await;
     release_allows_reclaim(&new_store().await).await;
     concurrent_claims_have_one_winner(&new_store().await).await;
+    late_release_keeps_completed_work(&new_store().await).await;
 }
 
 pub async fn lease_blocks_then_expires<S: Idempotency + ?Sized>(store: &S) {
@@ -37,9 +38,9 @@ pub async fn lease_blocks_then_expires<S: Idempotency + ?Sized>(store: &S) {
         "keys are independent"
     );
     assert_eq!(
-        store.claim(&key, at(61), lease).await.expect("claim"),
+        store.claim(&key, at(60), lease).await.expect("claim"),
         Claim::Acquired,
-        "an expired lease can be taken over"
+        "a lease is over at its end instant (the conditional put's `expires <= now`)"
     );
     assert_eq!(
         store.claim(&key, at(90), lease).await.expect("claim"),
@@ -93,6 +94,27 @@ pub async fn release_allows_reclaim<S: Idempotency + ?Sized>(store: &S) {
         .release(&unique("idem"))
         .await
         .expect("releasing an unknown key is fine");
+}
+
+/// A worker whose lease lapsed may release after another finished the work: the release must
+/// not undo the completion.
+pub async fn late_release_keeps_completed_work<S: Idempotency + ?Sized>(store: &S) {
+    let key = unique("idem");
+    let lease = Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key, at(0), lease).await.expect("claim"),
+        Claim::Acquired
+    );
+    store
+        .complete(&key, at(5), Duration::hours(1))
+        .await
+        .expect("complete");
+    store.release(&key).await.expect("late release");
+    assert_eq!(
+        store.claim(&key, at(10), lease).await.expect("claim"),
+        Claim::Done,
+        "still done after a late release"
+    );
 }
 
 pub async fn concurrent_claims_have_one_winner<S: Idempotency + ?Sized>(store: &S) {
