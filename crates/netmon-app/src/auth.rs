@@ -20,7 +20,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
 }

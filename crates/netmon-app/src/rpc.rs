@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 /// How long a reply record is kept: far longer than any caller waits.
-pub const REPLY_KEEP: chrono::Duration = chrono::Duration::minutes(10);
+pub(crate) const REPLY_KEEP: chrono::Duration = chrono::Duration::minutes(10);
 
 /// The body of a successful "check now" reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub fn new_correlation_id() -> String {
 
 /// The reply a `probe.completed` carrying a correlation id answers with; `None` for any other
 /// event.
-pub fn reply_for(env: &Envelope, now: DateTime<Utc>) -> Option<RpcReply> {
+pub(crate) fn reply_for(env: &Envelope, now: DateTime<Utc>) -> Option<RpcReply> {
     let Event::ProbeCompleted(batch) = &env.event else {
         return None;
     };

@@ -14,9 +14,9 @@ use crate::resources;
 /// SNS refuses messages, and PublishBatch requests, larger than this (body plus attributes).
 pub const SNS_MAX_BYTES: usize = 256 * 1024;
 /// Default body limit: leaves room under [`SNS_MAX_BYTES`] for the message attributes.
-pub const DEFAULT_MESSAGE_LIMIT: usize = 240 * 1024;
+pub(crate) const DEFAULT_MESSAGE_LIMIT: usize = 240 * 1024;
 /// PublishBatch takes at most this many entries.
-pub const MAX_BATCH_ENTRIES: usize = 10;
+pub(crate) const MAX_BATCH_ENTRIES: usize = 10;
 
 /// The three topics netmon publishes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +31,7 @@ pub enum Topic {
 
 impl Topic {
     /// Where an event type belongs in netmon's topology.
-    pub fn for_event(t: EventType) -> Topic {
+    pub(crate) fn for_event(t: EventType) -> Topic {
         match t {
             EventType::ProbeCompleted => Topic::ProbeResults,
             EventType::IncidentOpened
@@ -47,7 +47,7 @@ impl Topic {
     }
 
     /// The environment variable holding this topic's ARN.
-    pub fn env_var(self) -> &'static str {
+    pub(crate) fn env_var(self) -> &'static str {
         match self {
             Topic::ProbeResults => resources::ENV_PROBE_RESULTS_TOPIC_ARN,
             Topic::Incidents => resources::ENV_INCIDENTS_TOPIC_ARN,
@@ -117,23 +117,11 @@ impl Encoded {
 pub struct SnsBus {
     client: aws_sdk_sns::Client,
     routes: Routes,
-    message_limit: usize,
 }
 
 impl SnsBus {
     pub fn new(client: aws_sdk_sns::Client, routes: Routes) -> Self {
-        Self {
-            client,
-            routes,
-            message_limit: DEFAULT_MESSAGE_LIMIT,
-        }
-    }
-
-    /// Overrides the body limit above which `probe.completed` is split (capped at the default,
-    /// so a larger value cannot produce messages SNS refuses).
-    pub fn with_message_limit(mut self, bytes: usize) -> Self {
-        self.message_limit = bytes.min(DEFAULT_MESSAGE_LIMIT);
-        self
+        Self { client, routes }
     }
 
     async fn send_batch(&self, arn: &str, batch: &[Encoded]) -> Result<(), BusError> {
@@ -210,7 +198,7 @@ impl EventBus for SnsBus {
                     Topic::for_event(t).env_var()
                 ))
             })?;
-            let encoded = encode(env, self.message_limit)?;
+            let encoded = encode(env, DEFAULT_MESSAGE_LIMIT)?;
             match by_topic.iter_mut().find(|(a, _)| *a == arn) {
                 Some((_, msgs)) => msgs.extend(encoded),
                 None => by_topic.push((arn, encoded)),
@@ -245,7 +233,7 @@ fn entry(i: usize, m: &Encoded) -> Result<PublishBatchRequestEntry, BusError> {
 }
 
 /// Groups messages, in order, into PublishBatch requests within SNS's entry and size limits.
-pub fn pack(msgs: &[Encoded]) -> Vec<&[Encoded]> {
+pub(crate) fn pack(msgs: &[Encoded]) -> Vec<&[Encoded]> {
     let mut batches = Vec::new();
     let mut start = 0;
     let mut bytes = 0;

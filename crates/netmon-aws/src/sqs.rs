@@ -16,17 +16,17 @@ use crate::clients::bus_error;
 
 /// SQS refuses messages and `SendMessageBatch` requests larger than this. (SQS accepts 1 MiB
 /// since 2025; 256 KiB keeps LocalStack, older regions and the prober's own body limit happy.)
-pub const SQS_MAX_BYTES: usize = 256 * 1024;
+pub(crate) const SQS_MAX_BYTES: usize = 256 * 1024;
 /// `SendMessageBatch` takes at most this many entries.
-pub const MAX_BATCH_ENTRIES: usize = 10;
+pub(crate) const MAX_BATCH_ENTRIES: usize = 10;
 /// The longest delay SQS allows (15 minutes).
-pub const MAX_DELAY_SECONDS: i32 = 900;
+pub(crate) const MAX_DELAY_SECONDS: i32 = 900;
 /// Batch requests in flight at once: a tick at 100,000 targets is ~200 requests.
 const SEND_CONCURRENCY: usize = 8;
 
 /// One job message ready to send.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EncodedJob {
+pub(crate) struct EncodedJob {
     pub job_id: String,
     pub body: String,
     pub delay_seconds: i32,
@@ -139,7 +139,7 @@ fn entry_id(i: usize) -> String {
 
 /// Whole seconds from `now` until `due`, rounded up so a probe never starts before its due
 /// instant; 0 when due already; at most SQS's 900.
-pub fn delay_seconds(due: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
+pub(crate) fn delay_seconds(due: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
     let ms = (due - now).num_milliseconds();
     if ms <= 0 {
         return 0;
@@ -151,7 +151,7 @@ pub fn delay_seconds(due: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
 /// The message(s) for one job: its JSON if it fits in `limit` bytes, otherwise its targets split
 /// in halves (`<job_id>.1`, `<job_id>.2`, recursively) until every part fits. A single target
 /// too large for a message is `TooLarge` (the target store caps targets well below it).
-pub fn encode_job(
+pub(crate) fn encode_job(
     job: &ProbeJob,
     now: DateTime<Utc>,
     limit: usize,
@@ -189,7 +189,7 @@ pub fn encode_job(
 
 /// Groups messages, in order, into `SendMessageBatch` requests within SQS's entry and size
 /// limits.
-pub fn pack(messages: &[EncodedJob]) -> Vec<&[EncodedJob]> {
+pub(crate) fn pack(messages: &[EncodedJob]) -> Vec<&[EncodedJob]> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, m) in messages.iter().enumerate() {

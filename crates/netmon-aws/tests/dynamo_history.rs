@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
-use netmon_aws::dynamo::history::{DynamoHistoryStore, block_pk, hour_key, marker_pk, rollup_pk};
+use netmon_aws::dynamo::history::{
+    DynamoHistoryStore, block_pk, hour_key, marker_pk, pending_pk, rollup_pk,
+};
 use netmon_core::history::{Granularity, HistoryBucket, aggregate, sample};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::HistoryStore;
@@ -362,8 +364,8 @@ async fn steady_state_is_one_write_per_record() {
     let first = e.calls.take();
     assert_eq!(
         first.get("PutItem"),
-        Some(&2),
-        "block and hour marker: {first:?}"
+        Some(&3),
+        "block, hour marker and its pending entry: {first:?}"
     );
     for minute in 2..60 {
         clock.set(at(minute * 60 + 5));
@@ -380,7 +382,7 @@ async fn steady_state_is_one_write_per_record() {
     // The new hour: a marker, then once settled one rollup of the 50 targets.
     clock.set(at(3_600 + 5));
     store.record(&job(3_600)).await.expect("record");
-    assert_eq!(writes(&e.calls.take()), 2);
+    assert_eq!(writes(&e.calls.take()), 3);
     clock.set(at(3_600 + 6 * 60 + 5));
     store.record(&job(3_600 + 6 * 60)).await.expect("record");
     let rollup = e.calls.take();
@@ -389,6 +391,11 @@ async fn steady_state_is_one_write_per_record() {
         rollup.get("UpdateItem"),
         Some(&(50 + 2)),
         "claim, 50 slots, done: {rollup:?}"
+    );
+    assert_eq!(
+        rollup.get("DeleteItem"),
+        Some(&1),
+        "the hour's pending entry: {rollup:?}"
     );
     for minute in 7..60 {
         clock.set(at(3_600 + minute * 60 + 5));
@@ -526,4 +533,55 @@ async fn buckets_equal_the_sqlite_store_for_the_same_results() {
 fn clock_max(clock: &ManualClock, t: DateTime<Utc>) -> DateTime<Utc> {
     use netmon_core::ports::Clock;
     clock.now().max(t)
+}
+
+/// A tenant whose targets all stop (paused, deleted) never writes the later block that would
+/// trigger its last hour's rollup; the sweep, run by whoever records next, rolls it up before
+/// its blocks expire.
+#[tokio::test]
+async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sweep() {
+    let e = env().await;
+    let (quiet, busy) = (tenant("hquiet"), tenant("hbusy"));
+    // Ten days after the other tests' hours: the sweep covers every tenant of the table within
+    // its lookback, and must not roll up hours those tests expect pending.
+    const BASE: i64 = 10 * 86_400;
+    let at = |secs: i64| at(BASE + secs);
+    let clock = Arc::new(ManualClock::new(at(0)));
+    let store = e.store(&clock);
+    clock.set(at(70));
+    let last = vec![probe(&quiet, "x", "eu", BASE + 60, true, 12.0)];
+    store.record(&last).await.expect("record");
+    assert!(!e.marker(&quiet, at(0)).await.contains_key("d"));
+
+    // Hours later, another tenant records (another instance: this one swept at start).
+    let later = Arc::new(ManualClock::new(at(3 * 3_600 + 30)));
+    let other = e.store(&later);
+    other
+        .record(&[probe(&busy, "y", "eu", BASE + 3 * 3_600 + 20, true, 5.0)])
+        .await
+        .expect("record");
+    assert!(
+        !e.marker(&quiet, at(0)).await.contains_key("d"),
+        "recording another tenant does not roll up this one"
+    );
+    other.sweep_if_due().await;
+    let marker = e.marker(&quiet, at(0)).await;
+    assert!(marker.contains_key("d"), "rolled up: {marker:?}");
+    let pending = e.items(&pending_pk(at(0).date_naive())).await;
+    assert!(
+        !pending
+            .iter()
+            .any(|p| p["sk"] == AttributeValue::S(format!("{}#{quiet}", hour_key(at(0))))),
+        "the entry of a rolled-up hour is dropped: {pending:?}"
+    );
+    // The rollup alone now carries the hour.
+    e.delete_partition(&block_pk(&quiet, at(0))).await;
+    let got = other
+        .buckets(&quiet, &target_id("x"), at(0), at(3_600), Granularity::Hour)
+        .await
+        .expect("buckets");
+    assert_eq!(
+        got,
+        raw_buckets(&last, &target_id("x"), at(0), at(3_600), Granularity::Hour)
+    );
 }

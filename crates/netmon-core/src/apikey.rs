@@ -11,7 +11,7 @@ pub const KEY_PREFIX: &str = "nmk_";
 /// Hex characters in the lookup id (48 bits: collisions are refused at create, never silent).
 pub const ID_LEN: usize = 12;
 /// Hex characters in the secret (256 bits).
-pub const SECRET_LEN: usize = 64;
+pub(crate) const SECRET_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

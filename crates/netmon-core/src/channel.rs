@@ -71,7 +71,7 @@ pub struct Channel {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelSpecWire {
+pub(crate) struct ChannelSpecWire {
     pub id: ChannelId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -82,7 +82,7 @@ pub struct ChannelSpecWire {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChannelSpecError {
+pub(crate) enum ChannelSpecError {
     #[error("channel {0:?}: give exactly one of `webhook` or `log`")]
     Kind(String),
     #[error("channel {0:?}: webhook url must be http or https")]

@@ -21,7 +21,7 @@ pub enum DurationError {
 }
 
 /// Parses a duration such as `1h30m`. Units: ms, s, m, h, d, w.
-pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let s = input.trim();
     if s.is_empty() {
         return Err(DurationError::Empty);
@@ -100,7 +100,7 @@ impl HumanDuration {
     pub fn as_duration(self) -> Duration {
         self.0
     }
-    pub fn as_millis_u64(self) -> u64 {
+    pub(crate) fn as_millis_u64(self) -> u64 {
         u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
     }
     pub fn as_chrono(self) -> chrono::Duration {

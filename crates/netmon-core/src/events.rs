@@ -96,7 +96,7 @@ impl EventType {
     }
 
     /// Versions consumers accept; during a deprecation window this holds the old and the new.
-    pub fn supported_versions(self) -> &'static [u32] {
+    pub(crate) fn supported_versions(self) -> &'static [u32] {
         &[1]
     }
 

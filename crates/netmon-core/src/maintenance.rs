@@ -8,7 +8,7 @@ use crate::ids::{TargetId, TenantId, WindowId};
 use crate::target::TargetSpec;
 
 /// Longest window: a year. Longer is a disabled target, not maintenance.
-pub const MAX_SPAN: chrono::TimeDelta = chrono::TimeDelta::days(366);
+pub(crate) const MAX_SPAN: chrono::TimeDelta = chrono::TimeDelta::days(366);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "MaintenanceSpecWire", into = "MaintenanceSpecWire")]
@@ -58,7 +58,7 @@ pub struct MaintenanceWindow {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MaintenanceSpecWire {
+pub(crate) struct MaintenanceSpecWire {
     pub id: WindowId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -75,7 +75,7 @@ pub struct MaintenanceSpecWire {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MaintenanceError {
+pub(crate) enum MaintenanceError {
     #[error("window {0:?}: ends_at must be after starts_at")]
     EndsBeforeStart(String),
     #[error("window {0:?}: a window may last at most 366 days")]

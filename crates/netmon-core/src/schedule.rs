@@ -31,7 +31,7 @@ fn interval_ms(target: &Target) -> i64 {
 }
 
 /// The latest instant `<= at` on which the target is due.
-pub fn last_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn last_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
     let every = interval_ms(target);
     let phase = phase_ms(target, every);
     let t = at.timestamp_millis();

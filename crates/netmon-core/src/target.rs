@@ -12,11 +12,11 @@ use crate::duration::HumanDuration;
 use crate::ids::{ChannelId, TargetId, TenantId};
 
 pub const MIN_INTERVAL: HumanDuration = HumanDuration::from_secs(10);
-pub const MAX_INTERVAL: HumanDuration = HumanDuration::from_secs(24 * 3600);
-pub const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
-pub const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
-pub const MAX_THRESHOLD: u32 = 100;
-pub const MAX_REDIRECTS: u8 = 20;
+pub(crate) const MAX_INTERVAL: HumanDuration = HumanDuration::from_secs(24 * 3600);
+pub(crate) const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
+pub(crate) const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
+pub(crate) const MAX_THRESHOLD: u32 = 100;
+pub(crate) const MAX_REDIRECTS: u8 = 20;
 
 /// A target as its author writes it (config file, API body). The wire shape names the check kind
 /// as a key (`http:`, `tcp:`, `dns:`, `heartbeat:`), so unknown keys can be refused everywhere.
@@ -59,7 +59,7 @@ impl CheckSpec {
     }
 
     /// Conditions applied when a target lists none.
-    pub fn default_conditions(&self) -> Vec<Condition> {
+    pub(crate) fn default_conditions(&self) -> Vec<Condition> {
         let sources: &[&str] = match self {
             CheckSpec::Http(_) => &["[CONNECTED] == true", "[STATUS] < 400"],
             CheckSpec::Tcp(_) => &["[CONNECTED] == true"],
@@ -222,7 +222,7 @@ impl Target {
     }
 
     /// A copy safe to publish: header values, request bodies and heartbeat tokens replaced.
-    pub fn redacted(&self) -> Target {
+    pub(crate) fn redacted(&self) -> Target {
         let mut t = self.clone();
         match &mut t.spec.check {
             CheckSpec::Http(h) => {
@@ -247,7 +247,7 @@ pub const REDACTED: &str = "<redacted>";
 /// The serialized shape of a [`TargetSpec`]: exactly one of `http`, `tcp`, `dns`, `heartbeat`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetSpecWire {
+pub(crate) struct TargetSpecWire {
     pub id: TargetId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -296,7 +296,7 @@ pub struct TargetSpecWire {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SpecError {
+pub(crate) enum SpecError {
     #[error("target {0:?}: give exactly one of `http`, `tcp`, `dns` or `heartbeat` (found {1})")]
     CheckKind(String, String),
     #[error("target {id:?}: timeout {timeout} must be shorter than interval {interval}")]
@@ -420,16 +420,16 @@ fn default_record_type() -> DnsRecordType {
 fn default_grace() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
-pub fn default_interval() -> HumanDuration {
+pub(crate) fn default_interval() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
-pub fn default_timeout() -> HumanDuration {
+pub(crate) fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
-pub fn default_failure_threshold() -> u32 {
+pub(crate) fn default_failure_threshold() -> u32 {
     3
 }
-pub fn default_success_threshold() -> u32 {
+pub(crate) fn default_success_threshold() -> u32 {
     2
 }
 
@@ -579,7 +579,7 @@ pub(crate) fn de_tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Tags are 1-64 characters of letters, digits and `- _ . : /`.
-pub fn is_valid_tag(t: &str) -> bool {
+pub(crate) fn is_valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 64
         && t.chars()

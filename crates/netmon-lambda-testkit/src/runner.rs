@@ -311,7 +311,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u
 }
 
 /// The event EventBridge sends for a `rate(1 minute)` rule firing at `at`.
-pub fn scheduled_event(at: DateTime<Utc>) -> EventBridgeEvent {
+pub(crate) fn scheduled_event(at: DateTime<Utc>) -> EventBridgeEvent {
     let mut event = EventBridgeEvent::default();
     event.version = Some("0".into());
     event.id = Some(uuid::Uuid::new_v4().to_string());

@@ -142,7 +142,7 @@ impl BatchOutcome {
 
 /// Runs one consumer's handler over SQS batches.
 #[derive(Debug, Clone)]
-pub struct BatchDriver {
+pub(crate) struct BatchDriver {
     consumer: &'static str,
     concurrency: usize,
     max_body_bytes: usize,
@@ -158,7 +158,8 @@ impl BatchDriver {
         }
     }
 
-    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+    #[cfg(test)]
+    fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
     }

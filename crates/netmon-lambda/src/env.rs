@@ -6,7 +6,6 @@
 //! map instead of mutating the process environment (`std::env::set_var` is unsafe in edition
 //! 2024 and races with other tests).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,10 +52,11 @@ impl Env {
     }
 
     /// A fixed set of variables.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+    #[cfg(test)]
+    pub(crate) fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let map: HashMap<String, String> = pairs
+        let map: std::collections::HashMap<String, String> = pairs
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();

@@ -13,7 +13,7 @@ use crate::env::{Env, EnvError};
 use crate::error::InitError;
 
 /// Targets per probe job: one SQS message and one `probe.completed` each.
-pub const SHARD_SIZE: usize = 50;
+pub(crate) const SHARD_SIZE: usize = 50;
 /// Due instants are floored to slots of this length, so a minute of one shard of targets is at
 /// most six jobs; it must not exceed the shortest interval (10 s), or one job would list a
 /// target twice.
@@ -23,23 +23,23 @@ pub const SLOT: Duration = Duration::from_secs(10);
 /// tick that failed releases its claim so the retry runs; one that was killed mid-way (timeout)
 /// keeps it, and its minute is not planned again (the next minutes are, normally), which beats
 /// sending part of a minute's jobs twice.
-pub const TICK_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+pub(crate) const TICK_LEASE: chrono::Duration = chrono::Duration::minutes(10);
 /// Jobs probed at once by one prober invocation (its event source's batch size is 5).
-pub const PROBER_JOBS_IN_FLIGHT: usize = 5;
+pub(crate) const PROBER_JOBS_IN_FLIGHT: usize = 5;
 /// Records of one alerter batch handled one by one: records of one batch often hold results of
 /// the same targets (redeliveries, sub-minute intervals), and evaluating one target twice at
 /// once only produces version conflicts, while Lambda's own concurrency runs batches in
 /// parallel.
-pub const ALERTER_IN_FLIGHT: usize = 1;
+pub(crate) const ALERTER_IN_FLIGHT: usize = 1;
 /// Notifications of one batch sent at once.
-pub const NOTIFIER_IN_FLIGHT: usize = 4;
+pub(crate) const NOTIFIER_IN_FLIGHT: usize = 4;
 /// Probe batches of one recorder invocation written at once.
-pub const RECORDER_IN_FLIGHT: usize = 8;
+pub(crate) const RECORDER_IN_FLIGHT: usize = 8;
 /// Per webhook delivery; the notifier's timeout (60 s) covers a batch of them.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a "check now" waits for its reply: under the api function's timeout (29 s in
 /// infra/), itself under API Gateway's 30 s integration limit.
-pub const API_CHECK_TIMEOUT: Duration = Duration::from_secs(25);
+pub(crate) const API_CHECK_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// What outbound connections may reach: probes, webhooks and channel test sends. Both default
 /// to refused: in a multi-tenant cloud a tenant's URL must never reach the VPC or the instance

@@ -47,7 +47,7 @@ pub struct ProbeConfig {
 }
 
 impl ProbeConfig {
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+    pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
     /// The address policy is the deployment's to choose, so there is no default: `netmon up`
     /// takes it from its config (`probe.allow_private`, `probe.allow_link_local`), the Lambdas

@@ -56,7 +56,7 @@ pub fn common_schema_source() -> &'static str {
 }
 
 /// `<workspace>/events`: the README, `schemas/` and `samples/`.
-pub fn events_dir() -> PathBuf {
+pub(crate) fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)

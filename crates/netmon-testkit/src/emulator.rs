@@ -90,7 +90,7 @@ pub fn unique_prefix(tag: &str) -> String {
 /// Creates a fresh set of queues, topics and tables named `<prefix>-…` on the emulator.
 /// `visibility_timeout_s` replaces every queue's visibility timeout so redelivery tests run
 /// in seconds.
-pub fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
+pub(crate) fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
     let emulator = start();
     let env_file = std::env::temp_dir().join(format!("netmon-resources-{prefix}.env"));
     let out = Command::new(repo_root().join("localstack/init/ready.d/netmon-resources.sh"))

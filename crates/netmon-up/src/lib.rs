@@ -120,11 +120,6 @@ impl Running {
         &self.bus
     }
 
-    /// Probe jobs completed (results published and handled) since start.
-    pub fn jobs_done(&self) -> u64 {
-        *self.jobs_done.borrow()
-    }
-
     /// Waits until at least `n` probe jobs have completed.
     pub async fn wait_jobs(&self, n: u64, timeout: Duration) -> Result<(), String> {
         let mut rx = self.jobs_done.clone();

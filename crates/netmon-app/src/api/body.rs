@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::problem::Problem;
 
 /// Largest accepted request body; bigger ones get 413.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 pub struct JsonBody<T>(pub T);
 

@@ -8,7 +8,7 @@ use super::problem::Problem;
 use crate::auth::{AuthError, Principal};
 
 /// Query parameters; unknown or malformed ones are a 400 naming them.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = Problem;
@@ -27,7 +27,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 }
 
 /// The one path parameter of a route, percent-decoded.
-pub struct PathParam(pub String);
+pub(crate) struct PathParam(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = Problem;

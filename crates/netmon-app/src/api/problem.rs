@@ -45,7 +45,7 @@ impl Problem {
     }
 
     /// 401 with the challenge RFC 6750 asks for.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail).with_header(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"netmon\""),

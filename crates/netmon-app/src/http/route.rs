@@ -60,7 +60,7 @@ pub struct Route {
 impl Route {
     /// Adds an axum extension to this route only (state shared by a few routes, such as the
     /// status page caches).
-    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+    pub(crate) fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.handler = self.handler.layer(axum::Extension(value));
         self
     }

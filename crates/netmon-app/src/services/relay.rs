@@ -48,7 +48,7 @@ impl OutboxRelay {
     /// Publishes events the caller has just committed to the outbox, and marks them published,
     /// without reading the outbox: a cloud outbox index is eventually consistent and may not
     /// show an event written a moment ago. One that fails stays pending for the next `flush`.
-    pub async fn publish_committed(
+    pub(crate) async fn publish_committed(
         &self,
         events: Vec<Envelope>,
     ) -> Result<FlushReport, HandleError> {
@@ -87,7 +87,7 @@ impl OutboxRelay {
     }
 
     /// Asks the background loop for a flush now.
-    pub fn kick(&self) {
+    pub(crate) fn kick(&self) {
         self.wake.notify_one();
     }
 

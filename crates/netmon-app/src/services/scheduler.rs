@@ -15,7 +15,7 @@ use crate::error::HandleError;
 use netmon_core::schedule;
 
 /// Heartbeat results carry this location: they come from the job, not from a prober.
-pub const PUSH_LOCATION: &str = "push";
+pub(crate) const PUSH_LOCATION: &str = "push";
 
 pub struct Scheduler {
     jobs: Arc<dyn JobQueue>,
@@ -172,7 +172,7 @@ impl Scheduler {
 /// A failed result if the heartbeat's deadline (last ping, or creation, + period + grace), or a
 /// later multiple of its period, fell inside `(after, upto]`. Reporting each missed period once
 /// keeps the result stream (and the alerter) quiet while a job stays silent.
-pub fn missed_heartbeat(
+pub(crate) fn missed_heartbeat(
     target: &Target,
     last_ping: Option<DateTime<Utc>>,
     after: DateTime<Utc>,

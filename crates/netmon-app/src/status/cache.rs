@@ -33,7 +33,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// The cached value of `key` if younger than the TTL, else `load()`'s. Only `Some` values
     /// are kept, so lookups of things that do not exist cannot fill the cache. Concurrent
     /// callers for one key wait for the first one's load instead of repeating it.
-    pub async fn get_or_load<E, Fut>(
+    pub(crate) async fn get_or_load<E, Fut>(
         &self,
         key: K,
         now: DateTime<Utc>,

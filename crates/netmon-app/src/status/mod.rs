@@ -45,7 +45,7 @@ use serde_json::json;
 use view::{DAYS, HOURS, IncidentView, MaintenanceNotice, PageView, ServiceView, UptimeLevel};
 
 /// Targets shown on one page; the page says so when more are public.
-pub const MAX_SERVICES: usize = 100;
+pub(crate) const MAX_SERVICES: usize = 100;
 /// Targets read per page of the target scan, and at most this many pages: public targets past
 /// 10,000 targets of one tenant are neither shown nor counted.
 const SCAN_PAGE: u32 = 500;
@@ -62,7 +62,7 @@ const RECENT_MAX: Duration = Duration::days(3);
 const BADGE_LABEL_MAX: usize = 64;
 
 /// How long a page or badge may be served from memory; matches `Cache-Control`.
-pub const CACHE_TTL: Duration = Duration::seconds(30);
+pub(crate) const CACHE_TTL: Duration = Duration::seconds(30);
 const CACHE_PUBLIC: &str = "public, max-age=30";
 const CACHED_PAGES: usize = 256;
 const CACHED_BADGES: usize = 4096;

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::escape::escape;
 use super::svg;
-use super::view::{self, MaintenanceNotice, Overall, PageView, ServiceStatus, ServiceView};
+use super::view::{
+    self, MaintenanceNotice, Overall, PageView, ServiceStatus, ServiceView, UptimeLevel,
+};
 
 const CSS: &str = include_str!("status.css");
 
@@ -98,7 +100,7 @@ fn banner(p: &PageView) -> String {
 
 /// The maintenance notices of the page; empty when there are none. Takes the notices directly
 /// so wiring the maintenance port is one call that fills `PageView::maintenance`.
-pub fn maintenance_section(
+pub(crate) fn maintenance_section(
     notices: &[MaintenanceNotice],
     services: &[ServiceView],
     now: DateTime<Utc>,
@@ -265,9 +267,20 @@ pub fn render_page(p: &PageView) -> String {
     body.push_str(&banner(p));
     body.push_str(&maintenance_section(&p.maintenance, &p.services, p.now));
     body.push_str(&open_incidents(p));
+    body.push_str("<section aria-labelledby=\"svc-h\"><div class=\"section-head\"><h2 id=\"svc-h\">Services</h2><span class=\"legend\" aria-hidden=\"true\">");
+    for (level, permille) in UptimeLevel::STEPS {
+        let _ = write!(
+            body,
+            "<i class=\"{}\"></i>≥ {}",
+            level.css(),
+            UptimeLevel::threshold_label(permille)
+        );
+    }
     let _ = write!(
         body,
-        "<section aria-labelledby=\"svc-h\"><div class=\"section-head\"><h2 id=\"svc-h\">Services</h2><span class=\"legend\" aria-hidden=\"true\"><i class=\"u-full\"></i>≥ 99.9%<i class=\"u-high\"></i>≥ 99%<i class=\"u-fair\"></i>≥ 95%<i class=\"u-poor\"></i>≥ 90%<i class=\"u-bad\"></i>lower<i class=\"u-none\"></i>no data</span></div><div class=\"panel\">"
+        "<i class=\"{}\"></i>lower<i class=\"{}\"></i>no data</span></div><div class=\"panel\">",
+        UptimeLevel::Bad.css(),
+        UptimeLevel::NoData.css()
     );
     for s in &p.services {
         body.push_str(&service_row(s, p.now));
@@ -292,7 +305,7 @@ pub fn render_page(p: &PageView) -> String {
 
 /// The same page for an unknown tenant and a tenant without public targets, so the page does
 /// not tell which tenants exist.
-pub fn render_not_found() -> String {
+pub(crate) fn render_not_found() -> String {
     document(
         "Status page not found",
         "<main class=\"empty\"><h1>Status page not found</h1><p>There is no public status page at this address.</p>\

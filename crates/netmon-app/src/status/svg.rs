@@ -13,7 +13,7 @@ const BAR: f64 = 7.0;
 const BARS_HEIGHT: f64 = 32.0;
 
 /// Daily uptime bars with a `<title>` tooltip each; `label` names the target for screen readers.
-pub fn uptime_bars(label: &str, days: &[DayBar]) -> String {
+pub(crate) fn uptime_bars(label: &str, days: &[DayBar]) -> String {
     let width = SLOT * days.len() as f64;
     let (up, probes) = days.iter().fold((0u64, 0u64), |(u, p), d| {
         (u + u64::from(d.up), p + u64::from(d.probes))
@@ -70,7 +70,7 @@ pub fn uptime_bars(label: &str, days: &[DayBar]) -> String {
 }
 
 /// `1,440`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -88,7 +88,7 @@ const SPARK_PAD: f64 = 4.0;
 
 /// Hourly p50 as a line over a p95 band; hours without successful probes break the line.
 /// `None` when no hour has data.
-pub fn sparkline(label: &str, points: &[HourPoint]) -> Option<String> {
+pub(crate) fn sparkline(label: &str, points: &[HourPoint]) -> Option<String> {
     let max = points
         .iter()
         .filter_map(|p| p.p95_ms.or(p.p50_ms))
@@ -191,7 +191,7 @@ const WIDTHS_11PX: [u16; 95] = [
 const WIDE: u16 = 110;
 
 /// Text width at 11 px in tenths of a pixel.
-pub fn text_width(s: &str) -> u32 {
+pub(crate) fn text_width(s: &str) -> u32 {
     s.chars()
         .map(|c| {
             let code = c as usize;

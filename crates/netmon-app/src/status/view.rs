@@ -8,9 +8,9 @@ use netmon_core::incident::{CheckState, Status};
 use netmon_core::observation::ErrorKind;
 
 /// Days of uptime bars on the page.
-pub const DAYS: usize = 90;
+pub(crate) const DAYS: usize = 90;
 /// Hours in the response-time sparkline.
-pub const HOURS: usize = 24;
+pub(crate) const HOURS: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceStatus {
@@ -39,7 +39,7 @@ impl ServiceStatus {
     }
 
     /// CSS modifier, shared by the page's dots, pills and the banner.
-    pub fn css(self) -> &'static str {
+    pub(crate) fn css(self) -> &'static str {
         match self {
             ServiceStatus::Operational => "ok",
             ServiceStatus::Degraded => "warn",
@@ -69,14 +69,14 @@ impl ServiceStatus {
 /// Shields.io's named colours, so badges sit well next to other badges.
 pub mod colour {
     pub const BRIGHT_GREEN: &str = "#4c1";
-    pub const GREEN: &str = "#97ca00";
-    pub const YELLOW_GREEN: &str = "#a4a61d";
+    pub(crate) const GREEN: &str = "#97ca00";
+    pub(crate) const YELLOW_GREEN: &str = "#a4a61d";
     pub const YELLOW: &str = "#dfb317";
-    pub const ORANGE: &str = "#fe7d37";
-    pub const RED: &str = "#e05d44";
-    pub const BLUE: &str = "#007ec6";
-    pub const LIGHT_GREY: &str = "#9f9f9f";
-    pub const GREY: &str = "#555";
+    pub(crate) const ORANGE: &str = "#fe7d37";
+    pub(crate) const RED: &str = "#e05d44";
+    pub(crate) const BLUE: &str = "#007ec6";
+    pub(crate) const LIGHT_GREY: &str = "#9f9f9f";
+    pub(crate) const GREY: &str = "#555";
 }
 
 pub fn service_status(
@@ -114,22 +114,31 @@ pub enum UptimeLevel {
 }
 
 impl UptimeLevel {
+    /// The steps above `Bad`, best first, with the least uptime each needs in per mille. The
+    /// page's legend is written from this table too.
+    pub(crate) const STEPS: [(UptimeLevel, u64); 4] = [
+        (UptimeLevel::Full, 999),
+        (UptimeLevel::High, 990),
+        (UptimeLevel::Fair, 950),
+        (UptimeLevel::Poor, 900),
+    ];
+
     /// Integer thresholds: 1439 of 1440 is 99.93 %, never rounded into a better step.
     pub fn of(up: u64, probes: u64) -> Self {
         if probes == 0 {
             return UptimeLevel::NoData;
         }
-        let at_least = |permille: u64| up * 1000 >= probes * permille;
-        if at_least(999) {
-            UptimeLevel::Full
-        } else if at_least(990) {
-            UptimeLevel::High
-        } else if at_least(950) {
-            UptimeLevel::Fair
-        } else if at_least(900) {
-            UptimeLevel::Poor
-        } else {
-            UptimeLevel::Bad
+        Self::STEPS
+            .iter()
+            .find(|(_, permille)| up * 1000 >= probes * permille)
+            .map_or(UptimeLevel::Bad, |(level, _)| *level)
+    }
+
+    /// A threshold as the legend shows it: `99.9%`, `99%`.
+    pub(crate) fn threshold_label(permille: u64) -> String {
+        match permille % 10 {
+            0 => format!("{}%", permille / 10),
+            tenth => format!("{}.{tenth}%", permille / 10),
         }
     }
 
@@ -158,7 +167,7 @@ impl UptimeLevel {
 
 /// `up` of `probes` as a percentage, rounded down to 0.01 so only a perfect record reads
 /// 100 %: `99.95%`, `97.2%`, `100%`. `None` without probes.
-pub fn format_uptime(up: u64, probes: u64) -> Option<String> {
+pub(crate) fn format_uptime(up: u64, probes: u64) -> Option<String> {
     if probes == 0 {
         return None;
     }
@@ -185,7 +194,7 @@ pub fn format_ms(ms: f64) -> String {
 }
 
 /// Colour of a typical (p50) response time on the response-time badge.
-pub fn latency_colour(ms: f64) -> &'static str {
+pub(crate) fn latency_colour(ms: f64) -> &'static str {
     match ms {
         ms if ms < 200.0 => colour::BRIGHT_GREEN,
         ms if ms < 500.0 => colour::GREEN,
@@ -219,7 +228,7 @@ pub struct HourPoint {
 }
 
 /// Exactly `DAYS` bars ending with `today`, oldest first; days without buckets have no probes.
-pub fn day_bars(buckets: &[HistoryBucket], today: NaiveDate) -> Vec<DayBar> {
+pub(crate) fn day_bars(buckets: &[HistoryBucket], today: NaiveDate) -> Vec<DayBar> {
     (0..DAYS)
         .rev()
         .map(|back| {
@@ -236,7 +245,7 @@ pub fn day_bars(buckets: &[HistoryBucket], today: NaiveDate) -> Vec<DayBar> {
 }
 
 /// Exactly `HOURS` points ending with the hour starting at `last_hour`, oldest first.
-pub fn hour_points(buckets: &[HistoryBucket], last_hour: DateTime<Utc>) -> Vec<HourPoint> {
+pub(crate) fn hour_points(buckets: &[HistoryBucket], last_hour: DateTime<Utc>) -> Vec<HourPoint> {
     (0..HOURS)
         .rev()
         .map(|back| {
@@ -262,7 +271,7 @@ pub fn merged_latency(buckets: &[HistoryBucket]) -> LatencyHistogram {
 
 /// What the public may read about a cause: the kind of failure, never the probe's error text
 /// (it can name internal hosts and addresses) or the conditions' expressions.
-pub fn public_cause(cause: &IncidentCause) -> String {
+pub(crate) fn public_cause(cause: &IncidentCause) -> String {
     let mut parts = Vec::new();
     if let Some(e) = &cause.error {
         parts.push(
@@ -345,7 +354,7 @@ pub struct ServiceView {
 }
 
 impl ServiceView {
-    pub fn period_counts(&self) -> (u64, u64) {
+    pub(crate) fn period_counts(&self) -> (u64, u64) {
         self.days.iter().fold((0, 0), |(u, p), d| {
             (u + u64::from(d.up), p + u64::from(d.probes))
         })
@@ -382,7 +391,7 @@ impl MaintenanceNotice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overall {
+pub(crate) enum Overall {
     Operational,
     Degraded,
     Partial,
@@ -453,6 +462,16 @@ pub struct PageView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_step_starts_at_its_legend_threshold() {
+        for (level, permille) in UptimeLevel::STEPS {
+            assert_eq!(UptimeLevel::of(permille, 1000), level);
+            assert_ne!(UptimeLevel::of(permille - 1, 1000), level);
+        }
+        assert_eq!(UptimeLevel::threshold_label(999), "99.9%");
+        assert_eq!(UptimeLevel::threshold_label(950), "95%");
+    }
     use netmon_core::incident::LocationState;
     use netmon_core::observation::ProbeError;
 

@@ -11,12 +11,23 @@
 //! - **Rollup** `R#<tenant>#<target>` / `<YYYY-MM-DD>`: one item per target-day with a slot per
 //!   hour (`hHH` = probes, up and the shared latency histogram; `nHH` = how many blocks the slot
 //!   was computed from). 90 days of a status page is 90 small items. Kept 100 days.
+//! - **Pending hour** `P#<YYYY-MM-DD>` / `<YYYY-MM-DDTHH>#<tenant>`: written with a new hour
+//!   marker, deleted once that hour is rolled up. The sweep reads it to find hours of tenants
+//!   that stopped reporting. Kept as long as markers.
 //!
 //! An hour is rolled up once it has settled ([`SETTLE`] after its end): the first block of a
 //! later hour that a recorder instance writes after that point claims the pending hours
 //! (conditional update of `r`), aggregates their blocks per target and writes the slots.
 //! `buckets()` merges slots with blocks of hours that are not rolled up yet, so the numbers are
 //! complete at every moment and identical to aggregating the raw results.
+//!
+//! A tenant that stops reporting (every target paused or deleted) writes no later block, so its
+//! last hours would wait for a trigger that never comes and be lost when their blocks expire.
+//! The sweep ([`DynamoHistoryStore::sweep_if_due`], called by the recorder after each batch)
+//! closes that gap: at most every [`SWEEP_EVERY`] per instance, it reads the pending hours of
+//! the last [`LOOKBACK`] (one small Query per day) and rolls up, for any tenant, the settled
+//! ones. It needs some tenant to be recording; a deployment where nothing records at all has
+//! nothing new to lose.
 //!
 //! Late blocks: a block written more than [`LATE_CHECK`] after its hour ended checks the marker;
 //! if a rollup already started, the writer recomputes the slots of its targets from all blocks
@@ -47,21 +58,23 @@ use codec::CodecError;
 
 /// How long raw blocks are kept after their hour ends (and so how far back `results_since`
 /// reaches in the cloud). Rollups keep the long-term numbers.
-pub const BLOCK_KEEP: TimeDelta = TimeDelta::days(3);
+pub(crate) const BLOCK_KEEP: TimeDelta = TimeDelta::days(3);
 /// Markers outlive blocks so every hour that still has blocks can be found.
-pub const MARKER_KEEP: TimeDelta = TimeDelta::days(4);
+pub(crate) const MARKER_KEEP: TimeDelta = TimeDelta::days(4);
 /// Rollups cover the status page's 90 days with margin.
-pub const ROLLUP_KEEP: TimeDelta = TimeDelta::days(100);
+pub(crate) const ROLLUP_KEEP: TimeDelta = TimeDelta::days(100);
 /// An hour is rolled up no earlier than this after it ends: results of probes started in its
 /// last seconds are normally recorded by then.
 pub const SETTLE: TimeDelta = TimeDelta::minutes(5);
 /// Blocks written later than this after their hour ended check whether a rollup started.
 /// `SETTLE` minus twice the clock skew we tolerate between Lambda instances (30 s).
-pub const LATE_CHECK: TimeDelta = TimeDelta::minutes(4);
+pub(crate) const LATE_CHECK: TimeDelta = TimeDelta::minutes(4);
 /// A rollup claim older than this is taken to have crashed and may be taken over.
-pub const CLAIM_LEASE: TimeDelta = TimeDelta::minutes(10);
+pub(crate) const CLAIM_LEASE: TimeDelta = TimeDelta::minutes(10);
 /// How far back a trigger looks for hours never rolled up (blocks are gone after that).
 const LOOKBACK: TimeDelta = TimeDelta::hours(72);
+/// How often one instance sweeps the pending hours of every tenant.
+pub(crate) const SWEEP_EVERY: TimeDelta = TimeDelta::minutes(10);
 /// Rollup writes in flight at once.
 const ROLL_CONCURRENCY: usize = 16;
 /// Hours remembered per Lambda instance before the oldest are forgotten.
@@ -78,6 +91,8 @@ pub struct DynamoHistoryStore {
     table: String,
     clock: Arc<dyn Clock>,
     seen: Mutex<HashMap<(TenantId, DateTime<Utc>), Seen>>,
+    /// When this instance last swept the pending hours.
+    swept_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// What this instance already did for a tenant-hour, so the steady state writes only blocks.
@@ -95,15 +110,60 @@ impl DynamoHistoryStore {
             table,
             clock,
             seen: Mutex::new(HashMap::new()),
+            swept_at: Mutex::new(None),
         }
     }
 
-    /// Rolls up every settled hour of `tenant` that is not rolled up yet and returns how many.
-    /// Recording triggers this by itself; call it for a tenant that stopped reporting, whose
-    /// last hours nothing else would roll up before their blocks expire.
-    pub async fn roll_up_pending(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+    /// Rolls up the settled hours of every tenant listed as pending. Returns how many hours
+    /// it rolled up.
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let settled = hour_of(now - SETTLE);
+        let mut tenants = BTreeSet::new();
+        let mut day = (now - LOOKBACK).date_naive();
+        while day <= settled.date_naive() {
+            for entry in self
+                .query(pending_pk(day), SkRange::All, false, None)
+                .await?
+            {
+                if let Some((hour, tenant)) = sk_of(&entry)?.split_once('#')
+                    && parse_hour_key(hour)? < settled
+                {
+                    tenants.insert(tenant.to_owned());
+                }
+            }
+            day = day.succ_opt().unwrap_or(day + TimeDelta::days(1));
+        }
+        let mut rolled = 0;
+        for tenant in tenants {
+            // One bad entry must not stop the other tenants' rollups.
+            match TenantId::parse(&tenant) {
+                Ok(tenant) => rolled += self.roll_pending(&tenant, settled, now).await?,
+                Err(_) => tracing::warn!(
+                    tenant,
+                    "pending history hour of an invalid tenant id; skipped"
+                ),
+            }
+        }
+        Ok(rolled)
+    }
+
+    /// Rolls up the settled hours of tenants that stopped reporting (see the module docs);
+    /// at most once per [`SWEEP_EVERY`] per instance. Failures are logged and retried by the
+    /// next sweep: the blocks stay readable until then.
+    pub async fn sweep_if_due(&self) {
         let now = self.clock.now();
-        self.roll_pending(tenant, hour_of(now - SETTLE), now).await
+        {
+            let mut swept = self.swept_at.lock().unwrap_or_else(|p| p.into_inner());
+            if swept.is_some_and(|at| now - at < SWEEP_EVERY) {
+                return;
+            }
+            *swept = Some(now);
+        }
+        match self.sweep(now).await {
+            Ok(0) => {}
+            Ok(rolled) => tracing::info!(rolled, "history sweep rolled up pending hours"),
+            Err(e) => tracing::warn!(error = %e, "history sweep failed"),
+        }
     }
 
     async fn record_hour(
@@ -165,7 +225,19 @@ impl DynamoHistoryStore {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(false),
+            Ok(_) => {
+                // A new hour: list it for the sweep, in case this tenant never writes again.
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item(PK, s(&pending_pk(hour.date_naive())))
+                    .item(SK, s(&format!("{}#{tenant}", hour_key(hour))))
+                    .item(TTL, n(epoch(hour + TimeDelta::hours(1) + MARKER_KEEP)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("write pending history hour", e))?;
+                Ok(false)
+            }
             Err(e) => match e.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(c)) => match c.item() {
                     Some(old) => Ok(old.contains_key(ROLL_STARTED)),
@@ -231,6 +303,14 @@ impl DynamoHistoryStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("finish history rollup", e))?;
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key(PK, s(&pending_pk(hour.date_naive())))
+                    .key(SK, s(&format!("{}#{tenant}", hour_key(hour))))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("delete pending history hour", e))?;
                 rolled += 1;
                 tracing::debug!(%tenant, %hour, "rolled up history hour");
             }
@@ -635,6 +715,10 @@ fn parse_hour_key(key: &str) -> Result<DateTime<Utc>, StoreError> {
 
 pub fn block_pk(tenant: &TenantId, hour: DateTime<Utc>) -> String {
     format!("B#{tenant}#{}", hour_key(hour))
+}
+
+pub fn pending_pk(day: NaiveDate) -> String {
+    format!("P#{}", day.format("%Y-%m-%d"))
 }
 
 pub fn marker_pk(tenant: &TenantId) -> String {

@@ -77,16 +77,6 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// [`SqliteStore::open`] for synchronous callers. Panics if called from async code (tokio
-    /// refuses to block a runtime thread); use `open` there.
-    pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, EmbeddedError> {
-        let (store, ready) = Self::start(Location::File(path.as_ref().to_path_buf()))?;
-        ready
-            .blocking_recv()
-            .map_err(|_| EmbeddedError::Worker("exited during open".into()))??;
-        Ok(store)
-    }
-
     /// A private in-memory database (one connection, so nothing else can see it); for tests.
     pub async fn in_memory() -> Result<Self, EmbeddedError> {
         let (store, ready) = Self::start(Location::Memory)?;

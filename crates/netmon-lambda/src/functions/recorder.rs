@@ -1,5 +1,6 @@
 //! The recorder, fed by recorder-in: keeps probe history, one block per probe batch and
-//! tenant-hour, and hourly rollups.
+//! tenant-hour, and hourly rollups; it also sweeps the hours of tenants that stopped reporting
+//! (`DynamoHistoryStore::sweep_if_due`), so they are rolled up before their blocks expire.
 
 use std::sync::Arc;
 
@@ -31,7 +32,10 @@ impl RecorderConfig {
 
 pub type RecorderFunction = SqsConsumer<ProbeHistory>;
 
-pub struct ProbeHistory(Recorder);
+pub struct ProbeHistory {
+    recorder: Recorder,
+    history: Arc<DynamoHistoryStore>,
+}
 
 pub fn recorder(clients: &Clients, config: RecorderConfig) -> RecorderFunction {
     let history = Arc::new(DynamoHistoryStore::new(
@@ -42,7 +46,10 @@ pub fn recorder(clients: &Clients, config: RecorderConfig) -> RecorderFunction {
     SqsConsumer::new(
         function::RECORDER,
         RECORDER_IN_FLIGHT,
-        ProbeHistory(Recorder::new(history)),
+        ProbeHistory {
+            recorder: Recorder::new(history.clone()),
+            history,
+        },
     )
 }
 
@@ -51,6 +58,8 @@ impl RecordHandler for ProbeHistory {
     type Message = Envelope;
 
     async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
-        self.0.handle(&env).await.map(|_| ())
+        self.recorder.handle(&env).await?;
+        self.history.sweep_if_due().await;
+        Ok(())
     }
 }

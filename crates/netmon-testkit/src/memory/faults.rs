@@ -27,7 +27,7 @@ macro_rules! ops {
 
             /// Whether the method may change stored data (`claim` is a conditional put, so a
             /// write).
-            pub fn is_write(self) -> bool {
+            pub(crate) fn is_write(self) -> bool {
                 match self {
                     $(Op::$variant => $write,)*
                 }

@@ -20,7 +20,7 @@ where
 
 /// Hours and days are UTC; `[from, to)`; only this tenant's target; down probes count for uptime
 /// but not latency; every adapter gives the same numbers (the shared histogram).
-pub async fn buckets_aggregate_per_hour_and_day<S: HistoryStore + ?Sized>(store: &S) {
+pub(crate) async fn buckets_aggregate_per_hour_and_day<S: HistoryStore + ?Sized>(store: &S) {
     use netmon_core::history::Granularity;
     let (a, b) = (tenant("hb"), tenant("hb"));
     let x = target_id("x");

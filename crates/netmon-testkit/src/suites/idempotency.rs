@@ -98,7 +98,7 @@ pub async fn release_allows_reclaim<S: Idempotency + ?Sized>(store: &S) {
 
 /// A worker whose lease lapsed may release after another finished the work: the release must
 /// not undo the completion.
-pub async fn late_release_keeps_completed_work<S: Idempotency + ?Sized>(store: &S) {
+pub(crate) async fn late_release_keeps_completed_work<S: Idempotency + ?Sized>(store: &S) {
     let key = unique("idem");
     let lease = Duration::seconds(60);
     assert_eq!(

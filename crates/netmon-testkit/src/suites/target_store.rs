@@ -26,7 +26,7 @@ where
 
 /// Pings arrive with only a token; the store must map it to the target, following updates and
 /// deletes.
-pub async fn heartbeat_tokens_find_their_target<S: TargetStore + ?Sized>(store: &S) {
+pub(crate) async fn heartbeat_tokens_find_their_target<S: TargetStore + ?Sized>(store: &S) {
     use netmon_core::target::{CheckSpec, HeartbeatCheck};
     let t = tenant("tok");
     let token = unique("tok");

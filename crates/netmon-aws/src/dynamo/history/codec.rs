@@ -36,7 +36,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Largest block document. DynamoDB items stop at 400 KB including keys; a probe job's 50
 /// results take a few KB, so only pathological batches (huge error messages) are ever split.
-pub const MAX_DOC_BYTES: usize = 350 * 1024;
+pub(crate) const MAX_DOC_BYTES: usize = 350 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -63,7 +63,7 @@ struct BlockDoc {
 
 /// One block item ready to store: its sort key and document.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EncodedBlock {
+pub(crate) struct EncodedBlock {
     pub sk: String,
     pub doc: String,
     pub results: usize,
@@ -72,7 +72,7 @@ pub struct EncodedBlock {
 /// Encodes results of one tenant and hour. The sort key is derived from the results themselves
 /// (first start and a hash of every (target, location, start)), so a redelivered batch maps to
 /// the same item and overwrites it instead of adding a copy. Input order does not matter.
-pub fn encode_blocks(rows: &[&ProbeResult]) -> Result<Vec<EncodedBlock>, CodecError> {
+pub(crate) fn encode_blocks(rows: &[&ProbeResult]) -> Result<Vec<EncodedBlock>, CodecError> {
     let mut rows = rows.to_vec();
     rows.sort_by(|a, b| {
         (a.started_at, &a.target, &a.location).cmp(&(b.started_at, &b.target, &b.location))
@@ -124,7 +124,7 @@ fn split_into_docs(
 
 /// FNV-1a over each result's identity. Stable across builds and platforms (unlike std's
 /// hasher), which redelivery after a deploy relies on.
-pub fn identity_hash(rows: &[&ProbeResult]) -> u64 {
+pub(crate) fn identity_hash(rows: &[&ProbeResult]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -269,7 +269,7 @@ fn micros_opt(ms: Option<f64>) -> Value {
 /// whole milliseconds, so a stored duration lands in the same bucket as the original: rollups
 /// match the SQLite store (which keeps full precision) to the count. Non-finite values become 0,
 /// as in the SQLite store's duration column.
-pub fn to_micros(ms: f64) -> i64 {
+pub(crate) fn to_micros(ms: f64) -> i64 {
     if !ms.is_finite() {
         return 0;
     }
@@ -293,7 +293,7 @@ pub fn from_micros(us: i64) -> f64 {
 }
 
 /// Decodes a block's results, or only those of `only`.
-pub fn decode_block(
+pub(crate) fn decode_block(
     doc: &str,
     tenant: &TenantId,
     only: Option<&TargetId>,
@@ -471,7 +471,7 @@ fn decode_row(
 }
 
 /// A rollup slot: `probes,up,c0,c1,…` (the latency histogram's counts, trailing zeros dropped).
-pub fn encode_slot(b: &HistoryBucket) -> String {
+pub(crate) fn encode_slot(b: &HistoryBucket) -> String {
     let mut s = format!("{},{}", b.probes, b.up);
     for c in b.latency.counts() {
         s.push(',');
