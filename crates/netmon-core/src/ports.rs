@@ -79,6 +79,29 @@ pub enum Expect {
     Any,
 }
 
+impl Expect {
+    /// The version a write of `what` stores when the stored version is `current`, or why the
+    /// write must be refused. Every store adapter applies this one rule.
+    pub fn next_version(self, what: &str, current: Option<u64>) -> Result<u64, StoreError> {
+        match (self, current) {
+            (Expect::Absent | Expect::Any, None) => Ok(1),
+            (Expect::Absent, Some(v)) => Err(StoreError::Conflict(format!(
+                "{what} already exists (version {v})"
+            ))),
+            (Expect::Version(want), Some(v)) if want == v => v
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
+            (Expect::Version(want), found) => Err(StoreError::Conflict(format!(
+                "{what}: expected version {want}, found {}",
+                found.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ))),
+            (Expect::Any, Some(v)) => v
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PageRequest {
     pub limit: u32,
@@ -387,4 +410,31 @@ pub trait EventRpc: Send + Sync {
         job: crate::jobs::ProbeJob,
         timeout: std::time::Duration,
     ) -> Result<crate::rpc::RpcReply, RpcError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations() {
+        assert_eq!(Expect::Absent.next_version("x", None).ok(), Some(1));
+        assert_eq!(Expect::Any.next_version("x", None).ok(), Some(1));
+        assert_eq!(Expect::Any.next_version("x", Some(4)).ok(), Some(5));
+        assert_eq!(Expect::Version(4).next_version("x", Some(4)).ok(), Some(5));
+        for (cur, exp) in [
+            (Some(1), Expect::Absent),
+            (Some(4), Expect::Version(3)),
+            (None, Expect::Version(1)),
+        ] {
+            assert!(matches!(
+                exp.next_version("x", cur),
+                Err(StoreError::Conflict(_))
+            ));
+        }
+        assert!(matches!(
+            Expect::Any.next_version("x", Some(u64::MAX)),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }

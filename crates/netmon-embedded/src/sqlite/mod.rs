@@ -296,30 +296,6 @@ pub(crate) fn version_to_db(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("version {v} out of range")))
 }
 
-/// The version a write under `expect` produces, or `Conflict`.
-pub(crate) fn next_version(
-    what: &str,
-    current: Option<u64>,
-    expect: Expect,
-) -> Result<u64, StoreError> {
-    match (expect, current) {
-        (Expect::Absent | Expect::Any, None) => Ok(1),
-        (Expect::Absent, Some(v)) => Err(StoreError::Conflict(format!(
-            "{what} already exists (version {v})"
-        ))),
-        (Expect::Version(want), Some(v)) if want == v => v
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
-        (Expect::Version(want), found) => Err(StoreError::Conflict(format!(
-            "{what}: expected version {want}, found {}",
-            found.map_or_else(|| "none".to_owned(), |v| v.to_string())
-        ))),
-        (Expect::Any, Some(v)) => v
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
-    }
-}
-
 /// Tables sharing the `(tenant, id, version, body)` shape.
 #[derive(Clone, Copy)]
 pub(crate) enum Versioned {
@@ -361,7 +337,7 @@ pub(crate) fn put_versioned(
         .optional()
         .db()?;
     let current = current.map(|v| version_from_db(&what, v)).transpose()?;
-    let next = next_version(&what, current, expect)?;
+    let next = expect.next_version(&what, current)?;
     let body = body(next)?;
     tx.prepare_cached(&format!(
         "INSERT INTO {table} (tenant, id, version, body) VALUES (?1, ?2, ?3, ?4) \
@@ -376,28 +352,6 @@ pub(crate) fn put_versioned(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expectations() {
-        assert_eq!(next_version("x", None, Expect::Absent).ok(), Some(1));
-        assert_eq!(next_version("x", None, Expect::Any).ok(), Some(1));
-        assert_eq!(next_version("x", Some(4), Expect::Any).ok(), Some(5));
-        assert_eq!(next_version("x", Some(4), Expect::Version(4)).ok(), Some(5));
-        for (cur, exp) in [
-            (Some(1), Expect::Absent),
-            (Some(4), Expect::Version(3)),
-            (None, Expect::Version(1)),
-        ] {
-            assert!(matches!(
-                next_version("x", cur, exp),
-                Err(StoreError::Conflict(_))
-            ));
-        }
-        assert!(matches!(
-            next_version("x", Some(u64::MAX), Expect::Any),
-            Err(StoreError::Corrupt(_))
-        ));
-    }
 
     #[test]
     fn nanos_saturate_and_roundtrip() {

@@ -35,7 +35,7 @@ use netmon_core::events::Envelope;
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
 use netmon_core::maintenance::MaintenanceWindow;
-use netmon_core::ports::{Clock, Expect, IncidentRecord, PingRecord, StoreError, Versioned};
+use netmon_core::ports::{Clock, IncidentRecord, PingRecord, StoreError, Versioned};
 use netmon_core::result::ProbeResult;
 use netmon_core::rpc::RpcReply;
 use netmon_core::target::Target;
@@ -218,26 +218,6 @@ impl MemoryStore {
     }
 }
 
-/// The version a write under `expect` produces, or `Conflict` (the SQLite adapter's rule).
-fn next_version(what: &str, current: Option<u64>, expect: Expect) -> Result<u64, StoreError> {
-    match (expect, current) {
-        (Expect::Absent | Expect::Any, None) => Ok(1),
-        (Expect::Absent, Some(v)) => Err(StoreError::Conflict(format!(
-            "{what} already exists (version {v})"
-        ))),
-        (Expect::Version(want), Some(v)) if want == v => v
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
-        (Expect::Version(want), found) => Err(StoreError::Conflict(format!(
-            "{what}: expected version {want}, found {}",
-            found.map_or_else(|| "none".to_owned(), |v| v.to_string())
-        ))),
-        (Expect::Any, Some(v)) => v
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt(format!("{what}: version overflow"))),
-    }
-}
-
 /// `t + d`, saturating at the ends of time (a huge lease never wraps into the past).
 fn plus(t: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
     t.checked_add_signed(d)
@@ -251,28 +231,6 @@ fn plus(t: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expectations() {
-        assert_eq!(next_version("x", None, Expect::Absent).ok(), Some(1));
-        assert_eq!(next_version("x", None, Expect::Any).ok(), Some(1));
-        assert_eq!(next_version("x", Some(4), Expect::Any).ok(), Some(5));
-        assert_eq!(next_version("x", Some(4), Expect::Version(4)).ok(), Some(5));
-        for (cur, exp) in [
-            (Some(1), Expect::Absent),
-            (Some(4), Expect::Version(3)),
-            (None, Expect::Version(1)),
-        ] {
-            assert!(matches!(
-                next_version("x", cur, exp),
-                Err(StoreError::Conflict(_))
-            ));
-        }
-        assert!(matches!(
-            next_version("x", Some(u64::MAX), Expect::Any),
-            Err(StoreError::Corrupt(_))
-        ));
-    }
 
     #[test]
     fn plus_saturates() {

@@ -21,9 +21,7 @@ use netmon_core::result::ProbeResult;
 use netmon_core::rpc::{RpcReply, is_valid_correlation_id};
 use netmon_core::target::{CheckSpec, Target};
 
-use super::{
-    IdemRecord, IdemStatus, MemoryStore, Op, OutboxRecord, in_tenant, key, next_version, plus,
-};
+use super::{IdemRecord, IdemStatus, MemoryStore, Op, OutboxRecord, in_tenant, key, plus};
 
 /// Page size when the caller passes 0, and the most one page returns (as both adapters).
 const DEFAULT_PAGE: u32 = 100;
@@ -88,7 +86,7 @@ impl TargetStore for MemoryStore {
         self.run(Op::PutTarget, |d| {
             let what = format!("target {}/{}", target.tenant, target.id());
             let current = d.targets.get(&k);
-            let version = next_version(&what, current.map(|c| c.version), expect)?;
+            let version = expect.next_version(&what, current.map(|c| c.version))?;
             let new_token = token_of(&target).map(str::to_owned);
             if let Some(tok) = &new_token
                 && d.tokens.get(tok).is_some_and(|holder| *holder != k)
@@ -158,7 +156,7 @@ impl ChannelStore for MemoryStore {
         let k = key(&channel.tenant, channel.spec.id.as_str());
         self.run(Op::PutChannel, |d| {
             let what = format!("channel {}/{}", channel.tenant, channel.spec.id);
-            channel.version = next_version(&what, d.channels.get(&k).map(|c| c.version), expect)?;
+            channel.version = expect.next_version(&what, d.channels.get(&k).map(|c| c.version))?;
             d.channels.insert(k, channel.clone());
             Ok(channel)
         })
@@ -202,7 +200,7 @@ impl StateStore for MemoryStore {
         let created_at = self.now();
         self.run(Op::CommitState, |d| {
             let what = format!("check state {tenant}/{target}");
-            let version = next_version(&what, d.states.get(&k).map(|(_, v)| v.version), expect)?;
+            let version = expect.next_version(&what, d.states.get(&k).map(|(_, v)| v.version))?;
             d.states.insert(
                 k,
                 (
@@ -529,7 +527,7 @@ impl MaintenanceStore for MemoryStore {
         let k = key(&window.tenant, window.spec.id.as_str());
         self.run(Op::PutWindow, |d| {
             let what = format!("window {}/{}", window.tenant, window.spec.id);
-            window.version = next_version(&what, d.windows.get(&k).map(|w| w.version), expect)?;
+            window.version = expect.next_version(&what, d.windows.get(&k).map(|w| w.version))?;
             d.windows.insert(k, window.clone());
             Ok(window)
         })
