@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use hmac::{KeyInit, Mac};
 use netmon_core::channel::{ChannelKind, ChannelSpec};
 use netmon_core::events::Envelope;
-use netmon_core::ports::{Deliver, LineSink, ProbeEngine};
+use netmon_core::observation::{ErrorKind, Observation};
+use netmon_core::ports::{Deliver, DeliveryError, LineSink, ProbeEngine};
 use netmon_core::target::{CheckSpec, HttpCheck};
 
 pub struct StdoutSink;
@@ -69,7 +70,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 #[async_trait]
 impl Deliver for ChannelDelivery {
-    async fn deliver(&self, channel: &ChannelSpec, env: &Envelope) -> Result<(), String> {
+    async fn deliver(&self, channel: &ChannelSpec, env: &Envelope) -> Result<(), DeliveryError> {
         match &channel.kind {
             ChannelKind::Log(_) => {
                 let text = crate::render::summary(env).unwrap_or_else(|| env.id.clone());
@@ -77,7 +78,9 @@ impl Deliver for ChannelDelivery {
                 Ok(())
             }
             ChannelKind::Webhook(hook) => {
-                let body = serde_json::to_string(env).map_err(|e| e.to_string())?;
+                let body = serde_json::to_string(env).map_err(|e| DeliveryError::Final {
+                    reason: format!("the event could not be encoded: {e}"),
+                })?;
                 let mut headers = hook.headers.clone();
                 headers.insert("Content-Type".into(), "application/json".into());
                 headers.insert("X-Netmon-Event".into(), env.event_type().as_str().into());
@@ -96,21 +99,123 @@ impl Deliver for ChannelDelivery {
                     verify_tls: true,
                 });
                 let obs = self.prober.observe(&check, self.timeout).await;
-                if let Some(e) = obs.error {
-                    return Err(format!("webhook {}: {}", hook.url, e.message));
-                }
-                match obs.status {
-                    Some(s) if (200..300).contains(&s) => Ok(()),
-                    Some(s) => Err(format!("webhook {} answered HTTP {s}", hook.url)),
-                    None => Err(format!("webhook {} gave no response", hook.url)),
-                }
+                outcome(&format!("webhook {}", safe_url(&hook.url)), &obs)
             }
         }
     }
 }
 
+/// A URL as logs and API answers may show it: scheme, host and port. Paths, queries and user
+/// info of channel URLs often are the credentials (Slack and Discord webhook tokens).
+pub fn safe_url(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}/…", url.scheme()),
+        (Some(host), None) => format!("{}://{host}/…", url.scheme()),
+        _ => format!("{}:…", url.scheme()),
+    }
+}
+
+/// What a receiver's answer means for the retry machinery: 2xx delivered; 408, 429 and 5xx
+/// retry later (after `Retry-After` when sent); any other answer is final; a refused address is
+/// final, other network failures retry. `what` names the receiver without secrets.
+pub fn outcome(what: &str, obs: &Observation) -> Result<(), DeliveryError> {
+    if let Some(e) = &obs.error {
+        return Err(match e.kind {
+            ErrorKind::Blocked => DeliveryError::Final {
+                reason: format!("{what}: {}", e.message),
+            },
+            _ => DeliveryError::retryable(format!("{what}: {}", e.message)),
+        });
+    }
+    match obs.status {
+        Some(s) if (200..300).contains(&s) => Ok(()),
+        Some(s) if s == 408 || s == 429 || s >= 500 => Err(DeliveryError::Retryable {
+            reason: format!("{what} answered HTTP {s}"),
+            retry_after: retry_after(&obs.headers),
+        }),
+        Some(s) => Err(DeliveryError::Final {
+            reason: format!("{what} answered HTTP {s}"),
+        }),
+        None => Err(DeliveryError::retryable(format!("{what} gave no response"))),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date, capped at a day.
+fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let value = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        }
+    };
+    Some(wait.min(Duration::from_secs(86_400)))
+}
+
 #[cfg(test)]
 mod tests {
+    use netmon_core::observation::ProbeError;
+
+    use super::*;
+
+    fn answered(status: u16, headers: &[(&str, &str)]) -> Observation {
+        Observation {
+            connected: true,
+            status: Some(status),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn answers_map_to_retryable_or_final() {
+        assert_eq!(outcome("r", &answered(204, &[])), Ok(()));
+        for status in [408, 429, 500, 503] {
+            assert!(
+                matches!(
+                    outcome("r", &answered(status, &[])),
+                    Err(DeliveryError::Retryable { .. })
+                ),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 403, 404, 410, 422] {
+            assert!(
+                outcome("r", &answered(status, &[])).unwrap_err().is_final(),
+                "{status}"
+            );
+        }
+        let throttled = outcome("r", &answered(429, &[("Retry-After", "120")]));
+        assert_eq!(
+            throttled,
+            Err(DeliveryError::Retryable {
+                reason: "r answered HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(120)),
+            })
+        );
+        let blocked = Observation::failed(ProbeError::new(ErrorKind::Blocked, "refused"), 0.0);
+        assert!(outcome("r", &blocked).unwrap_err().is_final());
+        let refused = Observation::failed(ProbeError::new(ErrorKind::Connect, "refused"), 0.0);
+        assert!(!outcome("r", &refused).unwrap_err().is_final());
+    }
+
+    #[test]
+    fn safe_urls_keep_no_path_query_or_credentials() {
+        let url =
+            url::Url::parse("https://user:pw@hooks.example.com:8443/T0/B1/secret?token=x").unwrap();
+        assert_eq!(safe_url(&url), "https://hooks.example.com:8443/…");
+    }
+
     #[test]
     fn signature_matches_a_known_vector() {
         // RFC 4231 test case 2.

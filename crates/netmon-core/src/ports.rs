@@ -375,15 +375,44 @@ pub trait ProbeEngine: Send + Sync {
     ) -> crate::observation::Observation;
 }
 
-/// Sends a notification to one channel.
+/// Why a notification did not go through, as the retry machinery needs it. Reasons are for
+/// people and logs: they never carry a secret (credentials, tokens, a webhook's path or query).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth trying again later: the receiver is down or slow, throttling (429) or timed out
+    /// (408), or the network failed. `retry_after` is the receiver's own `Retry-After`.
+    #[error("{reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Sending the same message again cannot help: the receiver refused it (a 4xx other than
+    /// 408 and 429), or the channel cannot reach it (an address the SSRF guard refuses).
+    #[error("{reason}")]
+    Final { reason: String },
+}
+
+impl DeliveryError {
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        DeliveryError::Retryable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(self, DeliveryError::Final { .. })
+    }
+}
+
+/// Sends a notification to one channel, once; retrying is the caller's business.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    /// Err carries a human reason (never a secret); the caller retries later.
     async fn deliver(
         &self,
         channel: &crate::channel::ChannelSpec,
         env: &Envelope,
-    ) -> Result<(), String>;
+    ) -> Result<(), DeliveryError>;
 }
 
 /// Where log channels write their lines.

@@ -283,7 +283,7 @@ async fn test_channel(
     );
     Ok(match ctx.delivery.deliver(&channel.spec, &env).await {
         Ok(()) => axum::Json(json!({ "delivered": true })),
-        Err(error) => axum::Json(json!({ "delivered": false, "error": error })),
+        Err(error) => axum::Json(json!({ "delivered": false, "error": error.to_string() })),
     }
     .into_response())
 }

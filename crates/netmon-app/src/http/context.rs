@@ -10,8 +10,8 @@ use netmon_core::channel::ChannelSpec;
 use netmon_core::events::Envelope;
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{
-    ApiKeyStore, ChannelStore, Clock, Deliver, EventBus, EventRpc, HeartbeatStore, HistoryStore,
-    MaintenanceStore, RpcError, StateStore, TargetStore,
+    ApiKeyStore, ChannelStore, Clock, Deliver, DeliveryError, EventBus, EventRpc, HeartbeatStore,
+    HistoryStore, MaintenanceStore, RpcError, StateStore, TargetStore,
 };
 use netmon_core::rpc::RpcReply;
 
@@ -130,7 +130,9 @@ impl EventRpc for NothingRuns {
 
 #[async_trait::async_trait]
 impl Deliver for NothingRuns {
-    async fn deliver(&self, _channel: &ChannelSpec, _env: &Envelope) -> Result<(), String> {
-        Err("no notifier runs in this process".into())
+    async fn deliver(&self, _channel: &ChannelSpec, _env: &Envelope) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Final {
+            reason: "no notifier runs in this process".into(),
+        })
     }
 }

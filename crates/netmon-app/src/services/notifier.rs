@@ -127,7 +127,7 @@ impl Notifier {
                 if let Err(re) = self.idempotency.release(&key).await {
                     warn!(key, error = %re, "could not release claim; it expires with its lease");
                 }
-                Err(e)
+                Err(e.to_string())
             }
         }
     }
