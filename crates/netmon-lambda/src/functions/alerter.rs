@@ -14,6 +14,9 @@ use netmon_aws::dynamo::state::DynamoStateStore;
 use netmon_aws::resources::{ENV_INCIDENTS_TOPIC_ARN, ENV_STATE_TABLE, function};
 use netmon_aws::sns::{Routes, SnsBus, Topic};
 use netmon_core::events::Envelope;
+use netmon_core::ports::{
+    Clock, EventBus, HeartbeatStore, MaintenanceStore, Outbox, ReplyStore, StateStore, TargetStore,
+};
 
 use crate::env::{Env, EnvError};
 use crate::policy::ALERTER_IN_FLIGHT;
@@ -47,12 +50,25 @@ pub fn alerter(clients: &Clients, config: AlerterConfig) -> AlerterFunction {
         clients.sns.clone(),
         Routes::new().topic(Topic::Incidents, config.incidents_topic_arn),
     ));
-    let relay = Arc::new(OutboxRelay::new(store.clone(), bus));
+    alerter_over(store, bus, Arc::new(SystemClock))
+}
+
+/// The alerter over any state store and bus: what [`alerter`] wires to DynamoDB and SNS, and
+/// what the simulation wires to its models.
+pub fn alerter_over<S>(
+    store: Arc<S>,
+    incidents: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+) -> AlerterFunction
+where
+    S: TargetStore + StateStore + Outbox + MaintenanceStore + ReplyStore + HeartbeatStore + 'static,
+{
+    let relay = Arc::new(OutboxRelay::new(store.clone(), incidents));
     // Maintenance windows hold back incidents; reply records answer "check now".
     let alerter = Alerter::new(
         store.clone(),
         store.clone(),
-        Arc::new(SystemClock),
+        clock,
         relay,
         RelayMode::Inline,
     )

@@ -12,6 +12,7 @@ use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::state::DynamoStateStore;
 use netmon_aws::resources::{ENV_STATE_TABLE, function};
 use netmon_core::events::Envelope;
+use netmon_core::ports::{ChannelStore, Clock, Deliver, Idempotency, TargetStore};
 
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
@@ -48,18 +49,29 @@ pub fn notifier(clients: &Clients, config: NotifierConfig) -> Result<NotifierFun
         Arc::new(StdoutSink),
         DELIVERY_TIMEOUT,
     );
-    let notifier = Notifier::new(
-        store.clone(),
-        store.clone(),
+    Ok(notifier_over(
         store,
         Arc::new(delivery),
         Arc::new(SystemClock),
-    );
-    Ok(SqsConsumer::new(
+    ))
+}
+
+/// The notifier over any store and delivery: what [`notifier`] wires to DynamoDB and the
+/// channel senders, and what the simulation wires to its models.
+pub fn notifier_over<S>(
+    store: Arc<S>,
+    delivery: Arc<dyn Deliver>,
+    clock: Arc<dyn Clock>,
+) -> NotifierFunction
+where
+    S: TargetStore + ChannelStore + Idempotency + 'static,
+{
+    let notifier = Notifier::new(store.clone(), store.clone(), store, delivery, clock);
+    SqsConsumer::new(
         function::NOTIFIER,
         NOTIFIER_IN_FLIGHT,
         IncidentEvents(notifier),
-    ))
+    )
 }
 
 #[async_trait]

@@ -11,6 +11,7 @@ use netmon_aws::clients::Clients;
 use netmon_aws::resources::{ENV_LOCATION, ENV_PROBE_RESULTS_TOPIC_ARN, function};
 use netmon_aws::sns::{Routes, SnsBus, Topic};
 use netmon_core::jobs::ProbeJob;
+use netmon_core::ports::{Clock, EventBus, ProbeEngine};
 
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
@@ -48,18 +49,24 @@ pub fn prober(clients: &Clients, config: ProberConfig) -> Result<ProberFunction,
         clients.sns.clone(),
         Routes::new().topic(Topic::ProbeResults, config.probe_results_topic_arn),
     ));
-    let service = ProberService::new(
+    Ok(prober_over(
         config.policy.prober()?,
         bus,
         Arc::new(SystemClock),
         config.location,
-        SHARD_SIZE,
-    );
-    Ok(SqsConsumer::new(
-        function::PROBER,
-        PROBER_JOBS_IN_FLIGHT,
-        ProbeJobs(service),
     ))
+}
+
+/// The prober over any engine and bus: what [`prober`] wires to the probe engine and SNS, and
+/// what the simulation wires to its models.
+pub fn prober_over(
+    engine: Arc<dyn ProbeEngine>,
+    probe_results: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    location: String,
+) -> ProberFunction {
+    let service = ProberService::new(engine, probe_results, clock, location, SHARD_SIZE);
+    SqsConsumer::new(function::PROBER, PROBER_JOBS_IN_FLIGHT, ProbeJobs(service))
 }
 
 #[async_trait]

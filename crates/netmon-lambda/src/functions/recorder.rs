@@ -12,6 +12,7 @@ use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::history::DynamoHistoryStore;
 use netmon_aws::resources::{ENV_HISTORY_TABLE, function};
 use netmon_core::events::Envelope;
+use netmon_core::ports::HistoryStore;
 
 use crate::env::{Env, EnvError};
 use crate::policy::RECORDER_IN_FLIGHT;
@@ -34,7 +35,8 @@ pub type RecorderFunction = SqsConsumer<ProbeHistory>;
 
 pub struct ProbeHistory {
     recorder: Recorder,
-    history: Arc<DynamoHistoryStore>,
+    /// The DynamoDB store also sweeps the hours of tenants that stopped reporting.
+    sweeper: Option<Arc<DynamoHistoryStore>>,
 }
 
 pub fn recorder(clients: &Clients, config: RecorderConfig) -> RecorderFunction {
@@ -48,7 +50,19 @@ pub fn recorder(clients: &Clients, config: RecorderConfig) -> RecorderFunction {
         RECORDER_IN_FLIGHT,
         ProbeHistory {
             recorder: Recorder::new(history.clone()),
-            history,
+            sweeper: Some(history),
+        },
+    )
+}
+
+/// The recorder over any history store (the simulation's); no sweep.
+pub fn recorder_over(history: Arc<dyn HistoryStore>) -> RecorderFunction {
+    SqsConsumer::new(
+        function::RECORDER,
+        RECORDER_IN_FLIGHT,
+        ProbeHistory {
+            recorder: Recorder::new(history),
+            sweeper: None,
         },
     )
 }
@@ -59,7 +73,9 @@ impl RecordHandler for ProbeHistory {
 
     async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
         self.recorder.handle(&env).await?;
-        self.history.sweep_if_due().await;
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.sweep_if_due().await;
+        }
         Ok(())
     }
 }

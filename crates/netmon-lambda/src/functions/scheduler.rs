@@ -17,7 +17,9 @@ use netmon_aws::resources::{
 };
 use netmon_aws::sns::{Routes, SnsBus, Topic};
 use netmon_aws::sqs::SqsJobQueue;
-use netmon_core::ports::{Claim, Clock, Idempotency, TargetStore};
+use netmon_core::ports::{
+    Claim, Clock, EventBus, HeartbeatStore, Idempotency, JobQueue, Outbox, TargetStore,
+};
 use netmon_core::schedule::floor_minute;
 use serde::Serialize;
 use tracing::{info, warn};
@@ -60,11 +62,16 @@ pub struct TickOutput {
     pub outbox_published: usize,
 }
 
+/// What a tick reads and writes: the targets, its claim, heartbeat pings and the outbox.
+pub trait TickStore: TargetStore + Idempotency + HeartbeatStore + Outbox {}
+
+impl<T: TargetStore + Idempotency + HeartbeatStore + Outbox> TickStore for T {}
+
 /// Once a minute: reads every target (one Query over the schedule shards), sends the minute's
 /// probe jobs delayed to their slots, turns the previous minute's missed heartbeats into
 /// failed results, and sweeps the outbox.
 pub struct SchedulerFunction {
-    store: Arc<DynamoStateStore>,
+    store: Arc<dyn TickStore>,
     scheduler: Scheduler,
     relay: OutboxRelay,
     clock: Arc<dyn Clock>,
@@ -88,6 +95,18 @@ impl SchedulerFunction {
             config.probe_jobs_queue_url,
             clock.clone(),
         ));
+        Self::over(store, jobs, bus, clock)
+    }
+
+    /// The scheduler over any store, job queue and bus (probe results and incidents): what
+    /// [`SchedulerFunction::new`] wires to DynamoDB, SQS and SNS, and what the simulation wires
+    /// to its models.
+    pub fn over(
+        store: Arc<dyn TickStore>,
+        jobs: Arc<dyn JobQueue>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             scheduler: Scheduler::new(jobs, store.clone(), bus.clone(), SHARD_SIZE).with_slot(SLOT),
             relay: OutboxRelay::new(store.clone(), bus),

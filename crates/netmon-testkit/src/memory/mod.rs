@@ -61,7 +61,12 @@ struct Inner {
     /// Dates outbox entries (`created_at`); the wall clock when `None`, as in the other
     /// adapters.
     clock: Option<Arc<dyn Clock>>,
+    gate: Mutex<Option<Arc<GateFn>>>,
 }
+
+/// What a gate returns: a future the call awaits before it runs.
+pub type Gate = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type GateFn = dyn Fn(Op) -> Gate + Send + Sync;
 
 /// `(tenant, id)` as strings: tenant-scoped records sort by tenant first, so one tenant's
 /// records are one contiguous range ([`in_tenant`]) and no lookup can reach another tenant's.
@@ -195,12 +200,32 @@ impl MemoryStore {
         self.inner.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One port call: counted, offered to the fault hook, then run under the lock.
-    fn run<T>(
+    /// Awaits `gate` at the start of every later call, before the call is counted or offered to
+    /// the fault hook: a simulation suspends there, to interleave concurrent invocations and to
+    /// crash one at any port call (a gate that never resolves).
+    pub fn set_gate(&self, gate: impl Fn(Op) -> Gate + Send + Sync + 'static) {
+        *self
+            .inner
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(gate));
+    }
+
+    /// One port call: gated, counted, offered to the fault hook, then run under the lock.
+    async fn run<T>(
         &self,
         op: Op,
         f: impl FnOnce(&mut Data) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let gate = self
+            .inner
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(gate) = gate {
+            gate(op).await;
+        }
         let fault = self.inner.calls.begin(op);
         if fault == Fault::Before {
             return Err(StoreError::Unavailable(format!(
