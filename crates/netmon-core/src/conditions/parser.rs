@@ -430,19 +430,41 @@ fn parse_right(cur: &mut Cursor, op: Op) -> Result<Right, ConditionError> {
 fn unquoted_value(cur: &mut Cursor, col: usize) -> Result<Literal, ConditionError> {
     let rest = cur.take_rest();
     let text = rest.trim_end();
-    let mut offset = 0;
-    for token in text.split(char::is_whitespace) {
-        if matches!(token, "==" | "!=" | "<" | "<=" | ">" | ">=") && offset > 0 {
+    let mut chars_before = 0;
+    let mut previous_end = 0;
+    for (start, token) in tokens(text) {
+        chars_before += text[previous_end..start].chars().count();
+        previous_end = start;
+        if start > 0 && matches!(token, "==" | "!=" | "<" | "<=" | ">" | ">=") {
             return Err(error(
-                col + text[..offset].chars().count(),
+                col + chars_before,
                 format!(
                     "a second operator `{token}` in the value: quote the value if `{token}` is part of the text"
                 ),
             ));
         }
-        offset += token.len() + 1;
     }
     literal(text, col)
+}
+
+/// The white-space separated words of `text` with their byte offsets.
+fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &text[s..]));
+    }
+    words.into_iter()
 }
 
 /// A single word is classified (number, duration, boolean); anything with spaces or
@@ -1021,6 +1043,37 @@ mod tests {
         assert_eq!(got, ["not found", "a, b", "gone"]);
     }
 
+    /// Every mix of the awkward pieces parses or fails with a column inside the text, and
+    /// never panics (multi-byte white space, quotes, parentheses, operators).
+    #[test]
+    fn awkward_input_never_panics() {
+        let pieces = [
+            "[BODY]", "[STATUS]", "len(", "has(", "pat(", "any(", ")", "(", "\"", "\\", " ",
+            "\u{3000}", "é", "==", "!=", "<", ">=", "=", ",", "*", "[", "]", ".", "0x", "1", "h",
+            "\t", "日本",
+        ];
+        // A small deterministic generator: no dependency, same cases every run.
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = 1 + next() % 10;
+            let src: String = (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            if let Err(e) = parse(&src) {
+                assert!(
+                    e.column >= 1 && e.column <= src.chars().count() + 1,
+                    "{src:?}: {e}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn refuses_malformed_with_column() {
         let too_big = format!("[BODY].x == {}", "9".repeat(400));
@@ -1057,6 +1110,12 @@ mod tests {
                 "a second operator `==` in the value",
             ),
             ("[BODY] == not found < 3", 21, "a second operator `<`"),
+            (
+                "[BODY] == é\u{3000}== b",
+                13,
+                "a second operator `==` in the value",
+            ),
+            ("[BODY] == ü ü  <= b", 16, "a second operator `<=`"),
             (
                 "[STATUS] == [STAUTS]",
                 13,
