@@ -4,6 +4,7 @@ mod apply;
 mod check;
 mod client;
 mod commands;
+mod import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,10 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Keys(commands::KeysCmd),
+    /// Convert a Gatus config or an Uptime Kuma database into a file for `netmon apply -f`
+    /// (exit 0: all converted, 1: something reported as not carried over, 2: bad input).
+    #[command(subcommand)]
+    Import(import::ImportCmd),
 }
 
 fn main() -> ExitCode {
@@ -153,6 +158,10 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Keys(cmd) => commands::keys(client, output, cmd).await,
+            // Reading files and SQLite: blocking work, off the async workers.
+            Command::Import(cmd) => tokio::task::spawn_blocking(move || import::run(cmd))
+                .await
+                .unwrap_or_else(|e| Err(client::CliError::Failed(format!("import failed: {e}")))),
         };
         match result {
             Ok(code) => code,

@@ -1,14 +1,13 @@
 //! The `netmon` binary as users run it: exit codes, error text, clean Ctrl-C.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netmon_testkit::servers::{Mode, TargetServer};
-
-fn netmon() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netmon"))
-}
+use support::{Up, netmon};
 
 fn write_config(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("netmon-cli-{name}-{}", std::process::id()));
@@ -187,102 +186,6 @@ async fn ctrl_c_stops_within_one_probe_timeout() {
     // One probe timeout (2s) plus start-up slack.
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
-}
-
-/// `netmon up` as a child process on port 0 with a fresh store: its API address and the admin
-/// key it printed on first start. Stopped with SIGINT on drop.
-struct Up {
-    child: std::process::Child,
-    api: String,
-    key: String,
-    dir: std::path::PathBuf,
-}
-
-impl Up {
-    fn start(name: &str, targets_yaml: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "netmon-cli-up-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("netmon.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen: 127.0.0.1:0\nstore: {}\ntargets:{}\n{targets_yaml}",
-                dir.join("n.db").display(),
-                if targets_yaml.is_empty() { " []" } else { "" }
-            ),
-        )
-        .unwrap();
-        let mut child = netmon()
-            .args(["up", "--config"])
-            .arg(&config)
-            .env("NETMON_LOG", "warn")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut key, mut api) = (None, None);
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(k) = line.trim().strip_prefix("nmk_") {
-                key = Some(format!("nmk_{k}"));
-            }
-            if let Some(rest) = line.split("API on ").nth(1) {
-                api = rest.split_whitespace().next().map(str::to_owned);
-                break;
-            }
-        }
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Up {
-            child,
-            api: api.expect("ready line with the API address"),
-            key: key.expect("the first start prints an admin key"),
-            dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        self.run_with_key(Some(&self.key), args)
-    }
-
-    fn run_with_key(&self, key: Option<&str>, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = netmon();
-        cmd.args(args)
-            .env("NETMON_API", &self.api)
-            .env_remove("NETMON_API_KEY");
-        if let Some(k) = key {
-            cmd.env("NETMON_API_KEY", k);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

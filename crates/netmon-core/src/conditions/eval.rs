@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::glob;
-use super::lexer::is_number;
+use super::lexer::{is_number, prefixed_int};
 use super::parser::{Expr, Left, Literal, LiteralKind, Op, Placeholder, Right, Segment};
 use crate::duration::format_duration;
 use crate::observation::Observation;
@@ -47,7 +47,7 @@ impl Val<'_> {
     }
 
     /// Numeric view for number and duration literals; text counts if it is a plain number
-    /// (`"42"` in a header or a JSON string).
+    /// (`"42"` in a header or a JSON string) or, as in Gatus, a `0x`/`0o`/`0b` integer.
     fn number(&self) -> Option<f64> {
         match self {
             Val::Num(n, _) => Some(*n),
@@ -56,7 +56,7 @@ impl Val<'_> {
                 if is_number(t) {
                     t.parse().ok().filter(|n: &f64| n.is_finite())
                 } else {
-                    None
+                    prefixed_int(t)
                 }
             }
             Val::Absent | Val::Bool(_) | Val::Json(_) => None,
@@ -67,6 +67,13 @@ impl Val<'_> {
 /// Returns whether the condition passed and the left-hand value as shown to users.
 pub(crate) fn evaluate(expr: &Expr, obs: &Observation, now: DateTime<Utc>) -> (bool, String) {
     let (val, shown) = resolve_left(&expr.left, obs, now);
+    if let Right::Placeholder(other) = &expr.right {
+        let (right, right_shown) = resolve_left(other, obs, now);
+        let passed = !matches!(val, Val::Absent)
+            && !matches!(right, Val::Absent)
+            && compare_values(&val, expr.op, &right);
+        return (passed, shorten(&format!("{shown} vs {right_shown}")));
+    }
     let passed = match &val {
         Val::Absent => false,
         v => compare(v, expr.op, &expr.right),
@@ -77,11 +84,24 @@ pub(crate) fn evaluate(expr: &Expr, obs: &Observation, now: DateTime<Utc>) -> (b
 fn resolve_left<'a>(left: &Left, obs: &'a Observation, now: DateTime<Utc>) -> (Val<'a>, String) {
     let val = match left {
         Left::Value(ph) => resolve(ph, obs, now),
-        Left::Has(ph) => Val::Bool(!matches!(resolve(ph, obs, now), Val::Absent)),
+        Left::Has(ph) => Val::Bool(match resolve(ph, obs, now) {
+            Val::Absent => false,
+            // As in Gatus: the whole body "exists" when it is not blank.
+            Val::Str(s) if is_whole_body(ph) => !s.is_empty(),
+            _ => true,
+        }),
         Left::Len(ph) => {
             let inner = resolve(ph, obs, now);
             let len = match &inner {
+                // As in Gatus: a whole body that is a JSON array counts its elements (so
+                // `len([BODY]) > 0` fails on `[]`); any other whole body counts characters.
+                Val::Str(s) if is_whole_body(ph) => {
+                    Some(json_array_len(s).unwrap_or_else(|| s.chars().count()))
+                }
                 Val::Str(s) => Some(s.chars().count()),
+                // As in Gatus: a number or boolean measures its text (`len([BODY].id) == 6`).
+                Val::Num(_, shown) => Some(shown.chars().count()),
+                Val::Bool(b) => Some(if *b { 4 } else { 5 }),
                 Val::Json(Json::Array(a)) => Some(a.len()),
                 Val::Json(Json::Object(o)) => Some(o.len()),
                 _ => None,
@@ -89,7 +109,7 @@ fn resolve_left<'a>(left: &Left, obs: &'a Observation, now: DateTime<Utc>) -> (V
             match (len, &inner) {
                 (Some(n), _) => Val::num(n as f64),
                 (None, Val::Absent) => Val::Absent,
-                // A number, bool or null has no length: fail, but show what was there.
+                // JSON null has no length: fail, but show what was there.
                 (None, other) => {
                     let shown = format!("{} (no length)", other.text());
                     return (Val::Absent, shown);
@@ -117,7 +137,8 @@ fn resolve<'a>(ph: &Placeholder, obs: &'a Observation, now: DateTime<Utc>) -> Va
         }
         Placeholder::Body(path) => match obs.body.as_deref() {
             None => Val::Absent,
-            Some(body) if path.is_empty() => Val::Str(Cow::Borrowed(body)),
+            // Trimmed as Gatus does, so `[BODY] == ok` passes on "ok\n".
+            Some(body) if path.is_empty() => Val::Str(Cow::Borrowed(body.trim())),
             Some(body) => json_at(body, path),
         },
         Placeholder::Header(name) => header(obs, name),
@@ -136,6 +157,21 @@ fn resolve<'a>(ph: &Placeholder, obs: &'a Observation, now: DateTime<Utc>) -> Va
         Placeholder::Ip => obs
             .ip
             .map_or(Val::Absent, |ip| Val::Str(Cow::Owned(ip.to_string()))),
+    }
+}
+
+fn is_whole_body(ph: &Placeholder) -> bool {
+    matches!(ph, Placeholder::Body(path) if path.is_empty())
+}
+
+/// Elements of a text that is a JSON array; `None` for anything else.
+fn json_array_len(text: &str) -> Option<usize> {
+    if !(text.starts_with('[') && text.ends_with(']')) {
+        return None;
+    }
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Array(items)) => Some(items.len()),
+        _ => None,
     }
 }
 
@@ -215,6 +251,27 @@ fn compare(left: &Val<'_>, op: Op, right: &Right) -> bool {
         }
         // The parser refuses ordering with pat()/any().
         (_, Right::Pat(_) | Right::Any(_)) => false,
+        // Resolved by the caller.
+        (_, Right::Placeholder(_)) => false,
+    }
+}
+
+/// Two resolved values: numbers (also numeric text) compare as numbers, booleans as booleans,
+/// anything else as text; `<`, `<=`, `>`, `>=` need two numbers.
+fn compare_values(left: &Val<'_>, op: Op, right: &Val<'_>) -> bool {
+    let numbers = left.number().zip(right.number());
+    let equal = || match (numbers, left, right) {
+        (Some((l, r)), _, _) => l == r,
+        (None, Val::Bool(l), Val::Bool(r)) => l == r,
+        _ => left.text() == right.text(),
+    };
+    match op {
+        Op::Eq => equal(),
+        Op::Ne => !equal(),
+        Op::Lt => numbers.is_some_and(|(l, r)| l < r),
+        Op::Le => numbers.is_some_and(|(l, r)| l <= r),
+        Op::Gt => numbers.is_some_and(|(l, r)| l > r),
+        Op::Ge => numbers.is_some_and(|(l, r)| l >= r),
     }
 }
 
@@ -440,7 +497,8 @@ mod tests {
             (&base, "len([BODY].text) == 5", true, "5"),
             (&base, "len([BODY].data[0].tags) == 0", true, "0"),
             (&base, "len([BODY].missing) == 0", false, "<none>"),
-            (&base, "len([BODY].count) == 1", false, "3 (no length)"),
+            (&base, "len([BODY].count) == 1", true, "1"),
+            (&base, "len([BODY].ok) == 4", true, "4"),
             (&base, "len([BODY].nothing) == 0", false, "null (no length)"),
             (&base, "len([HEADERS].X-Count) == 2", true, "2"),
             // has()

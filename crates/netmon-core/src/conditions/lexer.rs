@@ -80,6 +80,18 @@ impl Cursor {
         self.pos
     }
 
+    /// Moves back to an index returned by [`Cursor::index`], to read the same text another way.
+    pub(crate) fn reset(&mut self, index: usize) {
+        self.pos = index.min(self.chars.len());
+    }
+
+    /// Everything from the cursor to the end, which is consumed.
+    pub(crate) fn take_rest(&mut self) -> String {
+        let start = self.pos;
+        self.pos = self.chars.len();
+        self.slice(start, self.pos)
+    }
+
     /// What an error message quotes as "found `...`": the next run of non-space characters,
     /// capped so a pasted body does not flood the message.
     pub(crate) fn snippet(&self) -> String {
@@ -153,6 +165,30 @@ pub(crate) fn is_number(s: &str) -> bool {
     all_digits(int) && frac.is_none_or(all_digits)
 }
 
+/// `0x1F`, `0o17`, `0b101` (any case, optional sign): integers as Gatus reads them with Go's
+/// `strconv.ParseInt(s, 0, 64)`, so `"0x1"` in a body equals `1`. A plain leading zero stays
+/// decimal (`017` is seventeen; Go would read octal fifteen).
+pub(crate) fn prefixed_int(s: &str) -> Option<f64> {
+    let (negative, unsigned) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let radix = match unsigned.get(..2) {
+        Some("0x" | "0X") => 16,
+        Some("0o" | "0O") => 8,
+        Some("0b" | "0B") => 2,
+        _ => return None,
+    };
+    let digits = &unsigned[2..];
+    // from_str_radix would accept a second sign after the prefix.
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let n = i64::from_str_radix(digits, radix).ok()?;
+    Some(if negative { -(n as f64) } else { n as f64 })
+}
+
 /// Starts with a digit, has a letter, and is only letters, digits and dots: meant as a duration
 /// (`48h`, `1h30m`, also mistakes like `10x` or `1.5s` that should be refused, not compared as
 /// text).
@@ -188,6 +224,29 @@ mod tests {
         for (s, number, duration) in table {
             assert_eq!(is_number(s), number, "is_number({s})");
             assert_eq!(looks_like_duration(s), duration, "looks_like_duration({s})");
+        }
+    }
+
+    #[test]
+    fn prefixed_integers_as_go_reads_them() {
+        let table: [(&str, Option<f64>); 14] = [
+            ("0x1", Some(1.0)),
+            ("0xF", Some(15.0)),
+            ("0XC0ff33", Some(12_648_243.0)),
+            ("0o2", Some(2.0)),
+            ("0O17", Some(15.0)),
+            ("0b0010", Some(2.0)),
+            ("-0x10", Some(-16.0)),
+            ("+0b1", Some(1.0)),
+            ("0x", None),
+            ("0x-1", None),
+            ("0b2", None),
+            ("0o8", None),
+            ("017", None),
+            ("0x10000000000000000", None),
+        ];
+        for (s, want) in table {
+            assert_eq!(prefixed_int(s), want, "{s}");
         }
     }
 

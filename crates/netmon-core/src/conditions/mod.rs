@@ -8,24 +8,34 @@
 //!            | "[CERTIFICATE_EXPIRATION]" | "[CONNECTED]" | "[DNS_RCODE]" | "[IP]"
 //! path       = { "." key | "[" digits "]" }          e.g. [BODY].data[0].id, [BODY][2]
 //! op         = "==" | "!=" | "<" | "<=" | ">" | ">="
-//! right      = value | "pat(" glob ")" | "any(" value { "," value } ")"
-//! value      = number | duration | "true" | "false" | word | "\"" string "\""
+//! right      = left | value | "pat(" glob ")" | "any(" value { "," value } ")"
+//! value      = number | duration | "true" | "false" | text | "\"" string "\""
 //! ```
+//!
+//! As Gatus reads them: an unquoted value runs to the end of the condition (`[BODY] == not
+//! found`), a bare glob to the last `)` (`pat(*<div id="user">*)`), `any()` values to the next
+//! `,`; a placeholder may be on the right too (`[BODY].a == [BODY].b`); `0x1F`, `0o17` and
+//! `0b101` are integers, in a condition or in a body; the whole `[BODY]` is trimmed; `len()` of
+//! a whole body that is a JSON array counts its elements, of any other whole body its
+//! characters, of a JSON array or object inside it its elements or keys, of a number its digits.
 //!
 //! Durations (`300ms`, `48h`, `1h30m`) compare as milliseconds, so `[RESPONSE_TIME] < 300ms` and
 //! `[CERTIFICATE_EXPIRATION] > 48h` read naturally. `<`, `<=`, `>`, `>=` need a number or
 //! duration on the right. A value that is absent (no body, missing JSON key, no such header,
 //! no certificate) fails every comparison; ask `has(...) == false` to require absence.
 //! A result's `actual` is the left-hand value as seen: `200`, `250ms`, `3d` (certificate time
-//! left), `<none>` when absent, cut to 100 characters.
+//! left), `<none>` when absent, `1 vs 2` with a placeholder on the right, cut to 100 characters.
 //!
 //! Beyond Gatus: mistakes are refused at parse time with a column (unknown placeholder, a
-//! number compared with `UP`, `[STATUS] == true`, `10x`), and placeholders are only allowed on
-//! the left, functions only on their own side.
+//! number compared with `UP`, `[STATUS] == true`, `10x`, `[BODY] == a == b`), the left-hand side
+//! is always a placeholder, and `pat()`/`any()` belong on the right. `src/conditions/parity.rs`
+//! runs Gatus's own condition test cases.
 
 mod eval;
 mod glob;
 mod lexer;
+#[cfg(test)]
+mod parity;
 mod parser;
 
 use std::fmt;

@@ -4,7 +4,7 @@
 use super::ConditionError;
 use super::lexer::{
     Cursor, error, is_header_char, is_key_char, is_number, is_word_char, looks_like_duration,
-    read_quoted,
+    prefixed_int, read_quoted,
 };
 use crate::duration::{DurationError, parse_duration};
 
@@ -73,6 +73,9 @@ pub(crate) enum Right {
     Literal(Literal),
     Pat(String),
     Any(Vec<Literal>),
+    /// A placeholder, `len(...)` or `has(...)`, resolved like the left-hand side: Gatus allows
+    /// `[BODY].a == [BODY].b`.
+    Placeholder(Left),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,8 +114,14 @@ pub(crate) fn parse(source: &str) -> Result<Expr, ConditionError> {
     let op = parse_op(&mut cur)?;
     cur.skip_ws();
     let right_col = cur.col();
+    let right_start = cur.index();
     let right = parse_right(&mut cur, op)?;
-    check_types(&left, &left_text, op, op_col, &right, right_col)?;
+    if let Right::Placeholder(other) = &right {
+        let right_text = cur.slice(right_start, cur.index());
+        check_pair(&left, &left_text, op, op_col, other, &right_text, right_col)?;
+    } else {
+        check_types(&left, &left_text, op, op_col, &right, right_col)?;
+    }
     cur.skip_ws();
     if !cur.at_end() {
         let col = cur.col();
@@ -365,6 +374,7 @@ fn parse_op(cur: &mut Cursor) -> Result<Op, ConditionError> {
 
 fn parse_right(cur: &mut Cursor, op: Op) -> Result<Right, ConditionError> {
     let col = cur.col();
+    let start = cur.index();
     match cur.peek() {
         None => Err(error(col, format!("missing value after `{}`", op.symbol()))),
         Some('"') => Ok(Right::Literal(Literal {
@@ -372,29 +382,8 @@ fn parse_right(cur: &mut Cursor, op: Op) -> Result<Right, ConditionError> {
             text: read_quoted(cur)?,
             column: col,
         })),
-        Some('[') => Err(error(
-            col,
-            "placeholders go on the left: the right-hand side is a value, pat(...) or any(...)",
-        )),
-        Some(c) if is_word_char(c) => {
-            let word = cur.take_while(is_word_char);
-            if cur.peek() != Some('(') {
-                return classify(word, col).map(Right::Literal);
-            }
-            match word.as_str() {
-                "pat" => parse_pat(cur).map(Right::Pat),
-                "any" => parse_any(cur).map(Right::Any),
-                "len" | "has" => Err(error(
-                    col,
-                    format!("{word}() belongs on the left-hand side, e.g. {word}([BODY].items)"),
-                )),
-                _ => Err(error(
-                    col,
-                    format!("unknown function `{word}`: use pat() or any() on the right"),
-                )),
-            }
-        }
-        Some(_) => Err(error(
+        // `[STATUS] === 200`: a mistyped operator, not text (Gatus refuses it too).
+        Some('=') => Err(error(
             col,
             format!(
                 "expected a value after `{}`, found {}",
@@ -402,43 +391,143 @@ fn parse_right(cur: &mut Cursor, op: Op) -> Result<Right, ConditionError> {
                 cur.snippet()
             ),
         )),
+        // `[1,2]` is text to Gatus; a typo such as `[STAUTS]` would then never match, so an
+        // unknown bracket is refused and quoting it says "text" explicitly.
+        Some('[') => parse_placeholder(cur)
+            .map(|ph| Right::Placeholder(Left::Value(ph)))
+            .map_err(|e| ConditionError {
+                message: format!("{} (quote the value to compare with text)", e.message),
+                ..e
+            }),
+        Some(c) if c.is_ascii_alphabetic() => {
+            let word = cur.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
+            if cur.peek() != Some('(') {
+                cur.reset(start);
+                return unquoted_value(cur, col).map(Right::Literal);
+            }
+            match word.as_str() {
+                "pat" => parse_pat(cur).map(Right::Pat),
+                "any" => parse_any(cur).map(Right::Any),
+                "len" | "has" => {
+                    cur.reset(start);
+                    parse_left(cur).map(Right::Placeholder)
+                }
+                _ => Err(error(
+                    col,
+                    format!(
+                        "unknown function `{word}`: use pat() or any(), or quote the value to compare with text"
+                    ),
+                )),
+            }
+        }
+        Some(_) => unquoted_value(cur, col).map(Right::Literal),
     }
 }
 
-/// `pat(glob)`; the cursor is on `(`. A bare glob runs to the closing `)` so that
-/// `pat(*Example Domain*)` works as in Gatus; quote it to include `)` or `"`.
+/// An unquoted value runs to the end of the condition, as Gatus reads it (`[BODY] == not
+/// found`). A second operator standing alone in it (`[BODY] == a == b`) is ambiguous: Gatus
+/// would silently ignore what follows it.
+fn unquoted_value(cur: &mut Cursor, col: usize) -> Result<Literal, ConditionError> {
+    let rest = cur.take_rest();
+    let text = rest.trim_end();
+    let mut chars_before = 0;
+    let mut previous_end = 0;
+    for (start, token) in tokens(text) {
+        chars_before += text[previous_end..start].chars().count();
+        previous_end = start;
+        if start > 0 && matches!(token, "==" | "!=" | "<" | "<=" | ">" | ">=") {
+            return Err(error(
+                col + chars_before,
+                format!(
+                    "a second operator `{token}` in the value: quote the value if `{token}` is part of the text"
+                ),
+            ));
+        }
+    }
+    literal(text, col)
+}
+
+/// The white-space separated words of `text` with their byte offsets.
+fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &text[s..]));
+    }
+    words.into_iter()
+}
+
+/// A single word is classified (number, duration, boolean); anything with spaces or
+/// punctuation is text.
+fn literal(text: &str, col: usize) -> Result<Literal, ConditionError> {
+    if text.chars().all(is_word_char) {
+        classify(text.to_owned(), col)
+    } else {
+        Ok(Literal {
+            kind: LiteralKind::Text,
+            text: text.to_owned(),
+            column: col,
+        })
+    }
+}
+
+/// `pat(glob)`; the cursor is on `(`. As in Gatus, a bare glob runs to the last `)` of the
+/// condition, so `pat(*<div id="user">*)` and `pat(*(beta)*)` work unquoted. A glob that
+/// starts with `"` is a quoted string (then `\"` and `\\` are its escapes).
 fn parse_pat(cur: &mut Cursor) -> Result<String, ConditionError> {
     let open = cur.col();
     cur.bump();
     cur.skip_ws();
-    let pattern = match cur.peek() {
-        None => return Err(error(open, "`(` is never closed")),
-        Some(')') => {
-            return Err(error(
+    match cur.peek() {
+        None => Err(error(open, "`(` is never closed")),
+        Some(')') => Err(error(
+            cur.col(),
+            "pat() needs a pattern, e.g. pat(*ok*) (use pat(\"\") for the empty string)",
+        )),
+        Some('"') => {
+            let pattern = read_quoted(cur)?;
+            cur.skip_ws();
+            if cur.eat(')') {
+                return Ok(pattern);
+            }
+            if cur.at_end() {
+                return Err(error(open, "`(` is never closed"));
+            }
+            Err(error(
                 cur.col(),
-                "pat() needs a pattern, e.g. pat(*ok*) (use pat(\"\") for the empty string)",
-            ));
+                format!("pat() takes one pattern; found {} after it", cur.snippet()),
+            ))
         }
-        Some('"') => read_quoted(cur)?,
-        Some(_) => cur
-            .take_while(|c| !matches!(c, ')' | '"'))
-            .trim_end()
-            .to_owned(),
-    };
-    cur.skip_ws();
-    if cur.eat(')') {
-        return Ok(pattern);
+        Some(_) => {
+            let start = cur.index();
+            let rest = cur.take_rest();
+            let Some(close) = rest.rfind(')') else {
+                return Err(error(open, "`(` is never closed"));
+            };
+            let after = &rest[close + 1..];
+            if !after.trim().is_empty() {
+                // Point at what follows the last `)` and let the caller report it.
+                let skipped = rest[..close + 1].chars().count()
+                    + (after.chars().count() - after.trim_start().chars().count());
+                cur.reset(start + skipped);
+            }
+            Ok(rest[..close].trim_end().to_owned())
+        }
     }
-    if cur.at_end() {
-        return Err(error(open, "`(` is never closed"));
-    }
-    Err(error(
-        cur.col(),
-        format!("pat() takes one pattern; found {} after it", cur.snippet()),
-    ))
 }
 
-/// `any(v1, v2, ...)`; the cursor is on `(`.
+/// `any(v1, v2, ...)`; the cursor is on `(`. Values are split at `,` and trimmed, as in Gatus,
+/// so they may contain spaces; quote one to include `,` or `)`.
 fn parse_any(cur: &mut Cursor) -> Result<Vec<Literal>, ConditionError> {
     let open = cur.col();
     cur.bump();
@@ -463,18 +552,12 @@ fn parse_any(cur: &mut Cursor) -> Result<Vec<Literal>, ConditionError> {
                 column: col,
             },
             Some('[') => return Err(error(col, "any() takes values, not placeholders")),
-            Some(c) if is_word_char(c) => {
-                let word = cur.take_while(is_word_char);
-                if cur.peek() == Some('(') {
+            Some(_) => {
+                let raw = cur.take_while(|c| c != ',' && c != ')');
+                if raw.contains('(') {
                     return Err(error(col, "functions cannot be nested inside any()"));
                 }
-                classify(word, col)?
-            }
-            Some(_) => {
-                return Err(error(
-                    col,
-                    format!("expected a value in any(), found {}", cur.snippet()),
-                ));
+                literal(raw.trim_end(), col)?
             }
         };
         values.push(value);
@@ -488,10 +571,7 @@ fn parse_any(cur: &mut Cursor) -> Result<Vec<Literal>, ConditionError> {
         if !cur.eat(',') {
             return Err(error(
                 cur.col(),
-                format!(
-                    "expected `,` or `)` in any(), found {} (quote values that contain spaces)",
-                    cur.snippet()
-                ),
+                format!("expected `,` or `)` in any(), found {}", cur.snippet()),
             ));
         }
     }
@@ -501,6 +581,8 @@ fn parse_any(cur: &mut Cursor) -> Result<Vec<Literal>, ConditionError> {
 fn classify(word: String, column: usize) -> Result<Literal, ConditionError> {
     let kind = if word == "true" || word == "false" {
         LiteralKind::Bool(word == "true")
+    } else if let Some(n) = prefixed_int(&word) {
+        LiteralKind::Number(n)
     } else if is_number(&word) {
         match word.parse::<f64>() {
             Ok(n) if n.is_finite() => LiteralKind::Number(n),
@@ -572,6 +654,56 @@ fn kind_of(left: &Left) -> Kind {
     }
 }
 
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Count => "a number",
+            Kind::Millis => "a duration",
+            Kind::Flag => "true or false",
+            Kind::Text => "text",
+            Kind::Any => "any value",
+        }
+    }
+}
+
+/// Both sides are placeholders (or len()/has()): they must be comparable with the operator.
+fn check_pair(
+    left: &Left,
+    left_text: &str,
+    op: Op,
+    op_col: usize,
+    right: &Left,
+    right_text: &str,
+    right_col: usize,
+) -> Result<(), ConditionError> {
+    let (lk, rk) = (kind_of(left), kind_of(right));
+    if op.is_ordering() {
+        for (kind, text) in [(lk, left_text), (rk, right_text)] {
+            if matches!(kind, Kind::Flag | Kind::Text) {
+                return Err(error(
+                    op_col,
+                    format!(
+                        "`{text}` is {}: `{}` needs numbers or durations on both sides",
+                        kind.describe(),
+                        op.symbol()
+                    ),
+                ));
+            }
+        }
+    }
+    if lk == rk || lk == Kind::Any || rk == Kind::Any {
+        return Ok(());
+    }
+    Err(error(
+        right_col,
+        format!(
+            "`{left_text}` is {} and `{right_text}` is {}: they cannot be compared",
+            lk.describe(),
+            rk.describe()
+        ),
+    ))
+}
+
 fn check_types(
     left: &Left,
     left_text: &str,
@@ -612,6 +744,7 @@ fn check_types(
                 ));
             }
             Right::Literal(lit) => lit,
+            Right::Placeholder(_) => return Ok(()),
         };
         return match lit.kind {
             LiteralKind::Number(_) => Ok(()),
@@ -630,6 +763,8 @@ fn check_types(
         Right::Any(values) => values
             .iter()
             .try_for_each(|lit| check_literal(kind, left_text, lit)),
+        // Checked by check_pair.
+        Right::Placeholder(_) => Ok(()),
         Right::Pat(_) => match kind {
             Kind::Flag => Err(error(
                 right_col,
@@ -848,6 +983,47 @@ mod tests {
                 "[BODY].x == pat(\"*(beta)*\")",
                 Right::Pat("*(beta)*".into()),
             ),
+            // Gatus reads a bare glob up to the last `)`, and unquoted values to the end.
+            ("[BODY] == pat(*(beta)*)", Right::Pat("*(beta)*".into())),
+            (
+                "[BODY] == pat(*<div id=\"user\">john.doe</div>*)",
+                Right::Pat("*<div id=\"user\">john.doe</div>*".into()),
+            ),
+            ("[BODY] == pat(a \"b\")  ", Right::Pat("a \"b\"".into())),
+            ("[BODY] == not found", lit(Text, "not found", 11)),
+            ("[BODY] == ok  ", lit(Text, "ok", 11)),
+            (
+                "[BODY].msg == Hello, world!",
+                lit(Text, "Hello, world!", 15),
+            ),
+            ("[BODY] == {\"a\":1}", lit(Text, "{\"a\":1}", 11)),
+            ("[BODY] == a<b", lit(Text, "a<b", 11)),
+            ("[BODY] == foo)", lit(Text, "foo)", 11)),
+            // Integers with a base prefix, as Go's ParseInt(s, 0, 64) reads them.
+            ("[BODY].x == 0x1F", lit(Number(31.0), "0x1F", 13)),
+            ("[BODY].x == 0o17", lit(Number(15.0), "0o17", 13)),
+            ("[BODY].x == 0b10", lit(Number(2.0), "0b10", 13)),
+            // Placeholders, len() and has() on the right.
+            (
+                "[BODY].a == [BODY].b",
+                Right::Placeholder(Left::Value(Placeholder::Body(vec![key("b")]))),
+            ),
+            (
+                "[STATUS] == [BODY].status",
+                Right::Placeholder(Left::Value(Placeholder::Body(vec![key("status")]))),
+            ),
+            (
+                "[RESPONSE_TIME] < [HEADERS].X-Budget",
+                Right::Placeholder(Left::Value(Placeholder::Header("X-Budget".into()))),
+            ),
+            (
+                "len([BODY].a) <= len( [BODY].b )",
+                Right::Placeholder(Left::Len(Placeholder::Body(vec![key("b")]))),
+            ),
+            (
+                "[BODY].flag == has([BODY].b)",
+                Right::Placeholder(Left::Has(Placeholder::Body(vec![key("b")]))),
+            ),
         ];
         for (src, want) in table {
             let expr = parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
@@ -859,6 +1035,43 @@ mod tests {
         };
         let got: Vec<(&str, usize)> = values.iter().map(|v| (v.text.as_str(), v.column)).collect();
         assert_eq!(got, [("200", 17), ("201", 22), ("204", 27)]);
+        let expr = parse("[BODY].s == any(not found, \"a, b\" , gone )").expect("any");
+        let Right::Any(values) = expr.right else {
+            panic!("not any: {:?}", expr.right)
+        };
+        let got: Vec<&str> = values.iter().map(|v| v.text.as_str()).collect();
+        assert_eq!(got, ["not found", "a, b", "gone"]);
+    }
+
+    /// Every mix of the awkward pieces parses or fails with a column inside the text, and
+    /// never panics (multi-byte white space, quotes, parentheses, operators).
+    #[test]
+    fn awkward_input_never_panics() {
+        let pieces = [
+            "[BODY]", "[STATUS]", "len(", "has(", "pat(", "any(", ")", "(", "\"", "\\", " ",
+            "\u{3000}", "é", "==", "!=", "<", ">=", "=", ",", "*", "[", "]", ".", "0x", "1", "h",
+            "\t", "日本",
+        ];
+        // A small deterministic generator: no dependency, same cases every run.
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = 1 + next() % 10;
+            let src: String = (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            if let Err(e) = parse(&src) {
+                assert!(
+                    e.column >= 1 && e.column <= src.chars().count() + 1,
+                    "{src:?}: {e}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -875,9 +1088,79 @@ mod tests {
             ("== 200", 1, "missing left-hand side"),
             ("200 == [STATUS]", 1, "expected a placeholder"),
             ("STATUS == 200", 1, "did you mean [STATUS]?"),
-            ("[STATUS] == 200 300", 17, "unexpected `300`"),
-            ("[RESPONSE_TIME] < 300 ms", 23, "unexpected `ms`"),
-            ("[STATUS] == 200)", 16, "no matching `(`"),
+            (
+                "[STATUS] == 200 300",
+                13,
+                "a number: compare it with a plain number, not `200 300`",
+            ),
+            (
+                "[RESPONSE_TIME] < 300 ms",
+                19,
+                "needs a number or a duration on the right, found `300 ms`",
+            ),
+            ("[STATUS] == 200)", 13, "not `200)`"),
+            (
+                "[STATUS] === 200",
+                12,
+                "expected a value after `==`, found `=`",
+            ),
+            (
+                "[BODY] == a == b",
+                13,
+                "a second operator `==` in the value",
+            ),
+            ("[BODY] == not found < 3", 21, "a second operator `<`"),
+            (
+                "[BODY] == é\u{3000}== b",
+                13,
+                "a second operator `==` in the value",
+            ),
+            ("[BODY] == ü ü  <= b", 16, "a second operator `<=`"),
+            (
+                "[STATUS] == [STAUTS]",
+                13,
+                "unknown placeholder `[STAUTS]`: use [STATUS], [RESPONSE_TIME], [BODY], [HEADERS].Name, [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE] or [IP] (quote the value to compare with text)",
+            ),
+            (
+                "[BODY] == [1,2]",
+                11,
+                "(quote the value to compare with text)",
+            ),
+            (
+                "[STATUS] == [CONNECTED]",
+                13,
+                "`[STATUS]` is a number and `[CONNECTED]` is true or false: they cannot be compared",
+            ),
+            (
+                "[IP] == [RESPONSE_TIME]",
+                9,
+                "`[IP]` is text and `[RESPONSE_TIME]` is a duration",
+            ),
+            (
+                "[BODY].a < [IP]",
+                10,
+                "`[IP]` is text: `<` needs numbers or durations on both sides",
+            ),
+            (
+                "has([BODY].a) == len([BODY].b)",
+                18,
+                "is true or false and `len([BODY].b)` is a number",
+            ),
+            (
+                "[BODY].x == len([STATUS])",
+                17,
+                "len() measures [BODY] or [HEADERS]",
+            ),
+            (
+                "[BODY].x == [BODY].y z",
+                22,
+                "unexpected `z` after the condition",
+            ),
+            (
+                "[BODY] == pat(a) x",
+                18,
+                "unexpected `x` after the condition",
+            ),
             (
                 "[STAUTS] == 200",
                 1,
@@ -921,33 +1204,16 @@ mod tests {
                 1,
                 "any() belongs on the right-hand side",
             ),
-            (
-                "[BODY] == len([BODY])",
-                11,
-                "len() belongs on the left-hand side",
-            ),
-            (
-                "[BODY] == has([BODY].x)",
-                11,
-                "has() belongs on the left-hand side",
-            ),
             ("[BODY] == foo(1)", 11, "unknown function `foo`"),
-            ("[STATUS] == [BODY].code", 13, "placeholders go on the left"),
             ("[STATUS] == any(200, 201", 16, "`(` is never closed"),
             ("[STATUS] == any()", 17, "any() needs at least one value"),
             ("[STATUS] == any(200,)", 21, "missing value in any()"),
-            (
-                "[STATUS] == any(200 201)",
-                21,
-                "expected `,` or `)` in any()",
-            ),
+            ("[STATUS] == any(200 201)", 17, "not `200 201`"),
             ("[STATUS] == any(200, pat(2*))", 22, "cannot be nested"),
             ("[STATUS] == any(200, [STATUS])", 22, "any() takes values"),
             ("[STATUS] == any(200, OK)", 22, "`[STATUS]` is a number"),
             ("[BODY] == pat()", 15, "pat() needs a pattern"),
             ("[BODY] == pat(\"a\" b)", 19, "pat() takes one pattern"),
-            ("[BODY] == pat(a \"b\")", 17, "pat() takes one pattern"),
-            ("[BODY] == pat(*(beta)*)", 22, "unexpected `*)`"),
             ("[BODY] == pat(a*", 14, "`(` is never closed"),
             (
                 "[BODY].name < pat(a*)",
