@@ -19,7 +19,7 @@ pub enum IdError {
 
 /// Shared rule: 1..=64 chars of `[A-Za-z0-9._-]`, starting with a letter or digit. Safe in URLs,
 /// DynamoDB keys (we use `#` as a separator) and file names.
-pub(crate) fn validate_id(s: &str) -> Result<(), IdError> {
+pub fn validate_id(s: &str) -> Result<(), IdError> {
     const MAX: usize = 64;
     let len = s.chars().count();
     if len == 0 {

@@ -12,11 +12,11 @@ use crate::duration::HumanDuration;
 use crate::ids::{ChannelId, TargetId, TenantId};
 
 pub const MIN_INTERVAL: HumanDuration = HumanDuration::from_secs(10);
-pub(crate) const MAX_INTERVAL: HumanDuration = HumanDuration::from_secs(24 * 3600);
-pub(crate) const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
-pub(crate) const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
-pub(crate) const MAX_THRESHOLD: u32 = 100;
-pub(crate) const MAX_REDIRECTS: u8 = 20;
+pub const MAX_INTERVAL: HumanDuration = HumanDuration::from_secs(24 * 3600);
+pub const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
+pub const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
+pub const MAX_THRESHOLD: u32 = 100;
+pub const MAX_REDIRECTS: u8 = 20;
 
 /// A target as its author writes it (config file, API body). The wire shape names the check kind
 /// as a key (`http:`, `tcp:`, `dns:`, `heartbeat:`), so unknown keys can be refused everywhere.
@@ -423,13 +423,13 @@ fn default_grace() -> HumanDuration {
 pub(crate) fn default_interval() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
-pub(crate) fn default_timeout() -> HumanDuration {
+pub fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
-pub(crate) fn default_failure_threshold() -> u32 {
+pub fn default_failure_threshold() -> u32 {
     3
 }
-pub(crate) fn default_success_threshold() -> u32 {
+pub fn default_success_threshold() -> u32 {
     2
 }
 
@@ -579,7 +579,7 @@ pub(crate) fn de_tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Tags are 1-64 characters of letters, digits and `- _ . : /`.
-pub(crate) fn is_valid_tag(t: &str) -> bool {
+pub fn is_valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 64
         && t.chars()

@@ -217,7 +217,7 @@ pub struct Resources {
 
 /// Parses an apply file. Channel references are checked by the caller, which also knows the
 /// channels that already exist.
-pub(crate) fn parse_resources(text: &str, name: &str) -> Result<Resources, ConfigError> {
+pub fn parse_resources(text: &str, name: &str) -> Result<Resources, ConfigError> {
     let resources: Resources = deserialize(text, name)?;
     check_unique_ids(text, name)?;
     Ok(resources)

@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::Condition;
-use crate::result::{Observation, PhaseTimings};
+use crate::observation::{Observation, PhaseTimings};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)

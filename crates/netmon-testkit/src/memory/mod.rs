@@ -204,11 +204,7 @@ impl MemoryStore {
     /// the fault hook: a simulation suspends there, to interleave concurrent invocations and to
     /// crash one at any port call (a gate that never resolves).
     pub fn set_gate(&self, gate: impl Fn(Op) -> Gate + Send + Sync + 'static) {
-        *self
-            .inner
-            .gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(gate));
+        *self.inner.gate.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(gate));
     }
 
     /// One port call: gated, counted, offered to the fault hook, then run under the lock.

@@ -43,7 +43,8 @@ impl TargetStore for MemoryStore {
     ) -> Result<Option<Target>, StoreError> {
         self.run(Op::GetTarget, |d| {
             Ok(d.targets.get(&key(tenant, id.as_str())).cloned())
-        }).await
+        })
+        .await
     }
 
     async fn list_targets(
@@ -69,14 +70,16 @@ impl TargetStore for MemoryStore {
                 None => None,
             };
             Ok(Page { items, next })
-        }).await
+        })
+        .await
     }
 
     /// Ordered by tenant, then id.
     async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
         self.run(Op::AllTargets, |d| {
             Ok(d.targets.values().cloned().collect())
-        }).await
+        })
+        .await
     }
 
     /// As DynamoDB: a heartbeat token names one target, so taking another target's token is a
@@ -107,7 +110,8 @@ impl TargetStore for MemoryStore {
             target.version = version;
             d.targets.insert(k, target.clone());
             Ok(target)
-        }).await
+        })
+        .await
     }
 
     /// Also removes the target's check state and last ping (a re-created target starts
@@ -124,7 +128,8 @@ impl TargetStore for MemoryStore {
             d.states.remove(&k);
             d.pings.remove(&k);
             Ok(removed.is_some())
-        }).await
+        })
+        .await
     }
 
     /// One lookup in the token index, as DynamoDB's adapter (not the default scan).
@@ -135,7 +140,8 @@ impl TargetStore for MemoryStore {
                 .and_then(|k| d.targets.get(k))
                 .filter(|t| token_of(t) == Some(token))
                 .cloned())
-        }).await
+        })
+        .await
     }
 }
 
@@ -145,7 +151,8 @@ impl ChannelStore for MemoryStore {
     async fn list_channels(&self, tenant: &TenantId) -> Result<Vec<Channel>, StoreError> {
         self.run(Op::ListChannels, |d| {
             Ok(in_tenant(&d.channels, tenant).cloned().collect())
-        }).await
+        })
+        .await
     }
 
     async fn put_channel(
@@ -159,13 +166,15 @@ impl ChannelStore for MemoryStore {
             channel.version = expect.next_version(&what, d.channels.get(&k).map(|c| c.version))?;
             d.channels.insert(k, channel.clone());
             Ok(channel)
-        }).await
+        })
+        .await
     }
 
     async fn delete_channel(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         self.run(Op::DeleteChannel, |d| {
             Ok(d.channels.remove(&key(tenant, id)).is_some())
-        }).await
+        })
+        .await
     }
 }
 
@@ -180,7 +189,8 @@ impl StateStore for MemoryStore {
             Ok(d.states
                 .get(&key(tenant, target.as_str()))
                 .map(|(_, v)| v.clone()))
-        }).await
+        })
+        .await
     }
 
     /// One critical section: a version conflict leaves state, incidents and outbox untouched.
@@ -232,7 +242,8 @@ impl StateStore for MemoryStore {
                 );
             }
             Ok(version)
-        }).await
+        })
+        .await
     }
 
     /// Ordered by target id.
@@ -242,7 +253,8 @@ impl StateStore for MemoryStore {
     ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
         self.run(Op::ListStates, |d| {
             Ok(in_tenant(&d.states, tenant).cloned().collect())
-        }).await
+        })
+        .await
     }
 
     /// Open incidents first, then closed ones; each group newest (by `opened_at`, then id)
@@ -262,7 +274,8 @@ impl StateStore for MemoryStore {
                 ))
             });
             Ok(all.into_iter().take(limit as usize).cloned().collect())
-        }).await
+        })
+        .await
     }
 }
 
@@ -285,7 +298,8 @@ impl Outbox for MemoryStore {
                     })
                 })
                 .collect()
-        }).await
+        })
+        .await
     }
 
     /// Unknown and already-published ids are ignored.
@@ -297,7 +311,8 @@ impl Outbox for MemoryStore {
                 }
             }
             Ok(())
-        }).await
+        })
+        .await
     }
 }
 
@@ -328,7 +343,8 @@ impl Idempotency for MemoryStore {
                 },
             );
             Ok(Claim::Acquired)
-        }).await
+        })
+        .await
     }
 
     /// An upsert: completing sticks even if the lease lapsed and was taken over.
@@ -347,7 +363,8 @@ impl Idempotency for MemoryStore {
                 },
             );
             Ok(())
-        }).await
+        })
+        .await
     }
 
     /// Removes the record only while it is in progress: a late release must not undo
@@ -361,7 +378,8 @@ impl Idempotency for MemoryStore {
                 d.idempotency.remove(key);
             }
             Ok(())
-        }).await
+        })
+        .await
     }
 }
 
@@ -379,7 +397,8 @@ impl HistoryStore for MemoryStore {
                     .or_insert_with(|| r.clone());
             }
             Ok(())
-        }).await
+        })
+        .await
     }
 
     /// Exact aggregation of the results started in `[from, to)`, as the SQLite store does
@@ -413,7 +432,8 @@ impl HistoryStore for MemoryStore {
                     (r.started_at, r.outcome, ms)
                 });
             Ok(aggregate(samples, granularity))
-        }).await
+        })
+        .await
     }
 
     /// Oldest first (ties by location), at most `limit`.
@@ -434,7 +454,8 @@ impl HistoryStore for MemoryStore {
                         .collect()
                 })
                 .unwrap_or_default())
-        }).await
+        })
+        .await
     }
 }
 
@@ -449,12 +470,14 @@ impl HeartbeatStore for MemoryStore {
                 d.pings.insert(k, ping.clone());
             }
             Ok(())
-        }).await
+        })
+        .await
     }
 
     /// Ordered by tenant, then target.
     async fn last_pings(&self) -> Result<Vec<PingRecord>, StoreError> {
-        self.run(Op::LastPings, |d| Ok(d.pings.values().cloned().collect())).await
+        self.run(Op::LastPings, |d| Ok(d.pings.values().cloned().collect()))
+            .await
     }
 }
 
@@ -470,7 +493,8 @@ impl ApiKeyStore for MemoryStore {
             }
             d.keys.insert(k.id.clone(), k.clone());
             Ok(())
-        }).await
+        })
+        .await
     }
 
     async fn get_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -487,7 +511,8 @@ impl ApiKeyStore for MemoryStore {
                 .collect();
             keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             Ok(keys)
-        }).await
+        })
+        .await
     }
 
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>, StoreError> {
@@ -496,7 +521,8 @@ impl ApiKeyStore for MemoryStore {
                 k.revoked_at.get_or_insert(at);
                 k.clone()
             }))
-        }).await
+        })
+        .await
     }
 }
 
@@ -509,14 +535,16 @@ impl MaintenanceStore for MemoryStore {
     ) -> Result<Option<MaintenanceWindow>, StoreError> {
         self.run(Op::GetWindow, |d| {
             Ok(d.windows.get(&key(tenant, id.as_str())).cloned())
-        }).await
+        })
+        .await
     }
 
     /// Ordered by id.
     async fn list_windows(&self, tenant: &TenantId) -> Result<Vec<MaintenanceWindow>, StoreError> {
         self.run(Op::ListWindows, |d| {
             Ok(in_tenant(&d.windows, tenant).cloned().collect())
-        }).await
+        })
+        .await
     }
 
     async fn put_window(
@@ -530,13 +558,15 @@ impl MaintenanceStore for MemoryStore {
             window.version = expect.next_version(&what, d.windows.get(&k).map(|w| w.version))?;
             d.windows.insert(k, window.clone());
             Ok(window)
-        }).await
+        })
+        .await
     }
 
     async fn delete_window(&self, tenant: &TenantId, id: &WindowId) -> Result<bool, StoreError> {
         self.run(Op::DeleteWindow, |d| {
             Ok(d.windows.remove(&key(tenant, id.as_str())).is_some())
-        }).await
+        })
+        .await
     }
 }
 
@@ -561,10 +591,12 @@ impl ReplyStore for MemoryStore {
             d.replies
                 .insert(reply.correlation_id.clone(), reply.clone());
             Ok(true)
-        }).await
+        })
+        .await
     }
 
     async fn get_reply(&self, correlation_id: &str) -> Result<Option<RpcReply>, StoreError> {
-        self.run(Op::GetReply, |d| Ok(d.replies.get(correlation_id).cloned())).await
+        self.run(Op::GetReply, |d| Ok(d.replies.get(correlation_id).cloned()))
+            .await
     }
 }

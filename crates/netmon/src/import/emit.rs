@@ -183,7 +183,7 @@ pub(crate) fn to_yaml(c: &Converted, header: &str) -> Result<String, String> {
             out.push('\n');
         }
     }
-    let back = netmon_app::config::parse_resources(&out, "the imported file")
+    let back = netmon_up::config::parse_resources(&out, "the imported file")
         .map_err(|e| format!("internal error: the imported file does not read back: {e}"))?;
     if back.channels != c.channels || back.targets != c.targets {
         return Err("internal error: the imported file reads back differently".to_owned());
