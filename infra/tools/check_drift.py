@@ -244,7 +244,7 @@ class Report:
         self.failures.append(f"[{where}] {msg}")
 
 
-def expected_env(c: dict, source: dict, n) -> str | None:
+def expected_env(source: dict, n) -> str | None:
     """The label a variable's value must have, or None for a deployment parameter (any value)."""
     if "table_name" in source:
         return f"ref:{n(source['table_name'])}"
@@ -346,7 +346,7 @@ def check_model(m: dict, c: dict, r: Report) -> None:
         if (got["timeout"], got["memory"]) != (f["timeout_secs"], f["memory_mb"]):
             r.fail(w, f"{name} Timeout/MemorySize {got['timeout']}/{got['memory']}, contract says {f['timeout_secs']}/{f['memory_mb']}")
         for var, source in sorted(f["environment"].items()):
-            want = expected_env(c, source, n)
+            want = expected_env(source, n)
             if var not in got["env"]:
                 r.fail(w, f"{name} reads {var} (contract: {source}) but the function does not set it")
             elif want is not None and got["env"][var] != want:

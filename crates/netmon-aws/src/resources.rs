@@ -2,7 +2,7 @@
 //! and function the code expects, with the names, keys, settings and environment variables that
 //! tie them together.
 //!
-//! Everything else reads it as data: [`contract_json`] renders it to `infra/contract.json` (a
+//! Everything else reads it as data: [`contract_file_text`] renders it to `infra/contract.json` (a
 //! test in `tests/contract.rs` fails while the committed file is stale), which the CDK app and
 //! `localstack/init/ready.d/netmon-resources.sh` (moto, LocalStack) build from, and against which
 //! `infra/tools/check_drift.py` checks the hand-written SAM template and the synthesized CDK
@@ -431,9 +431,7 @@ fn env_source(name: &str) -> Option<Value> {
         })
 }
 
-/// The contract as data: what `infra/contract.json` holds. Derived values (DLQ names, visibility
-/// timeouts, each variable's source, filter policies) are spelled out so readers need no rules.
-pub fn contract_json() -> Value {
+fn contract_json() -> Value {
     let key = |name: &str| json!({ "name": name, "type": "S" });
     json!({
         "about": "Generated from crates/netmon-aws/src/resources.rs; do not edit. Regenerate: NETMON_WRITE_CONTRACT=1 cargo nextest run -p netmon-aws contract",
@@ -493,7 +491,9 @@ pub fn contract_json() -> Value {
     })
 }
 
-/// [`contract_json`] as the committed file's text: pretty, one trailing newline.
+/// The contract as `infra/contract.json`'s text (pretty, one trailing newline). Derived values
+/// (DLQ names, visibility timeouts, each variable's source, filter policies) are spelled out so
+/// readers need no rules.
 pub fn contract_file_text() -> String {
     let mut text =
         serde_json::to_string_pretty(&contract_json()).expect("a serde_json::Value serializes");
