@@ -1,6 +1,7 @@
 //! Cloud adapters for netmon's ports: the DynamoDB stores ([`dynamo`]), the SNS event bus
 //! ([`sns`]), the SQS job queue ([`sqs`]), the SDK clients they share ([`clients`]) and the
-//! resource contract the deployments are checked against ([`resources`]).
+//! resource contract ([`resources`]), written once and rendered to `infra/contract.json`,
+//! from which infra/ and the moto/LocalStack resource script are built and checked.
 //!
 //! May depend on: `netmon-core` only. The Lambda host (`netmon-lambda`) wires these adapters to
 //! the services; test-only code (the event-source runner, call counting) is in

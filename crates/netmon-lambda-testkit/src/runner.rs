@@ -53,17 +53,19 @@ pub struct SourceSettings {
 }
 
 impl SourceSettings {
-    /// The deployed mapping of `function` (`resources::EVENT_SOURCES`), if it has one.
+    /// The deployed mapping of `function` (`resources::EVENT_SOURCES`, and the function's timeout
+    /// from `resources::FUNCTIONS`), if it has one.
     pub fn deployed(function: &str) -> Option<Self> {
-        resources::EVENT_SOURCES
+        let source = resources::EVENT_SOURCES
             .iter()
-            .find(|source| source.function == function)
-            .map(|source| Self {
-                batch_size: source.batch_size as usize,
-                batching_window: Duration::from_secs(u64::from(source.batching_window_secs)),
-                max_concurrency: source.max_concurrency as usize,
-                function_timeout: Duration::from_secs(u64::from(source.function_timeout_secs)),
-            })
+            .find(|source| source.function == function)?;
+        let spec = resources::Function::named(function)?;
+        Some(Self {
+            batch_size: source.batch_size as usize,
+            batching_window: Duration::from_secs(u64::from(source.batching_window_secs)),
+            max_concurrency: source.max_concurrency as usize,
+            function_timeout: Duration::from_secs(u64::from(spec.timeout_secs)),
+        })
     }
 
     pub fn with_batching_window(mut self, window: Duration) -> Self {

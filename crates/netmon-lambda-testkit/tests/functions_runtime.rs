@@ -59,10 +59,10 @@ fn failures(response: &Value) -> Vec<String> {
         .collect()
 }
 
-/// What the template sets on each function (names from resources.rs).
+/// What the deployment sets on each function: the variables the resource contract gives it, with
+/// the emulator's resources and settings for local servers.
 fn function_env(res: &emulator::Resources, function: &str) -> Vec<(String, String)> {
     let emu = emulator::start();
-    let v = |k: &str| (k.to_owned(), res.get(k).to_owned());
     let mut env = vec![
         ("AWS_ENDPOINT_URL".to_owned(), emu.endpoint.clone()),
         ("AWS_REGION".to_owned(), emu.region.clone()),
@@ -71,48 +71,17 @@ fn function_env(res: &emulator::Resources, function: &str) -> Vec<(String, Strin
             format!("netmon-test-{function}"),
         ),
     ];
-    let flags = || {
-        vec![
+    let spec = Function::named(function).unwrap_or_else(|| panic!("unknown function {function}"));
+    env.extend(spec.env.iter().map(|&name| {
+        let value = match name {
+            ENV_LOCATION => "emulator",
             // Local servers only: the prober's sample targets and the webhook receiver.
-            (ENV_ALLOW_PRIVATE.to_owned(), "true".to_owned()),
-            (ENV_ALLOW_LINK_LOCAL.to_owned(), "false".to_owned()),
-        ]
-    };
-    env.extend(match function {
-        "scheduler" => vec![
-            v(ENV_STATE_TABLE),
-            v(ENV_PROBE_JOBS_QUEUE_URL),
-            v(ENV_PROBE_RESULTS_TOPIC_ARN),
-            v(ENV_INCIDENTS_TOPIC_ARN),
-        ],
-        "prober" => {
-            let mut e = vec![
-                v(ENV_PROBE_RESULTS_TOPIC_ARN),
-                (ENV_LOCATION.to_owned(), "emulator".to_owned()),
-            ];
-            e.extend(flags());
-            e
-        }
-        "alerter" => vec![v(ENV_STATE_TABLE), v(ENV_INCIDENTS_TOPIC_ARN)],
-        "notifier" => {
-            let mut e = vec![v(ENV_STATE_TABLE)];
-            e.extend(flags());
-            e
-        }
-        "recorder" => vec![v(ENV_HISTORY_TABLE)],
-        "api" => {
-            let mut e = vec![
-                v(ENV_STATE_TABLE),
-                v(ENV_HISTORY_TABLE),
-                v(ENV_PROBE_RESULTS_TOPIC_ARN),
-                v(ENV_TARGET_CHANGES_TOPIC_ARN),
-                v(ENV_PROBE_JOBS_QUEUE_URL),
-            ];
-            e.extend(flags());
-            e
-        }
-        other => panic!("unknown function {other}"),
-    });
+            ENV_ALLOW_PRIVATE => "true",
+            ENV_ALLOW_LINK_LOCAL => "false",
+            resource => res.get(resource),
+        };
+        (name.to_owned(), value.to_owned())
+    }));
     env
 }
 

@@ -34,12 +34,13 @@ pub(crate) const ALERTER_IN_FLIGHT: usize = 1;
 /// Notifications of one batch sent at once.
 pub(crate) const NOTIFIER_IN_FLIGHT: usize = 4;
 /// Probe batches of one recorder invocation written at once.
-pub(crate) const RECORDER_IN_FLIGHT: usize = 8;
-/// Per webhook delivery; the notifier's timeout (60 s) covers a batch of them.
-pub(crate) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RECORDER_IN_FLIGHT: usize = 8;
+/// Per webhook delivery; the notifier's timeout (60 s in `resources::FUNCTIONS`) covers a batch
+/// of them.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a "check now" waits for its reply: under the api function's timeout (29 s in
-/// infra/), itself under API Gateway's 30 s integration limit.
-pub(crate) const API_CHECK_TIMEOUT: Duration = Duration::from_secs(25);
+/// `resources::FUNCTIONS`), itself under API Gateway's 30 s integration limit.
+pub const API_CHECK_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// What outbound connections may reach: probes, webhooks and channel test sends. Both default
 /// to refused: in a multi-tenant cloud a tenant's URL must never reach the VPC or the instance
@@ -73,7 +74,49 @@ impl AddressPolicy {
 
 #[cfg(test)]
 mod tests {
+    use netmon_aws::resources::{EVENT_SOURCES, Function, function};
+
     use super::*;
+
+    fn deployed(name: &str) -> &'static Function {
+        Function::named(name).expect("a function of the contract")
+    }
+
+    /// The settings here fit the deployed limits (netmon_aws::resources).
+    #[test]
+    fn in_flight_limits_and_timeouts_fit_the_deployed_functions() {
+        let api = Duration::from_secs(deployed(function::API).timeout_secs.into());
+        assert!(
+            API_CHECK_TIMEOUT < api,
+            "check-now must answer before the api times out"
+        );
+        for (name, in_flight) in [
+            (function::PROBER, PROBER_JOBS_IN_FLIGHT),
+            (function::NOTIFIER, NOTIFIER_IN_FLIGHT),
+            (function::ALERTER, ALERTER_IN_FLIGHT),
+            (function::RECORDER, RECORDER_IN_FLIGHT),
+        ] {
+            let source = EVENT_SOURCES
+                .iter()
+                .find(|e| e.function == name)
+                .expect("an event source");
+            assert!(
+                (1..=source.batch_size as usize).contains(&in_flight),
+                "{name}: {in_flight} in flight, batch size {}",
+                source.batch_size
+            );
+        }
+        // A full notifier batch of slow webhooks still ends before the function's timeout.
+        let notifier = EVENT_SOURCES
+            .iter()
+            .find(|e| e.function == function::NOTIFIER)
+            .expect("the notifier's event source");
+        let rounds = (notifier.batch_size as usize).div_ceil(NOTIFIER_IN_FLIGHT) as u32;
+        assert!(
+            DELIVERY_TIMEOUT * rounds
+                < Duration::from_secs(deployed(function::NOTIFIER).timeout_secs.into())
+        );
+    }
 
     #[test]
     fn outbound_policy_defaults_to_public_only() {

@@ -1,6 +1,7 @@
 //! The local AWS emulator (moto server) for tests: started on demand through
 //! `scripts/emulator`, and provisioned through the same resource script LocalStack runs
-//! (`localstack/init/ready.d/netmon-resources.sh`), so tests exercise the real topology.
+//! (`localstack/init/ready.d/netmon-resources.sh`, which builds what `infra/contract.json`
+//! declares), so tests exercise the real topology.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -90,10 +91,20 @@ pub fn unique_prefix(tag: &str) -> String {
 /// Creates a fresh set of queues, topics and tables named `<prefix>-…` on the emulator.
 /// `visibility_timeout_s` replaces every queue's visibility timeout so redelivery tests run
 /// in seconds.
-pub(crate) fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
+pub fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
+    run_resource_script(prefix, Some(visibility_timeout_s))
+}
+
+/// Like [`provision`], with every setting as deployed (visibility timeouts from the contract).
+pub fn provision_as_deployed(prefix: &str) -> Resources {
+    run_resource_script(prefix, None)
+}
+
+fn run_resource_script(prefix: &str, visibility_timeout_s: Option<u32>) -> Resources {
     let emulator = start();
     let env_file = std::env::temp_dir().join(format!("netmon-resources-{prefix}.env"));
-    let out = Command::new(repo_root().join("localstack/init/ready.d/netmon-resources.sh"))
+    let mut script = Command::new(repo_root().join("localstack/init/ready.d/netmon-resources.sh"));
+    script
         .arg("--env-file")
         .arg(&env_file)
         .env("AWS_ENDPOINT_URL", &emulator.endpoint)
@@ -101,12 +112,11 @@ pub(crate) fn provision(prefix: &str, visibility_timeout_s: u32) -> Resources {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", &emulator.region)
         .env("NETMON_PREFIX", prefix)
-        .env(
-            "NETMON_VISIBILITY_TIMEOUT",
-            visibility_timeout_s.to_string(),
-        )
-        .output()
-        .expect("run the resource script");
+        .env_remove("NETMON_VISIBILITY_TIMEOUT");
+    if let Some(seconds) = visibility_timeout_s {
+        script.env("NETMON_VISIBILITY_TIMEOUT", seconds.to_string());
+    }
+    let out = script.output().expect("run the resource script");
     assert!(
         out.status.success(),
         "resource script failed:\n{}",
@@ -161,6 +171,12 @@ pub fn shared(tag: &str) -> Resources {
 /// Async wrapper: provisioning shells out, which must not block a runtime worker.
 pub async fn provision_async(prefix: String, visibility_timeout_s: u32) -> Resources {
     tokio::task::spawn_blocking(move || provision(&prefix, visibility_timeout_s))
+        .await
+        .expect("provisioning task")
+}
+
+pub async fn provision_as_deployed_async(prefix: String) -> Resources {
+    tokio::task::spawn_blocking(move || provision_as_deployed(&prefix))
         .await
         .expect("provisioning task")
 }

@@ -1,6 +1,8 @@
-// netmon on AWS, the CDK twin of infra/template.yaml. Same names, keys, filter policies, function
-// settings and policies; scripts/check-infra compares both with crates/netmon-aws/src/resources.rs,
-// the LocalStack/moto resource script, and each other. Change both or the check fails.
+// netmon on AWS, the CDK twin of infra/template.yaml. Tables, topics, queues, subscriptions, event
+// sources and functions (limits, variables, schedules) are built from infra/contract.json, generated
+// from crates/netmon-aws/src/resources.rs; what the contract leaves open (descriptions, permissions,
+// alarms, the API) is written here and in the SAM template alike. scripts/check-infra checks both
+// templates against the contract and against each other.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
@@ -21,6 +23,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EnvSource, Key, Queue as ContractQueue, loadContract, lookup } from './contract';
 
 export interface NetmonConfig {
   stage: string;
@@ -38,12 +41,18 @@ export interface NetmonConfig {
   assets: 'auto' | 'required';
 }
 
-/** The per-function deployment contract (also in infra/template.yaml). */
-interface FunctionSpec {
-  name: 'scheduler' | 'prober' | 'alerter' | 'notifier' | 'recorder' | 'api';
+/** What the contract leaves to each template: a description and the exact permissions. */
+interface FunctionWiring {
   description: string;
-  memorySize: number;
-  timeoutSeconds: number;
+  statements: (r: ContractResources) => iam.PolicyStatement[];
+  /** For a scheduled function's "has not run" alarm: what a missed run means. */
+  missedRunMeans?: string;
+}
+
+interface ContractResources {
+  table: (suffix: string) => dynamodb.Table;
+  topic: (suffix: string) => sns.Topic;
+  queue: (suffix: string) => sqs.Queue;
 }
 
 /** Same policy statement sets as the SAM template: exact resources, no Scan. */
@@ -56,94 +65,136 @@ const TABLE_READ_WRITE = [
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
 ];
+const allow = (sid: string, actions: string[], resources: string[]) =>
+  new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
+
+// Receive/delete on a consumed queue come from its SqsEventSource.
+const WIRING: Record<string, FunctionWiring> = {
+  scheduler: {
+    description: 'Every minute, plans probe jobs onto probe-jobs, turns missed heartbeats into results, sweeps the outbox.',
+    statements: (r) => [
+      allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
+      allow('OutboxIndexQuery', ['dynamodb:Query'], [`${r.table('state').tableArn}/index/outbox-pending`]),
+      allow('SendProbeJobs', ['sqs:SendMessage'], [r.queue('probe-jobs').queueArn]),
+      allow('PublishResultsAndIncidents', ['sns:Publish'], [r.topic('probe-results').topicArn, r.topic('incidents').topicArn]),
+    ],
+    missedRunMeans: 'no probes are being planned',
+  },
+  prober: {
+    description: 'Probes the targets of each job and publishes one probe.completed message per job.',
+    statements: (r) => [allow('PublishResults', ['sns:Publish'], [r.topic('probe-results').topicArn])],
+  },
+  alerter: {
+    description: 'Evaluates probe results against check state; writes state, incident and outbox in one transaction.',
+    statements: (r) => [
+      allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
+      allow('PublishIncidents', ['sns:Publish'], [r.topic('incidents').topicArn]),
+    ],
+  },
+  notifier: {
+    description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).',
+    statements: (r) => [allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn])],
+  },
+  recorder: {
+    description: 'Stores probe history blocks and hourly rollups.',
+    statements: (r) => [allow('HistoryTableReadWrite', TABLE_READ_WRITE, [r.table('history').tableArn])],
+  },
+  api: {
+    description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.',
+    statements: (r) => [
+      allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
+      allow('HistoryTableRead', TABLE_READ, [r.table('history').tableArn]),
+      allow('PublishPingsAndTargetChanges', ['sns:Publish'], [r.topic('probe-results').topicArn, r.topic('target-changes').topicArn]),
+      allow('SendCheckNowJobs', ['sqs:SendMessage'], [r.queue('probe-jobs').queueArn]),
+    ],
+  },
+};
+
+/** Oldest-message alarm thresholds: 5 minutes, except where a consumer batches for long. */
+const AGE_ALARM_SECONDS: Record<string, number> = { 'recorder-in': 900 }; // batches up to 30 s
+const DEFAULT_AGE_ALARM_SECONDS = 300;
+
+const pascal = (s: string) => s.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const KEY_TYPES = { S: dynamodb.AttributeType.STRING, N: dynamodb.AttributeType.NUMBER, B: dynamodb.AttributeType.BINARY };
+const attribute = (k: Key) => ({ name: k.name, type: KEY_TYPES[k.type] });
 
 export class NetmonStack extends Stack {
   constructor(scope: Construct, id: string, cfg: NetmonConfig, props?: StackProps) {
     super(scope, id, props);
+    const contract = loadContract();
     const prefix = `netmon-${cfg.stage}`;
     const name = (suffix: string) => `${prefix}-${suffix}`;
     Tags.of(this).add('project', 'netmon');
     Tags.of(this).add('stage', cfg.stage);
 
-    // --- DynamoDB ------------------------------------------------------------------------------
-    const tableProps = {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'ttl',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      deletionProtection: cfg.stage === 'prod',
-      removalPolicy: RemovalPolicy.RETAIN,
-    };
-    const stateTable = new dynamodb.Table(this, 'StateTable', { ...tableProps, tableName: name('state') });
-    stateTable.addGlobalSecondaryIndex({
-      indexName: 'outbox-pending',
-      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    const historyTable = new dynamodb.Table(this, 'HistoryTable', { ...tableProps, tableName: name('history') });
+    // --- DynamoDB: on-demand, TTL, point-in-time recovery, retained -----------------------------
+    const tables = new Map<string, dynamodb.Table>();
+    for (const t of contract.tables) {
+      if (t.billing_mode !== 'PAY_PER_REQUEST') throw new Error(`table ${t.suffix}: billing mode ${t.billing_mode} is not supported here`);
+      const table = new dynamodb.Table(this, `${pascal(t.suffix)}Table`, {
+        tableName: name(t.suffix),
+        partitionKey: attribute(t.partition_key),
+        sortKey: attribute(t.sort_key),
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        timeToLiveAttribute: t.ttl_attribute,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        deletionProtection: cfg.stage === 'prod',
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      for (const i of t.indexes) {
+        table.addGlobalSecondaryIndex({
+          indexName: i.name,
+          partitionKey: attribute(i.partition_key),
+          sortKey: attribute(i.sort_key),
+          projectionType: dynamodb.ProjectionType.ALL,
+        });
+      }
+      tables.set(t.suffix, table);
+    }
 
-    // --- SNS -----------------------------------------------------------------------------------
+    // --- SNS: SSE with the AWS-managed key, TLS only ----------------------------------------------
     const snsKey = kms.Alias.fromAliasName(this, 'AwsManagedSnsKey', 'alias/aws/sns');
-    const topic = (id: string, suffix: string) =>
-      new sns.Topic(this, id, { topicName: name(suffix), masterKey: snsKey, enforceSSL: true });
-    const probeResults = topic('ProbeResultsTopic', 'probe-results');
-    const incidents = topic('IncidentsTopic', 'incidents');
-    const targetChanges = topic('TargetChangesTopic', 'target-changes');
+    const topics = new Map<string, sns.Topic>();
+    for (const t of contract.topics) {
+      topics.set(t.suffix, new sns.Topic(this, `${pascal(t.suffix)}Topic`, { topicName: name(t.suffix), masterKey: snsKey, enforceSSL: true }));
+    }
 
-    // --- SQS: DLQ (14 days), maxReceiveCount 5, visibility 6x the consumer's timeout ------------
-    const queue = (id: string, suffix: string, consumerTimeoutSeconds: number) => {
-      const dlq = new sqs.Queue(this, `${id}Dlq`, {
-        queueName: name(`${suffix}-dlq`),
-        retentionPeriod: Duration.days(14),
+    // --- SQS: each queue with its DLQ, redrive, visibility and retention from the contract --------
+    const queues = new Map<string, { q: sqs.Queue; dlq: sqs.Queue; spec: ContractQueue }>();
+    for (const spec of contract.queues) {
+      const d = spec.dead_letter_queue;
+      const dlq = new sqs.Queue(this, pascal(d.suffix), {
+        queueName: name(d.suffix),
+        retentionPeriod: Duration.seconds(d.retention_secs),
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
       });
-      const q = new sqs.Queue(this, `${id}Queue`, {
-        queueName: name(suffix),
-        visibilityTimeout: Duration.seconds(6 * consumerTimeoutSeconds),
-        retentionPeriod: Duration.days(4),
+      const q = new sqs.Queue(this, `${pascal(spec.suffix)}Queue`, {
+        queueName: name(spec.suffix),
+        visibilityTimeout: Duration.seconds(spec.visibility_timeout_secs),
+        retentionPeriod: Duration.seconds(spec.retention_secs),
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
-        deadLetterQueue: { queue: dlq, maxReceiveCount: 5 },
+        deadLetterQueue: { queue: dlq, maxReceiveCount: d.max_receive_count },
       });
-      return { q, dlq, suffix };
+      queues.set(spec.suffix, { q, dlq, spec });
+    }
+    const r: ContractResources = {
+      table: (s) => lookup('table', tables, s),
+      topic: (s) => lookup('topic', topics, s),
+      queue: (s) => lookup('queue', queues, s).q,
     };
 
-    const specs: Record<FunctionSpec['name'], FunctionSpec> = {
-      // Holds every target decoded at once: ~140 MB at 100,000 targets (docs/dynamodb.md).
-      scheduler: { name: 'scheduler', memorySize: 256, timeoutSeconds: 30,
-        description: 'Every minute, plans probe jobs onto probe-jobs, turns missed heartbeats into results, sweeps the outbox.' },
-      prober: { name: 'prober', memorySize: 256, timeoutSeconds: 90,
-        description: 'Probes the targets of each job and publishes one probe.completed message per job.' },
-      alerter: { name: 'alerter', memorySize: 128, timeoutSeconds: 30,
-        description: 'Evaluates probe results against check state; writes state, incident and outbox in one transaction.' },
-      notifier: { name: 'notifier', memorySize: 128, timeoutSeconds: 60,
-        description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).' },
-      recorder: { name: 'recorder', memorySize: 128, timeoutSeconds: 30,
-        description: 'Stores probe history blocks and hourly rollups.' },
-      // "Check now" waits up to 25 s for its reply; API Gateway gives up at 30 s.
-      api: { name: 'api', memorySize: 256, timeoutSeconds: 29,
-        description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.' },
-    };
-
-    const probeJobs = queue('ProbeJobs', 'probe-jobs', specs.prober.timeoutSeconds);
-    const alerterIn = queue('Alerter', 'alerter-in', specs.alerter.timeoutSeconds);
-    const recorderIn = queue('Recorder', 'recorder-in', specs.recorder.timeoutSeconds);
-    const notifierIn = queue('Notifier', 'notifier-in', specs.notifier.timeoutSeconds);
-
-    // Subscriptions (resources::SUBSCRIPTIONS): raw delivery, filter on the `type` attribute.
-    // SqsSubscription also adds the queue policy statement that lets exactly this topic send.
-    const subscribe = (t: sns.Topic, q: sqs.Queue, types: string[]) =>
-      t.addSubscription(new subs.SqsSubscription(q, {
-        rawMessageDelivery: true,
-        filterPolicy: { type: sns.SubscriptionFilter.stringFilter({ allowlist: types }) },
+    // Subscriptions: SqsSubscription also adds the queue policy statement that lets exactly this
+    // topic send.
+    for (const s of contract.subscriptions) {
+      r.topic(s.topic).addSubscription(new subs.SqsSubscription(r.queue(s.queue), {
+        rawMessageDelivery: s.raw_message_delivery,
+        filterPolicy: Object.fromEntries(Object.entries(s.filter_policy).map(
+          ([attr, allowlist]) => [attr, sns.SubscriptionFilter.stringFilter({ allowlist })])),
       }));
-    subscribe(probeResults, alerterIn.q, ['probe.completed']);
-    subscribe(probeResults, recorderIn.q, ['probe.completed']);
-    subscribe(incidents, notifierIn.q, ['incident.opened', 'incident.resolved', 'incident.reminder']);
+    }
 
     // --- Functions -----------------------------------------------------------------------------
     const architecture = cfg.architecture === 'x86_64' ? lambda.Architecture.X86_64 : lambda.Architecture.ARM_64;
@@ -168,103 +219,74 @@ export class NetmonStack extends Stack {
       return lambda.Code.fromAsset(path.join(__dirname, '..', 'placeholder'));
     };
 
-    const functions = {} as Record<FunctionSpec['name'], lambda.Function>;
-    const makeFunction = (spec: FunctionSpec, environment: Record<string, string>, statements: iam.PolicyStatement[]) => {
-      const id = spec.name[0].toUpperCase() + spec.name.slice(1);
-      const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
+    // Deployment parameters a variable may take (cdk.json context netmon:<name>).
+    const parameters: Record<string, string> = {
+      location: cfg.location || Aws.REGION,
+      allowPrivateTargets: cfg.allowPrivateTargets ? 'true' : 'false',
+    };
+    const envValue = (fn: string, variable: string, source: EnvSource): string => {
+      if ('table_name' in source) return r.table(source.table_name).tableName;
+      if ('topic_arn' in source) return r.topic(source.topic_arn).topicArn;
+      if ('queue_url' in source) return r.queue(source.queue_url).queueUrl;
+      if ('value' in source) return source.value;
+      const value = parameters[source.parameter];
+      if (value === undefined) throw new Error(`${fn} ${variable}: unknown deployment parameter '${source.parameter}'`);
+      return value;
+    };
+
+    const functions = new Map<string, lambda.Function>();
+    for (const spec of contract.functions) {
+      const wiring = WIRING[spec.name];
+      if (!wiring) throw new Error(`contract function '${spec.name}' has no description and permissions in WIRING (lib/netmon-stack.ts)`);
+      const fnId = pascal(spec.name);
+      const logGroup = new logs.LogGroup(this, `${fnId}LogGroup`, {
         logGroupName: `/aws/lambda/${name(spec.name)}`,
         retention: cfg.logRetentionDays as logs.RetentionDays,
         removalPolicy: RemovalPolicy.DESTROY,
       });
-      const fn = new lambda.Function(this, `${id}Function`, {
+      const fn = new lambda.Function(this, `${fnId}Function`, {
         functionName: name(spec.name),
-        description: spec.description,
+        description: wiring.description,
         runtime: lambda.Runtime.PROVIDED_AL2023,
         architecture,
         handler: 'bootstrap',
         code: code(spec.name),
-        memorySize: spec.memorySize,
-        timeout: Duration.seconds(spec.timeoutSeconds),
-        environment,
+        memorySize: spec.memory_mb,
+        timeout: Duration.seconds(spec.timeout_secs),
+        environment: Object.fromEntries(Object.entries(spec.environment).map(
+          ([variable, source]) => [variable, envValue(spec.name, variable, source)])),
         logGroup,
       });
-      statements.forEach((s) => fn.addToRolePolicy(s));
+      wiring.statements(r).forEach((s) => fn.addToRolePolicy(s));
       // The role's only managed policy is AWSLambdaBasicExecutionRole (as SAM attaches to each).
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         reason: 'AWSLambdaBasicExecutionRole only grants CloudWatch Logs writes; the SAM template uses the same managed policy, and every data-plane permission is an explicit statement on one resource.',
       });
-      functions[spec.name] = fn;
-      return fn;
-    };
-    const allow = (sid: string, actions: string[], resources: string[]) =>
-      new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
+      if (spec.schedule) {
+        new events.Rule(this, `${fnId}Tick`, {
+          ruleName: name(`${spec.name}-tick`),
+          description: `netmon ${spec.name} tick`,
+          schedule: events.Schedule.expression(spec.schedule),
+          targets: [new eventsTargets.LambdaFunction(fn)],
+        });
+      }
+      functions.set(spec.name, fn);
+    }
+    for (const name of Object.keys(WIRING)) {
+      if (!functions.has(name)) throw new Error(`WIRING names '${name}', which is not a function of infra/contract.json`);
+    }
+    const fn = (name: string) => lookup('function', functions, name);
 
-    const allowPrivate = cfg.allowPrivateTargets ? 'true' : 'false';
-    const scheduler = makeFunction(specs.scheduler, {
-      NETMON_STATE_TABLE: stateTable.tableName,
-      NETMON_PROBE_JOBS_QUEUE_URL: probeJobs.q.queueUrl,
-      NETMON_PROBE_RESULTS_TOPIC_ARN: probeResults.topicArn,
-      NETMON_INCIDENTS_TOPIC_ARN: incidents.topicArn,
-    }, [
-      allow('StateTableReadWrite', TABLE_READ_WRITE, [stateTable.tableArn]),
-      allow('OutboxIndexQuery', ['dynamodb:Query'], [`${stateTable.tableArn}/index/outbox-pending`]),
-      allow('SendProbeJobs', ['sqs:SendMessage'], [probeJobs.q.queueArn]),
-      allow('PublishResultsAndIncidents', ['sns:Publish'], [probeResults.topicArn, incidents.topicArn]),
-    ]);
-    const prober = makeFunction(specs.prober, {
-      NETMON_PROBE_RESULTS_TOPIC_ARN: probeResults.topicArn,
-      NETMON_LOCATION: cfg.location || Aws.REGION,
-      NETMON_ALLOW_PRIVATE: allowPrivate,
-      NETMON_ALLOW_LINK_LOCAL: 'false',
-    }, [allow('PublishResults', ['sns:Publish'], [probeResults.topicArn])]);
-    const alerter = makeFunction(specs.alerter, {
-      NETMON_STATE_TABLE: stateTable.tableName,
-      NETMON_INCIDENTS_TOPIC_ARN: incidents.topicArn,
-    }, [
-      allow('StateTableReadWrite', TABLE_READ_WRITE, [stateTable.tableArn]),
-      allow('PublishIncidents', ['sns:Publish'], [incidents.topicArn]),
-    ]);
-    const notifier = makeFunction(specs.notifier, {
-      NETMON_STATE_TABLE: stateTable.tableName,
-      NETMON_ALLOW_PRIVATE: allowPrivate,
-      NETMON_ALLOW_LINK_LOCAL: 'false',
-    }, [allow('StateTableReadWrite', TABLE_READ_WRITE, [stateTable.tableArn])]);
-    const recorder = makeFunction(specs.recorder, {
-      NETMON_HISTORY_TABLE: historyTable.tableName,
-    }, [allow('HistoryTableReadWrite', TABLE_READ_WRITE, [historyTable.tableArn])]);
-    const api = makeFunction(specs.api, {
-      NETMON_STATE_TABLE: stateTable.tableName,
-      NETMON_HISTORY_TABLE: historyTable.tableName,
-      NETMON_PROBE_RESULTS_TOPIC_ARN: probeResults.topicArn,
-      NETMON_TARGET_CHANGES_TOPIC_ARN: targetChanges.topicArn,
-      NETMON_PROBE_JOBS_QUEUE_URL: probeJobs.q.queueUrl,
-      NETMON_ALLOW_PRIVATE: allowPrivate,
-      NETMON_ALLOW_LINK_LOCAL: 'false',
-    }, [
-      allow('StateTableReadWrite', TABLE_READ_WRITE, [stateTable.tableArn]),
-      allow('HistoryTableRead', TABLE_READ, [historyTable.tableArn]),
-      allow('PublishPingsAndTargetChanges', ['sns:Publish'], [probeResults.topicArn, targetChanges.topicArn]),
-      allow('SendCheckNowJobs', ['sqs:SendMessage'], [probeJobs.q.queueArn]),
-    ]);
-
-    // SQS event sources: partial batch responses everywhere. SqsEventSource grants
-    // receive/delete/visibility on that one queue only.
-    prober.addEventSource(new SqsEventSource(probeJobs.q, {
-      batchSize: 5, maxBatchingWindow: Duration.seconds(0), reportBatchItemFailures: true, maxConcurrency: 20 }));
-    alerter.addEventSource(new SqsEventSource(alerterIn.q, { // few concurrent writers: less lock contention
-      batchSize: 10, maxBatchingWindow: Duration.seconds(5), reportBatchItemFailures: true, maxConcurrency: 5 }));
-    notifier.addEventSource(new SqsEventSource(notifierIn.q, { // protects the receivers
-      batchSize: 10, maxBatchingWindow: Duration.seconds(0), reportBatchItemFailures: true, maxConcurrency: 5 }));
-    recorder.addEventSource(new SqsEventSource(recorderIn.q, { // cost: one invocation per 100 results or 30 s
-      batchSize: 100, maxBatchingWindow: Duration.seconds(30), reportBatchItemFailures: true, maxConcurrency: 2 }));
-
-    new events.Rule(this, 'SchedulerTick', {
-      ruleName: name('scheduler-tick'),
-      description: 'netmon scheduler tick',
-      schedule: events.Schedule.rate(Duration.minutes(1)),
-      targets: [new eventsTargets.LambdaFunction(scheduler)],
-    });
+    // SQS event sources: SqsEventSource grants receive/delete/visibility on that one queue only.
+    for (const e of contract.event_sources) {
+      fn(e.function).addEventSource(new SqsEventSource(r.queue(e.queue), {
+        batchSize: e.batch_size,
+        maxBatchingWindow: Duration.seconds(e.batching_window_secs),
+        reportBatchItemFailures: e.function_response_types.includes('ReportBatchItemFailures'),
+        maxConcurrency: e.max_concurrency,
+      }));
+    }
 
     // --- HTTP API: one $default proxy route, throttled, access-logged ---------------------------
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
@@ -275,7 +297,7 @@ export class NetmonStack extends Stack {
     const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: `netmon ${cfg.stage} API`,
       createDefaultStage: false,
-      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', api, {
+      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', fn('api'), {
         payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
       }),
     });
@@ -315,34 +337,35 @@ export class NetmonStack extends Stack {
       return a;
     };
 
-    alarm('SchedulerNotRunningAlarm', {
-      alarmName: name('scheduler-not-running'),
-      alarmDescription: 'The scheduler has not been invoked for 3 minutes - no probes are being planned.',
-      metric: scheduler.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
-      evaluationPeriods: 3,
-      datapointsToAlarm: 3,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-    for (const [key, fn] of Object.entries(functions)) {
-      const id = key[0].toUpperCase() + key.slice(1);
-      alarm(`${id}ErrorsAlarm`, {
+    for (const spec of contract.functions.filter((f) => f.schedule)) {
+      alarm(`${pascal(spec.name)}NotRunningAlarm`, {
+        alarmName: name(`${spec.name}-not-running`),
+        alarmDescription: `The ${spec.name} has not been invoked for 3 minutes - ${WIRING[spec.name].missedRunMeans ?? 'its scheduled work is not done'}.`,
+        metric: fn(spec.name).metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+    }
+    for (const [key, f] of functions) {
+      alarm(`${pascal(key)}ErrorsAlarm`, {
         alarmName: name(`${key}-errors`),
         alarmDescription: `${key} invocations failed`,
-        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        metric: f.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
         evaluationPeriods: 1,
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }, false);
     }
-    const ageThreshold: Record<string, number> = { 'probe-jobs': 300, 'alerter-in': 300, 'recorder-in': 900, 'notifier-in': 300 };
-    for (const { q, dlq, suffix } of [probeJobs, alerterIn, recorderIn, notifierIn]) {
-      const id = suffix.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+    for (const { q, dlq, spec } of queues.values()) {
+      const id = pascal(spec.suffix);
+      const age = AGE_ALARM_SECONDS[spec.suffix] ?? DEFAULT_AGE_ALARM_SECONDS;
       alarm(`${id}DlqAlarm`, {
-        alarmName: name(`${suffix}-dlq-not-empty`),
-        alarmDescription: `${suffix} dead-letter queue has messages`,
+        alarmName: name(`${spec.dead_letter_queue.suffix}-not-empty`),
+        alarmDescription: `${spec.suffix} dead-letter queue has messages`,
         metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
         evaluationPeriods: 1,
         threshold: 0,
@@ -350,25 +373,24 @@ export class NetmonStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       alarm(`${id}AgeAlarm`, {
-        alarmName: name(`${suffix}-oldest-message`),
-        alarmDescription: `oldest ${suffix} message waited more than ${ageThreshold[suffix] / 60} minutes`,
+        alarmName: name(`${spec.suffix}-oldest-message`),
+        alarmDescription: `oldest ${spec.suffix} message waited more than ${age / 60} minutes`,
         metric: q.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
         evaluationPeriods: 3,
-        threshold: ageThreshold[suffix],
+        threshold: age,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
 
-    // --- Outputs ---------------------------------------------------------------------------------
+    // --- Outputs: every table and topic, and the queues a function sends to ----------------------
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'HTTP API base URL' });
-    new CfnOutput(this, 'ProbeResultsTopicArn', { value: probeResults.topicArn });
-    new CfnOutput(this, 'IncidentsTopicArn', { value: incidents.topicArn });
-    new CfnOutput(this, 'TargetChangesTopicArn', { value: targetChanges.topicArn });
     new CfnOutput(this, 'OpsTopicArn', { value: ops.topicArn, description: 'Every alarm notifies this topic.' });
-    new CfnOutput(this, 'StateTableName', { value: stateTable.tableName });
-    new CfnOutput(this, 'HistoryTableName', { value: historyTable.tableName });
-    new CfnOutput(this, 'ProbeJobsQueueUrl', { value: probeJobs.q.queueUrl });
+    for (const [suffix, t] of tables) new CfnOutput(this, `${pascal(suffix)}TableName`, { value: t.tableName });
+    for (const [suffix, t] of topics) new CfnOutput(this, `${pascal(suffix)}TopicArn`, { value: t.topicArn });
+    const sentTo = new Set(contract.functions.flatMap((f) => Object.values(f.environment))
+      .flatMap((source) => ('queue_url' in source ? [source.queue_url] : [])));
+    for (const suffix of sentTo) new CfnOutput(this, `${pascal(suffix)}QueueUrl`, { value: r.queue(suffix).queueUrl });
   }
 }
 
