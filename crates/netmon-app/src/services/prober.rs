@@ -46,7 +46,7 @@ impl ProberService {
             .map(|spec| (job.tenant.clone(), spec.clone()))
             .collect();
         let clock = self.clock.as_ref();
-        let results = probe_all(
+        let mut results = probe_all(
             self.engine.as_ref(),
             work,
             &self.location,
@@ -54,6 +54,13 @@ impl ProberService {
             || clock.now(),
         )
         .await;
+        // Scheduled probes count for their slot, so a redelivered or re-planned job is a
+        // duplicate to the alerter, not more evidence. "Check now" is extra evidence.
+        if job.correlation_id.is_none() {
+            for r in &mut results {
+                r.slot = Some(job.scheduled_for);
+            }
+        }
         let mut env = Envelope::with_id(
             // Stable per job and location: a redelivered job republishes under the same id.
             format!("probe:{}:{}", job.job_id, self.location),

@@ -165,6 +165,7 @@ pub fn result(
         target: target_id(target),
         location: location.to_owned(),
         started_at,
+        slot: None,
         duration_ms: 12.5,
         timings: PhaseTimings {
             connect_ms: Some(2.25),
