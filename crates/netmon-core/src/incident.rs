@@ -44,10 +44,10 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Results for slots older than this (ten intervals, at least 15 minutes) are too late to
-    /// change state: a redelivery after the queues' retries, not news.
+    /// Results for slots older than this (ten intervals, at least six hours) are too late to
+    /// change state: a redrive from a dead-letter queue, not news.
     pub fn max_age(&self) -> chrono::Duration {
-        (self.interval * 10).max(chrono::Duration::minutes(15))
+        (self.interval * 10).max(chrono::Duration::hours(6))
     }
 
     /// Slots further apart than this are not adjacent: something between them is missing.
@@ -302,6 +302,7 @@ pub fn evaluate(
                 opened_at: open.opened_at,
                 resolved_at,
                 duration_s: (resolved_at - open.opened_at).num_seconds(),
+                cause: Some(open.cause.clone()),
             }));
             next.incident = None;
         }

@@ -145,6 +145,7 @@ pub fn incident_event(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Envel
             opened_at: time - chrono::Duration::minutes(5),
             resolved_at: time,
             duration_s: 300,
+            cause: None,
         }),
         tenant.clone(),
         "suite",
