@@ -40,6 +40,26 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&text).expect("sample event")
 }
 
+/// The sample with its results dated now: the alerter ignores results too old to change state.
+fn fresh(mut event: Value) -> Value {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for record in event["Records"].as_array_mut().into_iter().flatten() {
+        let Some(body) = record["body"].as_str() else {
+            continue;
+        };
+        let mut env: Value = serde_json::from_str(body).expect("sample body");
+        for r in env["payload"]["results"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            r["started_at"] = json!(now);
+        }
+        record["body"] = json!(env.to_string());
+    }
+    event
+}
+
 /// The sample with one more record whose body is not JSON.
 fn with_poison(mut event: Value, id: &str) -> Value {
     let mut poison = event["Records"][0].clone();
@@ -244,7 +264,7 @@ async fn every_function_binary_answers_its_sample_event() {
         &bin,
         &res,
         "alerter",
-        with_poison(sample("alerter"), "poison-a"),
+        with_poison(fresh(sample("alerter")), "poison-a"),
     )
     .await;
     assert_eq!(failures(&out), ["poison-a"], "{out}");

@@ -350,9 +350,16 @@ async fn healthy_down_healthy_notifies_each_transition_once_and_counts_every_cal
                 assert_eq!(d["notifier"].total_calls(), 0, "{d:?}");
                 assert_eq!(d["scheduler"].dynamodb_item_writes, 1, "the tick claim");
             }
-            Opens | Resolves => {
+            // Claim and complete per channel; a resolution first tries to claim its opened
+            // event (refused: it went out), the price of "opened before resolved".
+            Opens => {
                 assert!(d["alerter"].dynamodb_transactional_item_writes > 0, "{d:?}");
                 assert_eq!(d["notifier"].dynamodb_item_writes, 2, "{d:?}");
+            }
+            Resolves => {
+                assert!(d["alerter"].dynamodb_transactional_item_writes > 0, "{d:?}");
+                assert_eq!(d["notifier"].dynamodb_item_writes, 3, "{d:?}");
+                assert_eq!(d["notifier"].total_errors(), 1, "{d:?}");
             }
             Counting => {}
         }

@@ -4,6 +4,7 @@ mod apply;
 mod check;
 mod client;
 mod commands;
+mod dlq;
 mod import;
 
 use std::path::PathBuf;
@@ -77,6 +78,10 @@ enum Command {
     /// (exit 0: all converted, 1: something reported as not carried over, 2: bad input).
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// Dead-letter queues of a cloud deployment: count, and move messages back once the cause
+    /// is fixed (AWS credentials and region from the environment).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCmd),
 }
 
 fn main() -> ExitCode {
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Keys(cmd) => commands::keys(client, output, cmd).await,
+            Command::Dlq(cmd) => dlq::run(cmd).await,
             // Reading files and SQLite: blocking work, off the async workers.
             Command::Import(cmd) => tokio::task::spawn_blocking(move || import::run(cmd))
                 .await

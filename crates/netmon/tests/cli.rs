@@ -550,3 +550,80 @@ async fn keys_are_made_directly_in_a_cloud_state_table() {
         "a revoked key no longer authenticates"
     );
 }
+
+/// `netmon dlq redrive` moves every parked message back to its queue, bodies and attributes
+/// intact, and leaves the dead-letter queue empty; `count` says how many wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_redrive_moves_every_message_back() {
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let tag = format!("dlqcli{}", std::process::id());
+    let create = |name: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("create queue")
+                .queue_url
+                .expect("queue url")
+        }
+    };
+    let dlq = create(format!("{tag}-dlq")).await;
+    let queue = create(format!("{tag}-in")).await;
+    let bodies: Vec<String> = (0..23).map(|i| format!("{{\"n\":{i}}}")).collect();
+    for b in &bodies {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(b)
+            .send()
+            .await
+            .expect("park");
+    }
+    let run = |args: &[&str]| {
+        let out = netmon()
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &emu.endpoint)
+            .env("AWS_REGION", &emu.region)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run netmon");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["dlq", "count", "--queue", &dlq]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("23 waiting"), "{stdout}");
+    let (code, _, stderr) = run(&["dlq", "redrive", "--from", &dlq, "--to", &queue]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("moved 23 message(s)"), "{stderr}");
+    let (_, stdout, _) = run(&["dlq", "count", "--queue", &dlq]);
+    assert!(stdout.starts_with("0 waiting, 0 in flight"), "{stdout}");
+    let mut moved = Vec::new();
+    while moved.len() < bodies.len() {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let msgs = got.messages.unwrap_or_default();
+        assert!(!msgs.is_empty(), "only {} arrived", moved.len());
+        moved.extend(msgs.into_iter().filter_map(|m| m.body));
+    }
+    moved.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(moved, want);
+    let (code, _, stderr) = run(&["dlq", "redrive", "--from", &dlq, "--to", &dlq]);
+    assert_eq!(code, Some(2), "{stderr}");
+}
