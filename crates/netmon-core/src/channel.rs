@@ -1,13 +1,21 @@
 //! Notification channels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::events::EventType;
 use crate::ids::{ChannelId, TenantId};
+
+mod kinds;
+pub use kinds::{
+    DiscordChannel, Endpoint, GoogleChatChannel, MattermostChannel, NtfyChannel, OpsgenieChannel,
+    OpsgeniePriority, PagerDutyChannel, PagerDutySeverity, PushoverChannel, Region, SECRET_MARKER,
+    Secret, SecretUrl, SlackChannel, TeamsChannel, TelegramChannel,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ChannelSpecWire", into = "ChannelSpecWire")]
@@ -15,6 +23,44 @@ pub struct ChannelSpec {
     pub id: ChannelId,
     pub name: String,
     pub kind: ChannelKind,
+    /// The incident events this channel gets; `None` means all of them.
+    pub events: Option<BTreeSet<ChannelEvent>>,
+    /// Notified for targets that name no channel. When no channel of a tenant is a default, such
+    /// targets notify every channel (the behaviour before defaults existed).
+    pub default: bool,
+}
+
+impl ChannelSpec {
+    /// A spec with every event and no default flag.
+    pub fn new(id: ChannelId, name: impl Into<String>, kind: ChannelKind) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind,
+            events: None,
+            default: false,
+        }
+    }
+
+    /// Whether this channel wants `event` (test sends always go out).
+    pub fn wants(&self, event: EventType) -> bool {
+        let wanted = match event {
+            EventType::IncidentOpened => ChannelEvent::Opened,
+            EventType::IncidentResolved => ChannelEvent::Resolved,
+            EventType::IncidentReminder => ChannelEvent::Reminder,
+            _ => return true,
+        };
+        self.events.as_ref().is_none_or(|e| e.contains(&wanted))
+    }
+}
+
+/// The incident events a channel can choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelEvent {
+    Opened,
+    Resolved,
+    Reminder,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,13 +69,37 @@ pub enum ChannelKind {
     Webhook(WebhookChannel),
     /// Writes one line per notification to standard output (embedded mode) or the function log.
     Log(LogChannel),
+    Slack(SlackChannel),
+    Discord(DiscordChannel),
+    Teams(TeamsChannel),
+    PagerDuty(PagerDutyChannel),
+    Opsgenie(OpsgenieChannel),
+    Telegram(TelegramChannel),
+    Ntfy(NtfyChannel),
+    Pushover(PushoverChannel),
+    GoogleChat(GoogleChatChannel),
+    Mattermost(MattermostChannel),
 }
 
+/// The wire keys of the kinds, in the order error messages list them.
+const KIND_KEYS: &str = "`webhook`, `log`, `slack`, `discord`, `teams`, `pagerduty`, `opsgenie`, `telegram`, `ntfy`, `pushover`, `google_chat` or `mattermost`";
+
 impl ChannelKind {
+    /// The wire key of the kind (`google_chat`).
     pub fn name(&self) -> &'static str {
         match self {
             ChannelKind::Webhook(_) => "webhook",
             ChannelKind::Log(_) => "log",
+            ChannelKind::Slack(_) => "slack",
+            ChannelKind::Discord(_) => "discord",
+            ChannelKind::Teams(_) => "teams",
+            ChannelKind::PagerDuty(_) => "pagerduty",
+            ChannelKind::Opsgenie(_) => "opsgenie",
+            ChannelKind::Telegram(_) => "telegram",
+            ChannelKind::Ntfy(_) => "ntfy",
+            ChannelKind::Pushover(_) => "pushover",
+            ChannelKind::GoogleChat(_) => "google_chat",
+            ChannelKind::Mattermost(_) => "mattermost",
         }
     }
 }
@@ -76,14 +146,38 @@ pub(crate) struct ChannelSpecWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<BTreeSet<ChannelEvent>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookChannel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord: Option<DiscordChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<TeamsChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty: Option<PagerDutyChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie: Option<OpsgenieChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ntfy: Option<NtfyChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushover: Option<PushoverChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_chat: Option<GoogleChatChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mattermost: Option<MattermostChannel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ChannelSpecError {
-    #[error("channel {0:?}: give exactly one of `webhook` or `log`")]
+    #[error("channel {0:?}: give exactly one of {KIND_KEYS}")]
     Kind(String),
     #[error("channel {0:?}: webhook url must be http or https")]
     Scheme(String),
@@ -93,36 +187,97 @@ impl TryFrom<ChannelSpecWire> for ChannelSpec {
     type Error = ChannelSpecError;
     fn try_from(w: ChannelSpecWire) -> Result<Self, ChannelSpecError> {
         let id = w.id.to_string();
-        let kind = match (w.webhook, w.log) {
-            (Some(h), None) => {
-                if !matches!(h.url.scheme(), "http" | "https") {
-                    return Err(ChannelSpecError::Scheme(id));
-                }
-                ChannelKind::Webhook(h)
-            }
-            (None, Some(l)) => ChannelKind::Log(l),
+        let mut kinds = Vec::new();
+        if let Some(c) = w.webhook {
+            kinds.push(ChannelKind::Webhook(c));
+        }
+        if let Some(c) = w.log {
+            kinds.push(ChannelKind::Log(c));
+        }
+        if let Some(c) = w.slack {
+            kinds.push(ChannelKind::Slack(c));
+        }
+        if let Some(c) = w.discord {
+            kinds.push(ChannelKind::Discord(c));
+        }
+        if let Some(c) = w.teams {
+            kinds.push(ChannelKind::Teams(c));
+        }
+        if let Some(c) = w.pagerduty {
+            kinds.push(ChannelKind::PagerDuty(c));
+        }
+        if let Some(c) = w.opsgenie {
+            kinds.push(ChannelKind::Opsgenie(c));
+        }
+        if let Some(c) = w.telegram {
+            kinds.push(ChannelKind::Telegram(c));
+        }
+        if let Some(c) = w.ntfy {
+            kinds.push(ChannelKind::Ntfy(c));
+        }
+        if let Some(c) = w.pushover {
+            kinds.push(ChannelKind::Pushover(c));
+        }
+        if let Some(c) = w.google_chat {
+            kinds.push(ChannelKind::GoogleChat(c));
+        }
+        if let Some(c) = w.mattermost {
+            kinds.push(ChannelKind::Mattermost(c));
+        }
+        let kind = match kinds.pop() {
+            Some(kind) if kinds.is_empty() => kind,
             _ => return Err(ChannelSpecError::Kind(id)),
         };
+        if let ChannelKind::Webhook(h) = &kind
+            && !matches!(h.url.scheme(), "http" | "https")
+        {
+            return Err(ChannelSpecError::Scheme(id));
+        }
         Ok(ChannelSpec {
             name: w.name.unwrap_or_else(|| id.clone()),
             id: w.id,
             kind,
+            events: w.events,
+            default: w.default,
         })
     }
 }
 
 impl From<ChannelSpec> for ChannelSpecWire {
     fn from(s: ChannelSpec) -> Self {
-        let (webhook, log) = match s.kind {
-            ChannelKind::Webhook(h) => (Some(h), None),
-            ChannelKind::Log(l) => (None, Some(l)),
-        };
-        ChannelSpecWire {
+        let mut w = ChannelSpecWire {
             id: s.id,
             name: Some(s.name),
-            webhook,
-            log,
+            events: s.events,
+            default: s.default,
+            webhook: None,
+            log: None,
+            slack: None,
+            discord: None,
+            teams: None,
+            pagerduty: None,
+            opsgenie: None,
+            telegram: None,
+            ntfy: None,
+            pushover: None,
+            google_chat: None,
+            mattermost: None,
+        };
+        match s.kind {
+            ChannelKind::Webhook(c) => w.webhook = Some(c),
+            ChannelKind::Log(c) => w.log = Some(c),
+            ChannelKind::Slack(c) => w.slack = Some(c),
+            ChannelKind::Discord(c) => w.discord = Some(c),
+            ChannelKind::Teams(c) => w.teams = Some(c),
+            ChannelKind::PagerDuty(c) => w.pagerduty = Some(c),
+            ChannelKind::Opsgenie(c) => w.opsgenie = Some(c),
+            ChannelKind::Telegram(c) => w.telegram = Some(c),
+            ChannelKind::Ntfy(c) => w.ntfy = Some(c),
+            ChannelKind::Pushover(c) => w.pushover = Some(c),
+            ChannelKind::GoogleChat(c) => w.google_chat = Some(c),
+            ChannelKind::Mattermost(c) => w.mattermost = Some(c),
         }
+        w
     }
 }
 

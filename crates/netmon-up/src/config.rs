@@ -400,6 +400,51 @@ mod tests {
     }
 
     #[test]
+    fn provider_channels_parse_with_positioned_errors() {
+        let cfg = parse(
+            "channels:\n  - id: slack\n    slack: {url: 'https://hooks.slack.com/services/T/B/x'}\n  - id: pd\n    events: [opened, resolved]\n    default: true\n    pagerduty: {routing_key: k3y, severity: warning, region: eu}\n  - id: og\n    opsgenie: {api_key: k, priority: P1}\n  - id: tg\n    telegram: {bot_token: '1:a', chat_id: -100123, thread_id: 4}\n  - id: n\n    ntfy: {topic: alerts, server: 'https://ntfy.example.com'}\n  - id: po\n    pushover: {token: t, user: u, priority: 1}\n  - id: d\n    discord: {url: 'https://discord.com/api/webhooks/1/x'}\n  - id: t\n    teams: {url: 'https://x.logic.azure.com/w'}\n  - id: g\n    google_chat: {url: 'https://chat.googleapis.com/v1/spaces/A/messages?key=k'}\n  - id: m\n    mattermost: {url: 'https://mm.example.com/hooks/x', channel: town-square}\n",
+            "netmon.yaml",
+            Path::new("/etc/netmon"),
+        )
+        .unwrap();
+        let kinds: Vec<&str> = cfg.channels.iter().map(|c| c.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "slack",
+                "pagerduty",
+                "opsgenie",
+                "telegram",
+                "ntfy",
+                "pushover",
+                "discord",
+                "teams",
+                "google_chat",
+                "mattermost"
+            ]
+        );
+        let pd = &cfg.channels[1];
+        assert!(pd.default);
+        assert!(pd.wants(netmon_core::events::EventType::IncidentResolved));
+        assert!(!pd.wants(netmon_core::events::EventType::IncidentReminder));
+        // A secret never shows in the Debug form the host may log.
+        assert!(!format!("{cfg:?}").contains("k3y"));
+
+        let e = err("channels:\n  - id: pd\n    pagerduty: {routing_key: k, severity: loud}\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.key.as_deref(), Some("channels[0].pagerduty.severity"));
+        let e = err("channels:\n  - id: n\n    ntfy:\n      topic: 'no spaces'\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("topic must be"), "{e}");
+        let e = err(
+            "channels:\n  - id: s\n    slack: {url: 'https://x'}\n    discord: {url: 'https://y'}\n",
+        );
+        assert!(e.message.contains("exactly one of"), "{e}");
+        let e = err("channels:\n  - id: s\n    slack: {url: 'https://x', token: y}\n");
+        assert!(e.message.contains("unknown field `token`"), "{e}");
+    }
+
+    #[test]
     fn not_yaml_at_all() {
         let e = err("targets: [\n");
         assert!(e.line.is_some(), "{e}");
