@@ -130,6 +130,23 @@ impl fmt::Debug for WebhookChannel {
 #[serde(deny_unknown_fields)]
 pub struct LogChannel {}
 
+/// The channels an incident event of a target goes to. `named` is what the target names, `None`
+/// when the target no longer exists. A target naming channels gets those; one naming none gets
+/// the tenant's default channels, or every channel when none is a default; a deleted target's
+/// events go to every channel, so a resolution still reaches whoever got the opening.
+pub fn recipients(all: Vec<Channel>, named: Option<&[ChannelId]>) -> Vec<Channel> {
+    match named {
+        Some(named) if !named.is_empty() => all
+            .into_iter()
+            .filter(|c| named.contains(&c.spec.id))
+            .collect(),
+        Some(_) if all.iter().any(|c| c.spec.default) => {
+            all.into_iter().filter(|c| c.spec.default).collect()
+        }
+        _ => all,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
     pub tenant: TenantId,
@@ -284,6 +301,48 @@ impl From<ChannelSpec> for ChannelSpecWire {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_follow_names_then_defaults_then_everyone() {
+        let channel = |id: &str, default: bool| {
+            let mut spec: ChannelSpec =
+                serde_json::from_value(serde_json::json!({"id": id, "log": {}})).unwrap();
+            spec.default = default;
+            Channel {
+                tenant: TenantId::default_tenant(),
+                spec,
+                version: 1,
+                created_at: DateTime::default(),
+                updated_at: DateTime::default(),
+            }
+        };
+        let ids = |cs: Vec<Channel>| cs.iter().map(|c| c.spec.id.to_string()).collect::<Vec<_>>();
+        let all = vec![channel("a", false), channel("b", true), channel("c", true)];
+        let a = [ChannelId::parse("a").unwrap()];
+        assert_eq!(ids(recipients(all.clone(), Some(&a))), ["a"]);
+        assert_eq!(ids(recipients(all.clone(), Some(&[]))), ["b", "c"]);
+        assert_eq!(ids(recipients(all.clone(), None)), ["a", "b", "c"]);
+        let none_default = vec![channel("a", false), channel("b", false)];
+        assert_eq!(ids(recipients(none_default, Some(&[]))), ["a", "b"]);
+    }
+
+    #[test]
+    fn events_filter_and_default_roundtrip() {
+        let c: ChannelSpec = serde_json::from_str(
+            r#"{"id":"x","events":["resolved","opened"],"default":true,"slack":{"url":"https://h/x"}}"#,
+        )
+        .unwrap();
+        assert!(c.default && c.wants(EventType::IncidentOpened));
+        assert!(!c.wants(EventType::IncidentReminder));
+        assert!(c.wants(EventType::ChannelTest));
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["events"], serde_json::json!(["opened", "resolved"]));
+        assert_eq!(serde_json::from_value::<ChannelSpec>(back).unwrap(), c);
+        assert!(
+            serde_json::from_str::<ChannelSpec>(r#"{"id":"x","events":["closed"],"log":{}}"#)
+                .is_err()
+        );
+    }
 
     #[test]
     fn one_kind_only_and_secrets_redacted() {
