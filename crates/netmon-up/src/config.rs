@@ -445,6 +445,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_channel_examples_parse() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### Channels\n")
+            .nth(1)
+            .expect("a Channels section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let r = parse_resources(yaml, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        let mut kinds: Vec<&str> = r.channels.iter().map(|c| c.kind.name()).collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "discord",
+                "google_chat",
+                "log",
+                "mattermost",
+                "ntfy",
+                "opsgenie",
+                "pagerduty",
+                "pushover",
+                "slack",
+                "teams",
+                "telegram",
+                "webhook"
+            ]
+        );
+    }
+
+    #[test]
     fn not_yaml_at_all() {
         let e = err("targets: [\n");
         assert!(e.line.is_some(), "{e}");
