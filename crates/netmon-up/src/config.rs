@@ -23,6 +23,8 @@ pub struct Config {
     /// SQLite database file, resolved relative to the config file.
     pub store: PathBuf,
     pub tenant: TenantId,
+    /// The address people reach this API at; notifications link to the status page under it.
+    pub public_url: Option<url::Url>,
     pub probe: ProbeSettings,
     pub api: ApiSettings,
     pub channels: Vec<ChannelSpec>,
@@ -62,6 +64,21 @@ impl Default for ProbeSettings {
     }
 }
 
+/// An http(s) base URL; a missing trailing slash is added, so links join under it.
+fn de_public_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
+    let Some(mut url) = Option::<url::Url>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(serde::de::Error::custom("public_url must be http or https"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(Some(url))
+}
+
 fn default_concurrency() -> usize {
     64
 }
@@ -80,6 +97,8 @@ struct ConfigFile {
     store: Option<PathBuf>,
     #[serde(default)]
     tenant: Option<TenantId>,
+    #[serde(default, deserialize_with = "de_public_url")]
+    public_url: Option<url::Url>,
     #[serde(default)]
     probe: ProbeSettings,
     #[serde(default)]
@@ -248,6 +267,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
         store,
         tenant: file.tenant.unwrap_or_else(TenantId::default_tenant),
+        public_url: file.public_url,
         probe: file.probe,
         api: file.api,
         channels: file.channels,
@@ -326,6 +346,19 @@ mod tests {
         assert_eq!(cfg.targets.len(), 1);
         assert_eq!(cfg.channels.len(), 1);
         assert!(cfg.probe.allow_private && !cfg.probe.allow_link_local);
+        assert_eq!(cfg.public_url, None);
+        let cfg = parse(
+            "public_url: https://mon.example.com/netmon\n",
+            "n.yaml",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.public_url.map(String::from).as_deref(),
+            Some("https://mon.example.com/netmon/")
+        );
+        let e = err("public_url: ftp://x\n");
+        assert!(e.message.contains("http or https"), "{e}");
     }
 
     #[test]

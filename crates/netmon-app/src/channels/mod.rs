@@ -77,14 +77,17 @@ fn cause_text(cause: &IncidentCause) -> String {
     }
 }
 
-fn incident_link(base: Option<&Url>, id: &str) -> Option<Url> {
-    base.and_then(|l| l.join(&format!("v1/incidents/{id}")).ok())
+/// The tenant's status page under the public base URL, when one is configured.
+fn status_link(base: Option<&Url>, tenant: &netmon_core::TenantId) -> Option<Url> {
+    base.and_then(|l| l.join(&format!("status/{tenant}")).ok())
 }
 
 impl Notice {
     /// The notice of an incident event, or a sample incident for a test send; `None` for
-    /// events that are not notifications. `link` is the API or status page base URL.
-    pub fn of(env: &Envelope, link: Option<&Url>) -> Option<Notice> {
+    /// events that are not notifications. `base` is the public base URL (messages link to the
+    /// tenant's status page under it).
+    pub fn of(env: &Envelope, base: Option<&Url>) -> Option<Notice> {
+        let link = status_link(base, &env.tenant);
         Some(match &env.event {
             Event::IncidentOpened(e) => Notice {
                 phase: Phase::Opened,
@@ -107,7 +110,7 @@ impl Notice {
                 duration: Some(human_secs(e.duration_s)),
                 cause: None,
                 location: None,
-                link: incident_link(link, &e.incident_id),
+                link,
             },
             Event::ChannelTest(t) => Notice {
                 phase: Phase::Opened,
@@ -121,7 +124,7 @@ impl Notice {
                 duration: None,
                 cause: Some(t.message.clone()),
                 location: Some(env.source.clone()),
-                link: link.cloned(),
+                link,
             },
             _ => return None,
         })
@@ -133,7 +136,7 @@ impl Notice {
         subject: &Subject,
         opened_at: DateTime<Utc>,
         cause: &IncidentCause,
-        link: Option<&Url>,
+        link: Option<Url>,
     ) -> Notice {
         Notice {
             phase: Phase::Opened,
@@ -146,7 +149,7 @@ impl Notice {
             duration: None,
             cause: Some(cause_text(cause)),
             location: Some(cause.location.clone()),
-            link: incident_link(link, incident_id),
+            link,
         }
     }
 
