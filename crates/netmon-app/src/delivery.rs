@@ -93,11 +93,19 @@ impl Deliver for ChannelDelivery {
                     ),
                 }
             })?;
-            let request = provider.render(&notice).map_err(|e| DeliveryError::Final {
-                reason: format!("{}: {e}", channel.kind.name()),
-            })?;
-            let what = format!("{} {}", channel.kind.name(), safe_url(&request.url));
-            return crate::channels::send(self.prober.as_ref(), self.timeout, &what, request).await;
+            // A test send to a provider that keeps alerts open also resolves its sample alert.
+            let mut notices = vec![notice.clone()];
+            if notice.test && provider.keeps_alerts_open() {
+                notices.push(notice.resolved());
+            }
+            for notice in notices {
+                let request = provider.render(&notice).map_err(|e| DeliveryError::Final {
+                    reason: format!("{}: {e}", channel.kind.name()),
+                })?;
+                let what = format!("{} {}", channel.kind.name(), safe_url(&request.url));
+                crate::channels::send(self.prober.as_ref(), self.timeout, &what, request).await?;
+            }
+            return Ok(());
         }
         match &channel.kind {
             ChannelKind::Log(_) => {

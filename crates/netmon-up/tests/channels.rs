@@ -455,3 +455,40 @@ async fn provider_sends_go_through_the_ssrf_guard() {
         assert!(r.fake.calls().is_empty(), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_test_send_leaves_no_alert_open() {
+    let test = Envelope::new(
+        Event::ChannelTest(netmon_core::events::ChannelTest {
+            channel_id: netmon_core::ChannelId::parse("ops").expect("id"),
+            message: "Test notification".into(),
+        }),
+        TenantId::default_tenant(),
+        "api",
+        Utc::now(),
+    );
+    for kind in ["pagerduty", "opsgenie"] {
+        let r = rig(kind, true, |_| {}).await;
+        r.delivery.deliver(&r.spec, &test).await.expect("test send");
+        let calls = r.fake.calls();
+        assert_eq!(calls.len(), 2, "{kind}: opened, then resolved");
+        let opened = calls[0].json();
+        assert!(opened.to_string().contains("TEST"), "{kind}: {opened}");
+        if kind == "pagerduty" {
+            let resolved = calls[1].json();
+            assert_eq!(resolved["event_action"], "resolve");
+            assert_eq!(resolved["dedup_key"], opened["dedup_key"]);
+        } else {
+            let alias = opened["alias"].as_str().expect("alias");
+            assert!(alias.starts_with("netmon-test-ops-"), "{alias}");
+            assert_eq!(
+                calls[1].target,
+                format!("/v2/alerts/{alias}/close?identifierType=alias")
+            );
+        }
+    }
+    // Providers without open alerts get one message.
+    let r = rig("slack", true, |_| {}).await;
+    r.delivery.deliver(&r.spec, &test).await.expect("test send");
+    assert_eq!(r.fake.calls().len(), 1);
+}

@@ -360,7 +360,7 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["url"],
             "properties": {
-                "url": { "type": "string", "format": "uri" },
+                "url": { "type": "string", "description": "an http(s) URL; answers show a `<redacted sha256:…>` marker" },
                 "headers": headers,
                 "secret": { "type": "string", "description": "signs bodies: X-Netmon-Signature" },
             },

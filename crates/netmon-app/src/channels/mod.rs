@@ -123,7 +123,7 @@ impl Notice {
                 at: env.time,
                 duration: None,
                 cause: Some(t.message.clone()),
-                location: Some(env.source.clone()),
+                location: Some("netmon test".to_owned()),
                 link,
             },
             _ => return None,
@@ -150,6 +150,17 @@ impl Notice {
             cause: Some(cause_text(cause)),
             location: Some(cause.location.clone()),
             link,
+        }
+    }
+
+    /// The resolution of this (test) notice's incident.
+    pub fn resolved(&self) -> Notice {
+        Notice {
+            phase: Phase::Resolved,
+            duration: Some(human_secs(0)),
+            cause: None,
+            location: None,
+            ..self.clone()
         }
     }
 
@@ -265,8 +276,14 @@ impl Request {
 pub(crate) struct RenderError(pub String);
 
 /// One provider: how a notice becomes its request.
-pub(crate) trait Provider {
+pub(crate) trait Provider: Sync {
     fn render(&self, notice: &Notice) -> Result<Request, RenderError>;
+
+    /// Providers that keep an alert open until told otherwise (PagerDuty, Opsgenie): a test
+    /// send resolves its sample incident right after opening it, so no test alert stays open.
+    fn keeps_alerts_open(&self) -> bool {
+        false
+    }
 }
 
 /// The provider of a kind; `None` for the kinds `delivery` handles itself (webhook, log).

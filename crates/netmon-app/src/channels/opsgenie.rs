@@ -49,6 +49,10 @@ impl Provider for OpsgenieChannel {
             format!("GenieKey {}", self.api_key.expose()),
         ))
     }
+
+    fn keeps_alerts_open(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ impl Provider for PagerDutyChannel {
         };
         Ok(Request::json(url, &body))
     }
+
+    fn keeps_alerts_open(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
