@@ -119,7 +119,15 @@ pub struct WebhookChannel {
 impl fmt::Debug for WebhookChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookChannel")
-            .field("url", &self.url.as_str())
+            // Paths and queries of webhook URLs are often the credential (a token in the path).
+            .field(
+                "url",
+                &format_args!(
+                    "{}://{}/<redacted>",
+                    self.url.scheme(),
+                    self.url.host_str().unwrap_or_default()
+                ),
+            )
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .finish()
@@ -347,11 +355,14 @@ mod tests {
     #[test]
     fn one_kind_only_and_secrets_redacted() {
         let c: ChannelSpec = serde_json::from_str(
-            r#"{"id":"ops","webhook":{"url":"https://h.example/x","secret":"s3cr3t","headers":{"Authorization":"Bearer t0k"}}}"#,
+            r#"{"id":"ops","webhook":{"url":"https://h.example/p4th?q=qu3ry","secret":"s3cr3t","headers":{"Authorization":"Bearer t0k"}}}"#,
         )
         .unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("s3cr3t") && !dbg.contains("t0k"), "{dbg}");
+        for secret in ["s3cr3t", "t0k", "p4th", "qu3ry"] {
+            assert!(!dbg.contains(secret), "{dbg}");
+        }
+        assert!(dbg.contains("https://h.example/<redacted>"), "{dbg}");
         assert!(serde_json::from_str::<ChannelSpec>(r#"{"id":"x"}"#).is_err());
         assert!(
             serde_json::from_str::<ChannelSpec>(
