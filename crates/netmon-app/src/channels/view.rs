@@ -122,6 +122,39 @@ mod tests {
     }
 
     #[test]
+    fn no_kind_shows_a_credential() {
+        let credentials = [
+            "B000/XXXX",
+            "webhooks/1/tok",
+            "sig=s1g",
+            "R0UT1NGKEY",
+            "0000-genie-key",
+            "ABC-def_ghi",
+            "tk_secret",
+            "azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+            "uQiRzpo4DXghDmr9QzzfQu27cmVRsG",
+            "key=k3y",
+            "hooks/xyz",
+        ];
+        let specs = super::super::golden::specs();
+        let stored = serde_json::to_string(&specs).unwrap();
+        for c in credentials {
+            assert!(stored.contains(c), "the fixture has {c}");
+        }
+        for spec in &specs {
+            let shown = redacted_spec(spec).to_string();
+            for c in credentials {
+                assert!(!shown.contains(c), "{} shows {c}: {shown}", spec.id);
+            }
+            assert!(shown.contains("<redacted sha256:"), "{shown}");
+            let debug = format!("{spec:?}");
+            for c in credentials {
+                assert!(!debug.contains(c), "{} Debug shows {c}: {debug}", spec.id);
+            }
+        }
+    }
+
+    #[test]
     fn secret_paths() {
         assert!(is_secret_path("webhook.headers.X-Key"));
         assert!(is_secret_path("pushover.user"));
