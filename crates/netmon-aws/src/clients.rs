@@ -25,21 +25,22 @@ impl Clients {
     pub fn builder(sdk: &SdkConfig) -> ClientsBuilder<'_> {
         ClientsBuilder {
             sdk,
-            interceptor: None,
+            interceptors: Vec::new(),
         }
     }
 }
 
 pub struct ClientsBuilder<'a> {
     sdk: &'a SdkConfig,
-    interceptor: Option<SharedInterceptor>,
+    interceptors: Vec<SharedInterceptor>,
 }
 
 impl ClientsBuilder<'_> {
-    /// Runs `interceptor` on every call of the three clients (tests count calls and inject
-    /// faults this way; interceptors live in each client's config, so all three get it).
+    /// Runs `interceptor` on every call of the three clients, after those added before it
+    /// (tests count calls and inject faults this way; interceptors live in each client's
+    /// config, so all three get it).
     pub fn interceptor(mut self, interceptor: Option<SharedInterceptor>) -> Self {
-        self.interceptor = interceptor;
+        self.interceptors.extend(interceptor);
         self
     }
 
@@ -47,7 +48,7 @@ impl ClientsBuilder<'_> {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(self.sdk);
         let mut sns = aws_sdk_sns::config::Builder::from(self.sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(self.sdk);
-        if let Some(interceptor) = self.interceptor {
+        for interceptor in self.interceptors {
             dynamodb = dynamodb.interceptor(interceptor.clone());
             sns = sns.interceptor(interceptor.clone());
             sqs = sqs.interceptor(interceptor);

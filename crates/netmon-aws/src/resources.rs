@@ -171,6 +171,13 @@ impl Queue {
         }
     }
 
+    /// For a consumer that paces its own retries and keeps a message for a day or more (the
+    /// notifier: a receiver down for hours still gets the notification).
+    const fn with_max_receive_count(mut self, count: u32) -> Self {
+        self.max_receive_count = count;
+        self
+    }
+
     pub fn dlq_suffix(&self) -> String {
         format!("{}{DLQ_SUFFIX}", self.suffix)
     }
@@ -211,8 +218,14 @@ pub const QUEUES: &[Queue] = &[
         NOTIFIER_QUEUE_SUFFIX,
         "NETMON_NOTIFIER_IN_QUEUE_URL",
         "NETMON_NOTIFIER_IN_DLQ_URL",
-    ),
+    )
+    .with_max_receive_count(NOTIFIER_MAX_RECEIVE_COUNT),
 ];
+
+/// Receives of a notifier-in message before its DLQ: at its visibility timeout (6 minutes)
+/// this spans 30 hours, beyond the notifier's 26 hours of retries
+/// (`netmon_app::services::notifier::GIVE_UP_AFTER`), within the queue's 4-day retention.
+pub const NOTIFIER_MAX_RECEIVE_COUNT: u32 = 300;
 
 /// An SNS subscription of a queue to a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

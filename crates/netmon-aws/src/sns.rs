@@ -364,6 +364,7 @@ mod tests {
             target: TargetId::parse(format!("t{i:03}")).unwrap(),
             location: "eu".into(),
             started_at: DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap(),
+            slot: None,
             duration_ms: 12.5,
             timings: PhaseTimings {
                 total_ms: 12.5,

@@ -751,7 +751,12 @@ async fn corrupt_items_are_reported_as_corrupt() {
         "list_incidents",
         store.list_incidents(&t, 10).await.map(drop),
     );
-    corrupt("all_targets", store.all_targets().await.map(drop));
+    // The scheduler's read skips what it cannot decode rather than stopping every tenant
+    // (one_unreadable_schedule_entry_does_not_hide_the_other_targets).
+    store
+        .all_targets()
+        .await
+        .expect("all_targets skips corrupt entries");
     corrupt("pending", store.pending(10).await.map(drop));
     corrupt(
         "claim",
@@ -830,4 +835,39 @@ async fn keys_windows_and_replies_have_the_documented_items() {
     assert_eq!(num_of(&item, "ttl"), fixtures::at(600).timestamp());
     // An id that could not be a key is simply unknown, not a failed request.
     assert_eq!(store.get_reply("not a key#").await.expect("get"), None);
+}
+
+/// A schedule entry that cannot be read (corrupt, or written by a newer version during a
+/// deploy) is skipped with an error log; every other target is still planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_schedule_entry_does_not_hide_the_other_targets() {
+    let env = private("tolerant").await;
+    let t = fixtures::tenant("tolerant");
+    for id in ["a", "b"] {
+        env.store
+            .put_target(fixtures::target(&t, id, id), Expect::Absent)
+            .await
+            .expect("create");
+    }
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", s("SCHED"))
+        .key("sk", s(&shard_sk(&t, "a")))
+        .update_expression("SET #bad = :bad")
+        .expression_attribute_names("#bad", format!("T#{t}#zz-newer"))
+        .expression_attribute_values(":bad", s(r#"{"spec":{"id":"zz-newer","future_field":1}}"#))
+        .send()
+        .await
+        .expect("raw update");
+    let ids: BTreeSet<String> = env
+        .store
+        .all_targets()
+        .await
+        .expect("the other targets are read")
+        .into_iter()
+        .filter(|x| x.tenant == t)
+        .map(|x| x.id().to_string())
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
 }

@@ -234,6 +234,10 @@ pub struct IncidentResolved {
     pub opened_at: DateTime<Utc>,
     pub resolved_at: DateTime<Utc>,
     pub duration_s: i64,
+    /// What opened the incident: a notifier that has not sent the opened event on a channel
+    /// rebuilds it from this and sends it first. Absent in events from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<IncidentCause>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

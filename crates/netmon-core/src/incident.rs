@@ -6,9 +6,14 @@
 //! Counters saturate at their thresholds, so a healthy target in steady state produces an
 //! identical state and the caller writes nothing.
 //!
-//! Ordering and duplicates: each location remembers the start time of the newest result that
-//! changed it (its watermark). A result no newer than the watermark is ignored, so a late or
-//! redelivered result can never move the state backwards.
+//! Ordering and duplicates (SQS and SNS deliver at least once, in any order): a result belongs
+//! to a slot, the instant its probe was scheduled for ([`ProbeResult::slot`]). Each location
+//! remembers the slot of the newest result that changed it (its watermark); a result for that
+//! slot or an older one is ignored, so a re-probe or redelivery of a slot counts once and a late
+//! result can never move the state backwards. Counting toward a change needs adjacent slots:
+//! a gap of more than one and a half intervals since the last counted result (a result still in
+//! flight, or lost) starts the count again, so results that were not consecutive never add up
+//! to an incident. A result older than [`Rules::max_age`] changes nothing: it is history.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +29,13 @@ pub struct Rules {
     pub failure_threshold: u32,
     pub success_threshold: u32,
     pub reminder_interval: Option<chrono::Duration>,
+    /// How often the target is probed (a heartbeat's period): consecutive slots are this far
+    /// apart.
+    pub interval: chrono::Duration,
+    /// Every result moves the watermark, not only those that change the state: a heartbeat's
+    /// results (pings and misses) are few, and a miss computed before a ping arrived must lose
+    /// to that ping whatever order they come in.
+    pub watermark_every_slot: bool,
     /// Locations that must be down at once to open an incident.
     pub quorum: u32,
     /// Set by the caller during a maintenance window or while a parent target is down: state is
@@ -32,6 +44,17 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Results for slots older than this (ten intervals, at least six hours) are too late to
+    /// change state: a redrive from a dead-letter queue, not news.
+    pub fn max_age(&self) -> chrono::Duration {
+        (self.interval * 10).max(chrono::Duration::hours(6))
+    }
+
+    /// Slots further apart than this are not adjacent: something between them is missing.
+    fn adjacent(&self, earlier: DateTime<Utc>, later: DateTime<Utc>) -> bool {
+        later - earlier <= self.interval + self.interval / 2
+    }
+
     /// Heartbeats use 1/1: a missed deadline already includes the grace period, and one ping
     /// proves the job ran (Healthchecks semantics).
     pub fn for_target(spec: &TargetSpec) -> Self {
@@ -43,6 +66,11 @@ impl Rules {
             failure_threshold,
             success_threshold,
             reminder_interval: spec.reminder_interval.map(|d| d.as_chrono()),
+            interval: match &spec.check {
+                CheckSpec::Heartbeat(hb) => hb.period.as_chrono(),
+                _ => spec.interval.as_chrono(),
+            },
+            watermark_every_slot: matches!(spec.check, CheckSpec::Heartbeat(_)),
             quorum: 1,
             suppress_new: false,
         }
@@ -76,6 +104,7 @@ pub struct LocationState {
     pub consecutive_successes: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    /// The slot of the newest result that changed this location.
     pub watermark: DateTime<Utc>,
 }
 
@@ -146,8 +175,9 @@ pub fn evaluate(
         events: Vec::new(),
         changed: false,
     };
+    let slot = result.slot();
     let previous = state.locations.get(&result.location);
-    if previous.is_some_and(|p| result.started_at <= p.watermark) {
+    if previous.is_some_and(|p| slot <= p.watermark) || slot < now - rules.max_age() {
         return unchanged();
     }
 
@@ -156,12 +186,15 @@ pub fn evaluate(
         consecutive_failures: 0,
         consecutive_successes: 0,
         failing_since: None,
-        watermark: result.started_at,
+        watermark: slot,
     });
     match result.outcome {
         Outcome::Up => {
             loc.consecutive_failures = 0;
             loc.failing_since = None;
+            if loc.down && loc.consecutive_successes > 0 && !rules.adjacent(loc.watermark, slot) {
+                loc.consecutive_successes = 0;
+            }
             loc.consecutive_successes =
                 (loc.consecutive_successes + 1).min(rules.success_threshold);
             if loc.down && loc.consecutive_successes >= rules.success_threshold {
@@ -170,6 +203,10 @@ pub fn evaluate(
         }
         Outcome::Down => {
             loc.consecutive_successes = 0;
+            if !loc.down && loc.consecutive_failures > 0 && !rules.adjacent(loc.watermark, slot) {
+                loc.consecutive_failures = 0;
+                loc.failing_since = None;
+            }
             loc.failing_since.get_or_insert(result.started_at);
             loc.consecutive_failures = (loc.consecutive_failures + 1).min(rules.failure_threshold);
             if !loc.down && loc.consecutive_failures >= rules.failure_threshold {
@@ -185,8 +222,8 @@ pub fn evaluate(
             p != loc
         }
     };
-    if location_changed {
-        loc.watermark = result.started_at;
+    if location_changed || rules.watermark_every_slot {
+        loc.watermark = slot;
     }
 
     let mut next = state.clone();
@@ -265,6 +302,7 @@ pub fn evaluate(
                 opened_at: open.opened_at,
                 resolved_at,
                 duration_s: (resolved_at - open.opened_at).num_seconds(),
+                cause: Some(open.cause.clone()),
             }));
             next.incident = None;
         }
@@ -302,6 +340,8 @@ mod tests {
             failure_threshold: 3,
             success_threshold: 2,
             reminder_interval: None,
+            interval: chrono::Duration::seconds(60),
+            watermark_every_slot: false,
             quorum: 1,
             suppress_new: false,
         }
@@ -313,6 +353,7 @@ mod tests {
             target: TargetId::parse("api").unwrap(),
             location: location.into(),
             started_at: t(at),
+            slot: None,
             duration_ms: 5.0,
             timings: PhaseTimings::default(),
             outcome,
@@ -465,5 +506,117 @@ mod tests {
         let id = s.incident.unwrap().id;
         assert_eq!(id, incident_id("api", t(120)));
         assert!(id.starts_with("api-"));
+    }
+
+    fn at_slot(slot: i64, started: i64, outcome: Outcome) -> ProbeResult {
+        let mut r = result(started, outcome, "a");
+        r.slot = Some(t(slot));
+        r
+    }
+
+    fn feed(rules: &Rules, results: &[ProbeResult], now: i64) -> (CheckState, Vec<IncidentEvent>) {
+        feed_from(CheckState::default(), rules, results, now)
+    }
+
+    fn feed_from(
+        mut state: CheckState,
+        rules: &Rules,
+        results: &[ProbeResult],
+        now: i64,
+    ) -> (CheckState, Vec<IncidentEvent>) {
+        let mut events = Vec::new();
+        for r in results {
+            let ev = evaluate(&state, r, &subject(), rules, t(now));
+            events.extend(ev.events);
+            state = ev.state;
+        }
+        (state, events)
+    }
+
+    /// A job delivered twice (or re-planned by a retried tick) probes the same slot again, later:
+    /// that is one failed slot, not two.
+    #[test]
+    fn a_second_probe_of_a_slot_is_not_more_evidence() {
+        let r = rules();
+        let (s, ev) = feed(
+            &r,
+            &[
+                at_slot(0, 1, D),
+                at_slot(60, 61, D),
+                at_slot(60, 75, D),
+                at_slot(60, 95, D),
+            ],
+            100,
+        );
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(s.locations["a"].consecutive_failures, 2);
+        let (_, ev) = feed(
+            &r,
+            &[at_slot(0, 1, D), at_slot(60, 61, D), at_slot(120, 121, D)],
+            130,
+        );
+        assert_eq!(ev.len(), 1, "three failed slots open");
+    }
+
+    /// Failures are counted only over adjacent slots: a success in between that is late (or
+    /// lost) must not let two separate failures add up, and it must not undo later evidence
+    /// when it finally arrives.
+    #[test]
+    fn failures_with_a_gap_between_them_do_not_add_up() {
+        let r = rules();
+        let (s, ev) = feed(
+            &r,
+            &[at_slot(0, 0, D), at_slot(60, 60, D), at_slot(180, 180, D)],
+            200,
+        );
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(s.locations["a"].consecutive_failures, 1);
+        // The Up of slot 120 arrives late: older than what was applied, so ignored.
+        let late = evaluate(&s, &at_slot(120, 120, U), &subject(), &r, t(200));
+        assert!(!late.changed);
+        // Two more adjacent failures: now three in a row.
+        let (down, ev) = feed_from(s, &r, &[at_slot(240, 240, D), at_slot(300, 300, D)], 310);
+        assert_eq!(ev.len(), 1);
+        // Recovery needs adjacent successes too.
+        let (_, ev) = feed_from(down, &r, &[at_slot(360, 360, U), at_slot(480, 480, U)], 500);
+        assert!(
+            ev.is_empty(),
+            "two successes two intervals apart do not resolve"
+        );
+    }
+
+    #[test]
+    fn results_older_than_the_max_age_change_nothing() {
+        let r = rules();
+        let ev = evaluate(
+            &CheckState::default(),
+            &at_slot(0, 0, D),
+            &subject(),
+            &r,
+            t(0) + r.max_age() + chrono::Duration::seconds(1),
+        );
+        assert!(!ev.changed);
+    }
+
+    /// A miss computed before a ping arrived, applied after it, must lose to the ping: a
+    /// heartbeat's watermark moves with every result.
+    #[test]
+    fn a_stale_heartbeat_miss_loses_to_a_newer_ping() {
+        let mut r = rules();
+        r.failure_threshold = 1;
+        r.success_threshold = 1;
+        r.watermark_every_slot = true;
+        let (s, ev) = feed(&r, &[at_slot(0, 0, U), at_slot(100, 100, U)], 120);
+        assert!(ev.is_empty());
+        let miss = evaluate(&s, &at_slot(90, 90, D), &subject(), &r, t(120));
+        assert!(miss.events.is_empty() && !miss.changed, "{:?}", miss.events);
+        r.watermark_every_slot = false;
+        let (s, _) = feed(&r, &[at_slot(0, 0, U), at_slot(100, 100, U)], 120);
+        let miss = evaluate(&s, &at_slot(90, 90, D), &subject(), &r, t(120));
+        assert_eq!(
+            miss.events.len(),
+            1,
+            "without it the stale miss opens an incident"
+        );
     }
 }

@@ -22,6 +22,11 @@ pub struct ProbeResult {
     pub tenant: TenantId,
     pub target: TargetId,
     pub location: String,
+    /// The instant this probe was scheduled for (its job's slot; a heartbeat miss's deadline, a
+    /// ping's arrival). Identifies the evidence: a second result for the same slot of a location
+    /// is a duplicate. `None` for results written before slots existed and for "check now".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: f64,
     pub timings: PhaseTimings,
@@ -39,6 +44,11 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// The slot this result counts for: its scheduled instant, or when it started.
+    pub fn slot(&self) -> DateTime<Utc> {
+        self.slot.unwrap_or(self.started_at)
+    }
+
     pub fn failed_conditions(&self) -> impl Iterator<Item = &ConditionResult> {
         self.conditions.iter().filter(|c| !c.passed)
     }
@@ -80,6 +90,7 @@ pub fn judge(
         target: spec.id.clone(),
         location: location.to_owned(),
         started_at,
+        slot: None,
         duration_ms: obs.timings.total_ms,
         timings: obs.timings,
         outcome: if all_pass && error_tolerated {

@@ -262,7 +262,8 @@ async fn damaged_rows_are_corrupt_not_panics() {
         assert!(matches!(r, Err(StoreError::Corrupt(_))), "{what}: {r:?}");
     };
     corrupt(store.get_target(&t, &x).await.map(drop), "get_target");
-    corrupt(store.all_targets().await.map(drop), "all_targets");
+    // The scheduler's read skips rows it cannot decode instead of stopping every target.
+    assert_eq!(store.all_targets().await.map(|v| v.len()).ok(), Some(0));
     corrupt(store.load_state(&t, &x).await.map(drop), "load_state");
     corrupt(store.list_states(&t).await.map(drop), "list_states");
     corrupt(store.pending(10).await.map(drop), "pending");

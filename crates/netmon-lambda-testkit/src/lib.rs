@@ -8,6 +8,7 @@
 //! `netmon-core`, `netmon-testkit`).
 
 pub mod cargo_build;
+pub mod faults;
 pub mod metrics;
 pub mod runner;
 pub mod runtime_api;

@@ -16,6 +16,7 @@ use netmon_core::ports::{StateStore, TargetStore};
 use netmon_core::result::Outcome;
 use netmon_core::{TargetId, TenantId};
 use netmon_lambda::functions::scheduler::TickOutput;
+use netmon_lambda_testkit::faults::FaultInjector;
 use netmon_lambda_testkit::metrics::CallSnapshot;
 use netmon_lambda_testkit::runner::RunningRunner;
 use netmon_testkit::servers::{Mode, TargetServer, WebhookReceiver};
@@ -433,6 +434,97 @@ async fn every_message_delivered_twice_still_notifies_each_transition_once() {
     assert!(incidents[0].resolved_at.is_some());
     assert_eq!(status(&stack).await, Some((Status::Up, false)));
     stack.assert_drained().await;
+}
+
+/// A quarter of the functions' AWS calls throttled or answered with a 500 after they took
+/// effect (SQS, SNS and DynamoDB alike; the SDK retries, what is left fails a handler or a tick
+/// and is redelivered or retried): the receiver still gets each transition, opened first, and
+/// each under one event id (resends after a lost answer reuse it, so receivers dedupe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_faults_on_a_quarter_of_calls_still_deliver_each_transition_once() {
+    let log = logs();
+    let faults = FaultInjector::new(0x5eed_0010, 250);
+    let stack = Stack::with_faults("faults", &faults).await;
+    let target = TargetServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    stack.put_target(web(&target.url())).await;
+    stack.put_webhook("hook", &hook.url()).await;
+    let runner = stack.runner(&[], false).await;
+
+    // Four failed minutes for a threshold of two: a redelivered job skips its probes (its slot
+    // lies in the past here), and the rest must still hold two adjacent failures.
+    let modes = [
+        Mode::Ok,
+        Mode::Ok,
+        Mode::Error,
+        Mode::Error,
+        Mode::Error,
+        Mode::Error,
+        Mode::Ok,
+        Mode::Ok,
+        Mode::Ok,
+        Mode::Ok,
+    ];
+    for (n, mode) in modes.into_iter().enumerate() {
+        target.set_mode(mode);
+        // EventBridge retries a failed asynchronous invocation; so does this.
+        let mut attempts = 0;
+        while let Err(e) = runner.tick(minute(20 + n as i64)).await {
+            attempts += 1;
+            assert!(attempts < 10, "tick kept failing: {e}");
+        }
+        if let Err(e) = runner.wait_idle(IDLE).await {
+            for l in log.lines() {
+                if l["level"] != "INFO" {
+                    eprintln!("{l}");
+                }
+            }
+            panic!("round {n}: {e}");
+        }
+    }
+    // Events an alerter committed but could not publish are swept by later ticks.
+    eventually(
+        Duration::from_secs(60),
+        "opened and resolved delivered",
+        || async {
+            let _ = runner.tick(minute(40)).await;
+            let _ = runner.wait_idle(IDLE).await;
+            !hook.of_type("incident.resolved").is_empty()
+        },
+    )
+    .await;
+    runner.stop().await;
+
+    let (attempts, throttled, lost) = faults.counts();
+    assert!(
+        throttled > 0 && lost > 0,
+        "{attempts} attempts, {throttled} throttled, {lost} lost"
+    );
+    let received = hook.received();
+    let ids: Vec<(String, String)> = received
+        .iter()
+        .map(|r| {
+            (
+                r.body["type"].as_str().unwrap_or_default().to_owned(),
+                r.body["id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&(String, String)> = ids.iter().collect();
+    let kinds: Vec<&str> = distinct.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["incident.opened", "incident.resolved"], "{ids:#?}");
+    let first = |kind: &str| ids.iter().position(|(k, _)| k == kind);
+    assert!(
+        first("incident.opened") < first("incident.resolved"),
+        "{ids:#?}"
+    );
+    let incidents = stack.store.list_incidents(&tenant(), 10).await.unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert!(incidents[0].resolved_at.is_some());
+    println!(
+        "faults: {attempts} function attempts, {throttled} throttled, {lost} answers lost; {} webhook requests for 2 events",
+        received.len()
+    );
 }
 
 fn batch_of(results: Vec<netmon_core::result::ProbeResult>, id: &str) -> String {

@@ -174,7 +174,7 @@ impl BatchDriver {
     ) -> Result<BatchOutcome, FunctionError>
     where
         T: Decode,
-        F: Fn(T) -> Fut,
+        F: Fn(T, u32) -> Fut,
         Fut: Future<Output = Result<(), HandleError>>,
     {
         let handle = &handle;
@@ -188,7 +188,7 @@ impl BatchDriver {
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(1);
                     let result = match self.decode::<T>(record.body.as_deref()) {
-                        Ok(message) => handle(message).await,
+                        Ok(message) => handle(message, receive_count).await,
                         Err(reason) => Err(HandleError::Permanent(reason)),
                     };
                     (id, receive_count, result)
@@ -319,7 +319,7 @@ mod tests {
             record(Some("ok-2"), &envelope("ok"), 1),
         ]);
         let out = driver
-            .run(e, |env: Envelope| async move {
+            .run(e, |env: Envelope, _| async move {
                 match target_of(&env).as_str() {
                     "flaky" => Err(HandleError::Retryable("store unavailable".into())),
                     "broken" => Err(HandleError::Permanent("invariant broken".into())),
@@ -378,7 +378,7 @@ mod tests {
         let out = driver
             .run(
                 event(vec![record(Some("big"), &"x".repeat(65), 1), no_body]),
-                move |_: Envelope| {
+                move |_: Envelope, _| {
                     h.fetch_add(1, Ordering::SeqCst);
                     async { Ok(()) }
                 },
@@ -404,7 +404,7 @@ mod tests {
             .map(|i| record(Some(&format!("m{i}")), &envelope("t"), 1))
             .collect();
         let out = driver
-            .run(event(records), |_: Envelope| {
+            .run(event(records), |_: Envelope, _| {
                 let (now, max) = (now.clone(), max.clone());
                 async move {
                     let n = now.fetch_add(1, Ordering::SeqCst) + 1;
@@ -429,7 +429,7 @@ mod tests {
                     record(None, "not json", 1),
                     record(Some("a"), &envelope("t"), 1),
                 ]),
-                |_: Envelope| async { Ok(()) },
+                |_: Envelope, _| async { Ok(()) },
             )
             .await
             .unwrap_err();
@@ -438,7 +438,7 @@ mod tests {
         let out = driver
             .run(
                 event(vec![record(Some(""), &envelope("t"), 1)]),
-                |_: Envelope| async { Ok(()) },
+                |_: Envelope, _| async { Ok(()) },
             )
             .await
             .unwrap();

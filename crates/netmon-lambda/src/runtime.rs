@@ -46,7 +46,8 @@ pub trait SqsFunction: Send + Sync {
 #[async_trait]
 pub trait RecordHandler: Send + Sync {
     type Message: Decode;
-    async fn handle(&self, message: Self::Message) -> Result<(), HandleError>;
+    /// `receive_count` is SQS's `ApproximateReceiveCount`: 1 on the first delivery.
+    async fn handle(&self, message: Self::Message, receive_count: u32) -> Result<(), HandleError>;
 }
 
 /// The one SQS-fed function shape: decodes each record, runs `handler` on up to `concurrency`
@@ -75,7 +76,9 @@ impl<H: RecordHandler> SqsFunction for SqsConsumer<H> {
 
     async fn handle(&self, event: SqsEvent) -> Result<BatchOutcome, FunctionError> {
         self.driver
-            .run(event, |message: H::Message| self.handler.handle(message))
+            .run(event, |message: H::Message, receive_count| {
+                self.handler.handle(message, receive_count)
+            })
             .await
     }
 }

@@ -507,6 +507,7 @@ fn up_result(spec: &TargetSpec, started_at: DateTime<Utc>) -> ProbeResult {
         target: spec.id.clone(),
         location: "eu-west-1".into(),
         started_at,
+        slot: None,
         duration_ms: 88.25,
         timings: PhaseTimings {
             dns_ms: Some(2.0),

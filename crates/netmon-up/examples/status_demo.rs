@@ -322,6 +322,7 @@ async fn seed(store: &SqliteStore, tenant: &TenantId, now: DateTime<Utc>, interv
                 target: id.clone(),
                 location: "eu-west".into(),
                 started_at: t,
+                slot: None,
                 duration_ms: if down && error.is_some() {
                     10_000.0
                 } else {

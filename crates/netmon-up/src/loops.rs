@@ -127,11 +127,14 @@ pub(crate) async fn scheduler_loop(
         warn!(error = %e, "first scheduling round failed");
     }
     let mut after = start;
+    // Read again only once passed (or after a reload): pings only move deadlines later.
+    let mut heartbeat_deadline = next_heartbeat_deadline(&scheduler, &targets, start).await;
     loop {
         let next = targets
             .iter()
             .filter(|t| schedule::is_polled(t))
             .map(|t| schedule::next_due(t, after))
+            .chain(heartbeat_deadline)
             .min()
             .unwrap_or(after + chrono::Duration::seconds(60))
             .min(after + chrono::Duration::seconds(60));
@@ -140,6 +143,7 @@ pub(crate) async fn scheduler_loop(
             _ = targets_changed.notified() => {
                 targets = load_targets(&store).await;
                 loaded_at = clock.now();
+                heartbeat_deadline = next_heartbeat_deadline(&scheduler, &targets, loaded_at).await;
                 continue;
             }
             _ = stopped(&mut shutdown) => return,
@@ -160,7 +164,24 @@ pub(crate) async fn scheduler_loop(
             Err(e) => warn!(error = %e, "scheduling round failed"),
         }
         after = now;
+        if heartbeat_deadline.is_none_or(|d| d <= now) {
+            heartbeat_deadline = next_heartbeat_deadline(&scheduler, &targets, now).await;
+        }
     }
+}
+
+async fn next_heartbeat_deadline(
+    scheduler: &Scheduler,
+    targets: &[Target],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    scheduler
+        .next_heartbeat_deadline(targets, now)
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "heartbeat deadlines unknown; checking them each minute");
+            None
+        })
 }
 
 pub(crate) async fn prune_loop(

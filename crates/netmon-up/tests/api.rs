@@ -995,3 +995,52 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
     netmon_testkit::contracts::assert_valid_all(&h.captured());
     h.stop().await;
 }
+
+/// One process reports a missed heartbeat at its deadline, not at the next minute: with only a
+/// heartbeat target the scheduler used to sleep a whole minute (46 s late for `period: 10s`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_heartbeat_is_reported_within_two_seconds_of_its_deadline() {
+    let mut h = Harness::new(
+        "heartbeat-deadline",
+        "  - id: job\n    heartbeat: {period: 10s, grace: 5s, token: tok-deadline-0001}\n",
+    )
+    .await;
+    h.start().await;
+    let ping = h.api().with_key(None);
+    let pinged_at = h.clock.now();
+    assert_eq!(ping.get("/ping/tok-deadline-0001").await.status, 200);
+    // Let the scheduler take the ping into account before time moves.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = pinged_at + chrono::Duration::seconds(15);
+    h.clock.advance(Duration::from_secs(14));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.hook.received().is_empty(),
+        "nothing is due before the deadline"
+    );
+    // Then half-second steps up to two seconds past the deadline; the report must have come by
+    // then.
+    let mut reported_at = None;
+    while h.clock.now() < deadline + chrono::Duration::seconds(2) {
+        h.clock.advance(Duration::from_millis(500));
+        // Real time for the woken loops to run; the clock stands still meanwhile.
+        for _ in 0..20 {
+            if !h.hook.received().is_empty() {
+                reported_at = Some(h.clock.now());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        if reported_at.is_some() {
+            break;
+        }
+    }
+    let reported_at = reported_at.expect("the miss was reported within 2 s of the deadline");
+    let got = h.hook.wait_for(1, WAIT).await;
+    assert_eq!(got[0].body["type"], "incident.opened");
+    assert!(
+        reported_at > deadline && reported_at <= deadline + chrono::Duration::seconds(2),
+        "reported at {reported_at}, deadline {deadline}"
+    );
+    h.stop().await;
+}

@@ -4,16 +4,14 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
-use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::ports::{PingKind, PingRecord};
-use netmon_core::result::{Outcome, ProbeResult};
 use tracing::warn;
 
 use super::extract::PathParam;
 use super::problem::Problem;
 use crate::http::Operation;
 use crate::http::{Access, Ctx, Route, Verb, route};
-use crate::services::scheduler::PUSH_LOCATION;
+use crate::services::scheduler::{PUSH_LOCATION, ping_result};
 
 pub(super) fn routes() -> Vec<Route> {
     let mut out = Vec::new();
@@ -91,25 +89,9 @@ async fn ping(ctx: Ctx, PathParam(token): PathParam, kind: PingKind) -> Result<R
             kind,
         })
         .await?;
-    let outcome = match kind {
-        PingKind::Start => return Ok((StatusCode::OK, "OK\n").into_response()),
-        PingKind::Success => Outcome::Up,
-        PingKind::Fail => Outcome::Down,
-    };
-    let result = ProbeResult {
-        tenant: target.tenant.clone(),
-        target: target.id().clone(),
-        location: PUSH_LOCATION.to_owned(),
-        started_at: now,
-        duration_ms: 0.0,
-        timings: PhaseTimings::default(),
-        outcome,
-        status_code: None,
-        ip: None,
-        certificate_expires_at: None,
-        conditions: Vec::new(),
-        error: (kind == PingKind::Fail)
-            .then(|| ProbeError::new(ErrorKind::Reported, "the job reported failure")),
+    // A lost publish is not a lost ping: the next scheduler tick republishes recent pings.
+    let Some(result) = ping_result(&target.tenant, target.id(), now, kind) else {
+        return Ok((StatusCode::OK, "OK\n").into_response());
     };
     let env = Envelope::new(
         Event::ProbeCompleted(ProbeBatch {

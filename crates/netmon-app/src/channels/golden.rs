@@ -82,6 +82,7 @@ pub(super) fn samples(name: &str, detail: &str) -> Vec<(&'static str, Envelope)>
                 opened_at: t("2026-03-01T10:02:00Z"),
                 resolved_at: t("2026-03-01T10:17:30Z"),
                 duration_s: 930,
+                cause: None,
             })),
         ),
         (

@@ -90,8 +90,8 @@ impl Alerter {
             )));
         };
         let mut results: Vec<&ProbeResult> = batch.results.iter().collect();
-        // Oldest first, so a batch holding two results of one target applies them in order.
-        results.sort_by_key(|r| r.started_at);
+        // Oldest slot first, so a batch holding two results of one target applies both.
+        results.sort_by_key(|r| r.slot());
         let mut report = AlertReport {
             results: results.len(),
             ..AlertReport::default()

@@ -21,6 +21,15 @@ pub struct ProberService {
     concurrency: usize,
 }
 
+/// A redelivered job's probe starting later than this after its slot is skipped (half the
+/// interval, at least 5 s). The first delivery crashed or timed out, so the probe would observe
+/// the target at a time that belongs to a later slot, and a blip shorter than the threshold
+/// could count in several slots. The next slot probes it on time, and the alerter counts
+/// failures only over adjacent slots, so a skipped slot delays, never invents.
+fn late_limit(spec: &TargetSpec) -> chrono::Duration {
+    (spec.interval.as_chrono() / 2).max(chrono::Duration::seconds(5))
+}
+
 impl ProberService {
     pub fn new(
         engine: Arc<dyn ProbeEngine>,
@@ -40,13 +49,33 @@ impl ProberService {
 
     /// Probes every target of the job; returns the published envelope.
     pub async fn run_job(&self, job: &ProbeJob) -> Result<Envelope, HandleError> {
-        let work = job
+        self.run(job, false).await
+    }
+
+    /// A job delivered before (SQS after a crash or timeout): as [`Self::run_job`], skipping
+    /// the probes now too late for their slot ([`late_limit`]).
+    pub async fn run_job_again(&self, job: &ProbeJob) -> Result<Envelope, HandleError> {
+        self.run(job, true).await
+    }
+
+    async fn run(&self, job: &ProbeJob, redelivered: bool) -> Result<Envelope, HandleError> {
+        let now = self.clock.now();
+        let scheduled = job.correlation_id.is_none();
+        let work: Vec<_> = job
             .targets
             .iter()
+            .filter(|spec| {
+                !(redelivered && scheduled && now - job.scheduled_for > late_limit(spec))
+            })
             .map(|spec| (job.tenant.clone(), spec.clone()))
             .collect();
+        if work.len() < job.targets.len() {
+            tracing::warn!(job = %job.job_id, skipped = job.targets.len() - work.len(),
+                late_s = (now - job.scheduled_for).num_seconds(),
+                "probes skipped: a redelivered job, too late for their slot");
+        }
         let clock = self.clock.as_ref();
-        let results = probe_all(
+        let mut results = probe_all(
             self.engine.as_ref(),
             work,
             &self.location,
@@ -54,6 +83,13 @@ impl ProberService {
             || clock.now(),
         )
         .await;
+        // Scheduled probes count for their slot, so a redelivered or re-planned job is a
+        // duplicate to the alerter, not more evidence. "Check now" is extra evidence.
+        if scheduled {
+            for r in &mut results {
+                r.slot = Some(job.scheduled_for);
+            }
+        }
         let mut env = Envelope::with_id(
             // Stable per job and location: a redelivered job republishes under the same id.
             format!("probe:{}:{}", job.job_id, self.location),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
 use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
-use netmon_core::ports::{EventBus, HeartbeatStore, JobQueue, PingKind};
+use netmon_core::ports::{EventBus, HeartbeatStore, JobQueue, PingKind, PingRecord};
 use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{CheckSpec, Target};
 use netmon_core::{TargetId, TenantId};
@@ -16,6 +16,40 @@ use netmon_core::schedule;
 
 /// Heartbeat results carry this location: they come from the job, not from a prober.
 pub(crate) const PUSH_LOCATION: &str = "push";
+
+/// Pings this recent are republished by each tick: their own publish may have been lost.
+const REPUBLISH_PINGS: chrono::Duration = chrono::Duration::minutes(3);
+
+/// The result a heartbeat ping stands for (`None` for a start ping), with the ping's instant
+/// as its slot: the API publishes it when the ping arrives and ticks republish it.
+pub(crate) fn ping_result(
+    tenant: &TenantId,
+    target: &TargetId,
+    at: DateTime<Utc>,
+    kind: PingKind,
+) -> Option<ProbeResult> {
+    let outcome = match kind {
+        PingKind::Start => return None,
+        PingKind::Success => Outcome::Up,
+        PingKind::Fail => Outcome::Down,
+    };
+    Some(ProbeResult {
+        tenant: tenant.clone(),
+        target: target.clone(),
+        location: PUSH_LOCATION.to_owned(),
+        slot: Some(at),
+        started_at: at,
+        duration_ms: 0.0,
+        timings: PhaseTimings::default(),
+        outcome,
+        status_code: None,
+        ip: None,
+        certificate_expires_at: None,
+        conditions: Vec::new(),
+        error: (kind == PingKind::Fail)
+            .then(|| ProbeError::new(ErrorKind::Reported, "the job reported failure")),
+    })
+}
 
 pub struct Scheduler {
     jobs: Arc<dyn JobQueue>,
@@ -116,6 +150,39 @@ impl Scheduler {
         Ok(report)
     }
 
+    /// The next instant a heartbeat becomes overdue (or overdue for one more period) after
+    /// `now`, from the stored pings: one process sleeps until then, so a miss is reported at its
+    /// deadline rather than at the next minute. A ping arriving meanwhile only moves deadlines
+    /// later, so waking at a stale one costs a tick that finds nothing.
+    pub async fn next_heartbeat_deadline(
+        &self,
+        targets: &[Target],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, HandleError> {
+        let beats: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.spec.enabled && matches!(t.spec.check, CheckSpec::Heartbeat(_)))
+            .collect();
+        if beats.is_empty() {
+            return Ok(None);
+        }
+        let last: HashMap<(TenantId, TargetId), DateTime<Utc>> = self
+            .heartbeats
+            .last_pings()
+            .await?
+            .into_iter()
+            .filter(|p| p.kind != PingKind::Start)
+            .map(|p| ((p.tenant, p.target), p.at))
+            .collect();
+        Ok(beats
+            .into_iter()
+            .filter_map(|t| {
+                let last_ping = last.get(&(t.tenant.clone(), t.id().clone())).copied();
+                next_miss_after(t, last_ping, now)
+            })
+            .min())
+    }
+
     async fn check_heartbeats(
         &self,
         targets: &[Target],
@@ -129,22 +196,43 @@ impl Scheduler {
         if beats.is_empty() {
             return Ok(0);
         }
-        let last: HashMap<(TenantId, TargetId), DateTime<Utc>> = self
+        let last: HashMap<(TenantId, TargetId), PingRecord> = self
             .heartbeats
             .last_pings()
             .await?
             .into_iter()
             .filter(|p| p.kind != PingKind::Start)
-            .map(|p| ((p.tenant, p.target), p.at))
+            .map(|p| ((p.tenant.clone(), p.target.clone()), p))
             .collect();
+        // Misses are re-derived on every tick while a job stays overdue, and recent pings
+        // republished, so a lost tick or a lost publish delays a transition instead of
+        // dropping it; each result's slot is deterministic, so the alerter counts it once.
+        // A wake-up inside a minute (one process) reports only what is new since `after`.
+        let repeat = schedule::floor_minute(upto) > after;
         let mut by_tenant: BTreeMap<TenantId, Vec<ProbeResult>> = BTreeMap::new();
         for t in beats {
-            let last_ping = last.get(&(t.tenant.clone(), t.id().clone())).copied();
-            if let Some(result) = missed_heartbeat(t, last_ping, after, upto) {
+            let last_ping = last.get(&(t.tenant.clone(), t.id().clone()));
+            let result = match missed_heartbeat(t, last_ping.map(|p| p.at), upto) {
+                Some(miss) if repeat || miss.slot() > after => Some(miss),
+                Some(_) => None,
+                None => last_ping
+                    .filter(|p| repeat && p.at > upto - REPUBLISH_PINGS)
+                    .and_then(|p| ping_result(&p.tenant, t.id(), p.at, p.kind)),
+            };
+            if let Some(result) = result {
                 by_tenant.entry(t.tenant.clone()).or_default().push(result);
             }
         }
-        let count = by_tenant.values().map(Vec::len).sum();
+        let count = by_tenant
+            .values()
+            .flatten()
+            .filter(|r| {
+                r.outcome == Outcome::Down
+                    && r.error
+                        .as_ref()
+                        .is_some_and(|e| e.kind == ErrorKind::Missed)
+            })
+            .count();
         let envelopes: Vec<Envelope> = by_tenant
             .into_iter()
             .map(|(tenant, results)| {
@@ -169,22 +257,50 @@ impl Scheduler {
     }
 }
 
-/// A failed result if the heartbeat's deadline (last ping, or creation, + period + grace), or a
-/// later multiple of its period, fell inside `(after, upto]`. Reporting each missed period once
-/// keeps the result stream (and the alerter) quiet while a job stays silent.
+/// The first instant after `now` at which [`missed_heartbeat`] reports a new slot.
+fn next_miss_after(
+    target: &Target,
+    last_ping: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let CheckSpec::Heartbeat(hb) = &target.spec.check else {
+        return None;
+    };
+    let late_at = late_at(target, hb, last_ping);
+    if now < late_at {
+        return Some(late_at);
+    }
+    let period_ms = hb.period.as_chrono().num_milliseconds().max(1);
+    let late_ms = (now - late_at).num_milliseconds();
+    Some(
+        late_at
+            + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms) + period_ms),
+    )
+}
+
+/// The first instant the job counts as late: a ping exactly at the deadline is on time.
+fn late_at(
+    target: &Target,
+    hb: &netmon_core::target::HeartbeatCheck,
+    last_ping: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let since = last_ping.unwrap_or(target.created_at);
+    since + hb.period.as_chrono() + hb.grace.as_chrono() + chrono::Duration::milliseconds(1)
+}
+
+/// A failed result if the heartbeat is overdue at `upto`: its deadline (the last ping, or
+/// creation, plus period and grace) has passed. Its slot is the latest of the deadline and its
+/// later multiples of the period not after `upto`, so every tick of one missed period derives
+/// the same result.
 pub(crate) fn missed_heartbeat(
     target: &Target,
     last_ping: Option<DateTime<Utc>>,
-    after: DateTime<Utc>,
     upto: DateTime<Utc>,
 ) -> Option<ProbeResult> {
     let CheckSpec::Heartbeat(hb) = &target.spec.check else {
         return None;
     };
-    let since = last_ping.unwrap_or(target.created_at);
-    // The first instant the job counts as late: a ping exactly at the deadline is on time.
-    let late_at =
-        since + hb.period.as_chrono() + hb.grace.as_chrono() + chrono::Duration::milliseconds(1);
+    let late_at = late_at(target, hb, last_ping);
     if upto < late_at {
         return None;
     }
@@ -192,9 +308,6 @@ pub(crate) fn missed_heartbeat(
     let late_ms = (upto - late_at).num_milliseconds();
     let missed_at =
         late_at + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms));
-    if missed_at <= after {
-        return None;
-    }
     let message = match last_ping {
         Some(at) => format!(
             "no ping since {} (expected every {}, grace {})",
@@ -212,6 +325,7 @@ pub(crate) fn missed_heartbeat(
         target: target.id().clone(),
         location: PUSH_LOCATION.to_owned(),
         started_at: missed_at,
+        slot: Some(missed_at),
         duration_ms: 0.0,
         timings: PhaseTimings::default(),
         outcome: Outcome::Down,
@@ -247,22 +361,24 @@ mod tests {
     }
 
     #[test]
-    fn missed_once_per_period_after_the_grace() {
+    fn overdue_heartbeats_give_the_same_miss_on_every_tick_of_a_period() {
         let t = beat();
         let ping = Some(at(0));
         let ms = chrono::Duration::milliseconds(1);
         // Deadline is 1h05m after the ping; exactly at it the job is still on time.
-        assert!(missed_heartbeat(&t, ping, at(0), at(3_900)).is_none());
-        // Ticks that end exactly on the deadline must not lose the miss.
-        let r = missed_heartbeat(&t, ping, at(3_900), at(3_901)).expect("missed");
-        assert_eq!(r.started_at, at(3_900) + ms);
+        assert!(missed_heartbeat(&t, ping, at(3_900)).is_none());
+        let r = missed_heartbeat(&t, ping, at(3_901)).expect("missed");
+        assert_eq!(r.slot, Some(at(3_900) + ms));
         assert_eq!(r.outcome, Outcome::Down);
         assert!(r.error.unwrap().message.contains("no ping since"));
-        // The next ten minutes add nothing; the next period reports again, once.
-        assert!(missed_heartbeat(&t, ping, at(3_901), at(4_500)).is_none());
-        let r = missed_heartbeat(&t, ping, at(4_500), at(7_501)).expect("missed again");
-        assert_eq!(r.started_at, at(7_500) + ms);
-        assert!(missed_heartbeat(&t, ping, at(7_501), at(7_560)).is_none());
+        // Later ticks of the same period derive the same slot (a lost tick loses nothing, and
+        // the alerter counts the slot once); the next period has the next slot.
+        let again = missed_heartbeat(&t, ping, at(4_500)).expect("still missed");
+        assert_eq!(again.slot, Some(at(3_900) + ms));
+        let next = missed_heartbeat(&t, ping, at(7_501)).expect("missed again");
+        assert_eq!(next.slot, Some(at(7_500) + ms));
+        // A ping after the deadline ends it.
+        assert!(missed_heartbeat(&t, Some(at(4_000)), at(4_500)).is_none());
     }
 
     /// Records what a tick enqueues and publishes.
@@ -378,7 +494,7 @@ mod tests {
 
     #[test]
     fn never_pinged_counts_from_creation() {
-        let r = missed_heartbeat(&beat(), None, at(0), at(4_000)).expect("missed");
+        let r = missed_heartbeat(&beat(), None, at(4_000)).expect("missed");
         assert!(r.error.unwrap().message.contains("never pinged"));
     }
 }

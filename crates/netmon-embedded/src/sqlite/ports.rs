@@ -118,11 +118,19 @@ impl TargetStore for SqliteStore {
                     ))
                 })
                 .db()?;
-            rows.map(|row| {
+            let mut targets = Vec::new();
+            for row in rows {
                 let (tenant, id, v, body) = row.db()?;
-                target_from_row(&format!("target {tenant}/{id}"), v, &body)
-            })
-            .collect()
+                // One unreadable target (say, written by a newer version) must not stop the
+                // others from being scheduled.
+                match target_from_row(&format!("target {tenant}/{id}"), v, &body) {
+                    Ok(t) => targets.push(t),
+                    Err(e) => {
+                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
+                    }
+                }
+            }
+            Ok(targets)
         })
         .await
     }

@@ -24,6 +24,7 @@ use netmon_lambda::functions::recorder::{RecorderConfig, RecorderFunction, recor
 use netmon_lambda::functions::scheduler::{SchedulerConfig, SchedulerFunction};
 use netmon_lambda::runtime::SqsFunction;
 use netmon_lambda_testkit::emulator_clients;
+use netmon_lambda_testkit::faults::FaultInjector;
 use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
 use netmon_lambda_testkit::runner::{Runner, RunningRunner, SourceSettings, queue_depth};
 use netmon_testkit::emulator::{self, Resources};
@@ -70,6 +71,16 @@ impl Stack {
     }
 
     pub async fn with_visibility(tag: &str, visibility_s: u32) -> Self {
+        Self::build(tag, visibility_s, None).await
+    }
+
+    /// A stack whose functions' AWS calls fail now and then ([`FaultInjector`]); the harness's
+    /// and the runner's own calls do not.
+    pub async fn with_faults(tag: &str, faults: &FaultInjector) -> Self {
+        Self::build(tag, VISIBILITY_S, Some(faults)).await
+    }
+
+    async fn build(tag: &str, visibility_s: u32, faults: Option<&FaultInjector>) -> Self {
         let res = emulator::provision_async(emulator::unique_prefix(tag), visibility_s).await;
         let emu = emulator::start();
         let sdk = emulator_clients(&emu.endpoint, &emu.region).await;
@@ -80,6 +91,7 @@ impl Stack {
         let counted = |name: &str| {
             Clients::builder(&sdk)
                 .interceptor(Some(counters[name].interceptor()))
+                .interceptor(faults.map(FaultInjector::interceptor))
                 .build()
         };
         let var = |k: &str| res.get(k).to_owned();

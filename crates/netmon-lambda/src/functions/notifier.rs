@@ -78,7 +78,7 @@ where
 impl RecordHandler for IncidentEvents {
     type Message = Envelope;
 
-    async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
+    async fn handle(&self, env: Envelope, _receive_count: u32) -> Result<(), HandleError> {
         self.0.handle(&env).await.map(|_| ())
     }
 }

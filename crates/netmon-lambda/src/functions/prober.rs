@@ -73,7 +73,12 @@ pub fn prober_over(
 impl RecordHandler for ProbeJobs {
     type Message = ProbeJob;
 
-    async fn handle(&self, job: ProbeJob) -> Result<(), HandleError> {
-        self.0.run_job(&job).await.map(|_| ())
+    async fn handle(&self, job: ProbeJob, receive_count: u32) -> Result<(), HandleError> {
+        let run = if receive_count > 1 {
+            self.0.run_job_again(&job).await
+        } else {
+            self.0.run_job(&job).await
+        };
+        run.map(|_| ())
     }
 }

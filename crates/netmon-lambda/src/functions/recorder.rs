@@ -71,7 +71,7 @@ pub fn recorder_over(history: Arc<dyn HistoryStore>) -> RecorderFunction {
 impl RecordHandler for ProbeHistory {
     type Message = Envelope;
 
-    async fn handle(&self, env: Envelope) -> Result<(), HandleError> {
+    async fn handle(&self, env: Envelope, _receive_count: u32) -> Result<(), HandleError> {
         self.recorder.handle(&env).await?;
         if let Some(sweeper) = &self.sweeper {
             sweeper.sweep_if_due().await;

@@ -137,8 +137,9 @@ impl SchedulerFunction {
             .await
             .map_err(HandleError::from)?;
         if claim != Claim::Acquired {
-            info!(%minute, "tick already handled; skipped");
+            info!(%minute, "tick already handled; skipped planning");
             out.duplicate = true;
+            out.outbox_published = self.sweep().await;
             return Ok(out);
         }
         let planned = async {
@@ -153,6 +154,8 @@ impl SchedulerFunction {
                 if let Err(re) = self.store.release(&key).await {
                     warn!(error = %re, "could not release the tick claim; a retry waits for its lease");
                 }
+                // Events waiting in the outbox do not wait for planning to work again.
+                self.sweep().await;
                 return Err(e.into());
             }
         };
@@ -160,14 +163,22 @@ impl SchedulerFunction {
         out.jobs = report.jobs;
         out.probes = report.probes;
         out.missed_heartbeats = report.missed_heartbeats;
-        // The jobs are out; a failed sweep is retried by the next tick.
-        match self.relay.flush().await {
-            Ok(flush) => out.outbox_published = flush.published,
-            Err(e) => warn!(error = %e, "outbox sweep failed; the next tick retries"),
-        }
+        out.outbox_published = self.sweep().await;
         info!(%minute, targets, jobs = out.jobs, probes = out.probes,
             missed_heartbeats = out.missed_heartbeats, outbox_published = out.outbox_published, "tick planned");
         Ok(out)
+    }
+
+    /// Publishes what alerters left in the outbox, whatever became of the tick's planning; a
+    /// failed sweep is retried by the next tick. Returns how many events went out.
+    async fn sweep(&self) -> usize {
+        match self.relay.flush().await {
+            Ok(flush) => flush.published,
+            Err(e) => {
+                warn!(error = %e, "outbox sweep failed; the next tick retries");
+                0
+            }
+        }
     }
 
     /// Runs under the Lambda runtime until the process ends: one EventBridge scheduled event

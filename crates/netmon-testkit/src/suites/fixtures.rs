@@ -145,6 +145,7 @@ pub fn incident_event(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Envel
             opened_at: time - chrono::Duration::minutes(5),
             resolved_at: time,
             duration_s: 300,
+            cause: None,
         }),
         tenant.clone(),
         "suite",
@@ -165,6 +166,7 @@ pub fn result(
         target: target_id(target),
         location: location.to_owned(),
         started_at,
+        slot: None,
         duration_ms: 12.5,
         timings: PhaseTimings {
             connect_ms: Some(2.25),

@@ -453,6 +453,7 @@ fn decode_row(
         target,
         location,
         started_at: DateTime::from_timestamp_nanos(started),
+        slot: None,
         duration_ms,
         timings: PhaseTimings {
             dns_ms: opt_micros(phases.first(), "dns")?,
@@ -521,6 +522,7 @@ mod tests {
             target: TargetId::parse(target).unwrap(),
             location: "eu-west-1".into(),
             started_at: at(secs, 123_456_789),
+            slot: None,
             duration_ms: 48.123_456_789,
             timings: PhaseTimings {
                 dns_ms: Some(3.000_4),

@@ -1,7 +1,10 @@
 //! `Idempotency`, Powertools-style: `pk=IDEM#<key>, sk=IDEM` with `status` (`in_progress` or
 //! `done`), `expires_at` (epoch ms: the lease's end while in progress, the keep's end once done)
 //! and `ttl` (epoch s) so DynamoDB removes lapsed records. TTL deletion lags by up to days, so
-//! every decision compares `expires_at`, never relies on the record being gone.
+//! every decision compares `expires_at`, never relies on the record being gone. A claim also
+//! carries `owner`, fresh per call: when the SDK retries a put whose first attempt landed but
+//! whose answer was lost, the condition fails on the claim's own record, and `owner` tells that
+//! apart from someone else's (otherwise the work would wait out its own lease).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -17,6 +20,7 @@ use crate::resources::TTL;
 
 const A_STATUS: &str = "status";
 const A_EXPIRES: &str = "expires_at";
+const A_OWNER: &str = "owner";
 const IN_PROGRESS: &str = "in_progress";
 const DONE: &str = "done";
 
@@ -52,15 +56,14 @@ impl Idempotency for DynamoStateStore {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> Result<Claim, StoreError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let mut item = self.record(key_, IN_PROGRESS, millis_after(now, lease));
+        item.insert(A_OWNER.to_owned(), s(&owner));
         let sent = self
             .client
             .put_item()
             .table_name(self.table.as_ref())
-            .set_item(Some(self.record(
-                key_,
-                IN_PROGRESS,
-                millis_after(now, lease),
-            )))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
             .expression_attribute_names("#pk", crate::resources::PK)
             .expression_attribute_names("#expires", A_EXPIRES)
@@ -74,6 +77,9 @@ impl Idempotency for DynamoStateStore {
         };
         if let Some(PutItemError::ConditionalCheckFailedException(lost)) = err.as_service_error() {
             if let Some(old) = lost.item() {
+                if get_s(old, A_OWNER, "idempotency record").is_ok_and(|o| o == owner) {
+                    return Ok(Claim::Acquired);
+                }
                 return claim_of(old);
             }
             // DynamoDB always returns the item here; a fallback read keeps a backend that

@@ -419,10 +419,18 @@ impl TargetStore for DynamoStateStore {
                         continue;
                     };
                     let what = format!("schedule shard {sk}: target {entry}");
-                    let AttributeValue::S(body) = value else {
-                        return Err(StoreError::Corrupt(format!("{what}: not a string")));
+                    // One undecodable entry (corrupt, or written by a newer version during a
+                    // deploy) must not stop every other target and tenant from being probed.
+                    let decoded = match value {
+                        AttributeValue::S(body) => decode::<Target>(&what, &body),
+                        _ => Err(StoreError::Corrupt(format!("{what}: not a string"))),
                     };
-                    targets.push(decode::<Target>(&what, &body)?);
+                    match decoded {
+                        Ok(target) => targets.push(target),
+                        Err(e) => {
+                            tracing::error!(error = %e, "target skipped: its stored entry cannot be read")
+                        }
+                    }
                 }
             }
             start = page.last_evaluated_key;

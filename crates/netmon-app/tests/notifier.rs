@@ -1,0 +1,272 @@
+//! The notifier's delivery guarantees, with the faults that would break them: a "resolved"
+//! that arrives before its "opened", receivers that refuse for good, throttle with
+//! `Retry-After`, stay down for hours, and redeliveries of the same event (SQS at least once).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use netmon_app::services::notifier::{GIVE_UP_AFTER, Notifier};
+use netmon_core::channel::{Channel, ChannelKind, ChannelSpec, LogChannel};
+use netmon_core::events::{
+    Envelope, Event, IncidentCause, IncidentOpened, IncidentResolved, Subject,
+};
+use netmon_core::incident::IncidentEvent;
+use netmon_core::ports::{ChannelStore, Clock, Deliver, DeliveryError, Expect};
+use netmon_core::{ChannelId, TargetId, TenantId};
+use netmon_testkit::clock::ManualClock;
+use netmon_testkit::memory::MemoryStore;
+
+/// A receiver whose answers the test scripts; records every event id it was sent, in order.
+#[derive(Default)]
+struct Receiver {
+    sent: Mutex<Vec<String>>,
+    answer: Mutex<Option<DeliveryError>>,
+}
+
+impl Receiver {
+    fn answer(&self, a: Option<DeliveryError>) {
+        *self.answer.lock().unwrap() = a;
+    }
+    fn attempts(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Deliver for Receiver {
+    async fn deliver(&self, _: &ChannelSpec, env: &Envelope) -> Result<(), DeliveryError> {
+        self.sent.lock().unwrap().push(env.id.clone());
+        match self.answer.lock().unwrap().clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Setup {
+    clock: Arc<ManualClock>,
+    receiver: Arc<Receiver>,
+    notifier: Notifier,
+}
+
+async fn setup() -> Setup {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let now = clock.now();
+    store
+        .put_channel(
+            Channel {
+                tenant: TenantId::default_tenant(),
+                spec: ChannelSpec::new(
+                    ChannelId::parse("ops").unwrap(),
+                    "ops",
+                    ChannelKind::Log(LogChannel {}),
+                ),
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .unwrap();
+    let receiver = Arc::new(Receiver::default());
+    let notifier = Notifier::new(
+        store.clone(),
+        store.clone(),
+        store,
+        receiver.clone(),
+        clock.clone(),
+    );
+    Setup {
+        clock,
+        receiver,
+        notifier,
+    }
+}
+
+fn subject() -> Subject {
+    Subject {
+        target_id: TargetId::parse("api").unwrap(),
+        target_name: "API".into(),
+        check: "GET https://api.example/".into(),
+    }
+}
+
+fn cause(at: DateTime<Utc>) -> IncidentCause {
+    IncidentCause {
+        location: "eu".into(),
+        failing_since: at,
+        status_code: Some(503),
+        error: None,
+        failed_conditions: Vec::new(),
+    }
+}
+
+fn envelope(event: IncidentEvent, time: DateTime<Utc>) -> Envelope {
+    let tenant = TenantId::default_tenant();
+    let id = event.envelope_id(&tenant);
+    let payload = match event {
+        IncidentEvent::Opened(e) => Event::IncidentOpened(e),
+        IncidentEvent::Resolved(e) => Event::IncidentResolved(e),
+        IncidentEvent::Reminder(e) => Event::IncidentReminder(e),
+    };
+    Envelope::with_id(id, payload, tenant, "alerter", time)
+}
+
+/// The opened and resolved events of one incident, as the alerter emits them.
+fn incident(opened_at: DateTime<Utc>) -> (Envelope, Envelope) {
+    let resolved_at = opened_at + chrono::Duration::minutes(5);
+    let opened = envelope(
+        IncidentEvent::Opened(IncidentOpened {
+            incident_id: "api-1".into(),
+            subject: subject(),
+            opened_at,
+            cause: cause(opened_at),
+        }),
+        opened_at,
+    );
+    let resolved = envelope(
+        IncidentEvent::Resolved(IncidentResolved {
+            incident_id: "api-1".into(),
+            subject: subject(),
+            opened_at,
+            resolved_at,
+            duration_s: 300,
+            cause: Some(cause(opened_at)),
+        }),
+        resolved_at,
+    );
+    (opened, resolved)
+}
+
+#[tokio::test]
+async fn resolved_arriving_first_is_sent_after_its_opened_and_each_goes_out_once() {
+    let s = setup().await;
+    let (opened, resolved) = incident(s.clock.now());
+    s.clock.advance(Duration::from_secs(300));
+    // SNS/SQS reordered them: resolved first.
+    s.notifier.handle(&resolved).await.unwrap();
+    s.notifier.handle(&opened).await.unwrap();
+    // And each redelivered.
+    s.notifier.handle(&resolved).await.unwrap();
+    s.notifier.handle(&opened).await.unwrap();
+    assert_eq!(
+        s.receiver.attempts(),
+        [opened.id.clone(), resolved.id.clone()]
+    );
+}
+
+#[tokio::test]
+async fn resolved_waits_while_its_opened_is_being_retried() {
+    let s = setup().await;
+    let (opened, resolved) = incident(s.clock.now());
+    s.receiver
+        .answer(Some(DeliveryError::retryable("receiver down")));
+    assert!(s.notifier.handle(&opened).await.is_err());
+    s.receiver.answer(None);
+    // The receiver is back, but the opened event waits for its backoff: so does resolved.
+    assert!(s.notifier.handle(&resolved).await.is_err());
+    assert_eq!(s.receiver.attempts(), std::slice::from_ref(&opened.id));
+    s.clock.advance(Duration::from_secs(60));
+    s.notifier.handle(&resolved).await.unwrap();
+    assert_eq!(
+        s.receiver.attempts(),
+        [opened.id.clone(), opened.id.clone(), resolved.id.clone()]
+    );
+}
+
+#[tokio::test]
+async fn a_final_refusal_is_not_retried() {
+    let s = setup().await;
+    let (opened, _) = incident(s.clock.now());
+    s.receiver.answer(Some(DeliveryError::Final {
+        reason: "receiver answered HTTP 400".into(),
+    }));
+    let report = s.notifier.handle(&opened).await.unwrap();
+    assert_eq!(report.failed, 1);
+    for _ in 0..3 {
+        s.clock.advance(Duration::from_secs(600));
+        s.notifier.handle(&opened).await.unwrap();
+    }
+    assert_eq!(s.receiver.attempts().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let s = setup().await;
+    let (opened, _) = incident(s.clock.now());
+    s.receiver.answer(Some(DeliveryError::Retryable {
+        reason: "receiver answered HTTP 429".into(),
+        retry_after: Some(Duration::from_secs(600)),
+    }));
+    assert!(s.notifier.handle(&opened).await.is_err());
+    s.receiver.answer(None);
+    // Redelivered by the queue every minute: nothing is sent before the receiver's ten minutes.
+    for _ in 0..9 {
+        s.clock.advance(Duration::from_secs(60));
+        assert!(s.notifier.handle(&opened).await.is_err());
+    }
+    assert_eq!(s.receiver.attempts().len(), 1);
+    s.clock.advance(Duration::from_secs(61));
+    s.notifier.handle(&opened).await.unwrap();
+    assert_eq!(s.receiver.attempts().len(), 2);
+}
+
+/// A receiver down for six hours still gets the notification once it is back, and the backoff
+/// keeps the attempts in the meantime few (the queue redelivers every six minutes).
+#[tokio::test]
+async fn a_receiver_down_for_six_hours_gets_the_notification_when_back() {
+    let s = setup().await;
+    let (opened, _) = incident(s.clock.now());
+    s.receiver
+        .answer(Some(DeliveryError::retryable("connection refused")));
+    let start = s.clock.now();
+    while s.clock.now() - start < chrono::Duration::hours(6) {
+        assert!(s.notifier.handle(&opened).await.is_err());
+        s.clock.advance(Duration::from_secs(360));
+    }
+    let attempts_while_down = s.receiver.attempts().len();
+    assert!(
+        (10..=30).contains(&attempts_while_down),
+        "{attempts_while_down} attempts in six hours"
+    );
+    s.receiver.answer(None);
+    let mut redeliveries = 0;
+    while s.notifier.handle(&opened).await.is_err() {
+        s.clock.advance(Duration::from_secs(360));
+        redeliveries += 1;
+        assert!(
+            redeliveries <= 10,
+            "not delivered within an hour of recovery"
+        );
+    }
+    s.notifier.handle(&opened).await.unwrap();
+    assert_eq!(s.receiver.attempts().len(), attempts_while_down + 1);
+}
+
+#[tokio::test]
+async fn a_receiver_down_past_the_limit_is_given_up_on_loudly() {
+    let s = setup().await;
+    let (opened, _) = incident(s.clock.now());
+    s.receiver
+        .answer(Some(DeliveryError::retryable("connection refused")));
+    let start = s.clock.now();
+    let mut given_up = false;
+    while s.clock.now() - start < GIVE_UP_AFTER + chrono::Duration::hours(1) {
+        if let Ok(report) = s.notifier.handle(&opened).await {
+            assert_eq!(report.failed, 1);
+            given_up = true;
+            break;
+        }
+        s.clock.advance(Duration::from_secs(360));
+    }
+    assert!(given_up);
+    assert!(s.clock.now() - start >= GIVE_UP_AFTER);
+    let attempts = s.receiver.attempts().len();
+    s.clock.advance(Duration::from_secs(3600));
+    s.notifier.handle(&opened).await.unwrap();
+    assert_eq!(s.receiver.attempts().len(), attempts);
+}

@@ -1,0 +1,98 @@
+//! A redelivered probe job must not observe a target at a time that belongs to a later slot:
+//! such probes are skipped; "check now" never.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use netmon_app::services::prober::ProberService;
+use netmon_core::events::{Envelope, Event};
+use netmon_core::jobs::ProbeJob;
+use netmon_core::observation::Observation;
+use netmon_core::ports::{BusError, Clock, EventBus, ProbeEngine};
+use netmon_core::target::{CheckSpec, TargetSpec};
+use netmon_testkit::clock::ManualClock;
+use netmon_testkit::suites::fixtures;
+
+#[derive(Default)]
+struct Engine(AtomicUsize);
+
+#[async_trait]
+impl ProbeEngine for Engine {
+    async fn observe(&self, _: &CheckSpec, _: Duration) -> Observation {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Observation {
+            connected: true,
+            status: Some(200),
+            ..Observation::default()
+        }
+    }
+}
+
+struct NoBus;
+
+#[async_trait]
+impl EventBus for NoBus {
+    async fn publish(&self, _: Vec<Envelope>) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+fn spec(id: &str, interval: &str) -> TargetSpec {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "http": {"url": "https://example.com/"}, "interval": interval
+    }))
+    .unwrap()
+}
+
+fn results(env: &Envelope) -> Vec<String> {
+    match &env.event {
+        Event::ProbeCompleted(b) => b.results.iter().map(|r| r.target.to_string()).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn probes_started_too_late_for_their_slot_are_skipped() {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let engine = Arc::new(Engine::default());
+    let service = ProberService::new(
+        engine.clone(),
+        Arc::new(NoBus),
+        clock.clone(),
+        "eu".into(),
+        4,
+    );
+    let tenant = fixtures::tenant("late");
+    // Redelivered 40 s after its slot: too late for the 1-minute target (limit 30 s), in time
+    // for the hourly one.
+    let mut job = ProbeJob {
+        job_id: "j1".into(),
+        tenant,
+        scheduled_for: clock.now() - chrono::Duration::seconds(40),
+        targets: vec![spec("minutely", "1m"), spec("hourly", "1h")],
+        correlation_id: None,
+    };
+    let env = service.run_job_again(&job).await.unwrap();
+    assert_eq!(results(&env), ["hourly"]);
+    assert_eq!(engine.0.load(Ordering::SeqCst), 1);
+    let r = match &env.event {
+        Event::ProbeCompleted(b) => b.results[0].slot,
+        _ => None,
+    };
+    assert_eq!(r, Some(job.scheduled_for), "results count for their slot");
+
+    // Its first delivery, however late (a backlog), probes both.
+    let env = service.run_job(&job).await.unwrap();
+    assert_eq!(results(&env).len(), 2);
+
+    // "Check now" is never late, and is not tied to a slot.
+    job.correlation_id = Some("c1".into());
+    let env = service.run_job_again(&job).await.unwrap();
+    assert_eq!(results(&env).len(), 2);
+    match &env.event {
+        Event::ProbeCompleted(b) => assert!(b.results.iter().all(|r| r.slot.is_none())),
+        _ => unreachable!(),
+    }
+}
