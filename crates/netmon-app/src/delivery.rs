@@ -46,6 +46,7 @@ pub struct ChannelDelivery {
     prober: Arc<dyn ProbeEngine>,
     log: Arc<dyn LineSink>,
     timeout: Duration,
+    link: Option<url::Url>,
 }
 
 impl ChannelDelivery {
@@ -54,7 +55,14 @@ impl ChannelDelivery {
             prober,
             log,
             timeout,
+            link: None,
         }
+    }
+
+    /// Provider messages link to `base` (the API's public URL) for the incident.
+    pub fn with_link(mut self, base: url::Url) -> Self {
+        self.link = Some(base);
+        self
     }
 }
 
@@ -71,6 +79,34 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 #[async_trait]
 impl Deliver for ChannelDelivery {
     async fn deliver(&self, channel: &ChannelSpec, env: &Envelope) -> Result<(), DeliveryError> {
+        // Routing: an event the channel did not ask for counts as done, so it is never retried.
+        if !channel.wants(env.event_type()) {
+            return Ok(());
+        }
+        if let Some(provider) = crate::channels::provider(&channel.kind) {
+            let notice = crate::channels::Notice::of(env, self.link.as_ref()).ok_or_else(|| {
+                DeliveryError::Final {
+                    reason: format!(
+                        "{} channels do not carry {}",
+                        channel.kind.name(),
+                        env.event_type().as_str()
+                    ),
+                }
+            })?;
+            // A test send to a provider that keeps alerts open also resolves its sample alert.
+            let mut notices = vec![notice.clone()];
+            if notice.test && provider.keeps_alerts_open() {
+                notices.push(notice.resolved());
+            }
+            for notice in notices {
+                let request = provider.render(&notice).map_err(|e| DeliveryError::Final {
+                    reason: format!("{}: {e}", channel.kind.name()),
+                })?;
+                let what = format!("{} {}", channel.kind.name(), safe_url(&request.url));
+                crate::channels::send(self.prober.as_ref(), self.timeout, &what, request).await?;
+            }
+            return Ok(());
+        }
         match &channel.kind {
             ChannelKind::Log(_) => {
                 let text = crate::render::summary(env).unwrap_or_else(|| env.id.clone());
@@ -101,6 +137,10 @@ impl Deliver for ChannelDelivery {
                 let obs = self.prober.observe(&check, self.timeout).await;
                 outcome(&format!("webhook {}", safe_url(&hook.url)), &obs)
             }
+            // Provider kinds returned above.
+            _ => Err(DeliveryError::Final {
+                reason: format!("{} has no sender", channel.kind.name()),
+            }),
         }
     }
 }
@@ -166,15 +206,7 @@ mod tests {
     use super::*;
 
     fn answered(status: u16, headers: &[(&str, &str)]) -> Observation {
-        Observation {
-            connected: true,
-            status: Some(status),
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..Observation::default()
-        }
+        crate::channels::answered(status, headers, "")
     }
 
     #[test]

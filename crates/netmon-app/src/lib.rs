@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod channels;
 pub mod clock;
 pub mod delivery;
 pub mod error;

@@ -13,7 +13,7 @@ fn human_secs(s: i64) -> String {
     ))
 }
 
-fn describe_cause(cause: &IncidentCause) -> String {
+pub(crate) fn describe_cause(cause: &IncidentCause) -> String {
     let mut parts: Vec<String> = cause
         .failed_conditions
         .iter()

@@ -59,11 +59,11 @@ async fn setup() -> Setup {
         .put_channel(
             Channel {
                 tenant: TenantId::default_tenant(),
-                spec: ChannelSpec {
-                    id: ChannelId::parse("ops").unwrap(),
-                    name: "ops".into(),
-                    kind: ChannelKind::Log(LogChannel {}),
-                },
+                spec: ChannelSpec::new(
+                    ChannelId::parse("ops").unwrap(),
+                    "ops",
+                    ChannelKind::Log(LogChannel {}),
+                ),
                 version: 0,
                 created_at: now,
                 updated_at: now,

@@ -23,6 +23,8 @@ pub struct Config {
     /// SQLite database file, resolved relative to the config file.
     pub store: PathBuf,
     pub tenant: TenantId,
+    /// The address people reach this API at; notifications link to the status page under it.
+    pub public_url: Option<url::Url>,
     pub probe: ProbeSettings,
     pub api: ApiSettings,
     pub channels: Vec<ChannelSpec>,
@@ -62,6 +64,21 @@ impl Default for ProbeSettings {
     }
 }
 
+/// An http(s) base URL; a missing trailing slash is added, so links join under it.
+fn de_public_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
+    let Some(mut url) = Option::<url::Url>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(serde::de::Error::custom("public_url must be http or https"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(Some(url))
+}
+
 fn default_concurrency() -> usize {
     64
 }
@@ -80,6 +97,8 @@ struct ConfigFile {
     store: Option<PathBuf>,
     #[serde(default)]
     tenant: Option<TenantId>,
+    #[serde(default, deserialize_with = "de_public_url")]
+    public_url: Option<url::Url>,
     #[serde(default)]
     probe: ProbeSettings,
     #[serde(default)]
@@ -248,6 +267,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
         store,
         tenant: file.tenant.unwrap_or_else(TenantId::default_tenant),
+        public_url: file.public_url,
         probe: file.probe,
         api: file.api,
         channels: file.channels,
@@ -326,6 +346,19 @@ mod tests {
         assert_eq!(cfg.targets.len(), 1);
         assert_eq!(cfg.channels.len(), 1);
         assert!(cfg.probe.allow_private && !cfg.probe.allow_link_local);
+        assert_eq!(cfg.public_url, None);
+        let cfg = parse(
+            "public_url: https://mon.example.com/netmon\n",
+            "n.yaml",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.public_url.map(String::from).as_deref(),
+            Some("https://mon.example.com/netmon/")
+        );
+        let e = err("public_url: ftp://x\n");
+        assert!(e.message.contains("http or https"), "{e}");
     }
 
     #[test]
@@ -397,6 +430,85 @@ mod tests {
         let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    channels: [nope]\n");
         assert_eq!(e.key.as_deref(), Some("targets[0].channels"));
         assert!(e.message.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn provider_channels_parse_with_positioned_errors() {
+        let cfg = parse(
+            "channels:\n  - id: slack\n    slack: {url: 'https://hooks.slack.com/services/T/B/x'}\n  - id: pd\n    events: [opened, resolved]\n    default: true\n    pagerduty: {routing_key: k3y, severity: warning, region: eu}\n  - id: og\n    opsgenie: {api_key: k, priority: P1}\n  - id: tg\n    telegram: {bot_token: '1:a', chat_id: -100123, thread_id: 4}\n  - id: n\n    ntfy: {topic: alerts, server: 'https://ntfy.example.com'}\n  - id: po\n    pushover: {token: t, user: u, priority: 1}\n  - id: d\n    discord: {url: 'https://discord.com/api/webhooks/1/x'}\n  - id: t\n    teams: {url: 'https://x.logic.azure.com/w'}\n  - id: g\n    google_chat: {url: 'https://chat.googleapis.com/v1/spaces/A/messages?key=k'}\n  - id: m\n    mattermost: {url: 'https://mm.example.com/hooks/x', channel: town-square}\n",
+            "netmon.yaml",
+            Path::new("/etc/netmon"),
+        )
+        .unwrap();
+        let kinds: Vec<&str> = cfg.channels.iter().map(|c| c.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "slack",
+                "pagerduty",
+                "opsgenie",
+                "telegram",
+                "ntfy",
+                "pushover",
+                "discord",
+                "teams",
+                "google_chat",
+                "mattermost"
+            ]
+        );
+        let pd = &cfg.channels[1];
+        assert!(pd.default);
+        assert!(pd.wants(netmon_core::events::EventType::IncidentResolved));
+        assert!(!pd.wants(netmon_core::events::EventType::IncidentReminder));
+        // A secret never shows in the Debug form the host may log.
+        assert!(!format!("{cfg:?}").contains("k3y"));
+
+        let e = err("channels:\n  - id: pd\n    pagerduty: {routing_key: k, severity: loud}\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.key.as_deref(), Some("channels[0].pagerduty.severity"));
+        let e = err("channels:\n  - id: n\n    ntfy:\n      topic: 'no spaces'\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("topic must be"), "{e}");
+        let e = err(
+            "channels:\n  - id: s\n    slack: {url: 'https://x'}\n    discord: {url: 'https://y'}\n",
+        );
+        assert!(e.message.contains("exactly one of"), "{e}");
+        let e = err("channels:\n  - id: s\n    slack: {url: 'https://x', token: y}\n");
+        assert!(e.message.contains("unknown field `token`"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_channel_examples_parse() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### Channels\n")
+            .nth(1)
+            .expect("a Channels section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let r = parse_resources(yaml, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        let mut kinds: Vec<&str> = r.channels.iter().map(|c| c.kind.name()).collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "discord",
+                "google_chat",
+                "log",
+                "mattermost",
+                "ntfy",
+                "opsgenie",
+                "pagerduty",
+                "pushover",
+                "slack",
+                "teams",
+                "telegram",
+                "webhook"
+            ]
+        );
     }
 
     #[test]

@@ -233,11 +233,11 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         .with_maintenance(store.clone()),
     );
     let recorder = Arc::new(Recorder::new(store.clone()));
-    let delivery: Arc<dyn Deliver> = Arc::new(ChannelDelivery::new(
-        prober.clone(),
-        log_sink,
-        delivery_timeout,
-    ));
+    let mut delivery = ChannelDelivery::new(prober.clone(), log_sink, delivery_timeout);
+    if let Some(base) = &config.public_url {
+        delivery = delivery.with_link(base.clone());
+    }
+    let delivery: Arc<dyn Deliver> = Arc::new(delivery);
     let notifier = Arc::new(Notifier::new(
         store.clone(),
         store.clone(),

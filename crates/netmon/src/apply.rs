@@ -76,6 +76,7 @@ fn is_secret(path: &str) -> bool {
         || path == "http.body"
         || path == "heartbeat.token"
         || path.starts_with("webhook.")
+        || netmon_app::channels::is_secret_path(path)
 }
 
 fn show(v: &Value) -> String {
@@ -150,6 +151,31 @@ fn channel_summary(spec: &ChannelSpec) -> String {
         // Webhook URLs (Slack's, say) are secrets themselves: the host only.
         ChannelKind::Webhook(w) => format!("webhook to {}", w.url.host_str().unwrap_or("?")),
         ChannelKind::Log(_) => "log".to_owned(),
+        ChannelKind::Slack(c) => format!("slack to {}", c.url.expose().host_str().unwrap_or("?")),
+        ChannelKind::Discord(c) => {
+            format!("discord to {}", c.url.expose().host_str().unwrap_or("?"))
+        }
+        ChannelKind::Teams(c) => format!("teams to {}", c.url.expose().host_str().unwrap_or("?")),
+        ChannelKind::GoogleChat(c) => {
+            format!(
+                "google_chat to {}",
+                c.url.expose().host_str().unwrap_or("?")
+            )
+        }
+        ChannelKind::Mattermost(c) => {
+            format!("mattermost to {}", c.url.expose().host_str().unwrap_or("?"))
+        }
+        ChannelKind::PagerDuty(c) => {
+            format!("pagerduty via {}", c.base().host_str().unwrap_or("?"))
+        }
+        ChannelKind::Opsgenie(c) => format!("opsgenie via {}", c.base().host_str().unwrap_or("?")),
+        ChannelKind::Telegram(c) => format!("telegram to chat {}", c.chat_id),
+        ChannelKind::Ntfy(c) => format!(
+            "ntfy topic {} on {}",
+            c.topic,
+            c.server.host_str().unwrap_or("?")
+        ),
+        ChannelKind::Pushover(_) => "pushover".to_owned(),
     }
 }
 
@@ -173,8 +199,13 @@ fn plan_kind(kind: Kind, desired: Vec<(String, Value, String)>, remote: &[Value]
                 {
                     body["heartbeat"]["token"] = json!(token);
                 }
+                // The API shows channel credentials as fingerprints: compare like with like.
+                let mut compare = body.clone();
+                if kind == Kind::Channel {
+                    netmon_app::channels::redact_wire(&id, &mut compare);
+                }
                 let mut changes = Vec::new();
-                diff("", &cur["spec"], &body, &mut changes);
+                diff("", &cur["spec"], &compare, &mut changes);
                 if changes.is_empty() {
                     plan.unchanged += 1;
                 } else {

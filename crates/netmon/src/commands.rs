@@ -173,7 +173,7 @@ impl RoleArg {
     }
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("netmon: cannot encode output: {e}"),

@@ -1,6 +1,7 @@
 //! `netmon`: run the monitor in one process, probe once, or drive the HTTP API.
 
 mod apply;
+mod channels;
 mod check;
 mod client;
 mod commands;
@@ -69,6 +70,9 @@ enum Command {
     /// Incidents.
     #[command(subcommand)]
     Incidents(commands::IncidentsCmd),
+    /// Notification channels: list them, send one a test.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCmd),
     /// Every target's status and the open incidents (exit 1 if any target is down).
     Status,
     /// API keys.
@@ -156,6 +160,10 @@ fn main() -> ExitCode {
             },
             Command::Incidents(cmd) => match client() {
                 Ok(c) => commands::incidents(&c, output, cmd).await,
+                Err(e) => Err(e),
+            },
+            Command::Channels(cmd) => match client() {
+                Ok(c) => channels::run(&c, output, cmd).await,
                 Err(e) => Err(e),
             },
             Command::Status => match client() {

@@ -1,4 +1,5 @@
-//! `/v1/channels`: CRUD and a test send.
+//! `/v1/channels`: CRUD and a test send. Answers never carry a credential: each one is
+//! replaced by a marker with a fingerprint ([`channel_view`]).
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use super::extract::PathParam;
 use super::if_match;
 use super::problem::Problem;
 use crate::auth::Principal;
+use crate::channels::channel_view;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
 
@@ -104,7 +106,13 @@ fn no_channel(id: &ChannelId) -> Problem {
 }
 
 async fn list_channels(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
-    let items = ctx.channels.list_channels(&p.tenant).await?;
+    let items: Vec<_> = ctx
+        .channels
+        .list_channels(&p.tenant)
+        .await?
+        .iter()
+        .map(channel_view)
+        .collect();
     Ok(axum::Json(json!({ "items": items })).into_response())
 }
 
@@ -137,7 +145,7 @@ async fn create_channel(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/channels/{id}"))],
-        axum::Json(stored),
+        axum::Json(channel_view(&stored)),
     )
         .into_response())
 }
@@ -151,7 +159,7 @@ async fn get_channel(
     let channel = find(&ctx, &p.tenant, &id)
         .await?
         .ok_or_else(|| no_channel(&id))?;
-    Ok(axum::Json(channel).into_response())
+    Ok(axum::Json(channel_view(&channel)).into_response())
 }
 
 async fn put_channel(
@@ -177,7 +185,7 @@ async fn put_channel(
     let now = ctx.clock.now();
     let (expect, created_at) = match &existing {
         Some(c) if c.spec == spec && if_match.is_none_or(|v| v == c.version) => {
-            return Ok(axum::Json(c.clone()).into_response());
+            return Ok(axum::Json(channel_view(c)).into_response());
         }
         Some(c) => (Expect::Version(if_match.unwrap_or(c.version)), c.created_at),
         None if if_match.is_some() => {
@@ -212,7 +220,7 @@ async fn put_channel(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(stored)).into_response())
+    Ok((status, axum::Json(channel_view(&stored))).into_response())
 }
 
 /// Targets of the tenant that name `id`, by id (at most a few, for the message).

@@ -134,6 +134,31 @@ fn schemas() -> Value {
         "items": { "type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}$" },
     });
     let headers = json!({ "type": "object", "additionalProperties": { "type": "string" } });
+    let secret_url = || {
+        json!({
+            "type": "object", "additionalProperties": false, "required": ["url"],
+            "properties": { "url": { "type": "string", "description": "the webhook URL (a credential)" } },
+        })
+    };
+    let region = json!({ "enum": ["us", "eu"] });
+    let one_kind: Vec<Value> = [
+        "webhook",
+        "log",
+        "slack",
+        "discord",
+        "teams",
+        "google_chat",
+        "mattermost",
+        "pagerduty",
+        "opsgenie",
+        "telegram",
+        "ntfy",
+        "pushover",
+    ]
+    .iter()
+    .map(|k| json!({ "required": [k] }))
+    .collect();
+    let endpoint = json!({ "type": "string", "format": "uri", "description": "replaces the provider's API base URL" });
     json!({
         "Problem": {
             "description": "RFC 9457 problem details",
@@ -335,7 +360,7 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["url"],
             "properties": {
-                "url": { "type": "string", "format": "uri" },
+                "url": { "type": "string", "description": "an http(s) URL; answers show a `<redacted sha256:…>` marker" },
                 "headers": headers,
                 "secret": { "type": "string", "description": "signs bodies: X-Netmon-Signature" },
             },
@@ -344,13 +369,70 @@ fn schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "required": ["id"],
+            "description": "Exactly one kind. Credentials are write-only: answers show `<redacted sha256:…>` in their place.",
             "properties": {
                 "id": { "$ref": "#/components/schemas/Id" },
                 "name": { "type": "string" },
+                "events": { "type": "array", "items": { "enum": ["opened", "resolved", "reminder"] }, "description": "the incident events this channel gets (default all)" },
+                "default": { "type": "boolean", "description": "notified for targets that name no channel" },
                 "webhook": { "$ref": "#/components/schemas/WebhookChannel" },
                 "log": { "type": "object", "additionalProperties": false },
+                "slack": secret_url(),
+                "discord": secret_url(),
+                "teams": secret_url(),
+                "google_chat": secret_url(),
+                "mattermost": {
+                    "type": "object", "additionalProperties": false, "required": ["url"],
+                    "properties": { "url": { "type": "string" }, "channel": { "type": "string" }, "username": { "type": "string" } },
+                },
+                "pagerduty": {
+                    "type": "object", "additionalProperties": false, "required": ["routing_key"],
+                    "properties": {
+                        "routing_key": { "type": "string" },
+                        "severity": { "enum": ["critical", "error", "warning", "info"] },
+                        "region": region,
+                        "endpoint": endpoint,
+                    },
+                },
+                "opsgenie": {
+                    "type": "object", "additionalProperties": false, "required": ["api_key"],
+                    "properties": {
+                        "api_key": { "type": "string" },
+                        "priority": { "enum": ["P1", "P2", "P3", "P4", "P5"] },
+                        "region": region,
+                        "endpoint": endpoint,
+                    },
+                },
+                "telegram": {
+                    "type": "object", "additionalProperties": false, "required": ["bot_token", "chat_id"],
+                    "properties": {
+                        "bot_token": { "type": "string" },
+                        "chat_id": { "type": ["string", "integer"] },
+                        "thread_id": { "type": "integer" },
+                        "endpoint": endpoint,
+                    },
+                },
+                "ntfy": {
+                    "type": "object", "additionalProperties": false, "required": ["topic"],
+                    "properties": {
+                        "server": { "type": "string", "format": "uri" },
+                        "topic": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" },
+                        "token": { "type": "string" },
+                        "priority": { "type": "integer", "minimum": 1, "maximum": 5 },
+                        "tags": { "type": "array", "items": { "type": "string" } },
+                    },
+                },
+                "pushover": {
+                    "type": "object", "additionalProperties": false, "required": ["token", "user"],
+                    "properties": {
+                        "token": { "type": "string" },
+                        "user": { "type": "string" },
+                        "priority": { "type": "integer", "minimum": -2, "maximum": 2 },
+                        "endpoint": endpoint,
+                    },
+                },
             },
-            "oneOf": [{ "required": ["webhook"] }, { "required": ["log"] }],
+            "oneOf": one_kind,
         },
         "Channel": {
             "type": "object",

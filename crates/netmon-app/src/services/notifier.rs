@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use netmon_core::channel::ChannelSpec;
+use netmon_core::channel::{ChannelSpec, recipients};
 use netmon_core::events::{Envelope, Event, IncidentOpened};
 use netmon_core::incident::IncidentEvent;
 use netmon_core::ports::{
@@ -110,19 +110,15 @@ impl Notifier {
             }
         };
         // A target deleted since the event still gets its resolution sent, to every channel.
-        let wanted = self
+        let named = self
             .targets
             .get_target(&env.tenant, target_id)
             .await?
-            .map(|t| t.spec.channels)
-            .unwrap_or_default();
-        let channels: Vec<_> = self
-            .channels
-            .list_channels(&env.tenant)
-            .await?
-            .into_iter()
-            .filter(|c| wanted.is_empty() || wanted.contains(&c.spec.id))
-            .collect();
+            .map(|t| t.spec.channels);
+        let channels = recipients(
+            self.channels.list_channels(&env.tenant).await?,
+            named.as_deref(),
+        );
         if channels.is_empty() {
             warn!(event = %env.id, tenant = %env.tenant, "no channel to notify");
             return Ok(NotifyReport::default());

@@ -228,9 +228,13 @@ impl Stack {
     }
 
     pub async fn put_webhook(&self, id: &str, url: &str) {
-        let spec: ChannelSpec =
-            serde_json::from_value(serde_json::json!({"id": id, "webhook": {"url": url}}))
-                .expect("channel spec");
+        self.put_channel(serde_json::json!({"id": id, "webhook": {"url": url}}))
+            .await;
+    }
+
+    /// Stores a channel of the default tenant from its wire form.
+    pub async fn put_channel(&self, spec: serde_json::Value) {
+        let spec: ChannelSpec = serde_json::from_value(spec).expect("channel spec");
         let now = chrono::Utc::now();
         self.store
             .put_channel(

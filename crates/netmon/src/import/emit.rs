@@ -95,6 +95,8 @@ fn channel_out(c: &ChannelSpec) -> ChannelOut<'_> {
     let (webhook, log) = match &c.kind {
         ChannelKind::Webhook(w) => (Some(w), None),
         ChannelKind::Log(l) => (None, Some(l)),
+        // Importers write webhook and log channels only.
+        _ => (None, None),
     };
     ChannelOut {
         id: c.id.as_str(),

@@ -277,11 +277,11 @@ pub(crate) fn tag(s: &str) -> Option<String> {
 pub(crate) const NO_ALERTS: &str = "no-alerts";
 
 pub(crate) fn no_alerts_channel() -> ChannelSpec {
-    ChannelSpec {
-        id: netmon_core::ChannelId::parse(NO_ALERTS).expect("a valid id"),
-        name: "Targets that had no alerts (their events are only logged)".to_owned(),
-        kind: netmon_core::channel::ChannelKind::Log(Default::default()),
-    }
+    ChannelSpec::new(
+        netmon_core::ChannelId::parse(NO_ALERTS).expect("a valid id"),
+        "Targets that had no alerts (their events are only logged)",
+        netmon_core::channel::ChannelKind::Log(Default::default()),
+    )
 }
 
 pub(crate) fn human(d: std::time::Duration) -> String {
