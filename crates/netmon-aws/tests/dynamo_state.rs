@@ -871,3 +871,41 @@ async fn one_unreadable_schedule_entry_does_not_hide_the_other_targets() {
         .collect();
     assert_eq!(ids, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
 }
+
+/// A claim whose first attempt landed but whose answer was lost (a 500 after the write; the
+/// SDK retries) is still ours: without the claim's `owner`, the retry would find "in progress"
+/// and the work would wait out its own lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_retried_after_a_lost_answer_is_acquired() {
+    use netmon_lambda_testkit::faults::FaultInjector;
+    let env = shared().await;
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
+    // Seed 5 at 50 %: the first attempt loses its answer, the second passes.
+    let faults = FaultInjector::new(5, 500);
+    let client = Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(faults.interceptor())
+            .build(),
+    );
+    let store = DynamoStateStore::new(client, env.table.clone());
+    let key = fixtures::unique("lost-answer");
+    let claim = store
+        .claim(&key, chrono::Utc::now(), chrono::Duration::minutes(2))
+        .await
+        .expect("claim");
+    assert_eq!(
+        faults.counts(),
+        (2, 0, 1),
+        "the first attempt's answer was lost"
+    );
+    assert_eq!(claim, Claim::Acquired);
+    // Someone else's claim is still refused.
+    assert_eq!(
+        env.store
+            .claim(&key, chrono::Utc::now(), chrono::Duration::minutes(2))
+            .await
+            .expect("claim"),
+        Claim::InProgress
+    );
+}
