@@ -17,6 +17,8 @@ pub const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
 pub const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
 pub const MAX_THRESHOLD: u32 = 100;
 pub const MAX_REDIRECTS: u8 = 20;
+/// Conditions per target: each is evaluated on every probe.
+pub const MAX_CONDITIONS: usize = 50;
 
 /// A target as its author writes it (config file, API body). The wire shape names the check kind
 /// as a key (`http:`, `tcp:`, `dns:`, `heartbeat:`), so unknown keys can be refused everywhere.
@@ -309,6 +311,8 @@ pub(crate) enum SpecError {
     BadName(String),
     #[error("target {0:?}: heartbeat period must be between 10s and 30d")]
     HeartbeatPeriod(String),
+    #[error("target {0:?}: at most {MAX_CONDITIONS} conditions")]
+    TooManyConditions(String),
 }
 
 impl TryFrom<TargetSpecWire> for TargetSpec {
@@ -352,6 +356,9 @@ impl TryFrom<TargetSpecWire> for TargetSpec {
                 timeout: w.timeout,
                 interval: w.interval,
             });
+        }
+        if w.conditions.len() > MAX_CONDITIONS {
+            return Err(SpecError::TooManyConditions(id));
         }
         let name = w.name.unwrap_or_else(|| id.clone());
         if name.trim().is_empty() || name.chars().count() > 200 {
@@ -724,5 +731,14 @@ mod tests {
             let err = parse(json).expect_err(json);
             assert!(err.contains(want), "{json}: {err}");
         }
+        let many = |n| {
+            format!(
+                r#"{{"id":"a","tcp":{{"host":"x","port":1}},"conditions":[{}]}}"#,
+                vec![r#""[CONNECTED] == true""#; n].join(",")
+            )
+        };
+        assert!(parse(&many(MAX_CONDITIONS)).is_ok());
+        let err = parse(&many(MAX_CONDITIONS + 1)).expect_err("too many");
+        assert!(err.contains("at most 50 conditions"), "{err}");
     }
 }
