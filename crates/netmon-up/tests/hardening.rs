@@ -81,3 +81,41 @@ async fn pathological_patterns_do_not_stall_the_api() {
     );
     h.stop().await;
 }
+
+/// A DNS check naming a loopback resolver, on a deployment that denies private addresses, is
+/// refused by the SSRF guard: the resolver receives nothing, and the result says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_check_cannot_name_a_private_resolver_where_private_is_denied() {
+    let resolver = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let resolver_addr = resolver.local_addr().expect("addr");
+    let mut h = Harness::with_settings(
+        "harden-dns",
+        "probe:\n  allow_private: false\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let tenant = api.tenant_client("acme", "tenant").await;
+    let spec = json!({
+        "id": "internal-names",
+        "dns": {"name": "db.internal.example", "resolver": resolver_addr.to_string()},
+    });
+    let r = tenant.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = tenant.post("/v1/targets/internal-names/check", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let result = &r.json["result"];
+    assert_eq!(result["outcome"], "down");
+    assert_eq!(result["error"]["kind"], "blocked", "{result}");
+    assert_eq!(
+        result["error"]["message"],
+        format!("refused to connect to 127.0.0.1 (loopback address); set allow_private to permit")
+    );
+    let mut buf = [0u8; 512];
+    let got = tokio::time::timeout(Duration::from_millis(300), resolver.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "the resolver was sent a query: {got:?}");
+    h.stop().await;
+}
