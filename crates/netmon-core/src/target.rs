@@ -224,7 +224,7 @@ impl Target {
     }
 
     /// A copy safe to publish: header values, request bodies and heartbeat tokens replaced.
-    pub(crate) fn redacted(&self) -> Target {
+    pub fn redacted(&self) -> Target {
         let mut t = self.clone();
         match &mut t.spec.check {
             CheckSpec::Http(h) => {

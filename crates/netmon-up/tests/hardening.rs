@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::Harness;
+use reqwest::Method as M;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -117,5 +118,156 @@ async fn a_dns_check_cannot_name_a_private_resolver_where_private_is_denied() {
     let mut buf = [0u8; 512];
     let got = tokio::time::timeout(Duration::from_millis(300), resolver.recv_from(&mut buf)).await;
     assert!(got.is_err(), "the resolver was sent a query: {got:?}");
+    h.stop().await;
+}
+
+/// A tenant key manages its tenant's keys, but revoking an admin key (the first admin key
+/// included) needs an admin key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_key_cannot_revoke_an_admin_key() {
+    let mut h = Harness::new(
+        "harden-revoke",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let first_admin_id = admin.get("/v1/keys").await.json["items"][0]["id"]
+        .as_str()
+        .expect("the first admin key is listed")
+        .to_owned();
+    let tenant = admin.tenant_client("default", "tenant").await;
+    let r = tenant.delete(&format!("/v1/keys/{first_admin_id}")).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("needs an admin key"), "{}", r.text);
+    assert_eq!(admin.get("/v1/targets").await.status, 200, "still valid");
+
+    // Its own tenant's non-admin keys it may revoke; an admin key may revoke admin keys.
+    let other = admin.tenant_client("default", "tenant").await;
+    let other_id = own_key_id(&other).await;
+    assert_eq!(
+        tenant.delete(&format!("/v1/keys/{other_id}")).await.status,
+        200
+    );
+    let second_admin = admin.tenant_client("default", "admin").await;
+    let second_id = own_key_id(&second_admin).await;
+    assert_eq!(
+        tenant.delete(&format!("/v1/keys/{second_id}")).await.status,
+        403
+    );
+    assert_eq!(
+        admin.delete(&format!("/v1/keys/{second_id}")).await.status,
+        200
+    );
+    h.stop().await;
+}
+
+/// The id of the key a client uses (`nmk_<id>_<secret>`).
+async fn own_key_id(api: &common::Api) -> String {
+    let key = api.key.as_deref().expect("a key");
+    key["nmk_".len()..]
+        .split('_')
+        .next()
+        .expect("id")
+        .to_owned()
+}
+
+/// A read-only key reads its tenant's targets and channels with every secret redacted, and
+/// every change, check or test send is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_key_reads_without_secrets_and_changes_nothing() {
+    let mut h = Harness::new(
+        "harden-readonly",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let writer = admin.tenant_client("acme", "tenant").await;
+    let reader = admin.tenant_client("acme", "read_only").await;
+    let r = writer
+        .post(
+            "/v1/targets",
+            r#"{"id":"web","http":{"url":"https://bob:hunter2@example.com/a?apikey=k1","headers":{"Authorization":"Bearer s3cret"},"method":"POST","body":"pw=body-secret"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = writer
+        .post(
+            "/v1/targets",
+            r#"{"id":"cron","heartbeat":{"period":"1h","token":"tok-0123456789abcdef"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = writer
+        .post(
+            "/v1/channels",
+            r#"{"id":"hook","webhook":{"url":"https://hooks.example.com/T0/B1/hook-path-secret","secret":"hmac-secret","headers":{"X-Api-Key":"hdr-secret"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let secrets = [
+        "hunter2",
+        "k1",
+        "s3cret",
+        "body-secret",
+        "tok-0123456789abcdef",
+        "hook-path-secret",
+        "hmac-secret",
+        "hdr-secret",
+    ];
+    for path in [
+        "/v1/targets",
+        "/v1/targets/web",
+        "/v1/targets/cron",
+        "/v1/channels",
+        "/v1/channels/hook",
+    ] {
+        let r = reader.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        for s in secrets {
+            assert!(!r.text.contains(s), "{path} shows {s}: {}", r.text);
+        }
+        // The writer sees what it wrote.
+        let w = writer.get(path).await;
+        assert!(
+            secrets.iter().any(|s| w.text.contains(s)),
+            "{path}: {}",
+            w.text
+        );
+    }
+    assert_eq!(
+        reader.get("/v1/targets/web").await.json["spec"]["http"]["headers"]["Authorization"],
+        "<redacted>"
+    );
+
+    let refused = [
+        (
+            M::POST,
+            "/v1/targets",
+            Some(r#"{"id":"x","tcp":{"host":"a","port":1}}"#),
+        ),
+        (
+            M::PUT,
+            "/v1/targets/web",
+            Some(r#"{"id":"web","tcp":{"host":"a","port":1}}"#),
+        ),
+        (M::DELETE, "/v1/targets/web", None),
+        (M::POST, "/v1/targets/web/check", None),
+        (M::POST, "/v1/channels/hook/test", None),
+        (M::DELETE, "/v1/channels/hook", None),
+        (M::POST, "/v1/keys", Some(r#"{"name":"more"}"#)),
+    ];
+    for (method, path, body) in refused {
+        let r = reader.raw(method.clone(), path, body, &[]).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
+        assert!(r.text.contains("read-only"), "{}", r.text);
+    }
+    assert_eq!(
+        writer.get("/v1/targets/web").await.status,
+        200,
+        "nothing was deleted"
+    );
     h.stop().await;
 }

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::PathParam;
-use super::if_match;
 use super::problem::Problem;
+use super::{if_match, redact};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
@@ -105,7 +105,7 @@ fn no_channel(id: &ChannelId) -> Problem {
 
 async fn list_channels(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
     let items = ctx.channels.list_channels(&p.tenant).await?;
-    Ok(axum::Json(json!({ "items": items })).into_response())
+    Ok(axum::Json(redact::channels(&p, json!({ "items": items }))).into_response())
 }
 
 async fn create_channel(
@@ -151,7 +151,7 @@ async fn get_channel(
     let channel = find(&ctx, &p.tenant, &id)
         .await?
         .ok_or_else(|| no_channel(&id))?;
-    Ok(axum::Json(channel).into_response())
+    Ok(axum::Json(redact::channels(&p, json!(channel))).into_response())
 }
 
 async fn put_channel(

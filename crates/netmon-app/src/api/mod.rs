@@ -10,7 +10,7 @@
 //!
 //! Tenancy: every `/v1` route needs `Authorization: Bearer <key>`; the tenant is the key's,
 //! never taken from the URL or the body. Another tenant's resources answer 404, so ids do not
-//! leak. Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
+//! leak. A read-only key may only GET, and sees secrets redacted ([`redact`]). Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
 //! status page and badge routes (`crate::status`), which share the route table.
 
 pub mod body;
@@ -23,6 +23,7 @@ mod incidents;
 mod keys;
 mod maintenance;
 mod pings;
+mod redact;
 mod targets;
 
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use netmon_core::TenantId;
@@ -174,7 +175,12 @@ fn client_ip(req: &Request) -> String {
 }
 
 async fn require_key(req: Request, next: Next) -> Response {
-    if req.extensions().get::<Principal>().is_some() {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        // A read-only key reads; anything else (a change, a check, a test send) is refused.
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        if !reads && !p.role.can_write() {
+            return Problem::forbidden("a read-only key can only read").into_response();
+        }
         return next.run(req).await;
     }
     req.extensions()

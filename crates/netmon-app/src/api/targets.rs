@@ -19,7 +19,7 @@ use serde_json::json;
 use super::body::JsonBody;
 use super::extract::{Params, PathParam};
 use super::problem::Problem;
-use super::{if_match, page_limit, publish_change};
+use super::{if_match, page_limit, publish_change, redact};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
@@ -180,7 +180,7 @@ async fn list_targets(
             // Full: more may follow only if the store had more.
             Some(id) => {
                 return Ok(axum::Json(TargetPage {
-                    items,
+                    items: shown(&p, items),
                     next: Some(id),
                 }));
             }
@@ -191,9 +191,13 @@ async fn list_targets(
         }
     }
     Ok(axum::Json(TargetPage {
-        items,
+        items: shown(&p, items),
         next: cursor,
     }))
+}
+
+fn shown(p: &Principal, items: Vec<Target>) -> Vec<Target> {
+    items.into_iter().map(|t| redact::target(p, t)).collect()
 }
 
 /// Channels a target names must exist in its tenant.
@@ -303,7 +307,11 @@ async fn get_target(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<
         .load_state(&p.tenant, &id)
         .await?
         .map(|v| v.value);
-    Ok(axum::Json(TargetView { target, state }).into_response())
+    Ok(axum::Json(TargetView {
+        target: redact::target(&p, target),
+        state,
+    })
+    .into_response())
 }
 
 async fn put_target(
