@@ -244,6 +244,26 @@ impl Target {
 
 pub const REDACTED: &str = "<redacted>";
 
+/// Shortest heartbeat token a user may choose: the token is the only secret of `/ping/{token}`.
+pub const MIN_TOKEN_CHARS: usize = 16;
+pub const MAX_TOKEN_CHARS: usize = 128;
+
+/// A heartbeat token a user chose: 16 to 128 URL-safe characters (`A-Z a-z 0-9 - _`), so it is
+/// hard to guess and stays one path segment. Generated tokens (32 hex digits) pass.
+pub fn check_heartbeat_token(token: &str) -> Result<(), String> {
+    let n = token.chars().count();
+    let url_safe = token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !(MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&n) || !url_safe {
+        return Err(format!(
+            "must be {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} characters of letters, digits, - and _ \
+             (or leave it out to have one generated)"
+        ));
+    }
+    Ok(())
+}
+
 // ---- wire form and validation ----
 
 /// The serialized shape of a [`TargetSpec`]: exactly one of `http`, `tcp`, `dns`, `heartbeat`.
@@ -650,6 +670,29 @@ mod tests {
         let shown = serde_json::to_string(&t.redacted()).unwrap();
         assert!(!shown.contains("s3") && !shown.contains("pw=1"), "{shown}");
         assert!(shown.contains("Authorization"), "{shown}");
+    }
+
+    #[test]
+    fn heartbeat_tokens() {
+        for ok in [
+            "0123456789abcdef",
+            "tok-0123456789_ABCDEF",
+            &uuid::Uuid::new_v4().simple().to_string(),
+        ] {
+            assert_eq!(check_heartbeat_token(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "0123456789abcde",
+            "../../v1/targets",
+            "0123456789abcdef/x",
+            "0123456789abcdef ",
+            "0123456789abcdefé",
+            &"a".repeat(129),
+        ] {
+            assert!(check_heartbeat_token(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -271,3 +271,131 @@ async fn a_read_only_key_reads_without_secrets_and_changes_nothing() {
     );
     h.stop().await;
 }
+
+/// A body is one JSON value: data after it is refused, not ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_data_after_a_json_body_is_refused() {
+    let mut h = Harness::new(
+        "harden-trailing",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let spec = r#"{"id":"t","tcp":{"host":"example.com","port":443}}"#;
+    for (body, what) in [
+        (format!("{spec}{{\"id\":\"u\"}}"), "a second value"),
+        (format!("{spec} x"), "a stray word"),
+        (format!("{spec}]"), "a stray bracket"),
+    ] {
+        let r = api.post("/v1/targets", &body).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.json["errors"][0]["field"], "body", "{what}");
+        assert!(r.text.contains("after the JSON value"), "{}", r.text);
+    }
+    assert_eq!(
+        api.get("/v1/targets/t").await.status,
+        404,
+        "nothing was created"
+    );
+    let r = api.post("/v1/targets", &format!("{spec}\n\t ")).await;
+    assert_eq!(r.status, 201, "trailing white space is fine: {}", r.text);
+    h.stop().await;
+}
+
+/// Names end up in log lines, notifications and pages: control characters are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_refused() {
+    let mut h = Harness::new("harden-names", "  - id: api\n    http: {url: '{target}'}\n").await;
+    h.start().await;
+    let api = h.api();
+    for bad in [
+        "two\nlines",
+        "\u{1b}[31mred",
+        "nul\u{0}",
+        "rtl\u{202e}txt.exe",
+        "cr\r",
+    ] {
+        let name = json!(bad);
+        let cases = [
+            (
+                "/v1/targets",
+                json!({"id": "t", "name": name, "tcp": {"host": "a", "port": 1}}),
+            ),
+            ("/v1/channels", json!({"id": "c", "name": name, "log": {}})),
+            (
+                "/v1/maintenance",
+                json!({"id": "m", "name": name, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-02T00:00:00Z"}),
+            ),
+            ("/v1/keys", json!({"name": name})),
+        ];
+        for (path, body) in cases {
+            let r = api.post(path, &body.to_string()).await;
+            assert_eq!(r.status, 400, "{path} {bad:?}: {}", r.text);
+            assert_eq!(r.json["errors"][0]["field"], "name", "{path}: {}", r.text);
+        }
+    }
+    let r = api
+        .post(
+            "/v1/targets",
+            r#"{"id":"t","name":"Web – Prod (ünïcode ok)","tcp":{"host":"a","port":1}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    h.stop().await;
+}
+
+/// A custom heartbeat token is 16+ URL-safe characters, and a token another tenant holds is
+/// answered exactly as one the caller's own tenant holds, naming neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_tokens_are_checked_and_clashes_reveal_no_owner() {
+    let mut h = Harness::new(
+        "harden-tokens",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let hb = |id: &str, token: &str| {
+        json!({"id": id, "heartbeat": {"period": "1h", "token": token}}).to_string()
+    };
+    for bad in [
+        "a",
+        "",
+        "../../v1/targets",
+        "short-token-15c",
+        "has space 0123456789",
+        "é-0123456789abcdef",
+    ] {
+        let r = admin.post("/v1/targets", &hb("cron", bad)).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text);
+        assert_eq!(
+            r.json["errors"][0]["field"], "heartbeat.token",
+            "{}",
+            r.text
+        );
+    }
+    let victim = admin.tenant_client("victim-co", "tenant").await;
+    let r = victim
+        .post("/v1/targets", &hb("secret-job", "victim-token-0123456789"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let own = admin.tenant_client("acme", "tenant").await;
+    let r = own
+        .post("/v1/targets", &hb("mine", "acme-token-0123456789"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let theirs = own
+        .post("/v1/targets", &hb("probe", "victim-token-0123456789"))
+        .await;
+    let ours = own
+        .post("/v1/targets", &hb("probe", "acme-token-0123456789"))
+        .await;
+    assert_eq!(theirs.status, 409, "{}", theirs.text);
+    assert_eq!((ours.status, &ours.json), (theirs.status, &theirs.json));
+    for leak in ["victim", "secret-job", "mine"] {
+        assert!(!theirs.text.contains(leak), "{leak} in {}", theirs.text);
+    }
+    h.stop().await;
+}

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::body::JsonBody;
 use super::extract::PathParam;
 use super::problem::Problem;
-use super::{if_match, redact};
+use super::{if_match, inputs, redact};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
@@ -113,6 +113,7 @@ async fn create_channel(
     p: Principal,
     JsonBody(spec): JsonBody<ChannelSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let now = ctx.clock.now();
     let id = spec.id.clone();
     let stored = ctx
@@ -161,6 +162,7 @@ async fn put_channel(
     headers: HeaderMap,
     JsonBody(spec): JsonBody<ChannelSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let id = parse_channel_id(&id)?;
     if spec.id != id {
         return Err(Problem::invalid_field(

@@ -20,6 +20,7 @@ pub mod problem;
 
 mod channels;
 mod incidents;
+mod inputs;
 mod keys;
 mod maintenance;
 mod pings;

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::body::JsonBody;
 use super::extract::{Params, PathParam};
 use super::problem::Problem;
-use super::{if_match, page_limit, publish_change, redact};
+use super::{if_match, inputs, page_limit, publish_change, redact};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
@@ -254,6 +254,7 @@ async fn create_target(
     p: Principal,
     JsonBody(mut spec): JsonBody<TargetSpec>,
 ) -> Result<Response, Problem> {
+    inputs::target(&spec)?;
     check_channels(&ctx, &p.tenant, &spec).await?;
     spec.ensure_heartbeat_token(None);
     check_token_unused(&ctx, &p.tenant, &spec).await?;
@@ -333,6 +334,7 @@ async fn put_target(
         ));
     }
     let if_match = if_match(&headers)?;
+    inputs::target(&spec)?;
     check_channels(&ctx, &p.tenant, &spec).await?;
     let existing = ctx.targets.get_target(&p.tenant, &id).await?;
     spec.ensure_heartbeat_token(existing.as_ref().map(|t| &t.spec));
