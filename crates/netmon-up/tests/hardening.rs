@@ -399,3 +399,101 @@ async fn heartbeat_tokens_are_checked_and_clashes_reveal_no_owner() {
     }
     h.stop().await;
 }
+
+/// Reads until the server closes the connection (or `within` passes); returns how long that
+/// took, `None` if it stayed open.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + within),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a response; keep reading until the close
+        }
+    }
+}
+
+/// Idle connections (new ones that send nothing, keep-alive ones between requests, and ones
+/// trickling their headers) are closed after the header-read timeout; past the per-IP cap a
+/// new connection is closed at once, and the API answers again when the holders are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_excess_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let mut h = Harness::with_settings(
+        "harden-conns",
+        "api:\n  server: {header_read_timeout: 1s, max_connections_per_ip: 3}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let addr = h.running().api_addr();
+    let limit = Duration::from_secs(4);
+
+    let mut silent = TcpStream::connect(addr).await.expect("connect");
+    let took = closed_within(&mut silent, limit)
+        .await
+        .expect("a silent connection is closed");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+
+    let mut keep_alive = TcpStream::connect(addr).await.expect("connect");
+    keep_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let took = closed_within(&mut keep_alive, limit)
+        .await
+        .expect("an idle keep-alive is closed");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+
+    let mut trickle = TcpStream::connect(addr).await.expect("connect");
+    let started = Instant::now();
+    let mut closed = false;
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > limit {
+            break;
+        }
+    }
+    assert!(
+        closed
+            || closed_within(&mut trickle, Duration::from_millis(200))
+                .await
+                .is_some(),
+        "a header trickled byte by byte is cut off ({:?})",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Three idle connections from this IP fill its share; a fourth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(addr).await.expect("the kernel accepts");
+    let took = closed_within(&mut extra, Duration::from_millis(800))
+        .await
+        .expect("closed before any timeout");
+    assert!(took < Duration::from_millis(800), "{took:?}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.api().get("/healthz").await.status, 200);
+    h.stop().await;
+}
