@@ -497,3 +497,32 @@ async fn idle_and_excess_connections_are_closed() {
     assert_eq!(h.api().get("/healthz").await.status, 200);
     h.stop().await;
 }
+
+/// Pages cannot be framed by another site; answers are not content-sniffed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_refuse_to_be_framed() {
+    let mut h = Harness::new(
+        "harden-frames",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    for path in ["/status", "/healthz", "/v1/targets", "/nope"] {
+        let r = api.get(path).await;
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+    h.stop().await;
+}

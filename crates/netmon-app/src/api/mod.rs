@@ -98,9 +98,28 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
+        .layer(middleware::map_response(no_framing))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
+}
+
+/// No page of this server may be framed by another site (clickjacking), and no answer is
+/// sniffed as another content type. Badges are images, which `<img>` embeds without framing.
+async fn no_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Authenticates (when a key is sent) and rate-limits every request: per key when the key is
