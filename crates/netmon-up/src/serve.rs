@@ -2,9 +2,8 @@
 //! connections, and caps on open connections in all and per client IP, so slow or idle clients
 //! cannot hold every file descriptor (axum's own `serve` has neither).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,6 +11,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use netmon_app::http::limit::{Slot, Slots};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -76,39 +76,6 @@ mod secs {
     }
 }
 
-/// One client IP's open connections; the count goes down when the slot is dropped.
-struct IpSlot {
-    ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl IpSlot {
-    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<Self> {
-        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Self {
-            ip,
-            counts: counts.clone(),
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Says so at most once a minute, so a flood does not flood the log too.
 struct RefusalLog(Option<Instant>);
 
@@ -133,7 +100,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let total = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_ip = Arc::new(Mutex::new(HashMap::new()));
+    let per_ip = Slots::new(limits.max_connections_per_ip.max(1));
     let mut refusals = RefusalLog(None);
     let mut connections = JoinSet::new();
     loop {
@@ -154,7 +121,7 @@ pub(crate) async fn serve(
             refusals.refused(peer, "max_connections reached");
             continue;
         };
-        let Some(slot) = IpSlot::take(&per_ip, peer.ip(), limits.max_connections_per_ip) else {
+        let Some(slot) = per_ip.take(&peer.ip()) else {
             refusals.refused(peer, "max_connections_per_ip reached for this client");
             continue;
         };
@@ -176,7 +143,7 @@ async fn connection(
     peer: SocketAddr,
     router: Router,
     limits: ServerLimits,
-    _held: (OwnedSemaphorePermit, IpSlot),
+    _held: (OwnedSemaphorePermit, Slot<IpAddr>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     // The peer address keys the per-IP rate limit of requests without a key.

@@ -526,3 +526,48 @@ async fn pages_refuse_to_be_framed() {
     }
     h.stop().await;
 }
+
+/// One tenant cannot fill the probe queue with "check now" calls: past a few waiting at once it
+/// gets 429 straight away, and another tenant's check still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_now_calls_waiting_per_tenant_are_bounded() {
+    let mut h = Harness::with_settings(
+        "harden-checks",
+        "api:\n  rate_limit: {per_second: 1000, burst: 1000}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.check_timeout = Some(Duration::from_secs(2));
+    h.start().await;
+    h.target.set_mode(netmon_testkit::servers::Mode::Hang);
+    let admin = h.api();
+    let mut waiting = JoinSet::new();
+    for _ in 0..4 {
+        let api = admin.clone();
+        waiting.spawn(async move { api.post("/v1/targets/api/check", "").await.status });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let r = admin.post("/v1/targets/api/check", "").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+
+    let other = admin.tenant_client("acme", "tenant").await;
+    let r = other
+        .post(
+            "/v1/targets",
+            r#"{"id":"x","tcp":{"host":"127.0.0.1","port":9}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = other.post("/v1/targets/x/check", "").await;
+    assert_eq!(r.status, 200, "another tenant is not held up: {}", r.text);
+    while let Some(status) = waiting.join_next().await {
+        assert_eq!(status.expect("task"), 504, "the hung checks time out");
+    }
+    h.kill();
+}

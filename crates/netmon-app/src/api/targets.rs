@@ -100,6 +100,7 @@ pub(super) fn routes() -> Vec<Route> {
                 .ok(200, "The probe result", "CheckNow")
                 .error(404, "No such target")
                 .error(409, "Heartbeat targets are checked by their pings")
+                .error(429, "Too many checks of this tenant are waiting")
                 .error(502, "The prober could not run the job")
                 .error(504, "No result within the wait; the job may still run"),
             check_now,
@@ -515,6 +516,16 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
             "heartbeat targets are checked by their pings, not probed; ping /ping/{token} instead",
         ));
     }
+    // Held until the reply (or the client going away drops this handler).
+    let _slot = ctx.checks.take(&p.tenant).ok_or_else(|| {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "at most {} checks of a tenant may wait at once; retry when one has answered",
+                ctx.checks.max()
+            ),
+        )
+    })?;
     let wait = (target.spec.timeout.as_duration() + CHECK_MARGIN).min(ctx.check_timeout);
     let job = ProbeJob {
         job_id: uuid::Uuid::now_v7().to_string(),
