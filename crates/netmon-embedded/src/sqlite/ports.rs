@@ -108,7 +108,16 @@ impl TargetStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached("SELECT tenant, id, version, body FROM targets ORDER BY tenant, id")
                 .db()?;
-            let rows = stmt.query_map([], full_row).db()?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .db()?;
             rows.map(|row| {
                 let (tenant, id, v, body) = row.db()?;
                 target_from_row(&format!("target {tenant}/{id}"), v, &body)
@@ -127,7 +136,16 @@ impl TargetStore for SqliteStore {
                      ORDER BY tenant, id LIMIT 1",
                 )
                 .db()?;
-            let mut rows = stmt.query_map([&token], full_row).db()?;
+            let mut rows = stmt
+                .query_map([&token], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .db()?;
             match rows.next() {
                 None => Ok(None),
                 Some(row) => {
@@ -184,11 +202,6 @@ impl TargetStore for SqliteStore {
         })
         .await
     }
-}
-
-/// `SELECT tenant, id, version, body` of a targets row.
-fn full_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 /// The `version` column is authoritative; the copy inside the JSON is overwritten.
