@@ -33,26 +33,37 @@ async fn ten_thousand_pings_against_ten_thousand_targets_take_under_a_second() {
     let store = SqliteStore::in_memory().await.expect("store");
     put_heartbeats(&store, N).await;
     let budget = Duration::from_secs(1);
-    let started = Instant::now();
-    let mut done = 0;
-    for i in 0..N {
-        let wanted = (i * 7919) % N;
-        let found = store
-            .find_by_heartbeat_token(&token(wanted))
-            .await
-            .expect("lookup")
-            .expect("every token is found");
-        assert_eq!(found.id().as_str(), format!("job-{wanted}"));
-        done += 1;
-        if started.elapsed() > budget {
+    // Best of three rounds, so a machine busy with other work for a moment does not fail it;
+    // a scan takes minutes per round and fails every one.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut done = 0;
+        for i in 0..N {
+            let wanted = (i * 7919) % N;
+            let found = store
+                .find_by_heartbeat_token(&token(wanted))
+                .await
+                .expect("lookup")
+                .expect("every token is found");
+            assert_eq!(found.id().as_str(), format!("job-{wanted}"));
+            done += 1;
+            if started.elapsed() > budget {
+                break;
+            }
+        }
+        let took = started.elapsed();
+        println!("{done} lookups against {N} targets in {took:?}");
+        rounds.push((done, took));
+        if done == N && took < budget {
             break;
         }
     }
-    let took = started.elapsed();
-    println!("{done} lookups against {N} targets in {took:?}");
     assert!(
-        done == N && took < budget,
-        "{done} of {N} lookups in {took:?}"
+        rounds
+            .iter()
+            .any(|&(done, took)| done == N && took < budget),
+        "lookups done and time per round: {rounds:?}"
     );
     assert_eq!(
         store
