@@ -87,7 +87,10 @@ pub async fn create(
 
 /// Names are shown in listings and logs: 1-100 printable characters.
 pub fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.trim().is_empty()
+        || name.chars().count() > 100
+        || !netmon_core::ids::is_printable_text(name)
+    {
         return Err("must be 1 to 100 printable characters and not blank");
     }
     Ok(())

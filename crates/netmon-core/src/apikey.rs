@@ -18,8 +18,11 @@ pub(crate) const SECRET_LEN: usize = 64;
 pub enum Role {
     /// Everything a tenant key may do, for its own tenant, plus managing keys of every tenant.
     Admin,
-    /// The resources of its own tenant, and that tenant's keys.
+    /// The resources of its own tenant, and that tenant's keys other than admin keys.
     Tenant,
+    /// Reads its own tenant's resources with every secret redacted (header values, bodies,
+    /// heartbeat tokens, channel credentials); changes nothing.
+    ReadOnly,
 }
 
 impl Role {
@@ -27,7 +30,13 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Tenant => "tenant",
+            Role::ReadOnly => "read_only",
         }
+    }
+
+    /// Whether the key may change anything (and see secrets).
+    pub fn can_write(self) -> bool {
+        self != Role::ReadOnly
     }
 }
 
@@ -99,6 +108,15 @@ mod tests {
             format!("nmk_{id}_{secret}_"),
         ] {
             assert_eq!(split_key(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_serialize_as_their_names() {
+        for role in [Role::Admin, Role::Tenant, Role::ReadOnly] {
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+            assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
         }
     }
 

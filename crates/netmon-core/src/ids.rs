@@ -17,6 +17,14 @@ pub enum IdError {
     BadChar(char),
 }
 
+/// Whether a name or other free text is safe to show in listings, log lines, notifications and
+/// pages: no control characters (a newline, ESC or NUL would forge log lines or drive a
+/// terminal) and no bidirectional overrides (which make text read other than it is).
+pub fn is_printable_text(s: &str) -> bool {
+    !s.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+}
+
 /// Shared rule: 1..=64 chars of `[A-Za-z0-9._-]`, starting with a letter or digit. Safe in URLs,
 /// DynamoDB keys (we use `#` as a separator) and file names.
 pub fn validate_id(s: &str) -> Result<(), IdError> {

@@ -17,6 +17,8 @@ pub const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
 pub const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
 pub const MAX_THRESHOLD: u32 = 100;
 pub const MAX_REDIRECTS: u8 = 20;
+/// Conditions per target: each is evaluated on every probe.
+pub const MAX_CONDITIONS: usize = 50;
 
 /// A target as its author writes it (config file, API body). The wire shape names the check kind
 /// as a key (`http:`, `tcp:`, `dns:`, `heartbeat:`), so unknown keys can be refused everywhere.
@@ -222,7 +224,7 @@ impl Target {
     }
 
     /// A copy safe to publish: header values, request bodies and heartbeat tokens replaced.
-    pub(crate) fn redacted(&self) -> Target {
+    pub fn redacted(&self) -> Target {
         let mut t = self.clone();
         match &mut t.spec.check {
             CheckSpec::Http(h) => {
@@ -241,6 +243,26 @@ impl Target {
 }
 
 pub const REDACTED: &str = "<redacted>";
+
+/// Shortest heartbeat token a user may choose: the token is the only secret of `/ping/{token}`.
+pub const MIN_TOKEN_CHARS: usize = 16;
+pub const MAX_TOKEN_CHARS: usize = 128;
+
+/// A heartbeat token a user chose: 16 to 128 URL-safe characters (`A-Z a-z 0-9 - _`), so it is
+/// hard to guess and stays one path segment. Generated tokens (32 hex digits) pass.
+pub fn check_heartbeat_token(token: &str) -> Result<(), String> {
+    let n = token.chars().count();
+    let url_safe = token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !(MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&n) || !url_safe {
+        return Err(format!(
+            "must be {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} characters of letters, digits, - and _ \
+             (or leave it out to have one generated)"
+        ));
+    }
+    Ok(())
+}
 
 // ---- wire form and validation ----
 
@@ -309,6 +331,8 @@ pub(crate) enum SpecError {
     BadName(String),
     #[error("target {0:?}: heartbeat period must be between 10s and 30d")]
     HeartbeatPeriod(String),
+    #[error("target {0:?}: at most {MAX_CONDITIONS} conditions")]
+    TooManyConditions(String),
 }
 
 impl TryFrom<TargetSpecWire> for TargetSpec {
@@ -352,6 +376,9 @@ impl TryFrom<TargetSpecWire> for TargetSpec {
                 timeout: w.timeout,
                 interval: w.interval,
             });
+        }
+        if w.conditions.len() > MAX_CONDITIONS {
+            return Err(SpecError::TooManyConditions(id));
         }
         let name = w.name.unwrap_or_else(|| id.clone());
         if name.trim().is_empty() || name.chars().count() > 200 {
@@ -646,6 +673,29 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_tokens() {
+        for ok in [
+            "0123456789abcdef",
+            "tok-0123456789_ABCDEF",
+            &uuid::Uuid::new_v4().simple().to_string(),
+        ] {
+            assert_eq!(check_heartbeat_token(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "0123456789abcde",
+            "../../v1/targets",
+            "0123456789abcdef/x",
+            "0123456789abcdef ",
+            "0123456789abcdefé",
+            &"a".repeat(129),
+        ] {
+            assert!(check_heartbeat_token(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_specs() {
         let cases = [
             (
@@ -724,5 +774,14 @@ mod tests {
             let err = parse(json).expect_err(json);
             assert!(err.contains(want), "{json}: {err}");
         }
+        let many = |n| {
+            format!(
+                r#"{{"id":"a","tcp":{{"host":"x","port":1}},"conditions":[{}]}}"#,
+                vec![r#""[CONNECTED] == true""#; n].join(",")
+            )
+        };
+        assert!(parse(&many(MAX_CONDITIONS)).is_ok());
+        let err = parse(&many(MAX_CONDITIONS + 1)).expect_err("too many");
+        assert!(err.contains("at most 50 conditions"), "{err}");
     }
 }

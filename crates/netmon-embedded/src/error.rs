@@ -18,6 +18,11 @@ pub enum EmbeddedError {
     Corrupt(String),
     #[error("store worker thread: {0}")]
     Worker(String),
+    #[error("cannot create the database file {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Maps SQLite errors by what the caller should do: busy/locked and I/O are worth retrying,

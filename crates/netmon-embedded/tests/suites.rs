@@ -382,6 +382,8 @@ async fn a_version_1_database_is_migrated() {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
         conn.execute_batch(
             "DROP TABLE api_keys; DROP TABLE maintenance; DROP TABLE rpc_replies; \
+             DROP INDEX targets_by_heartbeat_token; \
+             ALTER TABLE targets DROP COLUMN heartbeat_token; \
              UPDATE schema_version SET version = 1;",
         )
         .expect("roll back to version 1");

@@ -1,8 +1,10 @@
 //! DNS checks: one query to one server over UDP, retried over TCP when the answer is truncated.
 //!
-//! The server address is NOT subject to the SSRF guard: operators choose it, the query cannot
-//! carry tenant-controlled payload beyond a name, and the usual cloud resolver is itself
-//! link-local (AWS's 169.254.169.253), which the guard would refuse.
+//! A server the check names (`resolver`) is a destination the tenant chose, so it passes the SSRF
+//! guard like any other: otherwise a tenant could send queries with names of its choosing to a
+//! loopback or VPC resolver and read the answers. The system resolver (from /etc/resolv.conf,
+//! used when the check names none) is the operator's and is not guarded: the usual cloud
+//! resolver is itself link-local (AWS's 169.254.169.253), which the guard would refuse.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -15,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use crate::Prober;
 use crate::net::{Phase, Progress, err, ms};
+use crate::{Prober, guard};
 
 /// Advertised EDNS(0) payload size (the DNS flag day 2020 value: avoids IP fragmentation).
 const EDNS_PAYLOAD: u16 = 1232;
@@ -26,7 +28,12 @@ const UDP_RETRANSMIT: Duration = Duration::from_secs(1);
 impl Prober {
     pub(crate) async fn dns(&self, check: &DnsCheck, p: &mut Progress) -> Result<(), ProbeError> {
         let server = match &check.resolver {
-            Some(s) => parse_server(s)?,
+            Some(s) => {
+                let server = parse_server(s)?;
+                guard::check(server.ip(), &self.config)
+                    .map_err(|refused| err(ErrorKind::Blocked, refused.to_string()))?;
+                server
+            }
             None => self.system_dns.ok_or_else(|| {
                 err(
                     ErrorKind::Dns,

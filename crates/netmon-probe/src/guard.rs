@@ -12,7 +12,11 @@ use crate::ProbeConfig;
 /// What an address is, from the point of view of "may a tenant make us connect there".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddrClass {
-    /// Cloud instance metadata and credential endpoints (AWS EC2/ECS, Azure wireserver).
+    /// Cloud instance metadata, credential and platform endpoints: AWS (169.254.169.254,
+    /// 169.254.170.2, fd00:ec2::/96), GCP (fd20:ce::254), Azure (168.63.129.16), Alibaba
+    /// (100.100.100.200), Oracle Cloud Classic (192.0.0.192), and 169.254.169.254 in every IPv6
+    /// form that reaches it (IPv4-mapped, NAT64, 6to4). Refused unless link-local is allowed,
+    /// even where the range around them (CGNAT, ULA) is allowed as private.
     Metadata,
     /// 169.254.0.0/16, fe80::/10.
     LinkLocal,
@@ -42,11 +46,21 @@ impl AddrClass {
     }
 }
 
-const EC2_METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
-const ECS_METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
-// Azure's wireserver is not link-local, but hands out VM configuration the same way.
-const AZURE_WIRESERVER_V4: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
-const EC2_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+/// Metadata endpoints outside 169.254.0.0/16 (or that must not count as merely link-local).
+const METADATA_V4: [Ipv4Addr; 5] = [
+    // AWS EC2 (also GCP, Azure IMDS, OpenStack, DigitalOcean, Oracle, Hetzner...).
+    Ipv4Addr::new(169, 254, 169, 254),
+    // AWS ECS task credentials.
+    Ipv4Addr::new(169, 254, 170, 2),
+    // Azure's wireserver: not link-local, but hands out VM configuration the same way.
+    Ipv4Addr::new(168, 63, 129, 16),
+    // Alibaba Cloud, inside CGNAT space, which `allow_private` would otherwise permit.
+    Ipv4Addr::new(100, 100, 100, 200),
+    // Oracle Cloud Classic.
+    Ipv4Addr::new(192, 0, 0, 192),
+];
+/// GCP's metadata server for IPv6-only instances.
+const GCP_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd20, 0x00ce, 0, 0, 0, 0, 0, 0x0254);
 
 pub fn classify(ip: IpAddr) -> AddrClass {
     match ip {
@@ -57,7 +71,7 @@ pub fn classify(ip: IpAddr) -> AddrClass {
 
 fn classify_v4(ip: Ipv4Addr) -> AddrClass {
     let o = ip.octets();
-    if ip == EC2_METADATA_V4 || ip == ECS_METADATA_V4 || ip == AZURE_WIRESERVER_V4 {
+    if METADATA_V4.contains(&ip) {
         AddrClass::Metadata
     } else if o[0] == 169 && o[1] == 254 {
         AddrClass::LinkLocal
@@ -84,13 +98,27 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
         return classify_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) reaches the embedded IPv4 address through the local translator.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let [a, b] = s[6].to_be_bytes();
-        let [c, d] = s[7].to_be_bytes();
-        return classify_v4(Ipv4Addr::new(a, b, c, d));
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // NAT64 (64:ff9b::/96, and 64:ff9b:1::/96 in the local-use range) reaches the embedded IPv4
+    // address through a translator on the network.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] <= 1 && s[3..6] == [0, 0, 0] {
+        return classify_v4(v4(s[6], s[7]));
     }
-    if ip == EC2_METADATA_V6 {
+    // 6to4 (2002:AABB:CCDD::/48) embeds an IPv4 address; one that is not public is refused as
+    // what it embeds (a relay or local router may deliver it).
+    if s[0] == 0x2002 {
+        let class = classify_v4(v4(s[1], s[2]));
+        if class != AddrClass::Public {
+            return class;
+        }
+    }
+    // AWS's IPv6 endpoints (metadata fd00:ec2::254, DNS ::253, NTP ::123) share fd00:ec2::/96.
+    let aws_v6 = s[0] == 0xfd00 && s[1] == 0x0ec2 && s[2..6] == [0, 0, 0, 0];
+    if aws_v6 || ip == GCP_METADATA_V6 {
         AddrClass::Metadata
     } else if ip.is_unspecified() {
         AddrClass::Unspecified
@@ -166,6 +194,18 @@ mod tests {
             ("169.254.170.2", Metadata),
             ("168.63.129.16", Metadata),
             ("fd00:ec2::254", Metadata),
+            ("fd00:ec2::253", Metadata),
+            ("fd20:ce::254", Metadata),
+            ("100.100.100.200", Metadata),
+            ("::ffff:100.100.100.200", Metadata),
+            ("64:ff9b::6464:64c8", Metadata),
+            ("64:ff9b:1::a9fe:a9fe", Metadata),
+            ("2002:a9fe:a9fe::1", Metadata),
+            ("2002:7f00:1::1", Loopback),
+            ("2002:0808:0808::1", Public),
+            ("192.0.0.192", Metadata),
+            ("100.100.100.201", Private),
+            ("fd00:ec2:1::254", Private),
             ("::ffff:169.254.169.254", Metadata),
             ("64:ff9b::a9fe:a9fe", Metadata),
             ("169.254.169.253", LinkLocal),
@@ -245,6 +285,8 @@ mod tests {
         for addr in [
             "169.254.169.254",
             "fd00:ec2::254",
+            "fd20:ce::254",
+            "100.100.100.200",
             "169.254.1.1",
             "fe80::1",
             "ff02::1",

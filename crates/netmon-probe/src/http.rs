@@ -21,15 +21,6 @@ use url::{Position, Url};
 use crate::net::{self, Host, Phase, Progress, err, ms};
 use crate::{Prober, cert, tls};
 
-/// Headers that carry credentials; not forwarded when a redirect leaves the original origin
-/// (the same rule browsers and curl apply).
-const SENSITIVE: [HeaderName; 4] = [
-    header::AUTHORIZATION,
-    header::COOKIE,
-    header::PROXY_AUTHORIZATION,
-    header::HOST,
-];
-
 /// Aborts hyper's connection task when the probe finishes or is dropped by the timeout, so no
 /// socket outlives its probe.
 struct AbortOnDrop(JoinHandle<()>);
@@ -94,6 +85,10 @@ impl Prober {
             visited.push((method.clone(), url.clone()));
 
             let same_origin = origin_of(&url) == first_origin;
+            if !same_origin {
+                // The body is the user's too (form credentials, tokens): not for another origin.
+                body = Bytes::new();
+            }
             let request = build_request(
                 &url,
                 &method,
@@ -342,11 +337,12 @@ fn build_request(
     if let Ok(ua) = HeaderValue::from_str(&config.user_agent) {
         headers.insert(header::USER_AGENT, ua);
     }
-    for (name, value) in user_headers {
-        if !same_origin && SENSITIVE.contains(name) {
-            continue;
+    // Once a redirect leaves the original origin, none of the user's headers follow: any of
+    // them may be a credential (`X-Api-Key`, a signed token), not just the ones curl knows.
+    if same_origin {
+        for (name, value) in user_headers {
+            headers.insert(name.clone(), value.clone());
         }
-        headers.insert(name.clone(), value.clone());
     }
     let mut request = Request::builder()
         .method(method.clone())

@@ -32,14 +32,14 @@ use net::{Host, Progress, err, ms};
 
 /// What a probe may do. Private and link-local destinations are opt-in: in the cloud a tenant's
 /// URL must never reach the VPC or the instance metadata service. The guard covers HTTP(S) and
-/// TCP destinations (and every redirect hop); the server a DNS check queries is operator-chosen
-/// and not guarded (see the `dns` module).
+/// TCP destinations (and every redirect hop), webhooks, and the resolver a DNS check names; only
+/// the system resolver used by DNS checks that name none is the operator's and not guarded (see
+/// the `dns` module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeConfig {
     /// Loopback, RFC 1918, ULA, CGNAT (and 0.0.0.0, which reaches the local host).
     pub allow_private: bool,
-    /// 169.254.0.0/16, fe80::/10 and cloud metadata endpoints (169.254.169.254, fd00:ec2::254,
-    /// 169.254.170.2).
+    /// 169.254.0.0/16, fe80::/10 and cloud metadata endpoints (see [`guard::AddrClass::Metadata`]).
     pub allow_link_local: bool,
     /// Response bodies are read up to this many bytes; the rest is discarded (not an error).
     pub max_body_bytes: usize,

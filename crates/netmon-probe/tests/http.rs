@@ -285,27 +285,35 @@ async fn redirect_to_another_scheme_is_refused() {
     assert!(e.message.contains("ftp"), "{}", e.message);
 }
 
+/// A redirect to another origin (here another port) carries none of the headers the user set
+/// (any of them may be a credential: `X-Api-Key`, a signed token) and not the body.
 #[tokio::test]
-async fn credentials_are_not_forwarded_to_another_origin() {
+async fn user_headers_and_body_are_not_forwarded_to_another_origin() {
     let other = serve(|_| ok("other")).await;
     let target = format!("http://127.0.0.1:{}/landing", other.addr.port());
-    let first = serve(move |_| redirect(302, &target)).await;
+    let first = serve(move |_| redirect(307, &target)).await;
     let mut check = http_check(&first.url("/"));
+    check.method = "POST".into();
+    check.body = Some("password=body-s3cret".into());
     check
         .headers
         .insert("Authorization".into(), "Bearer s3cret".into());
+    check.headers.insert("X-Api-Key".into(), "k3y".into());
     check.headers.insert("Accept".into(), "text/plain".into());
     let obs = prober(ProbeConfig::new(true, false))
         .observe(&CheckSpec::Http(check), T)
         .await;
     assert_eq!(obs.body.as_deref(), Some("other"));
-    assert_eq!(
-        first.requests()[0].header("authorization"),
-        Some("Bearer s3cret")
-    );
+    let sent = &first.requests()[0];
+    assert_eq!(sent.header("authorization"), Some("Bearer s3cret"));
+    assert_eq!(sent.header("x-api-key"), Some("k3y"));
+    assert_eq!(sent.body, b"password=body-s3cret");
     let moved = &other.requests()[0];
-    assert_eq!(moved.header("authorization"), None);
-    assert_eq!(moved.header("accept"), Some("text/plain"));
+    assert_eq!(moved.method, "POST", "307 repeats the method");
+    for name in ["authorization", "x-api-key", "accept"] {
+        assert_eq!(moved.header(name), None, "{name} was forwarded");
+    }
+    assert!(moved.body.is_empty(), "the body was forwarded");
     assert_eq!(
         moved.header("host"),
         Some(format!("127.0.0.1:{}", other.addr.port()).as_str())

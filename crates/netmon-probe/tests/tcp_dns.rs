@@ -1,5 +1,7 @@
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -85,7 +87,7 @@ async fn dns_answers_and_rcodes_are_observed() {
     let server = dns_server(zone).await;
     let at = server.addr.to_string();
     // DNS servers are operator-chosen and not guarded: even cloud_default may query 127.0.0.1.
-    let prober = prober(ProbeConfig::new(false, false));
+    let prober = prober(ProbeConfig::new(true, false));
 
     let cases: &[(&str, DnsRecordType, &str, &[&str])] = &[
         ("ok.test", DnsRecordType::A, "NOERROR", &["192.0.2.1"]),
@@ -121,7 +123,7 @@ async fn dns_answers_and_rcodes_are_observed() {
 async fn dns_expected_answers_must_all_be_present() {
     let server = dns_server(zone).await;
     let at = server.addr.to_string();
-    let prober = prober(ProbeConfig::new(false, false));
+    let prober = prober(ProbeConfig::new(true, false));
 
     let ok = prober
         .observe(&dns("ok.test", DnsRecordType::A, &at, &["192.0.2.1"]), T)
@@ -172,7 +174,7 @@ async fn a_silent_dns_server_times_out() {
     let server = dns_server(zone).await;
     let timeout = Duration::from_millis(1500); // spans one UDP retransmission
     let started = Instant::now();
-    let obs = prober(ProbeConfig::new(false, false))
+    let obs = prober(ProbeConfig::new(true, false))
         .observe(
             &dns(
                 "silent.test",
@@ -213,4 +215,54 @@ async fn the_default_dns_server_is_used_when_none_is_named() {
         .await;
     assert_eq!(obs.error, None);
     assert_eq!(obs.dns_answers, ["192.0.2.1"]);
+}
+
+/// The resolver a check names is a destination the tenant chose: the SSRF guard applies, so a
+/// deployment that denies private and link-local addresses sends it nothing.
+#[tokio::test]
+async fn a_named_resolver_passes_the_ssrf_guard() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let server = dns_server(move |name| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        zone(name)
+    })
+    .await;
+    let check = dns("ok.test", DnsRecordType::A, &server.addr.to_string(), &[]);
+
+    let cloud = prober(ProbeConfig::new(false, false))
+        .observe(&check, T)
+        .await;
+    let e = cloud.error.expect("blocked");
+    assert_eq!(e.kind, ErrorKind::Blocked);
+    assert_eq!(
+        e.message,
+        "refused to connect to 127.0.0.1 (loopback address); set allow_private to permit"
+    );
+    assert!(!cloud.connected);
+    assert_eq!(cloud.dns_rcode, None);
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "no query was sent");
+
+    // Metadata and link-local resolvers stay refused where private ones are allowed.
+    let embedded = prober(ProbeConfig::new(true, false));
+    for resolver in [
+        "169.254.169.253",
+        "169.254.169.254",
+        "[fd00:ec2::253]:53",
+        "fd20:ce::254",
+        "100.100.100.200",
+        "fe80::1",
+    ] {
+        let obs = embedded
+            .observe(&dns("ok.test", DnsRecordType::A, resolver, &[]), T)
+            .await;
+        let e = obs.error.expect(resolver);
+        assert_eq!(e.kind, ErrorKind::Blocked, "{resolver}: {}", e.message);
+        assert!(e.message.contains("allow_link_local"), "{}", e.message);
+    }
+
+    let local = embedded.observe(&check, T).await;
+    assert_eq!(local.error, None);
+    assert_eq!(local.dns_answers, vec!["192.0.2.1"]);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
 }

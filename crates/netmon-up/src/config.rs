@@ -37,6 +37,9 @@ pub struct ApiSettings {
     /// Per API key, and per client IP for requests without a valid key.
     #[serde(default)]
     pub rate_limit: netmon_app::http::limit::RateLimits,
+    /// Header-read (and idle) timeout and connection caps of the HTTP server.
+    #[serde(default)]
+    pub server: crate::serve::ServerLimits,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@
 
 pub mod config;
 mod loops;
+mod serve;
 mod sync;
 
 use std::net::SocketAddr;
@@ -32,10 +33,11 @@ use netmon_embedded::{EventFilter, MemoryBus, SqliteStore, spawn_consumer};
 use netmon_probe::{ProbeConfig, Prober, Resolver, SystemResolver};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::loops::{ChannelJobQueue, probe_workers, prune_loop, scheduler_loop, stopped};
+use crate::loops::{ChannelJobQueue, probe_workers, prune_loop, scheduler_loop};
+pub use crate::serve::ServerLimits;
 pub use crate::sync::{apply_config, ensure_admin_key};
 
 pub struct Options {
@@ -376,20 +378,12 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         .rate_limits(config.api.rate_limit)
         .build(),
     );
-    {
-        let mut rx = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            // The peer address keys the per-IP rate limit of requests without a key.
-            let serve = axum::serve(
-                listener,
-                api.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stopped(&mut rx).await });
-            if let Err(e) = serve.await {
-                error!(error = %e, "API server stopped");
-            }
-        }));
-    }
+    tasks.push(tokio::spawn(serve::serve(
+        listener,
+        api,
+        config.api.server,
+        shutdown_rx.clone(),
+    )));
 
     let max_timeout = config
         .targets

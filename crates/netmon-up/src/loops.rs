@@ -48,8 +48,16 @@ pub(crate) async fn probe_workers(
             _ = stopped(&mut shutdown) => None,
         };
         let Some(job) = job else { break };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        // A "check now" job does not take one of the scheduled rounds' slots: the API bounds how
+        // many each tenant has waiting, and a tenant checking hung targets must not hold up
+        // every other tenant's probes.
+        let slot = if job.correlation_id.is_some() {
+            None
+        } else {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            Some(slot)
         };
         let (service, done, rpc, clock) =
             (service.clone(), done.clone(), rpc.clone(), clock.clone());

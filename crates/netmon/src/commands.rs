@@ -162,6 +162,7 @@ pub enum KeysCmd {
 pub enum RoleArg {
     Admin,
     Tenant,
+    ReadOnly,
 }
 
 impl RoleArg {
@@ -169,6 +170,7 @@ impl RoleArg {
         match self {
             RoleArg::Admin => Role::Admin,
             RoleArg::Tenant => Role::Tenant,
+            RoleArg::ReadOnly => Role::ReadOnly,
         }
     }
 }

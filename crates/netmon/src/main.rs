@@ -228,11 +228,13 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
         }
     };
     if let Some(key) = running.initial_admin_key() {
-        // Shown once, on the terminal only: never logged, never shown again.
+        // Shown once, alone on stdout: never on stderr with the logs (which are often kept),
+        // never shown again.
         eprintln!(
-            "netmon up: created the first admin API key (shown only now; another one: \
-             `netmon keys create --store FILE`):\n  {key}"
+            "netmon up: created the first admin API key; it is printed on stdout, shown only \
+             now (another one: `netmon keys create --store FILE`)"
         );
+        println!("{key}");
     }
     eprintln!(
         "netmon up: {targets} target(s) from {}, API on http://{} — Ctrl-C to stop",

@@ -456,10 +456,11 @@ fn the_admin_key_is_printed_on_first_start_only() {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stdout = child.stdout.take().unwrap();
         let mut seen = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
@@ -473,6 +474,7 @@ fn the_admin_key_is_printed_on_first_start_only() {
             .args(["-INT", &child.id().to_string()])
             .status();
         let _ = child.wait();
+        seen.extend(BufReader::new(stdout).lines().map_while(Result::ok));
         seen
     };
     assert!(

@@ -378,7 +378,8 @@ fn check_kuma(version: &str, parts: &[&str], targets: usize, channels: usize) {
     let push = target(&file, "nightly-backup");
     assert_eq!(
         push["heartbeat"],
-        serde_json::json!({"period": "1d", "grace": "1h", "token": "Xy7pQ2rT9wLm"})
+        serde_json::json!({"period": "1d", "grace": "1h"}),
+        "Kuma's 12-character push token is too short to keep: netmon generates one"
     );
     let staging = target(&file, "staging");
     assert_eq!(staging["enabled"], false);

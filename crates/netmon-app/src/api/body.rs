@@ -46,7 +46,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = format!(
@@ -62,7 +62,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             path
         };
         Problem::invalid_field(field, message)
-    })
+    })?;
+    // One JSON value and nothing after it (white space aside): `{...}{...}` or `{...}x` is
+    // refused rather than read as its first value.
+    de.end().map_err(|e| {
+        Problem::invalid_field(
+            "body",
+            format!(
+                "unexpected data after the JSON value (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    Ok(value)
 }
 
 /// serde_json appends " at line L column C"; we report position separately.

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::PathParam;
-use super::if_match;
 use super::problem::Problem;
+use super::{if_match, inputs, redact};
 use crate::auth::Principal;
 use crate::channels::channel_view;
 use crate::http::Operation;
@@ -113,7 +113,7 @@ async fn list_channels(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
         .iter()
         .map(channel_view)
         .collect();
-    Ok(axum::Json(json!({ "items": items })).into_response())
+    Ok(axum::Json(redact::channels(&p, json!({ "items": items }))).into_response())
 }
 
 async fn create_channel(
@@ -121,6 +121,7 @@ async fn create_channel(
     p: Principal,
     JsonBody(spec): JsonBody<ChannelSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let now = ctx.clock.now();
     let id = spec.id.clone();
     let stored = ctx
@@ -159,7 +160,7 @@ async fn get_channel(
     let channel = find(&ctx, &p.tenant, &id)
         .await?
         .ok_or_else(|| no_channel(&id))?;
-    Ok(axum::Json(channel_view(&channel)).into_response())
+    Ok(axum::Json(redact::channels(&p, channel_view(&channel))).into_response())
 }
 
 async fn put_channel(
@@ -169,6 +170,7 @@ async fn put_channel(
     headers: HeaderMap,
     JsonBody(spec): JsonBody<ChannelSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let id = parse_channel_id(&id)?;
     if spec.id != id {
         return Err(Problem::invalid_field(

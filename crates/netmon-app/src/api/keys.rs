@@ -1,5 +1,6 @@
-//! `/v1/keys`: API keys. A tenant key manages its own tenant's keys; an admin key manages every
-//! tenant's and may create admin keys. The secret is in the create response only.
+//! `/v1/keys`: API keys. A tenant key manages its own tenant's keys except admin keys; an admin
+//! key manages every tenant's and may create and revoke admin keys; a read-only key lists. The
+//! secret is in the create response only.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +47,7 @@ pub(super) fn routes() -> Vec<Route> {
             Operation::new("revokeKey", "Revoke an API key", "keys")
                 .path_param("id", "the key's id (the 12 hex digits after nmk_)")
                 .ok(200, "Revoked (revoking again keeps the first time)", "Key")
+                .error(403, "Revoking an admin key needs an admin key")
                 .error(404, "No such key in the caller's reach"),
             revoke_key,
         ),
@@ -164,6 +166,13 @@ async fn revoke_key(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<
     // Another tenant's key is "not found" for a tenant key, so key ids do not leak.
     if !p.is_admin() && key.tenant != p.tenant {
         return Err(not_found());
+    }
+    // Otherwise a tenant key could lock its tenant's administrators out (the first admin key
+    // included).
+    if key.role == Role::Admin && !p.is_admin() {
+        return Err(Problem::forbidden(
+            "revoking an admin key needs an admin key",
+        ));
     }
     let revoked = ctx
         .keys

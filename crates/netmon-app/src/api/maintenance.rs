@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::body::JsonBody;
 use super::extract::PathParam;
-use super::if_match;
 use super::problem::Problem;
+use super::{if_match, inputs};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, Ctx, Route, Verb, route};
@@ -132,6 +132,7 @@ async fn create_window(
     p: Principal,
     JsonBody(spec): JsonBody<MaintenanceSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let now = ctx.clock.now();
     let id = spec.id.clone();
     let stored = ctx
@@ -178,6 +179,7 @@ async fn put_window(
     headers: HeaderMap,
     JsonBody(spec): JsonBody<MaintenanceSpec>,
 ) -> Result<Response, Problem> {
+    inputs::name("name", &spec.name)?;
     let id = parse_window_id(&id)?;
     if spec.id != id {
         return Err(Problem::invalid_field(

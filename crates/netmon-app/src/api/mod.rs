@@ -10,7 +10,7 @@
 //!
 //! Tenancy: every `/v1` route needs `Authorization: Bearer <key>`; the tenant is the key's,
 //! never taken from the URL or the body. Another tenant's resources answer 404, so ids do not
-//! leak. Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
+//! leak. A read-only key may only GET, and sees secrets redacted ([`redact`]). Public: `/healthz`, `/openapi.json`, `/ping/...` (the token is the secret), and the
 //! status page and badge routes (`crate::status`), which share the route table.
 
 pub mod body;
@@ -20,9 +20,11 @@ pub mod problem;
 
 mod channels;
 mod incidents;
+mod inputs;
 mod keys;
 mod maintenance;
 mod pings;
+mod redact;
 mod targets;
 
 use std::net::SocketAddr;
@@ -30,7 +32,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use netmon_core::TenantId;
@@ -96,9 +98,28 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
+        .layer(middleware::map_response(no_framing))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
+}
+
+/// No page of this server may be framed by another site (clickjacking), and no answer is
+/// sniffed as another content type. Badges are images, which `<img>` embeds without framing.
+async fn no_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Authenticates (when a key is sent) and rate-limits every request: per key when the key is
@@ -174,7 +195,12 @@ fn client_ip(req: &Request) -> String {
 }
 
 async fn require_key(req: Request, next: Next) -> Response {
-    if req.extensions().get::<Principal>().is_some() {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        // A read-only key reads; anything else (a change, a check, a test send) is refused.
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        if !reads && !p.role.can_write() {
+            return Problem::forbidden("a read-only key can only read").into_response();
+        }
         return next.run(req).await;
     }
     req.extensions()

@@ -540,7 +540,7 @@ fn schemas() -> Value {
             "required": ["name"],
             "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-                "role": { "enum": ["admin", "tenant"], "description": "default tenant; admin needs an admin key" },
+                "role": { "enum": ["admin", "tenant", "read_only"], "description": "default tenant; admin needs an admin key; read_only reads with secrets redacted and changes nothing" },
                 "tenant": { "$ref": "#/components/schemas/Id", "description": "default the caller's; another tenant needs an admin key" },
             },
         },
@@ -550,7 +550,7 @@ fn schemas() -> Value {
             "properties": {
                 "id": { "type": "string", "pattern": "^[0-9a-f]{12}$" },
                 "tenant": { "$ref": "#/components/schemas/Id" },
-                "role": { "enum": ["admin", "tenant"] },
+                "role": { "enum": ["admin", "tenant", "read_only"] },
                 "name": { "type": "string" },
                 "created_at": { "$ref": "#/components/schemas/Time" },
                 "revoked_at": { "$ref": "#/components/schemas/Time" },

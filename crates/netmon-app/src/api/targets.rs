@@ -19,7 +19,7 @@ use serde_json::json;
 use super::body::JsonBody;
 use super::extract::{Params, PathParam};
 use super::problem::Problem;
-use super::{if_match, page_limit, publish_change};
+use super::{if_match, inputs, page_limit, publish_change, redact};
 use crate::auth::Principal;
 use crate::http::Operation;
 use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
@@ -100,6 +100,7 @@ pub(super) fn routes() -> Vec<Route> {
                 .ok(200, "The probe result", "CheckNow")
                 .error(404, "No such target")
                 .error(409, "Heartbeat targets are checked by their pings")
+                .error(429, "Too many checks of this tenant are waiting")
                 .error(502, "The prober could not run the job")
                 .error(504, "No result within the wait; the job may still run"),
             check_now,
@@ -180,7 +181,7 @@ async fn list_targets(
             // Full: more may follow only if the store had more.
             Some(id) => {
                 return Ok(axum::Json(TargetPage {
-                    items,
+                    items: shown(&p, items),
                     next: Some(id),
                 }));
             }
@@ -191,9 +192,13 @@ async fn list_targets(
         }
     }
     Ok(axum::Json(TargetPage {
-        items,
+        items: shown(&p, items),
         next: cursor,
     }))
+}
+
+fn shown(p: &Principal, items: Vec<Target>) -> Vec<Target> {
+    items.into_iter().map(|t| redact::target(p, t)).collect()
 }
 
 /// Channels a target names must exist in its tenant.
@@ -250,6 +255,7 @@ async fn create_target(
     p: Principal,
     JsonBody(mut spec): JsonBody<TargetSpec>,
 ) -> Result<Response, Problem> {
+    inputs::target(&spec)?;
     check_channels(&ctx, &p.tenant, &spec).await?;
     spec.ensure_heartbeat_token(None);
     check_token_unused(&ctx, &p.tenant, &spec).await?;
@@ -303,7 +309,11 @@ async fn get_target(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<
         .load_state(&p.tenant, &id)
         .await?
         .map(|v| v.value);
-    Ok(axum::Json(TargetView { target, state }).into_response())
+    Ok(axum::Json(TargetView {
+        target: redact::target(&p, target),
+        state,
+    })
+    .into_response())
 }
 
 async fn put_target(
@@ -325,6 +335,7 @@ async fn put_target(
         ));
     }
     let if_match = if_match(&headers)?;
+    inputs::target(&spec)?;
     check_channels(&ctx, &p.tenant, &spec).await?;
     let existing = ctx.targets.get_target(&p.tenant, &id).await?;
     spec.ensure_heartbeat_token(existing.as_ref().map(|t| &t.spec));
@@ -505,6 +516,16 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
             "heartbeat targets are checked by their pings, not probed; ping /ping/{token} instead",
         ));
     }
+    // Held until the reply (or the client going away drops this handler).
+    let _slot = ctx.checks.take(&p.tenant).ok_or_else(|| {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "at most {} checks of a tenant may wait at once; retry when one has answered",
+                ctx.checks.max()
+            ),
+        )
+    })?;
     let wait = (target.spec.timeout.as_duration() + CHECK_MARGIN).min(ctx.check_timeout);
     let job = ProbeJob {
         job_id: uuid::Uuid::now_v7().to_string(),

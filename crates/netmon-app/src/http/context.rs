@@ -15,7 +15,7 @@ use netmon_core::ports::{
 };
 use netmon_core::rpc::RpcReply;
 
-use super::limit::{RateLimiter, RateLimits};
+use super::limit::{RateLimiter, RateLimits, Slots};
 
 pub struct ApiContext {
     pub targets: Arc<dyn TargetStore>,
@@ -38,7 +38,12 @@ pub struct ApiContext {
     /// behind API Gateway keep it under its 30 s limit).
     pub check_timeout: Duration,
     pub limiter: RateLimiter,
+    /// "Check now" calls waiting per tenant, so one tenant cannot fill the probe queue.
+    pub checks: Slots<TenantId>,
 }
+
+/// "Check now" calls one tenant may have waiting at once.
+const CHECKS_PER_TENANT: usize = 4;
 
 pub(crate) type Ctx = State<Arc<ApiContext>>;
 
@@ -86,6 +91,7 @@ impl ApiContext {
             delivery: Arc::new(NothingRuns),
             check_timeout: Duration::from_secs(15),
             limiter: RateLimiter::new(RateLimits::default()),
+            checks: Slots::new(CHECKS_PER_TENANT),
         })
     }
 }

@@ -3,7 +3,8 @@
 //! stop a runaway script; it is not a quota.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -93,6 +94,58 @@ impl RateLimiter {
     }
 }
 
+/// Counts what each key (a tenant, a client IP) holds open, up to `max` each; a [`Slot`] gives
+/// its place back when dropped.
+pub struct Slots<K: Eq + Hash> {
+    max: usize,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K: Eq + Hash + Clone> Slots<K> {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            counts: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A place for `key`, or `None` when it holds `max` already.
+    pub fn take(&self, key: &K) -> Option<Slot<K>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            key: key.clone(),
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+/// One place taken from [`Slots`].
+pub struct Slot<K: Eq + Hash> {
+    key: K,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K: Eq + Hash> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +165,16 @@ mod tests {
             "{wait:?}"
         );
         assert!(l.check("b").is_ok(), "callers are counted apart");
+    }
+
+    #[test]
+    fn slots_are_counted_per_key_and_given_back() {
+        let slots = Slots::new(2);
+        let a1 = slots.take(&"a").expect("first");
+        let _a2 = slots.take(&"a").expect("second");
+        assert!(slots.take(&"a").is_none(), "full");
+        assert!(slots.take(&"b").is_some(), "keys are counted apart");
+        drop(a1);
+        assert!(slots.take(&"a").is_some(), "given back on drop");
     }
 }

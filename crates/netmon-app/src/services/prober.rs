@@ -7,6 +7,7 @@ use futures::StreamExt;
 use netmon_core::TenantId;
 use netmon_core::events::{Envelope, Event, ProbeBatch};
 use netmon_core::jobs::ProbeJob;
+use netmon_core::observation::{ErrorKind, Observation, ProbeError};
 use netmon_core::ports::{Clock, EventBus, ProbeEngine};
 use netmon_core::result::{ProbeResult, judge};
 use netmon_core::target::TargetSpec;
@@ -131,9 +132,49 @@ pub async fn probe_all(
                 // Kind and message only: messages never contain header values or bodies.
                 tracing::debug!(target_id = %spec.id, kind = ?e.kind, error = %e.message, "probe failed");
             }
-            judge(&tenant, &spec, location, at, &obs)
+            judge_off_worker(tenant, spec, location, at, obs).await
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await
+}
+
+/// Bodies above this are judged on the blocking pool: parsing JSON and matching `pat()` over
+/// up to the probe's body cap, times up to 50 conditions, may take milliseconds that would
+/// otherwise stall every task sharing this async worker (the API among them).
+const INLINE_BODY_BYTES: usize = 4 * 1024;
+
+async fn judge_off_worker(
+    tenant: TenantId,
+    spec: TargetSpec,
+    location: &str,
+    at: DateTime<Utc>,
+    obs: Observation,
+) -> ProbeResult {
+    if obs
+        .body
+        .as_ref()
+        .is_none_or(|b| b.len() <= INLINE_BODY_BYTES)
+    {
+        return judge(&tenant, &spec, location, at, &obs);
+    }
+    let (fallback_tenant, fallback_spec) = (tenant.clone(), spec.clone());
+    let owned_location = location.to_owned();
+    match tokio::task::spawn_blocking(move || judge(&tenant, &spec, &owned_location, at, &obs))
+        .await
+    {
+        Ok(result) => result,
+        Err(e) => {
+            // Only a panic or a runtime shutting down gets here: report the probe as failed.
+            tracing::error!(target_id = %fallback_spec.id, error = %e, "judging a probe result failed");
+            let obs = Observation {
+                error: Some(ProbeError::new(
+                    ErrorKind::Internal,
+                    "the conditions could not be evaluated",
+                )),
+                ..Observation::default()
+            };
+            judge(&fallback_tenant, &fallback_spec, location, at, &obs)
+        }
+    }
 }

@@ -45,6 +45,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::observation::{ConditionResult, Observation};
 
+/// Longest condition accepted, in characters. With the probe's body cap this bounds what one
+/// evaluation can cost.
+pub const MAX_CONDITION_CHARS: usize = 1024;
+
 /// A parse error with the 1-based character column where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column}: {message}")]
@@ -153,6 +157,17 @@ mod tests {
             err.contains("column 1: unknown placeholder `[NOPE]`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn long_conditions_are_refused() {
+        let ok = format!("[BODY] == pat(*{}*)", "a".repeat(MAX_CONDITION_CHARS - 17));
+        assert_eq!(ok.chars().count(), MAX_CONDITION_CHARS);
+        assert!(Condition::parse(&ok).is_ok());
+        let long = format!("[BODY] == pat(*{}b)", "a".repeat(32 * 1024));
+        let e = Condition::parse(&long).expect_err("too long");
+        assert_eq!(e.column, MAX_CONDITION_CHARS + 1);
+        assert!(e.message.contains("at most 1024 characters"), "{e}");
     }
 
     #[test]

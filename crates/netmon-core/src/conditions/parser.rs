@@ -101,6 +101,17 @@ const PLACEHOLDERS: &str = "[STATUS], [RESPONSE_TIME], [BODY], [HEADERS].Name, \
 const OPERATORS: &str = "==, !=, <, <=, > or >=";
 
 pub(crate) fn parse(source: &str) -> Result<Expr, ConditionError> {
+    // Bounds the work of every evaluation (a `pat()` costs text × ⌈pattern/64⌉).
+    if let Some((at, _)) = source.char_indices().nth(super::MAX_CONDITION_CHARS) {
+        let column = source[..at].chars().count() + 1;
+        return Err(error(
+            column,
+            format!(
+                "a condition may be at most {} characters long",
+                super::MAX_CONDITION_CHARS
+            ),
+        ));
+    }
     let mut cur = Cursor::new(source);
     cur.skip_ws();
     if cur.at_end() {

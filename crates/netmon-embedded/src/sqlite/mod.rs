@@ -240,9 +240,28 @@ fn run_job(conn: &mut Connection, job: Job) {
     }
 }
 
+/// Creates a new database file readable by its owner only: it holds webhook secrets, channel
+/// credentials, heartbeat tokens and key hashes. SQLite gives its WAL and shared-memory files the
+/// same permissions. An existing file keeps the permissions its owner chose.
+fn create_private(path: &Path) -> Result<(), EmbeddedError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(EmbeddedError::Create {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 fn connect(location: &Location) -> Result<Connection, EmbeddedError> {
     let mut conn = match location {
         Location::File(path) => {
+            create_private(path)?;
             let conn = Connection::open(path)?;
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;

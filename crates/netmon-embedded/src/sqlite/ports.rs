@@ -13,7 +13,7 @@ use netmon_core::ports::{
     Versioned as VersionedValue,
 };
 use netmon_core::result::{Outcome, ProbeResult};
-use netmon_core::target::Target;
+use netmon_core::target::{CheckSpec, Target};
 use rusqlite::{OptionalExtension, params};
 
 use super::{
@@ -135,6 +135,36 @@ impl TargetStore for SqliteStore {
         .await
     }
 
+    async fn find_by_heartbeat_token(&self, token: &str) -> Result<Option<Target>, StoreError> {
+        let token = token.to_owned();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT tenant, id, version, body FROM targets WHERE heartbeat_token = ?1 \
+                     ORDER BY tenant, id LIMIT 1",
+                )
+                .db()?;
+            let mut rows = stmt
+                .query_map([&token], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .db()?;
+            match rows.next() {
+                None => Ok(None),
+                Some(row) => {
+                    let (tenant, id, v, body) = row.db()?;
+                    target_from_row(&format!("target {tenant}/{id}"), v, &body).map(Some)
+                }
+            }
+        })
+        .await
+    }
+
     async fn put_target(&self, mut target: Target, expect: Expect) -> Result<Target, StoreError> {
         self.write(move |tx| {
             let (tenant, id) = (target.tenant.to_string(), target.id().to_string());
@@ -142,6 +172,16 @@ impl TargetStore for SqliteStore {
                 target.version = v;
                 encode("target", &target)
             })?;
+            let token = match &target.spec.check {
+                CheckSpec::Heartbeat(hb) => hb.token.clone(),
+                _ => None,
+            };
+            tx.prepare_cached(
+                "UPDATE targets SET heartbeat_token = ?3 WHERE tenant = ?1 AND id = ?2",
+            )
+            .db()?
+            .execute(params![tenant, id, token])
+            .db()?;
             Ok(target)
         })
         .await

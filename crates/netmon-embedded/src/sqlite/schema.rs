@@ -114,8 +114,17 @@ CREATE TABLE rpc_replies (
 ) WITHOUT ROWID;
 "#;
 
+/// Heartbeat tokens by index: `/ping/{token}` is public, so finding its target must not cost a
+/// scan of every tenant's targets.
+const V3: &str = r#"
+ALTER TABLE targets ADD COLUMN heartbeat_token TEXT;
+UPDATE targets SET heartbeat_token = json_extract(body, '$.spec.heartbeat.token');
+CREATE INDEX targets_by_heartbeat_token ON targets (heartbeat_token)
+    WHERE heartbeat_token IS NOT NULL;
+"#;
+
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1044,19 +1044,10 @@ impl Converter {
         heartbeat.insert("grace".into(), json!("0s"));
         // The Gatus token becomes the secret in /ping/{token} when it can be a path segment.
         if let Some(token) = f.string("token") {
-            if !token.is_empty()
-                && token.len() <= 200
-                && token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
-            {
+            if netmon_core::target::check_heartbeat_token(&token).is_ok() {
                 heartbeat.insert("token".into(), json!(token));
             } else {
-                self.out.report.skip(
-                    subject.clone(),
-                    "the token cannot be a URL path segment: netmon generates one (see \
-                     `netmon targets show`)",
-                );
+                self.out.report.skip(subject.clone(), super::TOKEN_REPLACED);
             }
         }
         let mut spec = Map::new();

@@ -685,7 +685,13 @@ impl Kuma {
                     json!(human(Duration::from_secs(retries * retry_secs))),
                 );
                 if let Some(t) = m.text("push_token") {
-                    hb.insert("token".into(), json!(t));
+                    if netmon_core::target::check_heartbeat_token(&t).is_ok() {
+                        hb.insert("token".into(), json!(t));
+                    } else {
+                        self.out
+                            .report
+                            .skip(subject.to_owned(), super::TOKEN_REPLACED);
+                    }
                 }
                 spec.insert("heartbeat".into(), Value::Object(hb));
             }

@@ -276,6 +276,10 @@ pub(crate) fn tag(s: &str) -> Option<String> {
 /// for a target that names none, Gatus and Kuma nobody.
 pub(crate) const NO_ALERTS: &str = "no-alerts";
 
+/// Why an imported heartbeat token was left out: netmon takes only tokens that are hard to guess.
+pub(crate) const TOKEN_REPLACED: &str = "the token is not 16 to 128 characters of letters, digits, \
+     - and _: netmon generates one (see `netmon targets show`); point the job at the new /ping URL";
+
 pub(crate) fn no_alerts_channel() -> ChannelSpec {
     ChannelSpec::new(
         netmon_core::ChannelId::parse(NO_ALERTS).expect("a valid id"),

@@ -51,23 +51,28 @@ impl Up {
             .arg(&config)
             .env("NETMON_LOG", "warn")
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut key, mut api) = (None, None);
+        let mut api = None;
         for line in lines.by_ref() {
             let line = line.unwrap();
-            if let Some(k) = line.trim().strip_prefix("nmk_") {
-                key = Some(format!("nmk_{k}"));
-            }
+            // The key goes to stdout alone, never to stderr where the logs go.
+            assert!(!line.contains("nmk_"), "the admin key on stderr: {line}");
             if let Some(rest) = line.split("API on ").nth(1) {
                 api = rest.split_whitespace().next().map(str::to_owned);
                 break;
             }
         }
-        // Keep draining stderr so the child never blocks on a full pipe.
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let key = out
+            .next()
+            .and_then(Result::ok)
+            .filter(|l| l.starts_with("nmk_"));
+        // Keep draining both pipes so the child never blocks on a full one.
         std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || for _ in out {});
         Up {
             child,
             api: api.expect("ready line with the API address"),

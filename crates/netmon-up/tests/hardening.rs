@@ -1,0 +1,573 @@
+//! Findings of the attack review (issue 12), each over real HTTP against `netmon up`: no tenant
+//! can stall the monitor, the SSRF guard has no side door, keys and inputs are checked, and
+//! nothing secret leaks.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use reqwest::Method as M;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+/// An HTTP server on 127.0.0.1:0 answering every request with `body`.
+async fn serve_body(body: String) -> SocketAddr {
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { body }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Three "check now" calls whose `pat()` would backtrack (a 1,000-character run against a
+/// 64 KiB body) leave `/healthz` answering in under 100 ms, and the checks answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pathological_patterns_do_not_stall_the_api() {
+    let body_addr = serve_body("a".repeat(64 * 1024)).await;
+    // A rate limit that the polling below never reaches.
+    let mut h = Harness::with_settings(
+        "harden-pat",
+        "api:\n  rate_limit: {per_second: 1000, burst: 1000}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let condition = format!("[BODY] == pat(*{}b)", "a".repeat(1000));
+    for i in 0..3 {
+        let spec = json!({
+            "id": format!("slow{i}"),
+            "http": {"url": format!("http://{body_addr}/")},
+            "conditions": [condition],
+        });
+        let r = api.post("/v1/targets", &spec.to_string()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+
+    let mut checks = JoinSet::new();
+    for i in 0..3 {
+        let api = api.clone();
+        checks.spawn(async move {
+            let r = api.post(&format!("/v1/targets/slow{i}/check"), "").await;
+            (r.status, r.json["result"]["outcome"].clone())
+        });
+    }
+    let mut slowest = Duration::ZERO;
+    let mut samples = 0;
+    while !checks.is_empty() {
+        let t = Instant::now();
+        let r = api.get("/healthz").await;
+        slowest = slowest.max(t.elapsed());
+        samples += 1;
+        assert_eq!(r.status, 200, "{}", r.text);
+        while let Some(done) = checks.try_join_next() {
+            let (status, outcome) = done.expect("check task");
+            assert_eq!(status, 200);
+            assert_eq!(outcome, "down", "the pattern does not match");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "/healthz took {slowest:?} (slowest of {samples}) while the checks ran"
+    );
+    h.stop().await;
+}
+
+/// A DNS check naming a loopback resolver, on a deployment that denies private addresses, is
+/// refused by the SSRF guard: the resolver receives nothing, and the result says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_check_cannot_name_a_private_resolver_where_private_is_denied() {
+    let resolver = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let resolver_addr = resolver.local_addr().expect("addr");
+    let mut h = Harness::with_settings(
+        "harden-dns",
+        "probe:\n  allow_private: false\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let tenant = api.tenant_client("acme", "tenant").await;
+    let spec = json!({
+        "id": "internal-names",
+        "dns": {"name": "db.internal.example", "resolver": resolver_addr.to_string()},
+    });
+    let r = tenant.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = tenant.post("/v1/targets/internal-names/check", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let result = &r.json["result"];
+    assert_eq!(result["outcome"], "down");
+    assert_eq!(result["error"]["kind"], "blocked", "{result}");
+    assert_eq!(
+        result["error"]["message"],
+        format!("refused to connect to 127.0.0.1 (loopback address); set allow_private to permit")
+    );
+    let mut buf = [0u8; 512];
+    let got = tokio::time::timeout(Duration::from_millis(300), resolver.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "the resolver was sent a query: {got:?}");
+    h.stop().await;
+}
+
+/// A tenant key manages its tenant's keys, but revoking an admin key (the first admin key
+/// included) needs an admin key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_key_cannot_revoke_an_admin_key() {
+    let mut h = Harness::new(
+        "harden-revoke",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let first_admin_id = admin.get("/v1/keys").await.json["items"][0]["id"]
+        .as_str()
+        .expect("the first admin key is listed")
+        .to_owned();
+    let tenant = admin.tenant_client("default", "tenant").await;
+    let r = tenant.delete(&format!("/v1/keys/{first_admin_id}")).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("needs an admin key"), "{}", r.text);
+    assert_eq!(admin.get("/v1/targets").await.status, 200, "still valid");
+
+    // Its own tenant's non-admin keys it may revoke; an admin key may revoke admin keys.
+    let other = admin.tenant_client("default", "tenant").await;
+    let other_id = own_key_id(&other).await;
+    assert_eq!(
+        tenant.delete(&format!("/v1/keys/{other_id}")).await.status,
+        200
+    );
+    let second_admin = admin.tenant_client("default", "admin").await;
+    let second_id = own_key_id(&second_admin).await;
+    assert_eq!(
+        tenant.delete(&format!("/v1/keys/{second_id}")).await.status,
+        403
+    );
+    assert_eq!(
+        admin.delete(&format!("/v1/keys/{second_id}")).await.status,
+        200
+    );
+    h.stop().await;
+}
+
+/// The id of the key a client uses (`nmk_<id>_<secret>`).
+async fn own_key_id(api: &common::Api) -> String {
+    let key = api.key.as_deref().expect("a key");
+    key["nmk_".len()..]
+        .split('_')
+        .next()
+        .expect("id")
+        .to_owned()
+}
+
+/// A read-only key reads its tenant's targets and channels with every secret redacted, and
+/// every change, check or test send is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_key_reads_without_secrets_and_changes_nothing() {
+    let mut h = Harness::new(
+        "harden-readonly",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let writer = admin.tenant_client("acme", "tenant").await;
+    let reader = admin.tenant_client("acme", "read_only").await;
+    let r = writer
+        .post(
+            "/v1/targets",
+            r#"{"id":"web","http":{"url":"https://bob:hunter2@example.com/a?apikey=k1","headers":{"Authorization":"Bearer s3cret"},"method":"POST","body":"pw=body-secret"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = writer
+        .post(
+            "/v1/targets",
+            r#"{"id":"cron","heartbeat":{"period":"1h","token":"tok-0123456789abcdef"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = writer
+        .post(
+            "/v1/channels",
+            r#"{"id":"hook","webhook":{"url":"https://hooks.example.com/T0/B1/hook-path-secret","secret":"hmac-secret","headers":{"X-Api-Key":"hdr-secret"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let secrets = [
+        "hunter2",
+        "k1",
+        "s3cret",
+        "body-secret",
+        "tok-0123456789abcdef",
+        "hook-path-secret",
+        "hmac-secret",
+        "hdr-secret",
+    ];
+    for path in [
+        "/v1/targets",
+        "/v1/targets/web",
+        "/v1/targets/cron",
+        "/v1/channels",
+        "/v1/channels/hook",
+    ] {
+        let r = reader.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        for s in secrets {
+            assert!(!r.text.contains(s), "{path} shows {s}: {}", r.text);
+        }
+        // The writer sees what it wrote.
+        let w = writer.get(path).await;
+        assert!(
+            secrets.iter().any(|s| w.text.contains(s)),
+            "{path}: {}",
+            w.text
+        );
+    }
+    assert_eq!(
+        reader.get("/v1/targets/web").await.json["spec"]["http"]["headers"]["Authorization"],
+        "<redacted>"
+    );
+
+    let refused = [
+        (
+            M::POST,
+            "/v1/targets",
+            Some(r#"{"id":"x","tcp":{"host":"a","port":1}}"#),
+        ),
+        (
+            M::PUT,
+            "/v1/targets/web",
+            Some(r#"{"id":"web","tcp":{"host":"a","port":1}}"#),
+        ),
+        (M::DELETE, "/v1/targets/web", None),
+        (M::POST, "/v1/targets/web/check", None),
+        (M::POST, "/v1/channels/hook/test", None),
+        (M::DELETE, "/v1/channels/hook", None),
+        (M::POST, "/v1/keys", Some(r#"{"name":"more"}"#)),
+    ];
+    for (method, path, body) in refused {
+        let r = reader.raw(method.clone(), path, body, &[]).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
+        assert!(r.text.contains("read-only"), "{}", r.text);
+    }
+    assert_eq!(
+        writer.get("/v1/targets/web").await.status,
+        200,
+        "nothing was deleted"
+    );
+    h.stop().await;
+}
+
+/// A body is one JSON value: data after it is refused, not ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_data_after_a_json_body_is_refused() {
+    let mut h = Harness::new(
+        "harden-trailing",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let spec = r#"{"id":"t","tcp":{"host":"example.com","port":443}}"#;
+    for (body, what) in [
+        (format!("{spec}{{\"id\":\"u\"}}"), "a second value"),
+        (format!("{spec} x"), "a stray word"),
+        (format!("{spec}]"), "a stray bracket"),
+    ] {
+        let r = api.post("/v1/targets", &body).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.json["errors"][0]["field"], "body", "{what}");
+        assert!(r.text.contains("after the JSON value"), "{}", r.text);
+    }
+    assert_eq!(
+        api.get("/v1/targets/t").await.status,
+        404,
+        "nothing was created"
+    );
+    let r = api.post("/v1/targets", &format!("{spec}\n\t ")).await;
+    assert_eq!(r.status, 201, "trailing white space is fine: {}", r.text);
+    h.stop().await;
+}
+
+/// Names end up in log lines, notifications and pages: control characters are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_refused() {
+    let mut h = Harness::new("harden-names", "  - id: api\n    http: {url: '{target}'}\n").await;
+    h.start().await;
+    let api = h.api();
+    for bad in [
+        "two\nlines",
+        "\u{1b}[31mred",
+        "nul\u{0}",
+        "rtl\u{202e}txt.exe",
+        "cr\r",
+    ] {
+        let name = json!(bad);
+        let cases = [
+            (
+                "/v1/targets",
+                json!({"id": "t", "name": name, "tcp": {"host": "a", "port": 1}}),
+            ),
+            ("/v1/channels", json!({"id": "c", "name": name, "log": {}})),
+            (
+                "/v1/maintenance",
+                json!({"id": "m", "name": name, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-02T00:00:00Z"}),
+            ),
+            ("/v1/keys", json!({"name": name})),
+        ];
+        for (path, body) in cases {
+            let r = api.post(path, &body.to_string()).await;
+            assert_eq!(r.status, 400, "{path} {bad:?}: {}", r.text);
+            assert_eq!(r.json["errors"][0]["field"], "name", "{path}: {}", r.text);
+        }
+    }
+    let r = api
+        .post(
+            "/v1/targets",
+            r#"{"id":"t","name":"Web – Prod (ünïcode ok)","tcp":{"host":"a","port":1}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    h.stop().await;
+}
+
+/// A custom heartbeat token is 16+ URL-safe characters, and a token another tenant holds is
+/// answered exactly as one the caller's own tenant holds, naming neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_tokens_are_checked_and_clashes_reveal_no_owner() {
+    let mut h = Harness::new(
+        "harden-tokens",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let hb = |id: &str, token: &str| {
+        json!({"id": id, "heartbeat": {"period": "1h", "token": token}}).to_string()
+    };
+    for bad in [
+        "a",
+        "",
+        "../../v1/targets",
+        "short-token-15c",
+        "has space 0123456789",
+        "é-0123456789abcdef",
+    ] {
+        let r = admin.post("/v1/targets", &hb("cron", bad)).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text);
+        assert_eq!(
+            r.json["errors"][0]["field"], "heartbeat.token",
+            "{}",
+            r.text
+        );
+    }
+    let victim = admin.tenant_client("victim-co", "tenant").await;
+    let r = victim
+        .post("/v1/targets", &hb("secret-job", "victim-token-0123456789"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let own = admin.tenant_client("acme", "tenant").await;
+    let r = own
+        .post("/v1/targets", &hb("mine", "acme-token-0123456789"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let theirs = own
+        .post("/v1/targets", &hb("probe", "victim-token-0123456789"))
+        .await;
+    let ours = own
+        .post("/v1/targets", &hb("probe", "acme-token-0123456789"))
+        .await;
+    assert_eq!(theirs.status, 409, "{}", theirs.text);
+    assert_eq!((ours.status, &ours.json), (theirs.status, &theirs.json));
+    for leak in ["victim", "secret-job", "mine"] {
+        assert!(!theirs.text.contains(leak), "{leak} in {}", theirs.text);
+    }
+    h.stop().await;
+}
+
+/// Reads until the server closes the connection (or `within` passes); returns how long that
+/// took, `None` if it stayed open.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + within),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a response; keep reading until the close
+        }
+    }
+}
+
+/// Idle connections (new ones that send nothing, keep-alive ones between requests, and ones
+/// trickling their headers) are closed after the header-read timeout; past the per-IP cap a
+/// new connection is closed at once, and the API answers again when the holders are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_excess_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let mut h = Harness::with_settings(
+        "harden-conns",
+        "api:\n  server: {header_read_timeout: 1s, max_connections_per_ip: 3}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let addr = h.running().api_addr();
+    let limit = Duration::from_secs(4);
+
+    let mut silent = TcpStream::connect(addr).await.expect("connect");
+    let took = closed_within(&mut silent, limit)
+        .await
+        .expect("a silent connection is closed");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+
+    let mut keep_alive = TcpStream::connect(addr).await.expect("connect");
+    keep_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let took = closed_within(&mut keep_alive, limit)
+        .await
+        .expect("an idle keep-alive is closed");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+
+    let mut trickle = TcpStream::connect(addr).await.expect("connect");
+    let started = Instant::now();
+    let mut closed = false;
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > limit {
+            break;
+        }
+    }
+    assert!(
+        closed
+            || closed_within(&mut trickle, Duration::from_millis(200))
+                .await
+                .is_some(),
+        "a header trickled byte by byte is cut off ({:?})",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Three idle connections from this IP fill its share; a fourth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(addr).await.expect("the kernel accepts");
+    let took = closed_within(&mut extra, Duration::from_millis(800))
+        .await
+        .expect("closed before any timeout");
+    assert!(took < Duration::from_millis(800), "{took:?}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.api().get("/healthz").await.status, 200);
+    h.stop().await;
+}
+
+/// Pages cannot be framed by another site; answers are not content-sniffed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_refuse_to_be_framed() {
+    let mut h = Harness::new(
+        "harden-frames",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    for path in ["/status", "/healthz", "/v1/targets", "/nope"] {
+        let r = api.get(path).await;
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+    h.stop().await;
+}
+
+/// One tenant cannot fill the probe queue with "check now" calls: past a few waiting at once it
+/// gets 429 straight away, and another tenant's check still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_now_calls_waiting_per_tenant_are_bounded() {
+    let mut h = Harness::with_settings(
+        "harden-checks",
+        "api:\n  rate_limit: {per_second: 1000, burst: 1000}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.check_timeout = Some(Duration::from_secs(2));
+    h.start().await;
+    h.target.set_mode(netmon_testkit::servers::Mode::Hang);
+    let admin = h.api();
+    let mut waiting = JoinSet::new();
+    for _ in 0..4 {
+        let api = admin.clone();
+        waiting.spawn(async move { api.post("/v1/targets/api/check", "").await.status });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let r = admin.post("/v1/targets/api/check", "").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+
+    let other = admin.tenant_client("acme", "tenant").await;
+    let r = other
+        .post(
+            "/v1/targets",
+            r#"{"id":"x","tcp":{"host":"127.0.0.1","port":9}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = other.post("/v1/targets/x/check", "").await;
+    assert_eq!(r.status, 200, "another tenant is not held up: {}", r.text);
+    while let Some(status) = waiting.join_next().await {
+        assert_eq!(status.expect("task"), 504, "the hung checks time out");
+    }
+    h.kill();
+}
