@@ -9,6 +9,7 @@
 // The OpenAPI schemas are one large `json!` literal.
 #![recursion_limit = "256"]
 
+mod answer;
 pub mod api;
 pub mod auth;
 pub mod channels;

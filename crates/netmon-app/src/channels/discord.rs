@@ -64,7 +64,7 @@ impl Provider for DiscordChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::chars;
+    use super::json_checks::chars;
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["allowed_mentions"]["parse"], json!([]));
     let embeds = v["embeds"].as_array().unwrap();

@@ -14,16 +14,6 @@ use serde_json::{Value, json};
 
 use super::{Notice, Request, provider};
 
-pub(super) fn chars(v: &Value) -> usize {
-    v.as_str().map_or(0, |s| s.chars().count())
-}
-
-pub(super) fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
-}
-
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }

@@ -26,7 +26,7 @@ impl Provider for GoogleChatChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::chars;
+    use super::json_checks::chars;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     let n = chars(&v["text"]);
     assert!((1..=TEXT_MAX).contains(&n));

@@ -41,7 +41,7 @@ impl Provider for MattermostChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::{chars, str_at};
+    use super::json_checks::{chars, str_at};
     let v: Value = serde_json::from_str(&r.body).unwrap();
     let a = &v["attachments"][0];
     assert!(!str_at(a, "/fallback").is_empty() && !str_at(a, "/title").is_empty());

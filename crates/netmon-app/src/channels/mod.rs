@@ -28,6 +28,8 @@ mod view;
 
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod json_checks;
 
 pub use view::{channel_view, is_secret_path, redact_wire, redacted_spec, secret_fingerprint};
 
@@ -360,7 +362,7 @@ pub(crate) async fn send(
     answer(what, &obs)
 }
 
-/// [`crate::delivery::outcome`] plus what providers say in their bodies: the wait of a 429 when
+/// [`crate::answer::outcome`] plus what providers say in their bodies: the wait of a 429 when
 /// only the body has it (Telegram's `parameters.retry_after`, Discord's `retry_after`), and the
 /// provider's reason on a final refusal.
 pub(crate) fn answer(what: &str, obs: &Observation) -> Result<(), DeliveryError> {
@@ -368,7 +370,7 @@ pub(crate) fn answer(what: &str, obs: &Observation) -> Result<(), DeliveryError>
         .body
         .as_deref()
         .and_then(|b| serde_json::from_str(b).ok());
-    match crate::delivery::outcome(what, obs) {
+    match crate::answer::outcome(what, obs) {
         Err(DeliveryError::Retryable {
             reason,
             retry_after: None,

@@ -40,7 +40,7 @@ impl Provider for NtfyChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::str_at;
+    use super::json_checks::str_at;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     let topic = str_at(&v, "/topic");
     assert!((1..=64).contains(&topic.len()));

@@ -57,7 +57,7 @@ impl Provider for OpsgenieChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::{chars, str_at};
+    use super::json_checks::{chars, str_at};
     assert!(r.headers["Authorization"].starts_with("GenieKey "));
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     if r.url.path().ends_with("/close") {

@@ -60,7 +60,7 @@ impl Provider for PagerDutyChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::{chars, str_at};
+    use super::json_checks::{chars, str_at};
     assert!(r.url.path().ends_with("/v2/enqueue"));
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert!(!str_at(&v, "/routing_key").is_empty());

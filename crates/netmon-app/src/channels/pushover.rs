@@ -54,7 +54,7 @@ impl Provider for PushoverChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::{chars, str_at};
+    use super::json_checks::{chars, str_at};
     assert_eq!(r.url.path(), "/1/messages.json");
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert!(!str_at(&v, "/token").is_empty() && !str_at(&v, "/user").is_empty());

@@ -55,7 +55,7 @@ impl Provider for SlackChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::{chars, str_at};
+    use super::json_checks::{chars, str_at};
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert!(!str_at(&v, "/text").is_empty() && chars(&v["text"]) <= TEXT_MAX);
     let att = &v["attachments"][0];

@@ -48,7 +48,7 @@ impl Provider for TeamsChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::str_at;
+    use super::json_checks::str_at;
     assert!(r.body.len() <= PAYLOAD_MAX);
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["type"], "message");

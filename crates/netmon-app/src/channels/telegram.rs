@@ -66,7 +66,7 @@ impl Provider for TelegramChannel {
 
 #[cfg(test)]
 pub(super) fn constraints(r: &Request) {
-    use super::golden::str_at;
+    use super::json_checks::str_at;
     assert!(r.url.path().ends_with("/sendMessage") && r.url.path().starts_with("/bot"));
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["parse_mode"], "HTML");
