@@ -497,4 +497,75 @@ mod tests {
         let r = missed_heartbeat(&beat(), None, at(4_000)).expect("missed");
         assert!(r.error.unwrap().message.contains("never pinged"));
     }
+
+    /// What a tick publishes for heartbeats: a miss again on every tick while the job stays
+    /// overdue (same slot), and the latest ping again for three minutes (its own publish may
+    /// have been lost), so nothing depends on one tick or one publish getting through.
+    #[tokio::test]
+    async fn every_tick_repeats_overdue_misses_and_republishes_recent_pings() {
+        struct Pings(Vec<PingRecord>);
+        #[async_trait::async_trait]
+        impl HeartbeatStore for Pings {
+            async fn record_ping(
+                &self,
+                _: &PingRecord,
+            ) -> Result<(), netmon_core::ports::StoreError> {
+                Ok(())
+            }
+            async fn last_pings(&self) -> Result<Vec<PingRecord>, netmon_core::ports::StoreError> {
+                Ok(self.0.clone())
+            }
+        }
+        #[derive(Default)]
+        struct Published(std::sync::Mutex<Vec<ProbeResult>>);
+        #[async_trait::async_trait]
+        impl EventBus for Published {
+            async fn publish(
+                &self,
+                events: Vec<Envelope>,
+            ) -> Result<(), netmon_core::ports::BusError> {
+                for e in events {
+                    if let Event::ProbeCompleted(b) = e.event {
+                        self.0.lock().unwrap().extend(b.results);
+                    }
+                }
+                Ok(())
+            }
+        }
+        let mut fresh = beat();
+        fresh.spec.id = TargetId::parse("fresh").unwrap();
+        let overdue = beat();
+        let minute = schedule::floor_minute(at(10_000));
+        let pinged = minute - chrono::Duration::seconds(70);
+        let pings = Arc::new(Pings(vec![PingRecord {
+            tenant: TenantId::default_tenant(),
+            target: fresh.id().clone(),
+            at: pinged,
+            kind: PingKind::Success,
+        }]));
+        let bus = Arc::new(Published::default());
+        let scheduler = Scheduler::new(Arc::new(Recording::default()), pings, bus.clone(), 50);
+        let targets = [fresh, overdue];
+        for tick in 0..3 {
+            bus.0.lock().unwrap().clear();
+            let planned = minute + chrono::Duration::minutes(tick);
+            scheduler.plan_minute(&targets, planned).await.unwrap();
+            let got = bus.0.lock().unwrap().clone();
+            let of = |id: &str| got.iter().find(|r| r.target.as_str() == id).cloned();
+            let miss = of("backup").expect("the overdue job's miss, on every tick");
+            assert_eq!(miss.outcome, Outcome::Down);
+            // Created at 0, period 1h, grace 5m: overdue since 3,900 s, next period at 7,500 s.
+            assert_eq!(
+                miss.slot,
+                Some(at(7_500) + chrono::Duration::milliseconds(1))
+            );
+            let ping = of("fresh");
+            if tick < 2 {
+                let ping = ping.expect("a ping under three minutes old is republished");
+                assert_eq!((ping.outcome, ping.slot), (Outcome::Up, Some(pinged)));
+            } else {
+                assert!(ping.is_none(), "older pings are not");
+            }
+        }
+    }
 }
