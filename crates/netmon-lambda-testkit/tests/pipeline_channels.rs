@@ -6,20 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use netmon_testkit::providers::FakeProvider;
 use netmon_testkit::servers::{Mode, TargetServer};
 use serde_json::{Value, json};
-use support::Stack;
-
-/// Minutes in the past (so a round takes as long as the pipeline), from a base fixed once.
-fn minute(n: i64) -> DateTime<Utc> {
-    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
-    let base = *BASE.get_or_init(|| {
-        netmon_core::schedule::floor_minute(Utc::now()) - chrono::Duration::hours(2)
-    });
-    base + chrono::Duration::minutes(n)
-}
+use support::{Stack, minute};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slack_and_pagerduty_get_each_transition_once_opened_before_resolved() {

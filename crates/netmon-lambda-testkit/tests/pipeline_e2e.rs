@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use netmon_core::events::{Envelope, Event, ProbeBatch};
 use netmon_core::incident::Status;
 use netmon_core::ports::{StateStore, TargetStore};
@@ -22,7 +22,7 @@ use netmon_lambda_testkit::runner::RunningRunner;
 use netmon_testkit::servers::{Mode, TargetServer, WebhookReceiver};
 use netmon_testkit::suites::fixtures;
 use serde_json::json;
-use support::{Stack, eventually, logs};
+use support::{Stack, eventually, logs, minute};
 
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -35,16 +35,6 @@ fn web(url: &str) -> serde_json::Value {
         "id": "web", "name": "Web", "http": {"url": url}, "interval": "1m", "timeout": "2s",
         "conditions": ["[STATUS] == 200"], "failure_threshold": 2, "success_threshold": 2,
     })
-}
-
-/// Minutes in the past: the scheduler plans them with no delay left, so a round takes as long as
-/// the pipeline, not a minute.
-fn minute(n: i64) -> DateTime<Utc> {
-    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
-    let base = *BASE.get_or_init(|| {
-        netmon_core::schedule::floor_minute(Utc::now()) - chrono::Duration::hours(2)
-    });
-    base + chrono::Duration::minutes(n)
 }
 
 /// One scheduler tick, then everything it caused, to the last webhook.

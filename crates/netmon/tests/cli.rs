@@ -483,6 +483,28 @@ fn the_admin_key_is_printed_on_first_start_only() {
     );
 }
 
+/// Runs `netmon args` with the emulator's AWS endpoint, region and test credentials; returns
+/// (exit code, stdout, stderr).
+fn netmon_on_aws(
+    emu: &netmon_testkit::emulator::Emulator,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = netmon()
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &emu.endpoint)
+        .env("AWS_REGION", &emu.region)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run netmon");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The first admin key of a cloud deployment: `keys create --dynamodb-table` writes it straight
 /// into the state table (here on the emulator), `keys ls` lists it, and the key authenticates
 /// against that table as the api function would check it; `revoke` ends it.
@@ -493,21 +515,12 @@ async fn keys_are_made_directly_in_a_cloud_state_table() {
     let table = res.get("NETMON_STATE_TABLE").to_owned();
     let tenant = format!("cli{}", std::process::id());
     let run = |args: &[&str]| {
-        let out = netmon()
-            .args(args)
-            .args(["--dynamodb-table", &table])
-            .env("AWS_ENDPOINT_URL", &emu.endpoint)
-            .env("AWS_REGION", &emu.region)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run netmon");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(["--dynamodb-table", &table])
+            .collect();
+        netmon_on_aws(emu, &args)
     };
     let (code, stdout, stderr) = run(&[
         "keys",
@@ -584,22 +597,7 @@ async fn dlq_redrive_moves_every_message_back() {
             .await
             .expect("park");
     }
-    let run = |args: &[&str]| {
-        let out = netmon()
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &emu.endpoint)
-            .env("AWS_REGION", &emu.region)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run netmon");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| netmon_on_aws(emu, args);
     let (code, stdout, stderr) = run(&["dlq", "count", "--queue", &dlq]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.starts_with("23 waiting"), "{stdout}");

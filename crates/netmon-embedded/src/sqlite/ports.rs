@@ -108,22 +108,12 @@ impl TargetStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached("SELECT tenant, id, version, body FROM targets ORDER BY tenant, id")
                 .db()?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .db()?;
+            let rows = stmt.query_map([], full_row).db()?;
             let mut targets = Vec::new();
             for row in rows {
-                let (tenant, id, v, body) = row.db()?;
                 // One unreadable target (say, written by a newer version) must not stop the
                 // others from being scheduled.
-                match target_from_row(&format!("target {tenant}/{id}"), v, &body) {
+                match target_of(row.db()?) {
                     Ok(t) => targets.push(t),
                     Err(e) => {
                         tracing::error!(error = %e, "target skipped: its stored row cannot be read")
@@ -144,22 +134,10 @@ impl TargetStore for SqliteStore {
                      ORDER BY tenant, id LIMIT 1",
                 )
                 .db()?;
-            let mut rows = stmt
-                .query_map([&token], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .db()?;
+            let mut rows = stmt.query_map([&token], full_row).db()?;
             match rows.next() {
                 None => Ok(None),
-                Some(row) => {
-                    let (tenant, id, v, body) = row.db()?;
-                    target_from_row(&format!("target {tenant}/{id}"), v, &body).map(Some)
-                }
+                Some(row) => target_of(row.db()?).map(Some),
             }
         })
         .await
@@ -213,6 +191,17 @@ impl TargetStore for SqliteStore {
 }
 
 /// The `version` column is authoritative; the copy inside the JSON is overwritten.
+/// `SELECT tenant, id, version, body FROM targets …`, one row.
+fn full_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn target_of(
+    (tenant, id, version, body): (String, String, i64, String),
+) -> Result<Target, StoreError> {
+    target_from_row(&format!("target {tenant}/{id}"), version, &body)
+}
+
 fn target_from_row(what: &str, version: i64, body: &str) -> Result<Target, StoreError> {
     let mut t: Target = decode(what, body)?;
     t.version = version_from_db(what, version)?;

@@ -419,3 +419,13 @@ impl Write for Logs {
         Ok(())
     }
 }
+
+/// Minutes in the past, from a base fixed once per test process: the scheduler plans them with
+/// no delay left, so a round takes as long as the pipeline, not a minute.
+pub fn minute(n: i64) -> chrono::DateTime<chrono::Utc> {
+    static BASE: OnceLock<chrono::DateTime<chrono::Utc>> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        netmon_core::schedule::floor_minute(chrono::Utc::now()) - chrono::Duration::hours(2)
+    });
+    base + chrono::Duration::minutes(n)
+}
