@@ -266,26 +266,29 @@ fn next_miss_after(
     let CheckSpec::Heartbeat(hb) = &target.spec.check else {
         return None;
     };
-    let late_at = late_at(target, hb, last_ping);
+    let late_at = late_at(target, hb, last_ping)?;
     if now < late_at {
         return Some(late_at);
     }
     let period_ms = hb.period.as_chrono().num_milliseconds().max(1);
     let late_ms = (now - late_at).num_milliseconds();
-    Some(
-        late_at
-            + chrono::Duration::milliseconds(late_ms - late_ms.rem_euclid(period_ms) + period_ms),
-    )
+    late_at.checked_add_signed(chrono::Duration::milliseconds(
+        late_ms - late_ms.rem_euclid(period_ms) + period_ms,
+    ))
 }
 
 /// The first instant the job counts as late: a ping exactly at the deadline is on time.
+/// `None` past the end of time (a stored instant or period near chrono's limits): never late.
 fn late_at(
     target: &Target,
     hb: &netmon_core::target::HeartbeatCheck,
     last_ping: Option<DateTime<Utc>>,
-) -> DateTime<Utc> {
-    let since = last_ping.unwrap_or(target.created_at);
-    since + hb.period.as_chrono() + hb.grace.as_chrono() + chrono::Duration::milliseconds(1)
+) -> Option<DateTime<Utc>> {
+    last_ping
+        .unwrap_or(target.created_at)
+        .checked_add_signed(hb.period.as_chrono())?
+        .checked_add_signed(hb.grace.as_chrono())?
+        .checked_add_signed(chrono::Duration::milliseconds(1))
 }
 
 /// A failed result if the heartbeat is overdue at `upto`: its deadline (the last ping, or
@@ -300,7 +303,7 @@ pub(crate) fn missed_heartbeat(
     let CheckSpec::Heartbeat(hb) = &target.spec.check else {
         return None;
     };
-    let late_at = late_at(target, hb, last_ping);
+    let late_at = late_at(target, hb, last_ping)?;
     if upto < late_at {
         return None;
     }
@@ -567,5 +570,15 @@ mod tests {
                 assert!(ping.is_none(), "older pings are not");
             }
         }
+    }
+
+    /// A heartbeat whose deadline lies past the end of time (schemathesis made one: a huge
+    /// period) is never late, and computing that must not panic the scheduler.
+    #[test]
+    fn a_deadline_past_the_end_of_time_is_never_late() {
+        let mut t = beat();
+        t.created_at = DateTime::<Utc>::MAX_UTC - chrono::Duration::hours(1);
+        assert!(missed_heartbeat(&t, None, DateTime::<Utc>::MAX_UTC).is_none());
+        assert!(next_miss_after(&t, None, at(0)).is_none());
     }
 }
