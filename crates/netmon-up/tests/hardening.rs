@@ -573,3 +573,166 @@ async fn check_now_calls_waiting_per_tenant_are_bounded() {
     }
     h.kill();
 }
+
+/// A fake target on 127.0.0.1:0 that reads each request and then answers with `head` (a status
+/// line and headers) and nothing more, or not at all when `head` is `None`. It reports on
+/// `requests` when a request arrived and on `closed` when the prober closed that connection.
+async fn fake_target(
+    head: Option<String>,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let (closed_tx, closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (head, requests_tx, closed_tx) =
+                (head.clone(), requests_tx.clone(), closed_tx.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = requests_tx.send(());
+                if let Some(head) = head {
+                    let _ = stream.write_all(head.as_bytes()).await;
+                }
+                // Whatever the prober sends or not, wait for it to close the connection.
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    (addr, requests, closed)
+}
+
+/// Sends a "check now" of `id` on a raw connection and returns it, so a test can go away mid-call.
+async fn start_check(api: &common::Api, addr: SocketAddr, id: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let key = api.key.as_deref().expect("a key");
+    let request = format!(
+        "POST /v1/targets/{id}/check HTTP/1.1\r\nHost: netmon\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write the request");
+    stream
+}
+
+/// A "check now" whose client goes away stops probing: the hung target sees its connection
+/// closed at once, not when the probe's 30 s timeout would have ended it, and the API still
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_whose_client_leaves_stops_probing() {
+    let (target, mut requests, mut closed) = fake_target(None).await;
+    let mut h = Harness::new(
+        "harden-cancel-probe",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let spec =
+        json!({"id": "hung", "http": {"url": format!("http://{target}/")}, "timeout": "30s"});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let client = start_check(&api, h.running().api_addr(), "hung").await;
+    tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("the probe reached the target");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left = Instant::now();
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(3), closed.recv())
+        .await
+        .expect("the probe's connection is closed soon after its caller left");
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(api.get("/healthz").await.status, 200);
+    // A check that stays to the end still gets its answer.
+    let (quick, _requests, _closed) = fake_target(Some(
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    ))
+    .await;
+    let spec = json!({"id": "quick", "http": {"url": format!("http://{quick}/")}});
+    assert_eq!(api.post("/v1/targets", &spec.to_string()).await.status, 201);
+    let r = api.post("/v1/targets/quick/check", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["result"]["outcome"], "up", "{}", r.text);
+    h.stop().await;
+}
+
+/// A "check now" whose client goes away while its conditions are evaluated (50 costly `pat()`
+/// matches over a 300 KiB header, run on the blocking pool) stops evaluating at the next
+/// condition, rather than running on to the 1 s evaluation budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_whose_client_leaves_stops_evaluating() {
+    use netmon_app::services::prober::evaluations_running;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+        "a".repeat(300 * 1024)
+    );
+    let (target, _requests, _closed) = fake_target(Some(head)).await;
+    let mut h = Harness::new(
+        "harden-cancel-eval",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let condition = format!("[HEADERS].X-Big == pat(*{}b)", "a?".repeat(490));
+    let spec = json!({
+        "id": "costly",
+        "http": {"url": format!("http://{target}/")},
+        "conditions": vec![condition; 50],
+    });
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let client = start_check(&api, h.running().api_addr(), "costly").await;
+    let started = Instant::now();
+    while evaluations_running() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the evaluation never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let left = Instant::now();
+    drop(client);
+    while evaluations_running() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stopped_after = left.elapsed();
+    eprintln!(
+        "evaluating for {:?} before the client left; stopped {stopped_after:?} after",
+        left - started
+    );
+    assert!(
+        stopped_after < Duration::from_millis(250),
+        "the evaluation went on {stopped_after:?} after its caller left"
+    );
+    h.stop().await;
+}
