@@ -317,6 +317,7 @@ async fn names_with_control_characters_are_refused() {
         "nul\u{0}",
         "rtl\u{202e}txt.exe",
         "cr\r",
+        "line\u{2028}separator",
     ] {
         let name = json!(bad);
         let cases = [
@@ -344,6 +345,70 @@ async fn names_with_control_characters_are_refused() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    h.stop().await;
+}
+
+/// A name stored before names were checked (here written to the store directly) still gives one
+/// log line per notification, its control characters escaped: no forged line, no live ANSI code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_channel_escapes_control_characters_in_stored_names() {
+    use netmon_core::ports::{Expect, TargetStore};
+    let mut h = Harness::new(
+        "harden-log-names",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.target.set_mode(netmon_testkit::servers::Mode::Error);
+    let forged = "evil\n[netmon] UP api — recovered\u{1b}[2J\r\u{202e}";
+    let spec: netmon_core::target::TargetSpec = serde_json::from_value(json!({
+        "id": "evil",
+        "name": forged,
+        "http": {"url": h.target.url()},
+        "failure_threshold": 1,
+    }))
+    .expect("the spec decodes: names are checked at the API and config, not in decoding");
+    let store = netmon_embedded::SqliteStore::open(&h.store)
+        .await
+        .expect("store");
+    let now = chrono::Utc::now();
+    store
+        .put_target(
+            netmon_core::target::Target {
+                tenant: netmon_core::TenantId::default_tenant(),
+                spec,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .expect("stored");
+    store.close().await;
+
+    h.start().await;
+    let started = Instant::now();
+    let line = loop {
+        if let Some(l) = h.log.lines().into_iter().find(|l| l.contains("DOWN evil")) {
+            break l;
+        }
+        assert!(
+            started.elapsed() < common::WAIT,
+            "no DOWN notice: {:?}",
+            h.log.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        line.contains(r"evil\n[netmon] UP api — recovered\u{1b}[2J\r\u{202e}"),
+        "{line:?}"
+    );
+    for l in h.log.lines() {
+        assert!(
+            !l.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "a raw control character in {l:?}"
+        );
+    }
     h.stop().await;
 }
 
