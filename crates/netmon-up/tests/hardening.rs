@@ -464,6 +464,19 @@ async fn heartbeat_tokens_are_checked_and_clashes_reveal_no_owner() {
     for leak in ["victim", "secret-job", "mine"] {
         assert!(!theirs.text.contains(leak), "{leak} in {}", theirs.text);
     }
+    // Moving an existing target onto a taken token answers the same way too.
+    let r = own
+        .post("/v1/targets", &hb("probe", "acme-token-probe-0001"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let theirs = own
+        .put("/v1/targets/probe", &hb("probe", "victim-token-0123456789"))
+        .await;
+    let ours = own
+        .put("/v1/targets/probe", &hb("probe", "acme-token-0123456789"))
+        .await;
+    assert_eq!(theirs.status, 409, "{}", theirs.text);
+    assert_eq!((ours.status, &ours.json), (theirs.status, &theirs.json));
     h.stop().await;
 }
 
@@ -562,6 +575,36 @@ async fn idle_and_excess_connections_are_closed() {
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(h.api().get("/healthz").await.status, 200);
+    h.stop().await;
+}
+
+/// `/healthz` is never rate-limited (a load balancer polling it must not read a 429 as down),
+/// while the rest of the API is, per IP without a key and per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_not_rate_limited() {
+    let mut h = Harness::with_settings(
+        "harden-healthz",
+        "api:\n  rate_limit: {per_second: 0.01, burst: 3}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let anon = admin.with_key(None);
+    for _ in 0..3 {
+        assert_eq!(anon.get("/openapi.json").await.status, 200);
+    }
+    assert_eq!(anon.get("/openapi.json").await.status, 429);
+    for _ in 0..3 {
+        assert_eq!(admin.get("/v1/targets").await.status, 200);
+    }
+    assert_eq!(admin.get("/v1/targets").await.status, 429);
+    for client in [&anon, &admin] {
+        for i in 0..20 {
+            let r = client.get("/healthz").await;
+            assert_eq!(r.status, 200, "request {i}: {}", r.text);
+        }
+    }
     h.stop().await;
 }
 
