@@ -608,6 +608,88 @@ async fn healthz_is_not_rate_limited() {
     h.stop().await;
 }
 
+/// Log output of this test process, captured (each test runs in its own process under nextest).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A webhook's URL path, query and user info are often its credential: a failed delivery shows
+/// scheme, host and port only, in the test send's answer and in the log (WARN for a retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_show_no_url_path_query_or_credentials() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let mut h = Harness::new(
+        "harden-hook-url",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let secrets = ["pw-secret", "path-secret", "q-secret"];
+    let channel = json!({"id": "leaky", "webhook": {
+        "url": "http://user:pw-secret@127.0.0.1:9/T0/B1/path-secret?token=q-secret"}});
+    let r = api.post("/v1/channels", &channel.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/channels/leaky/test", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["delivered"], false, "{}", r.text);
+    let error = r.json["error"].as_str().unwrap_or_default();
+    assert!(error.contains("http://127.0.0.1:9/"), "{error}");
+    for s in secrets {
+        assert!(!error.contains(s), "{s} in {error}");
+    }
+
+    // An incident notification to it fails and is retried, with a WARN line saying why.
+    let spec = json!({"id": "down", "tcp": {"host": "127.0.0.1", "port": 9},
+        "failure_threshold": 1, "channels": ["leaky"]});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/targets/down/check", "").await;
+    assert_eq!(r.json["result"]["outcome"], "down", "{}", r.text);
+    let started = Instant::now();
+    while !logs
+        .text()
+        .contains("notification failed; retried after the wait")
+    {
+        assert!(
+            started.elapsed() < common::WAIT,
+            "no failed delivery logged:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = logs.text();
+    assert!(text.contains("http://127.0.0.1:9/"), "{text}");
+    for s in secrets {
+        assert!(!text.contains(s), "{s} in the log:\n{text}");
+    }
+    h.stop().await;
+}
+
 /// Pages cannot be framed by another site; answers are not content-sniffed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_refuse_to_be_framed() {
