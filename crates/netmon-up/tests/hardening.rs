@@ -121,6 +121,53 @@ async fn a_dns_check_cannot_name_a_private_resolver_where_private_is_denied() {
     h.stop().await;
 }
 
+/// Cloud metadata endpoints are refused even where private addresses are allowed (the default of
+/// `netmon up`): Alibaba's 100.100.100.200 sits in the CGNAT range but is metadata, as are the
+/// IPv6 and IPv4-mapped forms. For probes and for webhooks alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_endpoints_are_refused_where_private_is_allowed() {
+    let mut h = Harness::new(
+        "harden-metadata",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    for (i, url) in [
+        "http://100.100.100.200/latest/meta-data/",
+        "http://[::ffff:100.100.100.200]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = json!({"id": format!("m{i}"), "http": {"url": url}, "timeout": "2s"});
+        let r = api.post("/v1/targets", &spec.to_string()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = api.post(&format!("/v1/targets/m{i}/check"), "").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let result = &r.json["result"];
+        assert_eq!(result["error"]["kind"], "blocked", "{url}: {result}");
+        assert!(
+            result["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("metadata"),
+            "{url}: {result}"
+        );
+        let hook = json!({"id": format!("h{i}"), "webhook": {"url": url}});
+        assert_eq!(
+            api.post("/v1/channels", &hook.to_string()).await.status,
+            201
+        );
+        let r = api.post(&format!("/v1/channels/h{i}/test"), "").await;
+        assert_eq!(r.json["delivered"], false, "{url}: {}", r.text);
+        assert!(r.text.contains("metadata"), "{url}: {}", r.text);
+    }
+    h.stop().await;
+}
+
 /// A tenant key manages its tenant's keys, but revoking an admin key (the first admin key
 /// included) needs an admin key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
