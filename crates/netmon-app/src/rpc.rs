@@ -139,7 +139,8 @@ impl InProcessRpc {
     }
 
     /// Calls still waiting for their reply.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.pending().len()
     }
 

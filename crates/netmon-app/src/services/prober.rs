@@ -114,12 +114,14 @@ impl ProberService {
             self.concurrency,
             || clock.now(),
         );
+        // Cancellation first: a job whose caller is already gone starts no probe at all.
         let mut results = tokio::select! {
-            results = probes => results,
+            biased;
             () = cancel => {
                 tracing::debug!(job = %job.job_id, "job cancelled: its caller went away");
                 return Ok(None);
             }
+            results = probes => results,
         };
         // Scheduled probes count for their slot, so a redelivered or re-planned job is a
         // duplicate to the alerter, not more evidence. "Check now" is extra evidence.
