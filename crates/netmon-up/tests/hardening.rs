@@ -1021,6 +1021,41 @@ async fn a_check_now_whose_client_leaves_stops_probing() {
     h.stop().await;
 }
 
+/// A "check now" that times out (`504`) stops its probe too: the hung target sees the
+/// connection closed right after the answer, not when the probe's 30 s timeout ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_that_times_out_stops_probing() {
+    let (target, mut requests, mut closed) = fake_target(None).await;
+    let mut h = Harness::new(
+        "harden-cancel-timeout",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.check_timeout = Some(Duration::from_secs(1));
+    h.start().await;
+    let api = h.api();
+    let spec =
+        json!({"id": "hung", "http": {"url": format!("http://{target}/")}, "timeout": "30s"});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/targets/hung/check", "").await;
+    assert_eq!(r.status, 504, "{}", r.text);
+    let answered = Instant::now();
+    assert!(
+        requests.try_recv().is_ok(),
+        "the probe reached the target before the timeout"
+    );
+    tokio::time::timeout(Duration::from_secs(3), closed.recv())
+        .await
+        .expect("the probe's connection is closed soon after the 504");
+    assert!(
+        answered.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        answered.elapsed()
+    );
+    h.stop().await;
+}
+
 /// A "check now" whose client goes away while its conditions are evaluated (50 costly `pat()`
 /// matches over a 300 KiB header, run on the blocking pool) stops evaluating at the next
 /// condition, rather than running on to the 1 s evaluation budget.
