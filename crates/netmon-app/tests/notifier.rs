@@ -13,7 +13,8 @@ use netmon_core::events::{
     Envelope, Event, IncidentCause, IncidentOpened, IncidentResolved, Subject,
 };
 use netmon_core::incident::IncidentEvent;
-use netmon_core::ports::{ChannelStore, Clock, Deliver, DeliveryError, Expect};
+use netmon_core::notification::NotificationOutcome;
+use netmon_core::ports::{ChannelStore, Clock, Deliver, DeliveryError, Expect, NotificationLog};
 use netmon_core::{ChannelId, TargetId, TenantId};
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::memory::MemoryStore;
@@ -47,6 +48,7 @@ impl Deliver for Receiver {
 
 struct Setup {
     clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
     receiver: Arc<Receiver>,
     notifier: Notifier,
 }
@@ -76,12 +78,14 @@ async fn setup() -> Setup {
     let notifier = Notifier::new(
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         receiver.clone(),
         clock.clone(),
-    );
+    )
+    .with_notification_log(store.clone());
     Setup {
         clock,
+        store,
         receiver,
         notifier,
     }
@@ -269,4 +273,65 @@ async fn a_receiver_down_past_the_limit_is_given_up_on_loudly() {
     s.clock.advance(Duration::from_secs(3600));
     s.notifier.handle(&opened).await.unwrap();
     assert_eq!(s.receiver.attempts().len(), attempts);
+}
+
+/// What the API shows of each notification: retrying with the reason and the next attempt,
+/// then delivered after three attempts; a final refusal as failed with the reason.
+#[tokio::test]
+async fn every_attempt_is_recorded_for_the_api() {
+    let s = setup().await;
+    let tenant = TenantId::default_tenant();
+    let (opened, resolved) = incident(s.clock.now());
+    let start = s.clock.now();
+    s.receiver.answer(Some(DeliveryError::Retryable {
+        reason: "receiver answered HTTP 503".into(),
+        retry_after: None,
+    }));
+    assert!(s.notifier.handle(&opened).await.is_err());
+    let records = s
+        .store
+        .notifications(&tenant, Some("api-1"), 10)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    let retrying = &records[0];
+    assert_eq!(retrying.outcome, NotificationOutcome::Retrying);
+    assert_eq!(
+        retrying.reason.as_deref(),
+        Some("receiver answered HTTP 503")
+    );
+    assert!(retrying.next_attempt_at.is_some_and(|next| next > start));
+    assert_eq!(
+        (retrying.event_id.as_str(), retrying.channel_id.as_str()),
+        (opened.id.as_str(), "ops")
+    );
+
+    s.clock.advance(Duration::from_secs(60));
+    assert!(s.notifier.handle(&opened).await.is_err());
+    s.receiver.answer(None);
+    s.clock.advance(Duration::from_secs(120));
+    s.notifier.handle(&opened).await.unwrap();
+    let delivered = &s
+        .store
+        .notifications(&tenant, Some("api-1"), 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(delivered.outcome, NotificationOutcome::Delivered);
+    assert_eq!((delivered.attempts, delivered.reason.as_deref()), (3, None));
+    assert_eq!(delivered.first_attempt_at, start);
+    assert_eq!(delivered.last_attempt_at, s.clock.now());
+
+    s.receiver.answer(Some(DeliveryError::Final {
+        reason: "receiver answered HTTP 404".into(),
+    }));
+    s.clock.advance(Duration::from_secs(1));
+    s.notifier.handle(&resolved).await.unwrap();
+    let records = s.store.notifications(&tenant, None, 10).await.unwrap();
+    assert_eq!(records.len(), 2, "one record per event and channel");
+    assert_eq!(records[0].event_id, resolved.id, "the latest attempt first");
+    assert_eq!(records[0].outcome, NotificationOutcome::Failed);
+    assert_eq!(
+        records[0].reason.as_deref(),
+        Some("receiver answered HTTP 404")
+    );
 }

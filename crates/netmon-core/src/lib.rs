@@ -10,6 +10,7 @@ pub mod ids;
 pub mod incident;
 pub mod jobs;
 pub mod maintenance;
+pub mod notification;
 pub mod observation;
 pub mod ports;
 pub mod result;

@@ -10,6 +10,7 @@ use crate::channel::Channel;
 use crate::events::Envelope;
 use crate::ids::{TargetId, TenantId};
 use crate::incident::CheckState;
+use crate::notification::NotificationRecord;
 use crate::result::ProbeResult;
 use crate::target::Target;
 
@@ -222,6 +223,31 @@ pub enum Claim {
     /// Someone else holds it and its lease has not expired: retry later.
     InProgress,
 }
+
+/// What became of each notification ([`crate::notification`]). Writes are upserts that never
+/// read first: a redelivered attempt counts as one more attempt, which is what it was.
+#[async_trait]
+pub trait NotificationLog: Send + Sync {
+    /// Records an attempt: `attempt` carries its outcome, reason, next attempt and time (as
+    /// `last_attempt_at`); the stored record counts one more attempt and keeps the time of the
+    /// first. A record may be dropped [`NOTIFICATION_KEEP`] after its last attempt.
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        attempt: &NotificationRecord,
+    ) -> Result<(), StoreError>;
+    /// The tenant's records, the latest attempt first, at most `limit`; only one incident's
+    /// when `incident_id` is given. A record that cannot be decoded is skipped and logged.
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        incident_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+}
+
+/// How long notification records outlive their last attempt.
+pub const NOTIFICATION_KEEP: chrono::Duration = chrono::Duration::days(30);
 
 /// Powertools-style idempotency: one conditional write claims a key.
 #[async_trait]

@@ -83,6 +83,7 @@ suite_tests!(
     api_keys,
     maintenance,
     replies,
+    notification_log,
 );
 
 /// The combined entry point, against one file shared by every case (as a long-lived adapter
@@ -381,7 +382,8 @@ async fn a_version_1_database_is_migrated() {
     {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
         conn.execute_batch(
-            "DROP TABLE api_keys; DROP TABLE maintenance; DROP TABLE rpc_replies; \
+            "DROP TABLE notifications; \
+             DROP TABLE api_keys; DROP TABLE maintenance; DROP TABLE rpc_replies; \
              DROP INDEX targets_by_heartbeat_token; \
              ALTER TABLE targets DROP COLUMN heartbeat_token; \
              UPDATE schema_version SET version = 1;",

@@ -301,7 +301,7 @@ async fn healthy_down_healthy_notifies_each_transition_once_and_counts_every_cal
         let d = of(kind).next().expect("a transition round");
         let base = of(Steady).next().expect("a steady round");
         println!(
-            "{kind:?}: writes beyond a steady round: alerter {} ({} in its transaction), notifier {} (claim + completion, one channel)",
+            "{kind:?}: writes beyond a steady round: alerter {} ({} in its transaction), notifier {} (claim, completion, outcome record; one channel)",
             d["alerter"].dynamodb_item_writes - base["alerter"].dynamodb_item_writes,
             d["alerter"].dynamodb_transactional_item_writes,
             d["notifier"].dynamodb_item_writes,
@@ -340,15 +340,16 @@ async fn healthy_down_healthy_notifies_each_transition_once_and_counts_every_cal
                 assert_eq!(d["notifier"].total_calls(), 0, "{d:?}");
                 assert_eq!(d["scheduler"].dynamodb_item_writes, 1, "the tick claim");
             }
-            // Claim and complete per channel; a resolution first tries to claim its opened
-            // event (refused: it went out), the price of "opened before resolved".
+            // Claim, complete and record the outcome per channel; a resolution first tries to
+            // claim its opened event (refused: it went out), the price of "opened before
+            // resolved".
             Opens => {
                 assert!(d["alerter"].dynamodb_transactional_item_writes > 0, "{d:?}");
-                assert_eq!(d["notifier"].dynamodb_item_writes, 2, "{d:?}");
+                assert_eq!(d["notifier"].dynamodb_item_writes, 3, "{d:?}");
             }
             Resolves => {
                 assert!(d["alerter"].dynamodb_transactional_item_writes > 0, "{d:?}");
-                assert_eq!(d["notifier"].dynamodb_item_writes, 3, "{d:?}");
+                assert_eq!(d["notifier"].dynamodb_item_writes, 4, "{d:?}");
                 assert_eq!(d["notifier"].total_errors(), 1, "{d:?}");
             }
             Counting => {}

@@ -43,6 +43,7 @@ suite_tests!(
     api_keys,
     maintenance,
     replies,
+    notification_log,
 );
 
 /// The combined entry point against one store shared by every case, as a simulation would.

@@ -240,13 +240,16 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         delivery = delivery.with_link(base.clone());
     }
     let delivery: Arc<dyn Deliver> = Arc::new(delivery);
-    let notifier = Arc::new(Notifier::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        delivery.clone(),
-        clock.clone(),
-    ));
+    let notifier = Arc::new(
+        Notifier::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            delivery.clone(),
+            clock.clone(),
+        )
+        .with_notification_log(store.clone()),
+    );
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();

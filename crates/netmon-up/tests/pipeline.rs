@@ -255,6 +255,87 @@ async fn crash_between_opened_and_sent_delivers_after_restart() {
     h.stop().await;
 }
 
+/// A receiver that fails the first attempt: `/v1/notifications` shows the channel retrying, with
+/// the reason and the next attempt, then delivered after the retry; a tenant key of another
+/// tenant sees none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_notification_is_visible_in_the_api_until_it_goes_through() {
+    let mut h = Harness::new("notifications", TARGET).await;
+    h.start().await;
+    let mut jobs = 1;
+    h.running().wait_jobs(jobs, WAIT).await.unwrap();
+    h.hook.fail_next(1);
+    h.target.set_mode(Mode::Error);
+    for _ in 0..3 {
+        h.round(&mut jobs).await;
+    }
+    assert_eq!(status(&h).await, Status::Down);
+    let api = h.api();
+    let retrying = hook_record(&api, "/v1/notifications?outcome=retrying", |_| true).await;
+    assert_eq!(retrying["event_type"], "incident.opened");
+    assert_eq!(retrying["target_id"], "api");
+    assert_eq!(retrying["attempts"], 1);
+    assert!(
+        retrying["reason"].as_str().unwrap().contains("500"),
+        "{retrying}"
+    );
+    assert!(retrying["next_attempt_at"].is_string(), "{retrying}");
+    let incident = retrying["incident_id"].as_str().unwrap().to_owned();
+
+    // The relay retries once the backoff has passed: delivered, on the second attempt.
+    h.clock.advance(Duration::from_secs(60));
+    h.hook.wait_for(1, WAIT).await;
+    let delivered = hook_record(
+        &api,
+        &format!("/v1/notifications?incident={incident}"),
+        |r| r["outcome"] == "delivered",
+    )
+    .await;
+    assert_eq!(delivered["attempts"], 2);
+    let failed = api.get("/v1/notifications?outcome=failed").await;
+    assert_eq!(failed.json["items"], serde_json::json!([]));
+
+    let other = api.tenant_client("elsewhere", "admin").await;
+    let theirs = other.get("/v1/notifications").await;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(
+        theirs.json["items"],
+        serde_json::json!([]),
+        "tenant isolation"
+    );
+    let bad = api.get("/v1/notifications?incident=a%23b").await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    h.stop().await;
+}
+
+/// The `hook` channel's record in a `/v1/notifications` listing, once one matches `pred`.
+async fn hook_record(
+    api: &common::Api,
+    path: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let reply = api.get(path).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let found = reply.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["channel_id"] == "hook" && pred(r))
+            .cloned();
+        if let Some(record) = found {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no matching record at {path}: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn wait_until<F, Fut>(mut cond: F)
 where
     F: FnMut() -> Fut,

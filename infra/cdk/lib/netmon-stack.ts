@@ -349,6 +349,25 @@ export class NetmonStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       });
     }
+    // Incident events an alerter could not publish wait for the scheduler's sweep, which writes
+    // their age each minute (an embedded-metric log line); no datapoint means the sweep could not
+    // read the outbox.
+    alarm('OutboxAgeAlarm', {
+      alarmName: name('outbox-oldest-event'),
+      alarmDescription: 'An incident event has waited more than 5 minutes in the outbox - notifications are late.',
+      metric: new cloudwatch.Metric({
+        namespace: 'netmon',
+        metricName: 'OutboxOldestAgeSeconds',
+        dimensionsMap: { FunctionName: fn('scheduler').functionName },
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      threshold: 300,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
     for (const [key, f] of functions) {
       alarm(`${pascal(key)}ErrorsAlarm`, {
         alarmName: name(`${key}-errors`),

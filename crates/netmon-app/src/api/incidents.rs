@@ -1,8 +1,10 @@
-//! `/v1/incidents` (open and recent) and `/v1/overview` (every target's status at a glance).
+//! `/v1/incidents` (open and recent), `/v1/notifications` (what became of each notification) and
+//! `/v1/overview` (every target's status at a glance).
 
 use axum::response::{IntoResponse, Response};
 use netmon_core::incident::Status;
 use netmon_core::maintenance::in_maintenance;
+use netmon_core::notification::NotificationOutcome;
 use netmon_core::ports::PageRequest;
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +43,37 @@ pub(super) fn routes() -> Vec<Route> {
                 "IncidentList",
             ),
             list_incidents,
+        ),
+        route(
+            Verb::Get,
+            "/v1/notifications",
+            Access::Key,
+            Operation::new(
+                "listNotifications",
+                "What became of each notification: delivered, retrying (why, and when next) or failed",
+                "incidents",
+            )
+            .query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 500}),
+                "at most this many, default 50",
+            )
+            .query(
+                "incident",
+                json!({"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}),
+                "only this incident's",
+            )
+            .query(
+                "outcome",
+                json!({"enum": ["delivered", "retrying", "failed"]}),
+                "only these",
+            )
+            .ok(
+                200,
+                "One record per incident event and channel, the latest attempt first",
+                "NotificationList",
+            ),
+            list_notifications,
         ),
         route(
             Verb::Get,
@@ -99,6 +132,54 @@ async fn list_incidents(
             Which::All => true,
         })
         .take(limit as usize)
+        .collect();
+    Ok(axum::Json(json!({ "items": items })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    incident: Option<String>,
+    #[serde(default)]
+    outcome: Option<NotificationOutcome>,
+}
+
+/// Records read when filtering by outcome: failed ones may sit behind many delivered ones.
+const OUTCOME_FILTER_READ: usize = 2_000;
+
+async fn list_notifications(
+    ctx: Ctx,
+    p: Principal,
+    Params(q): Params<NotificationQuery>,
+) -> Result<Response, Problem> {
+    let limit = page_limit(q.limit, 50)? as usize;
+    if let Some(incident) = &q.incident {
+        let valid = (1..=128).contains(&incident.len())
+            && incident
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if !valid {
+            return Err(Problem::invalid_field(
+                "incident",
+                "an incident id: 1 to 128 of A-Z a-z 0-9 . _ : -",
+            ));
+        }
+    }
+    let read = if q.outcome.is_some() {
+        OUTCOME_FILTER_READ
+    } else {
+        limit
+    };
+    let items: Vec<_> = ctx
+        .notifications
+        .notifications(&p.tenant, q.incident.as_deref(), read)
+        .await?
+        .into_iter()
+        .filter(|r| q.outcome.is_none_or(|o| r.outcome == o))
+        .take(limit)
         .collect();
     Ok(axum::Json(json!({ "items": items })).into_response())
 }

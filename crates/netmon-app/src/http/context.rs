@@ -11,7 +11,7 @@ use netmon_core::events::Envelope;
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{
     ApiKeyStore, ChannelStore, Clock, Deliver, DeliveryError, EventBus, EventRpc, HeartbeatStore,
-    HistoryStore, MaintenanceStore, RpcError, StateStore, TargetStore,
+    HistoryStore, MaintenanceStore, NotificationLog, RpcError, StateStore, TargetStore,
 };
 use netmon_core::rpc::RpcReply;
 
@@ -30,6 +30,8 @@ pub struct ApiContext {
     pub history: Arc<dyn HistoryStore>,
     pub keys: Arc<dyn ApiKeyStore>,
     pub maintenance: Arc<dyn MaintenanceStore>,
+    /// What became of each notification.
+    pub notifications: Arc<dyn NotificationLog>,
     /// "Check now": request/response over the bus.
     pub rpc: Arc<dyn EventRpc>,
     /// Channel test sends.
@@ -49,7 +51,14 @@ pub(crate) type Ctx = State<Arc<ApiContext>>;
 
 /// The stores the API reads and writes; every store adapter implements all of them.
 pub trait ApiStores:
-    TargetStore + StateStore + HeartbeatStore + ChannelStore + ApiKeyStore + MaintenanceStore + 'static
+    TargetStore
+    + StateStore
+    + HeartbeatStore
+    + ChannelStore
+    + ApiKeyStore
+    + MaintenanceStore
+    + NotificationLog
+    + 'static
 {
 }
 
@@ -60,6 +69,7 @@ impl<T> ApiStores for T where
         + ChannelStore
         + ApiKeyStore
         + MaintenanceStore
+        + NotificationLog
         + 'static
 {
 }
@@ -82,7 +92,8 @@ impl ApiContext {
             heartbeats: store.clone(),
             channels: store.clone(),
             keys: store.clone(),
-            maintenance: store,
+            maintenance: store.clone(),
+            notifications: store,
             history,
             bus,
             clock,

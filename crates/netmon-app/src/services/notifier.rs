@@ -8,7 +8,8 @@
 //! backoff and jitter, at least as late as its `Retry-After`, for [`GIVE_UP_AFTER`] from the
 //! event; the claim is held for the wait, so a redelivery before then (SQS visibility timeout,
 //! the outbox relay) sends nothing. A final answer (another 4xx, a refused address) is not
-//! retried. Either way of ending without delivery is logged as an error with the reason.
+//! retried. Either way of ending without delivery is logged as an error with the reason, and
+//! every attempt's outcome is recorded in the [`NotificationLog`] when one is wired, for the API.
 
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ use futures::future::join_all;
 use netmon_core::channel::{ChannelSpec, recipients};
 use netmon_core::events::{Envelope, Event, IncidentOpened};
 use netmon_core::incident::IncidentEvent;
+use netmon_core::notification::{NotificationOutcome, NotificationRecord};
 use netmon_core::ports::{
-    ChannelStore, Claim, Clock, Deliver, DeliveryError, Idempotency, TargetStore,
+    ChannelStore, Claim, Clock, Deliver, DeliveryError, Idempotency, NotificationLog, TargetStore,
 };
 use tracing::{error, info, warn};
 
@@ -30,6 +32,7 @@ pub struct Notifier {
     idempotency: Arc<dyn Idempotency>,
     delivery: Arc<dyn Deliver>,
     clock: Arc<dyn Clock>,
+    log: Option<Arc<dyn NotificationLog>>,
 }
 
 /// A claim is held this long while sending; a crash mid-send frees it after the lease.
@@ -94,7 +97,14 @@ impl Notifier {
             idempotency,
             delivery,
             clock,
+            log: None,
         }
+    }
+
+    /// Records every attempt's outcome there (what `/v1/notifications` shows).
+    pub fn with_notification_log(mut self, log: Arc<dyn NotificationLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     pub async fn handle(&self, env: &Envelope) -> Result<NotifyReport, HandleError> {
@@ -184,6 +194,15 @@ impl Notifier {
             Ok(()) => {
                 info!(event = %env.id, channel = %channel.id, "notification delivered");
                 self.done(&key).await?;
+                self.record(
+                    channel,
+                    env,
+                    now,
+                    NotificationOutcome::Delivered,
+                    None,
+                    None,
+                )
+                .await;
                 return Ok(Sent::Now);
             }
             Err(e) => e,
@@ -193,14 +212,16 @@ impl Notifier {
             DeliveryError::Final { reason } => {
                 error!(event = %env.id, channel = %channel.id, %reason,
                     "notification refused for good; not retried");
-                self.done(&key).await?;
-                Ok(Sent::Failed)
+                self.give_up(&key, channel, env, now, reason).await
             }
             DeliveryError::Retryable { reason, .. } if elapsed >= GIVE_UP_AFTER => {
                 error!(event = %env.id, channel = %channel.id, %reason, hours = elapsed.num_hours(),
                     "notification still failing; given up");
-                self.done(&key).await?;
-                Ok(Sent::Failed)
+                let reason = format!(
+                    "{reason} (given up {} hours after the event)",
+                    elapsed.num_hours()
+                );
+                self.give_up(&key, channel, env, now, reason).await
             }
             DeliveryError::Retryable {
                 reason,
@@ -210,8 +231,70 @@ impl Notifier {
                 warn!(event = %env.id, channel = %channel.id, %reason, wait_s = wait.num_seconds(),
                     "notification failed; retried after the wait");
                 self.hold(&key, now, wait).await;
+                let next = Some(now + wait);
+                self.record(
+                    channel,
+                    env,
+                    now,
+                    NotificationOutcome::Retrying,
+                    Some(reason.clone()),
+                    next,
+                )
+                .await;
                 Err(reason)
             }
+        }
+    }
+
+    /// Ends the delivery without sending: done for good, recorded as failed.
+    async fn give_up(
+        &self,
+        key: &str,
+        channel: &ChannelSpec,
+        env: &Envelope,
+        now: DateTime<Utc>,
+        reason: String,
+    ) -> Result<Sent, String> {
+        self.done(key).await?;
+        let outcome = NotificationOutcome::Failed;
+        self.record(channel, env, now, outcome, Some(reason), None)
+            .await;
+        Ok(Sent::Failed)
+    }
+
+    /// Best effort: a record that cannot be written costs visibility, never a delivery.
+    async fn record(
+        &self,
+        channel: &ChannelSpec,
+        env: &Envelope,
+        at: DateTime<Utc>,
+        outcome: NotificationOutcome,
+        reason: Option<String>,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) {
+        let Some(log) = &self.log else { return };
+        let (incident_id, target_id) = match &env.event {
+            Event::IncidentOpened(e) => (&e.incident_id, &e.subject.target_id),
+            Event::IncidentResolved(e) => (&e.incident_id, &e.subject.target_id),
+            Event::IncidentReminder(e) => (&e.incident_id, &e.subject.target_id),
+            _ => return,
+        };
+        let attempt = NotificationRecord {
+            incident_id: incident_id.to_string(),
+            event_id: env.id.clone(),
+            event_type: env.event_type().as_str().to_owned(),
+            target_id: target_id.clone(),
+            channel_id: channel.id.clone(),
+            outcome,
+            reason,
+            next_attempt_at,
+            attempts: 1,
+            first_attempt_at: at,
+            last_attempt_at: at,
+        };
+        if let Err(e) = log.record_attempt(&env.tenant, &attempt).await {
+            warn!(event = %env.id, channel = %channel.id, error = %e,
+                "could not record the notification's outcome");
         }
     }
 

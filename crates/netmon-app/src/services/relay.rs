@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use netmon_core::events::Envelope;
 use netmon_core::ports::{Clock, EventBus, Outbox};
 use tokio::sync::{Mutex, Notify, watch};
@@ -27,6 +28,16 @@ pub struct FlushReport {
     pub failed: usize,
 }
 
+/// What one sweep of the outbox did, and how far behind it is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub published: usize,
+    pub failed: usize,
+    /// When the oldest event still unpublished after the sweep was committed; `None` when the
+    /// sweep left nothing behind.
+    pub oldest_unpublished: Option<DateTime<Utc>>,
+}
+
 impl OutboxRelay {
     pub fn new(outbox: Arc<dyn Outbox>, bus: Arc<dyn EventBus>) -> Self {
         Self {
@@ -39,10 +50,46 @@ impl OutboxRelay {
 
     /// One pass over what is pending. Events that fail stay pending for the next pass.
     pub async fn flush(&self) -> Result<FlushReport, HandleError> {
+        let swept = self.sweep().await?;
+        if swept.failed > 0 {
+            return Err(HandleError::Retryable(format!(
+                "{} outbox event(s) not delivered",
+                swept.failed
+            )));
+        }
+        Ok(FlushReport {
+            published: swept.published,
+            failed: 0,
+        })
+    }
+
+    /// One pass over what is pending for a sweeper that watches the outbox's age: a publish
+    /// that fails is counted, not returned, and the oldest event left behind is reported (the
+    /// pass reads oldest first). Only a failed read of the outbox is an error.
+    pub async fn sweep(&self) -> Result<SweepReport, HandleError> {
         let _guard = self.flushing.lock().await;
         let pending = self.outbox.pending(BATCH).await?;
-        self.publish_each(pending.into_iter().map(|e| e.envelope))
-            .await
+        let mut report = SweepReport::default();
+        for entry in pending {
+            let id = entry.envelope.id.clone();
+            let published = match self.bus.publish(vec![entry.envelope]).await {
+                Ok(()) => self
+                    .outbox
+                    .mark_published(std::slice::from_ref(&id))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match published {
+                Ok(()) => report.published += 1,
+                Err(error) => {
+                    warn!(event = %id, %error, "outbox event not delivered; will retry");
+                    report.failed += 1;
+                    report.oldest_unpublished.get_or_insert(entry.created_at);
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Publishes events the caller has just committed to the outbox, and marks them published,

@@ -1,5 +1,6 @@
 //! The state table: targets, channels, check state, incidents, the outbox, idempotency records,
-//! heartbeat pings, schedule shards, API keys, maintenance windows and EventRPC replies, all in one table keyed by `pk`/`sk` strings. Item
+//! heartbeat pings, schedule shards, API keys, maintenance windows, EventRPC replies and
+//! notification records, all in one table keyed by `pk`/`sk` strings. Item
 //! layout, access patterns and costs: docs/dynamodb.md.
 //!
 //! Every multi-item change is one `TransactWriteItems`, so a crash leaves it whole or absent.
@@ -14,6 +15,7 @@ mod heartbeats;
 mod idempotency;
 mod keys;
 mod maintenance;
+mod notifications;
 mod outbox;
 mod replies;
 mod targets;

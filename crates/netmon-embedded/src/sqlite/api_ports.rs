@@ -1,15 +1,21 @@
-//! The API's store ports on [`SqliteStore`]: keys, maintenance windows, EventRPC replies.
+//! The API's store ports on [`SqliteStore`]: keys, maintenance windows, EventRPC replies,
+//! notification records.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use netmon_core::apikey::ApiKey;
 use netmon_core::ids::{TenantId, WindowId};
 use netmon_core::maintenance::MaintenanceWindow;
-use netmon_core::ports::{ApiKeyStore, Expect, MaintenanceStore, ReplyStore, StoreError};
+use netmon_core::notification::NotificationRecord;
+use netmon_core::ports::{
+    ApiKeyStore, Expect, MaintenanceStore, NotificationLog, ReplyStore, StoreError,
+};
 use netmon_core::rpc::RpcReply;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, Versioned, decode, encode, nanos, put_versioned, version_from_db};
+use super::{
+    SqliteStore, Versioned, decode, encode, from_nanos, nanos, put_versioned, version_from_db,
+};
 use crate::error::Db;
 
 fn key_from_body(id: &str, body: &str) -> Result<ApiKey, StoreError> {
@@ -215,6 +221,78 @@ impl ReplyStore for SqliteStore {
                 .db()?;
             body.map(|b| decode(&format!("rpc reply {id}"), &b))
                 .transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl NotificationLog for SqliteStore {
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        attempt: &NotificationRecord,
+    ) -> Result<(), StoreError> {
+        let body = encode("notification", attempt)?;
+        let (incident, event, channel) = attempt.key();
+        let keys = [tenant.as_str(), incident, event, channel].map(str::to_owned);
+        let at = nanos(attempt.last_attempt_at);
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO notifications (tenant, incident_id, event_id, channel_id, attempts, \
+                 first_attempt_at, last_attempt_at, body) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6) \
+                 ON CONFLICT (tenant, incident_id, event_id, channel_id) DO UPDATE SET \
+                 attempts = attempts + 1, last_attempt_at = excluded.last_attempt_at, \
+                 body = excluded.body",
+            )
+            .db()?
+            .execute(params![keys[0], keys[1], keys[2], keys[3], at, body])
+            .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        incident_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let tenant = tenant.to_string();
+        let incident = incident_id.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT attempts, first_attempt_at, body FROM notifications \
+                     WHERE tenant = ?1 AND (?2 IS NULL OR incident_id = ?2) \
+                     ORDER BY last_attempt_at DESC LIMIT ?3",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(params![tenant, incident, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .db()?;
+            let mut records = Vec::new();
+            for row in rows {
+                let (attempts, first, body) = row.db()?;
+                // One undecodable record (say, written by a newer version) hides only itself.
+                match decode::<NotificationRecord>("notification", &body) {
+                    Ok(mut record) => {
+                        record.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+                        record.first_attempt_at = from_nanos(first);
+                        records.push(record);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "skipped a notification record"),
+                }
+            }
+            Ok(records)
         })
         .await
     }

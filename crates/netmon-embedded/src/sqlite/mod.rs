@@ -59,6 +59,7 @@ pub struct Pruned {
     pub outbox: u64,
     pub idempotency: u64,
     pub replies: u64,
+    pub notifications: u64,
 }
 
 enum Location {
@@ -175,8 +176,9 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes probe results started before `before`, outbox entries published before it and
-    /// idempotency records that expired before it.
+    /// Deletes probe results started before `before`, outbox entries published before it,
+    /// idempotency records that expired before it and notification records last attempted
+    /// before it (kept as long as the history they explain).
     ///
     /// History is the only table that grows with time (one row per probe result), so the
     /// embedded process calls this periodically with `now - retention` to bound the database
@@ -203,7 +205,7 @@ impl SqliteStore {
                 break;
             }
         }
-        let (outbox, idempotency, replies) = self
+        let (outbox, idempotency, replies, notifications) = self
             .write(move |tx| {
                 let outbox = tx
                     .prepare_cached(
@@ -222,12 +224,23 @@ impl SqliteStore {
                     .db()?
                     .execute([cutoff])
                     .db()?;
-                Ok((outbox as u64, idem as u64, replies as u64))
+                let notifications = tx
+                    .prepare_cached("DELETE FROM notifications WHERE last_attempt_at < ?1")
+                    .db()?
+                    .execute([cutoff])
+                    .db()?;
+                Ok((
+                    outbox as u64,
+                    idem as u64,
+                    replies as u64,
+                    notifications as u64,
+                ))
             })
             .await?;
         pruned.outbox = outbox;
         pruned.idempotency = idempotency;
         pruned.replies = replies;
+        pruned.notifications = notifications;
         Ok(pruned)
     }
 }

@@ -123,8 +123,25 @@ CREATE INDEX targets_by_heartbeat_token ON targets (heartbeat_token)
     WHERE heartbeat_token IS NOT NULL;
 "#;
 
+/// What became of each notification (`/v1/notifications`): the latest attempt's record as
+/// `body`; the attempt count and first attempt's time kept by the upsert.
+const V4: &str = r#"
+CREATE TABLE notifications (
+    tenant           TEXT    NOT NULL,
+    incident_id      TEXT    NOT NULL,
+    event_id         TEXT    NOT NULL,
+    channel_id       TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL,
+    first_attempt_at INTEGER NOT NULL,
+    last_attempt_at  INTEGER NOT NULL,
+    body             TEXT    NOT NULL,
+    PRIMARY KEY (tenant, incident_id, event_id, channel_id)
+) WITHOUT ROWID;
+CREATE INDEX notifications_by_time ON notifications (tenant, last_attempt_at);
+"#;
+
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

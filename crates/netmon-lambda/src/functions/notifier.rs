@@ -12,7 +12,7 @@ use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::state::DynamoStateStore;
 use netmon_aws::resources::{ENV_STATE_TABLE, function};
 use netmon_core::events::Envelope;
-use netmon_core::ports::{ChannelStore, Clock, Deliver, Idempotency, TargetStore};
+use netmon_core::ports::{ChannelStore, Clock, Deliver, Idempotency, NotificationLog, TargetStore};
 
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
@@ -64,9 +64,10 @@ pub fn notifier_over<S>(
     clock: Arc<dyn Clock>,
 ) -> NotifierFunction
 where
-    S: TargetStore + ChannelStore + Idempotency + 'static,
+    S: TargetStore + ChannelStore + Idempotency + NotificationLog + 'static,
 {
-    let notifier = Notifier::new(store.clone(), store.clone(), store, delivery, clock);
+    let notifier = Notifier::new(store.clone(), store.clone(), store.clone(), delivery, clock)
+        .with_notification_log(store);
     SqsConsumer::new(
         function::NOTIFIER,
         NOTIFIER_IN_FLIGHT,

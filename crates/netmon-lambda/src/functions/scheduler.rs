@@ -1,5 +1,6 @@
-//! The scheduler, invoked by the `rate(1 minute)` schedule: plans the minute's probe jobs onto
-//! probe-jobs, turns missed heartbeats into failed results and sweeps the outbox.
+//! The scheduler, invoked by the `rate(1 minute)` schedule: sweeps the outbox first (whatever
+//! becomes of the rest of the tick) and reports its age as a metric, then plans the minute's
+//! probe jobs onto probe-jobs and turns missed heartbeats into failed results.
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::env::{Env, EnvError};
 use crate::error::{FunctionError, InitError};
+use crate::metrics;
 use crate::policy::{SHARD_SIZE, SLOT, TICK_LEASE};
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,10 @@ pub struct TickOutput {
     pub missed_heartbeats: usize,
     /// Incident events left in the outbox by an alerter that could not publish them.
     pub outbox_published: usize,
+    /// Seconds the oldest event still unpublished after the sweep has waited (0: none); `None`
+    /// when the outbox could not be read. Written as the `OutboxOldestAgeSeconds` metric, which
+    /// an alarm watches.
+    pub outbox_oldest_age_s: Option<u64>,
 }
 
 /// What a tick reads and writes: the targets, its claim, heartbeat pings and the outbox.
@@ -67,15 +73,21 @@ pub trait TickStore: TargetStore + Idempotency + HeartbeatStore + Outbox {}
 
 impl<T: TargetStore + Idempotency + HeartbeatStore + Outbox> TickStore for T {}
 
-/// Once a minute: reads every target (one Query over the schedule shards), sends the minute's
-/// probe jobs delayed to their slots, turns the previous minute's missed heartbeats into
-/// failed results, and sweeps the outbox.
+/// Once a minute: sweeps the outbox, reads every target (one Query over the schedule shards),
+/// sends the minute's probe jobs delayed to their slots and turns overdue heartbeats into
+/// failed results.
 pub struct SchedulerFunction {
     store: Arc<dyn TickStore>,
     scheduler: Scheduler,
     relay: OutboxRelay,
     clock: Arc<dyn Clock>,
+    /// The metric's dimension: the deployed function's name.
+    function_name: String,
 }
+
+/// The sweep's share of the tick: a slow bus must not eat the planning's time (the function's
+/// timeout is 30 s); what is left waits for the next tick.
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl SchedulerFunction {
     pub fn new(clients: &Clients, config: SchedulerConfig) -> Self {
@@ -95,7 +107,11 @@ impl SchedulerFunction {
             config.probe_jobs_queue_url,
             clock.clone(),
         ));
-        Self::over(store, jobs, bus, clock)
+        let mut function = Self::over(store, jobs, bus, clock);
+        if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+            function.function_name = name;
+        }
+        function
     }
 
     /// The scheduler over any store, job queue and bus (probe results and incidents): what
@@ -112,6 +128,7 @@ impl SchedulerFunction {
             relay: OutboxRelay::new(store.clone(), bus),
             store,
             clock,
+            function_name: "scheduler".to_owned(),
         }
     }
 
@@ -128,6 +145,8 @@ impl SchedulerFunction {
             minute,
             ..TickOutput::default()
         };
+        // First, so that events waiting in the outbox depend on no other part of the tick.
+        (out.outbox_published, out.outbox_oldest_age_s) = self.sweep().await;
         // One conditional put per tick, never completed: a duplicate within the lease skips,
         // and a tick that fails releases it so its retry runs.
         let key = format!("scheduler:tick:{}", minute.to_rfc3339());
@@ -139,7 +158,6 @@ impl SchedulerFunction {
         if claim != Claim::Acquired {
             info!(%minute, "tick already handled; skipped planning");
             out.duplicate = true;
-            out.outbox_published = self.sweep().await;
             return Ok(out);
         }
         let planned = async {
@@ -154,8 +172,6 @@ impl SchedulerFunction {
                 if let Err(re) = self.store.release(&key).await {
                     warn!(error = %re, "could not release the tick claim; a retry waits for its lease");
                 }
-                // Events waiting in the outbox do not wait for planning to work again.
-                self.sweep().await;
                 return Err(e.into());
             }
         };
@@ -163,22 +179,40 @@ impl SchedulerFunction {
         out.jobs = report.jobs;
         out.probes = report.probes;
         out.missed_heartbeats = report.missed_heartbeats;
-        out.outbox_published = self.sweep().await;
         info!(%minute, targets, jobs = out.jobs, probes = out.probes,
             missed_heartbeats = out.missed_heartbeats, outbox_published = out.outbox_published, "tick planned");
         Ok(out)
     }
 
-    /// Publishes what alerters left in the outbox, whatever became of the tick's planning; a
-    /// failed sweep is retried by the next tick. Returns how many events went out.
-    async fn sweep(&self) -> usize {
-        match self.relay.flush().await {
-            Ok(flush) => flush.published,
-            Err(e) => {
+    /// Publishes what alerters left in the outbox, within [`SWEEP_BUDGET`], and writes the
+    /// age of what is left as a metric; what fails waits for the next tick. Returns how many
+    /// events went out and that age (`None` when the outbox could not be read: no datapoint,
+    /// which the alarm counts as breaching).
+    async fn sweep(&self) -> (usize, Option<u64>) {
+        let swept = match tokio::time::timeout(SWEEP_BUDGET, self.relay.sweep()).await {
+            Ok(Ok(swept)) => swept,
+            Ok(Err(e)) => {
                 warn!(error = %e, "outbox sweep failed; the next tick retries");
-                0
+                return (0, None);
             }
-        }
+            Err(_) => {
+                warn!(
+                    budget_s = SWEEP_BUDGET.as_secs(),
+                    "outbox sweep ran out of time; the next tick goes on"
+                );
+                return (0, None);
+            }
+        };
+        let now = self.clock.now();
+        let age = swept
+            .oldest_unpublished
+            .map_or(0, |at| u64::try_from((now - at).num_seconds()).unwrap_or(0));
+        // Lambda sends stdout to CloudWatch Logs, which reads the line as a datapoint.
+        println!(
+            "{}",
+            metrics::line(&self.function_name, metrics::OUTBOX_OLDEST_AGE, age, now)
+        );
+        (swept.published, Some(age))
     }
 
     /// Runs under the Lambda runtime until the process ends: one EventBridge scheduled event

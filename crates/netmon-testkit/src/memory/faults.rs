@@ -80,6 +80,9 @@ ops! {
     // ReplyStore
     PutReply => "put_reply", true;
     GetReply => "get_reply", false;
+    // NotificationLog
+    RecordAttempt => "record_attempt", true;
+    Notifications => "notifications", false;
 }
 
 impl fmt::Display for Op {

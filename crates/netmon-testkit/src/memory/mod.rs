@@ -35,6 +35,7 @@ use netmon_core::events::Envelope;
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
 use netmon_core::maintenance::MaintenanceWindow;
+use netmon_core::notification::NotificationRecord;
 use netmon_core::ports::{Clock, IncidentRecord, PingRecord, StoreError, Versioned};
 use netmon_core::result::ProbeResult;
 use netmon_core::rpc::RpcReply;
@@ -110,6 +111,8 @@ struct Data {
     windows: BTreeMap<Key, MaintenanceWindow>,
     /// By correlation id. Expiry is not enforced (DynamoDB's TTL is lazy too).
     replies: HashMap<String, RpcReply>,
+    /// By `(tenant, "<incident>#<event>#<channel>")`.
+    notifications: BTreeMap<Key, NotificationRecord>,
 }
 
 struct OutboxRecord {

@@ -12,10 +12,11 @@ use netmon_core::history::{Granularity, HistoryBucket, aggregate};
 use netmon_core::ids::{TargetId, TenantId, WindowId};
 use netmon_core::incident::CheckState;
 use netmon_core::maintenance::MaintenanceWindow;
+use netmon_core::notification::NotificationRecord;
 use netmon_core::ports::{
     ApiKeyStore, ChannelStore, Claim, Expect, HeartbeatStore, HistoryStore, Idempotency,
-    IncidentRecord, MaintenanceStore, Outbox, OutboxEntry, Page, PageRequest, PingRecord,
-    ReplyStore, StateStore, StoreError, TargetStore, Versioned,
+    IncidentRecord, MaintenanceStore, NotificationLog, Outbox, OutboxEntry, Page, PageRequest,
+    PingRecord, ReplyStore, StateStore, StoreError, TargetStore, Versioned,
 };
 use netmon_core::result::ProbeResult;
 use netmon_core::rpc::{RpcReply, is_valid_correlation_id};
@@ -598,5 +599,47 @@ impl ReplyStore for MemoryStore {
     async fn get_reply(&self, correlation_id: &str) -> Result<Option<RpcReply>, StoreError> {
         self.run(Op::GetReply, |d| Ok(d.replies.get(correlation_id).cloned()))
             .await
+    }
+}
+
+#[async_trait]
+impl NotificationLog for MemoryStore {
+    async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        attempt: &NotificationRecord,
+    ) -> Result<(), StoreError> {
+        self.run(Op::RecordAttempt, |d| {
+            let (incident, event, channel) = attempt.key();
+            let id = format!("{incident}#{event}#{channel}");
+            let mut record = attempt.clone();
+            if let Some(before) = d.notifications.get(&key(tenant, &id)) {
+                record.attempts = before.attempts.saturating_add(1);
+                record.first_attempt_at = before.first_attempt_at;
+            } else {
+                record.attempts = 1;
+            }
+            d.notifications.insert(key(tenant, &id), record);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        incident_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.run(Op::Notifications, |d| {
+            let mut records: Vec<_> = in_tenant(&d.notifications, tenant)
+                .filter(|r| incident_id.is_none_or(|i| r.incident_id == i))
+                .cloned()
+                .collect();
+            records.sort_by_key(|r| std::cmp::Reverse(r.last_attempt_at));
+            records.truncate(limit);
+            Ok(records)
+        })
+        .await
     }
 }

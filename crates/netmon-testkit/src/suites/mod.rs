@@ -15,6 +15,7 @@ pub mod heartbeat;
 pub mod history;
 pub mod idempotency;
 pub mod maintenance;
+pub mod notification_log;
 pub mod outbox;
 pub mod replies;
 pub mod state_store;
@@ -23,8 +24,8 @@ pub mod target_store;
 use std::future::Future;
 
 use netmon_core::ports::{
-    ApiKeyStore, ChannelStore, HeartbeatStore, HistoryStore, Idempotency, MaintenanceStore, Outbox,
-    ReplyStore, StateStore, TargetStore,
+    ApiKeyStore, ChannelStore, HeartbeatStore, HistoryStore, Idempotency, MaintenanceStore,
+    NotificationLog, Outbox, ReplyStore, StateStore, TargetStore,
 };
 
 /// Runs every store suite against an adapter that implements all the store ports on one type
@@ -40,7 +41,8 @@ where
         + HeartbeatStore
         + ApiKeyStore
         + MaintenanceStore
-        + ReplyStore,
+        + ReplyStore
+        + NotificationLog,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -54,6 +56,7 @@ where
     api_keys::run_all(&new_store).await;
     maintenance::run_all(&new_store).await;
     replies::run_all(&new_store).await;
+    notification_log::run_all(&new_store).await;
 }
 
 /// Every suite except `HistoryStore`'s, for adapters that keep history elsewhere (DynamoDB's
@@ -68,7 +71,8 @@ where
         + HeartbeatStore
         + ApiKeyStore
         + MaintenanceStore
-        + ReplyStore,
+        + ReplyStore
+        + NotificationLog,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -81,4 +85,5 @@ where
     api_keys::run_all(&new_store).await;
     maintenance::run_all(&new_store).await;
     replies::run_all(&new_store).await;
+    notification_log::run_all(&new_store).await;
 }

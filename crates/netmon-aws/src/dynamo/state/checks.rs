@@ -109,7 +109,7 @@ impl DynamoStateStore {
             .transpose()
     }
 
-    async fn query_prefix(
+    pub(super) async fn query_prefix(
         &self,
         op: &str,
         tenant: &TenantId,
