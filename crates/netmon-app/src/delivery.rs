@@ -111,6 +111,8 @@ impl Deliver for ChannelDelivery {
         match &channel.kind {
             ChannelKind::Log(_) => {
                 let text = crate::render::summary(env).unwrap_or_else(|| env.id.clone());
+                // One notification, one line, whatever a stored name holds.
+                let text = netmon_core::ids::escape_unprintable(&text);
                 self.log.line(&format!("[netmon] {text}"));
                 Ok(())
             }

@@ -71,10 +71,32 @@ fn accept(reply: RpcReply, job: &ProbeJob) -> RpcReply {
 }
 
 /// One process: pending calls wait on oneshots; [`InProcessRpc::observe`], subscribed to
-/// `probe.completed` on the bus, resolves them.
+/// `probe.completed` on the bus, resolves them. A call that ends without its reply (the client
+/// went away and its handler was dropped, or it timed out) tells the probe worker through
+/// [`InProcessRpc::caller_gone`], so the job stops instead of running for no one.
 pub struct InProcessRpc {
     queue: Arc<dyn JobQueue>,
-    pending: Mutex<HashMap<String, oneshot::Sender<RpcReply>>>,
+    pending: Mutex<HashMap<String, Waiting>>,
+}
+
+struct Waiting {
+    reply: oneshot::Sender<RpcReply>,
+    /// Resolves (with an error) once the call's end drops its sender; taken by the worker.
+    gone: Option<oneshot::Receiver<()>>,
+}
+
+/// Held by a call while it waits: however the call ends (answered, timed out, dropped), its
+/// entry goes and the worker learns the caller is gone.
+struct Registration<'a> {
+    rpc: &'a InProcessRpc,
+    id: String,
+    _alive: oneshot::Sender<()>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.rpc.forget(&self.id);
+    }
 }
 
 impl InProcessRpc {
@@ -85,14 +107,14 @@ impl InProcessRpc {
         }
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Hands `reply` to the caller waiting for it; false if none is (any more).
     pub fn resolve(&self, reply: RpcReply) -> bool {
-        let waiter = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&reply.correlation_id);
-        waiter.is_some_and(|tx| tx.send(reply).is_ok())
+        let waiter = self.pending().remove(&reply.correlation_id);
+        waiter.is_some_and(|w| w.reply.send(reply).is_ok())
     }
 
     /// For the bus subscriber: resolves the call an event answers, if any.
@@ -102,11 +124,28 @@ impl InProcessRpc {
         }
     }
 
+    /// For the probe worker running the job of call `correlation_id`: resolves once that call
+    /// has ended without waiting any more (at once if it already has). Once per call.
+    pub fn caller_gone(&self, correlation_id: &str) -> impl Future<Output = ()> + Send + 'static {
+        let gone = self
+            .pending()
+            .get_mut(correlation_id)
+            .and_then(|w| w.gone.take());
+        async move {
+            if let Some(gone) = gone {
+                let _ = gone.await;
+            }
+        }
+    }
+
+    /// Calls still waiting for their reply.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.pending().len()
+    }
+
     fn forget(&self, id: &str) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.pending().remove(id);
     }
 }
 
@@ -116,11 +155,20 @@ impl EventRpc for InProcessRpc {
         let id = new_correlation_id();
         job.correlation_id = Some(id.clone());
         let (tx, rx) = oneshot::channel();
+        let (alive, gone) = oneshot::channel();
         // Registered before sending: the reply may arrive before `enqueue` returns.
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), tx);
+        self.pending().insert(
+            id.clone(),
+            Waiting {
+                reply: tx,
+                gone: Some(gone),
+            },
+        );
+        let _registered = Registration {
+            rpc: self,
+            id,
+            _alive: alive,
+        };
         let waited = tokio::time::timeout(timeout, async {
             self.queue
                 .enqueue(vec![job.clone()])
@@ -130,7 +178,6 @@ impl EventRpc for InProcessRpc {
                 .map_err(|_| RpcError::Send("the reply channel closed".into()))
         })
         .await;
-        self.forget(&id);
         match waited {
             Ok(reply) => reply.map(|r| accept(r, &job)),
             Err(_) => Err(RpcError::Timeout(timeout)),
@@ -181,5 +228,74 @@ impl EventRpc for PolledRpc {
             }
             tokio::time::sleep(self.poll_every.min(deadline - now)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use netmon_core::TenantId;
+
+    use super::*;
+
+    /// Keeps the jobs it is sent, as the probe worker's channel would.
+    struct Kept(Mutex<Vec<ProbeJob>>);
+
+    #[async_trait]
+    impl JobQueue for Kept {
+        async fn enqueue(&self, jobs: Vec<ProbeJob>) -> Result<(), netmon_core::ports::BusError> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(jobs);
+            Ok(())
+        }
+    }
+
+    fn job() -> ProbeJob {
+        ProbeJob {
+            job_id: "j".into(),
+            tenant: TenantId::default_tenant(),
+            scheduled_for: Utc::now(),
+            targets: Vec::new(),
+            correlation_id: None,
+        }
+    }
+
+    /// A call that times out or is dropped leaves no entry behind, and the worker holding its
+    /// job learns the caller is gone.
+    #[tokio::test]
+    async fn a_call_that_ends_unanswered_tells_the_worker() {
+        let queue = Arc::new(Kept(Mutex::new(Vec::new())));
+        let rpc = Arc::new(InProcessRpc::new(queue.clone()));
+
+        let call = tokio::spawn({
+            let rpc = rpc.clone();
+            async move { rpc.call(job(), Duration::from_secs(60)).await }
+        });
+        while queue.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let id = queue.0.lock().unwrap_or_else(|p| p.into_inner())[0]
+            .correlation_id
+            .clone()
+            .unwrap_or_default();
+        let gone = rpc.caller_gone(&id);
+        assert_eq!(rpc.waiting(), 1);
+        call.abort();
+        tokio::time::timeout(Duration::from_secs(5), gone)
+            .await
+            .expect("the worker learns the caller went away");
+        assert_eq!(rpc.waiting(), 0);
+
+        let r = rpc.call(job(), Duration::from_millis(20)).await;
+        assert!(matches!(r, Err(RpcError::Timeout(_))), "{r:?}");
+        assert_eq!(rpc.waiting(), 0);
+        let late = queue.0.lock().unwrap_or_else(|p| p.into_inner())[1]
+            .correlation_id
+            .clone()
+            .unwrap_or_default();
+        tokio::time::timeout(Duration::from_millis(100), rpc.caller_gone(&late))
+            .await
+            .expect("a call already over is gone at once");
     }
 }

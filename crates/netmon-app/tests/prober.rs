@@ -96,3 +96,47 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
         _ => unreachable!(),
     }
 }
+
+/// Counts what is published.
+#[derive(Default)]
+struct CountingBus(AtomicUsize);
+
+#[async_trait]
+impl EventBus for CountingBus {
+    async fn publish(&self, events: Vec<Envelope>) -> Result<(), BusError> {
+        self.0.fetch_add(events.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A "check now" whose caller is already gone when its job comes up starts no probe and
+/// publishes nothing; one still awaited runs as any job.
+#[tokio::test]
+async fn a_job_cancelled_before_it_starts_probes_nothing() {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let engine = Arc::new(Engine::default());
+    let bus = Arc::new(CountingBus::default());
+    let service = ProberService::new(engine.clone(), bus.clone(), clock.clone(), "eu".into(), 4);
+    let job = ProbeJob {
+        job_id: "j1".into(),
+        tenant: fixtures::tenant("gone"),
+        scheduled_for: clock.now(),
+        targets: vec![spec("a", "1m"), spec("b", "1m")],
+        correlation_id: Some("c1".into()),
+    };
+    let ran = service
+        .run_job_unless(&job, std::future::ready(()))
+        .await
+        .unwrap();
+    assert!(ran.is_none());
+    assert_eq!(engine.0.load(Ordering::SeqCst), 0, "no probe started");
+    assert_eq!(bus.0.load(Ordering::SeqCst), 0, "nothing published");
+
+    let ran = service
+        .run_job_unless(&job, std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(ran.map(|env| results(&env).len()), Some(2));
+    assert_eq!(engine.0.load(Ordering::SeqCst), 2);
+    assert_eq!(bus.0.load(Ordering::SeqCst), 1);
+}

@@ -18,11 +18,33 @@ pub enum IdError {
 }
 
 /// Whether a name or other free text is safe to show in listings, log lines, notifications and
-/// pages: no control characters (a newline, ESC or NUL would forge log lines or drive a
-/// terminal) and no bidirectional overrides (which make text read other than it is).
+/// pages: no control characters or line separators (a newline, ESC or NUL would forge log lines
+/// or drive a terminal) and no bidirectional overrides (which make text read other than it is).
 pub fn is_printable_text(s: &str) -> bool {
-    !s.chars()
-        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    !s.chars().any(unprintable)
+}
+
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with each character [`is_printable_text`] refuses written as its escape (`\n`,
+/// `\u{1b}`), for lines that carry stored text: a name saved before names were checked must not
+/// forge a line or drive a terminal either.
+pub fn escape_unprintable(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_printable_text(s) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unprintable(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Shared rule: 1..=64 chars of `[A-Za-z0-9._-]`, starting with a letter or digit. Safe in URLs,
@@ -119,6 +141,16 @@ impl TenantId {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unprintable_characters_are_escaped() {
+        use super::escape_unprintable;
+        assert_eq!(escape_unprintable("Web – Prod (ünï)"), "Web – Prod (ünï)");
+        assert_eq!(
+            escape_unprintable("a\n[netmon] UP\r\u{1b}[2J\u{0}\u{202e}x\u{85}"),
+            "a\\n[netmon] UP\\r\\u{1b}[2J\\u{0}\\u{202e}x\\u{85}"
+        );
+    }
+
     use super::*;
 
     #[test]

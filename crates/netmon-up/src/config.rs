@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use netmon_core::channel::ChannelSpec;
-use netmon_core::target::TargetSpec;
+use netmon_core::ids::is_printable_text;
+use netmon_core::target::{CheckSpec, TargetSpec, check_heartbeat_token};
 use netmon_core::{ChannelId, TenantId};
 use serde::Deserialize;
 
@@ -226,6 +227,42 @@ pub fn check_channel_refs(
     Ok(())
 }
 
+/// What the API checks beyond decoding, checked here too (the config is loaded into the store
+/// without going through the API): names free of control characters, and custom heartbeat
+/// tokens long and URL-safe.
+fn check_inputs(
+    text: &str,
+    name: &str,
+    targets: &[TargetSpec],
+    channels: &[ChannelSpec],
+) -> Result<(), ConfigError> {
+    let refused = |section: &str, i: usize, field: &str, why: String| ConfigError {
+        file: name.to_owned(),
+        line: locate_id(text, section, i),
+        column: None,
+        key: Some(format!("{section}[{i}].{field}")),
+        message: why,
+        snippet: None,
+    };
+    const NAME: &str =
+        "must not contain control characters (line breaks, ESC, NUL) or direction overrides";
+    for (i, t) in targets.iter().enumerate() {
+        if !is_printable_text(&t.name) {
+            return Err(refused("targets", i, "name", NAME.to_owned()));
+        }
+        if let CheckSpec::Heartbeat(hb) = &t.check
+            && let Some(token) = &hb.token
+        {
+            check_heartbeat_token(token)
+                .map_err(|why| refused("targets", i, "heartbeat.token", why))?;
+        }
+    }
+    if let Some(i) = channels.iter().position(|c| !is_printable_text(&c.name)) {
+        return Err(refused("channels", i, "name", NAME.to_owned()));
+    }
+    Ok(())
+}
+
 /// The resources of a `netmon apply -f` file: the config file's `channels:` and `targets:`
 /// shapes, nothing else (the tenant comes from the API key).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -242,6 +279,7 @@ pub struct Resources {
 pub fn parse_resources(text: &str, name: &str) -> Result<Resources, ConfigError> {
     let resources: Resources = deserialize(text, name)?;
     check_unique_ids(text, name)?;
+    check_inputs(text, name, &resources.targets, &resources.channels)?;
     Ok(resources)
 }
 
@@ -258,6 +296,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
     check_unique_ids(text, name)?;
     let known: Vec<&ChannelId> = file.channels.iter().map(|c| &c.id).collect();
     check_channel_refs(text, name, &file.targets, &known)?;
+    check_inputs(text, name, &file.targets, &file.channels)?;
 
     let store = file
         .store
@@ -362,6 +401,45 @@ mod tests {
         );
         let e = err("public_url: ftp://x\n");
         assert!(e.message.contains("http or https"), "{e}");
+    }
+
+    /// The config is loaded into the store without the API: it refuses what the API refuses.
+    #[test]
+    fn names_and_heartbeat_tokens_are_checked_as_the_api_does() {
+        for (yaml, key) in [
+            (
+                "targets:\n  - id: ok\n    tcp: {host: a, port: 1}\n  - id: web\n    name: \"two\\nlines\"\n    tcp: {host: a, port: 1}\n",
+                "targets[1].name",
+            ),
+            (
+                "targets:\n  - id: web\n    name: \"\\e[31mred\"\n    tcp: {host: a, port: 1}\n",
+                "targets[0].name",
+            ),
+            (
+                "channels:\n  - id: ops\n    name: \"nul\\0\"\n    log: {}\n",
+                "channels[0].name",
+            ),
+            (
+                "targets:\n  - id: cron\n    heartbeat: {period: 1h, token: '../../v1/targets'}\n",
+                "targets[0].heartbeat.token",
+            ),
+            (
+                "targets:\n  - id: cron\n    heartbeat: {period: 1h, token: a}\n",
+                "targets[0].heartbeat.token",
+            ),
+        ] {
+            let e = err(yaml);
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.line.is_some(), "{e}");
+            let e = parse_resources(yaml, "apply.yaml").expect_err("apply files too");
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        }
+        parse(
+            "targets:\n  - id: web\n    name: 'Web – Prod (ünï)'\n    tcp: {host: a, port: 1}\n  - id: cron\n    heartbeat: {period: 1h, token: tok-0123456789abcdef}\n",
+            "netmon.yaml",
+            Path::new("/"),
+        )
+        .expect("printable names and good tokens load");
     }
 
     #[test]

@@ -61,8 +61,16 @@ pub(crate) async fn probe_workers(
         };
         let (service, done, rpc, clock) =
             (service.clone(), done.clone(), rpc.clone(), clock.clone());
+        // A "check now" whose caller went away (gone, or timed out) is not worth finishing.
+        let caller_gone = job.correlation_id.as_deref().map(|id| rpc.caller_gone(id));
         running.spawn(async move {
-            match service.run_job(&job).await {
+            let cancel = async move {
+                match caller_gone {
+                    Some(gone) => gone.await,
+                    None => std::future::pending().await,
+                }
+            };
+            match service.run_job_unless(&job, cancel).await {
                 Ok(_) => {}
                 Err(e) => {
                     warn!(job = %job.job_id, error = %e, "probe job not fully handled");

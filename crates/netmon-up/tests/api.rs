@@ -863,9 +863,9 @@ async fn rate_limits_answer_429_per_key_and_per_ip() {
     // Requests without a key count per client IP, separately from the key.
     let anon = api.with_key(None);
     for _ in 0..3 {
-        assert_eq!(anon.get("/healthz").await.status, 200);
+        assert_eq!(anon.get("/openapi.json").await.status, 200);
     }
-    assert_problem(&anon.get("/healthz").await, 429, "IP over its burst");
+    assert_problem(&anon.get("/openapi.json").await, 429, "IP over its burst");
     h.stop().await;
 }
 
@@ -939,7 +939,7 @@ async fn openapi_documents_every_route_and_only_those() {
 async fn heartbeat_missed_opens_and_a_ping_resolves() {
     let mut h = Harness::new(
         "heartbeat",
-        "  - id: backup\n    name: Nightly backup\n    heartbeat: {period: 1h, grace: 5m, token: tok-backup-1}\n",
+        "  - id: backup\n    name: Nightly backup\n    heartbeat: {period: 1h, grace: 5m, token: tok-backup-00000001}\n",
     )
     .await;
     h.start().await;
@@ -959,7 +959,9 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
         }
     };
 
-    let r = ping.raw(M::POST, "/ping/tok-backup-1", None, &[]).await;
+    let r = ping
+        .raw(M::POST, "/ping/tok-backup-00000001", None, &[])
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(state(&h).await, Status::Up);
     assert_problem(&ping.get("/ping/wrong-token").await, 404, "wrong token");
@@ -977,7 +979,7 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
     assert_eq!(state(&h).await, Status::Down);
 
     // The job pings again: resolved at once (heartbeats use 1/1 thresholds).
-    assert_eq!(ping.get("/ping/tok-backup-1").await.status, 200);
+    assert_eq!(ping.get("/ping/tok-backup-00000001").await.status, 200);
     let got = h.hook.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["type"], "incident.resolved");
 
@@ -985,13 +987,16 @@ async fn heartbeat_missed_opens_and_a_ping_resolves() {
     // and one no newer than the last applied is ignored.)
     h.clock.advance(Duration::from_secs(1));
     let r = ping
-        .raw(M::HEAD, "/ping/tok-backup-1/fail", None, &[])
+        .raw(M::HEAD, "/ping/tok-backup-00000001/fail", None, &[])
         .await;
     assert_eq!(r.status, 200);
     let got = h.hook.wait_for(3, WAIT).await;
     assert_eq!(got[2].body["type"], "incident.opened");
     assert_eq!(got[2].body["payload"]["cause"]["error"]["kind"], "reported");
-    assert_eq!(ping.get("/ping/tok-backup-1/start").await.status, 200);
+    assert_eq!(
+        ping.get("/ping/tok-backup-00000001/start").await.status,
+        200
+    );
     netmon_testkit::contracts::assert_valid_all(&h.captured());
     h.stop().await;
 }

@@ -54,6 +54,7 @@ async fn pathological_patterns_do_not_stall_the_api() {
     }
 
     let mut checks = JoinSet::new();
+    let started = Instant::now();
     for i in 0..3 {
         let api = api.clone();
         checks.spawn(async move {
@@ -80,6 +81,9 @@ async fn pathological_patterns_do_not_stall_the_api() {
         slowest < Duration::from_millis(100),
         "/healthz took {slowest:?} (slowest of {samples}) while the checks ran"
     );
+    // Linear matching answers in milliseconds; a backtracking one took seconds even here.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "the checks took {took:?}");
     h.stop().await;
 }
 
@@ -118,6 +122,149 @@ async fn a_dns_check_cannot_name_a_private_resolver_where_private_is_denied() {
     let mut buf = [0u8; 512];
     let got = tokio::time::timeout(Duration::from_millis(300), resolver.recv_from(&mut buf)).await;
     assert!(got.is_err(), "the resolver was sent a query: {got:?}");
+    h.stop().await;
+}
+
+/// Cloud metadata endpoints are refused even where private addresses are allowed (the default of
+/// `netmon up`): Alibaba's 100.100.100.200 sits in the CGNAT range but is metadata, as are the
+/// IPv6 and IPv4-mapped forms. For probes and for webhooks alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_endpoints_are_refused_where_private_is_allowed() {
+    let mut h = Harness::new(
+        "harden-metadata",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    for (i, url) in [
+        "http://100.100.100.200/latest/meta-data/",
+        "http://[::ffff:100.100.100.200]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = json!({"id": format!("m{i}"), "http": {"url": url}, "timeout": "2s"});
+        let r = api.post("/v1/targets", &spec.to_string()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = api.post(&format!("/v1/targets/m{i}/check"), "").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let result = &r.json["result"];
+        assert_eq!(result["error"]["kind"], "blocked", "{url}: {result}");
+        assert!(
+            result["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("metadata"),
+            "{url}: {result}"
+        );
+        let hook = json!({"id": format!("h{i}"), "webhook": {"url": url}});
+        assert_eq!(
+            api.post("/v1/channels", &hook.to_string()).await.status,
+            201
+        );
+        let r = api.post(&format!("/v1/channels/h{i}/test"), "").await;
+        assert_eq!(r.json["delivered"], false, "{url}: {}", r.text);
+        assert!(r.text.contains("metadata"), "{url}: {}", r.text);
+    }
+    h.stop().await;
+}
+
+/// `/ping/{token}` finds its target by index: over HTTP, pings against a store of 10,000
+/// heartbeat targets of 100 tenants cost about what they cost against one, and the API keeps
+/// answering while four clients ping (a scan decoded every target per ping: 25 ms each at 3,000
+/// targets, and four clients delayed the API by 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_against_ten_thousand_targets_stay_fast() {
+    use netmon_core::ports::{Expect, TargetStore};
+    const N: usize = 10_000;
+    let mut h = Harness::with_settings(
+        "harden-pings",
+        "api:\n  rate_limit: {per_second: 100000, burst: 100000}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    let token = |i: usize| format!("ping-token-{i:06}-0123456789");
+    let store = netmon_embedded::SqliteStore::open(&h.store)
+        .await
+        .expect("store");
+    let now = chrono::Utc::now();
+    let filled = Instant::now();
+    for i in 0..N {
+        let spec = serde_json::from_value(json!({
+            "id": format!("job-{i}"),
+            "heartbeat": {"period": "1h", "token": token(i)},
+        }))
+        .expect("spec");
+        store
+            .put_target(
+                netmon_core::target::Target {
+                    tenant: netmon_core::TenantId::parse(format!("t{}", i % 100)).expect("tenant"),
+                    spec,
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                Expect::Absent,
+            )
+            .await
+            .expect("stored");
+    }
+    println!("{N} heartbeat targets stored in {:?}", filled.elapsed());
+    store.close().await;
+    h.start().await;
+    let api = h.api();
+
+    // About 1 s in a debug build; a scan took 140 s (it stops at the budget instead).
+    const PINGS: usize = 1_000;
+    let budget = Duration::from_secs(5);
+    let started = Instant::now();
+    let mut pingers = JoinSet::new();
+    for c in 0..4 {
+        let anon = api.with_key(None);
+        pingers.spawn(async move {
+            let mut done = 0;
+            for i in (c..PINGS).step_by(4) {
+                if started.elapsed() > budget {
+                    break;
+                }
+                let r = anon.get(&format!("/ping/{}", token((i * 7919) % N))).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                done += 1;
+            }
+            done
+        });
+    }
+    let (mut slowest, mut pinged) = (Duration::ZERO, 0);
+    while !pingers.is_empty() {
+        let t = Instant::now();
+        let r = api.get("/v1/targets?limit=1").await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(r.status, 200, "{}", r.text);
+        while let Some(done) = pingers.try_join_next() {
+            pinged += done.expect("pinger");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    println!("{pinged} pings over HTTP in {took:?}; slowest API call meanwhile {slowest:?}");
+    assert!(
+        pinged == PINGS && took < budget,
+        "{pinged} of {PINGS} pings in {took:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "an API call took {slowest:?} during the pings"
+    );
+    assert_eq!(
+        api.with_key(None)
+            .get("/ping/no-such-token-000000")
+            .await
+            .status,
+        404
+    );
     h.stop().await;
 }
 
@@ -317,6 +464,7 @@ async fn names_with_control_characters_are_refused() {
         "nul\u{0}",
         "rtl\u{202e}txt.exe",
         "cr\r",
+        "line\u{2028}separator",
     ] {
         let name = json!(bad);
         let cases = [
@@ -344,6 +492,70 @@ async fn names_with_control_characters_are_refused() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    h.stop().await;
+}
+
+/// A name stored before names were checked (here written to the store directly) still gives one
+/// log line per notification, its control characters escaped: no forged line, no live ANSI code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_channel_escapes_control_characters_in_stored_names() {
+    use netmon_core::ports::{Expect, TargetStore};
+    let mut h = Harness::new(
+        "harden-log-names",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.target.set_mode(netmon_testkit::servers::Mode::Error);
+    let forged = "evil\n[netmon] UP api — recovered\u{1b}[2J\r\u{202e}";
+    let spec: netmon_core::target::TargetSpec = serde_json::from_value(json!({
+        "id": "evil",
+        "name": forged,
+        "http": {"url": h.target.url()},
+        "failure_threshold": 1,
+    }))
+    .expect("the spec decodes: names are checked at the API and config, not in decoding");
+    let store = netmon_embedded::SqliteStore::open(&h.store)
+        .await
+        .expect("store");
+    let now = chrono::Utc::now();
+    store
+        .put_target(
+            netmon_core::target::Target {
+                tenant: netmon_core::TenantId::default_tenant(),
+                spec,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .expect("stored");
+    store.close().await;
+
+    h.start().await;
+    let started = Instant::now();
+    let line = loop {
+        if let Some(l) = h.log.lines().into_iter().find(|l| l.contains("DOWN evil")) {
+            break l;
+        }
+        assert!(
+            started.elapsed() < common::WAIT,
+            "no DOWN notice: {:?}",
+            h.log.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        line.contains(r"evil\n[netmon] UP api — recovered\u{1b}[2J\r\u{202e}"),
+        "{line:?}"
+    );
+    for l in h.log.lines() {
+        assert!(
+            !l.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "a raw control character in {l:?}"
+        );
+    }
     h.stop().await;
 }
 
@@ -399,6 +611,19 @@ async fn heartbeat_tokens_are_checked_and_clashes_reveal_no_owner() {
     for leak in ["victim", "secret-job", "mine"] {
         assert!(!theirs.text.contains(leak), "{leak} in {}", theirs.text);
     }
+    // Moving an existing target onto a taken token answers the same way too.
+    let r = own
+        .post("/v1/targets", &hb("probe", "acme-token-probe-0001"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let theirs = own
+        .put("/v1/targets/probe", &hb("probe", "victim-token-0123456789"))
+        .await;
+    let ours = own
+        .put("/v1/targets/probe", &hb("probe", "acme-token-0123456789"))
+        .await;
+    assert_eq!(theirs.status, 409, "{}", theirs.text);
+    assert_eq!((ours.status, &ours.json), (theirs.status, &theirs.json));
     h.stop().await;
 }
 
@@ -500,6 +725,118 @@ async fn idle_and_excess_connections_are_closed() {
     h.stop().await;
 }
 
+/// `/healthz` is never rate-limited (a load balancer polling it must not read a 429 as down),
+/// while the rest of the API is, per IP without a key and per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_not_rate_limited() {
+    let mut h = Harness::with_settings(
+        "harden-healthz",
+        "api:\n  rate_limit: {per_second: 0.01, burst: 3}\n",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let admin = h.api();
+    let anon = admin.with_key(None);
+    for _ in 0..3 {
+        assert_eq!(anon.get("/openapi.json").await.status, 200);
+    }
+    assert_eq!(anon.get("/openapi.json").await.status, 429);
+    for _ in 0..3 {
+        assert_eq!(admin.get("/v1/targets").await.status, 200);
+    }
+    assert_eq!(admin.get("/v1/targets").await.status, 429);
+    for client in [&anon, &admin] {
+        for i in 0..20 {
+            let r = client.get("/healthz").await;
+            assert_eq!(r.status, 200, "request {i}: {}", r.text);
+        }
+    }
+    h.stop().await;
+}
+
+/// Log output of this test process, captured (each test runs in its own process under nextest).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A webhook's URL path, query and user info are often its credential: a failed delivery shows
+/// scheme, host and port only, in the test send's answer and in the log (WARN for a retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_show_no_url_path_query_or_credentials() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let mut h = Harness::new(
+        "harden-hook-url",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let secrets = ["pw-secret", "path-secret", "q-secret"];
+    let channel = json!({"id": "leaky", "webhook": {
+        "url": "http://user:pw-secret@127.0.0.1:9/T0/B1/path-secret?token=q-secret"}});
+    let r = api.post("/v1/channels", &channel.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/channels/leaky/test", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["delivered"], false, "{}", r.text);
+    let error = r.json["error"].as_str().unwrap_or_default();
+    assert!(error.contains("http://127.0.0.1:9/"), "{error}");
+    for s in secrets {
+        assert!(!error.contains(s), "{s} in {error}");
+    }
+
+    // An incident notification to it fails and is retried, with a WARN line saying why.
+    let spec = json!({"id": "down", "tcp": {"host": "127.0.0.1", "port": 9},
+        "failure_threshold": 1, "channels": ["leaky"]});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/targets/down/check", "").await;
+    assert_eq!(r.json["result"]["outcome"], "down", "{}", r.text);
+    let started = Instant::now();
+    while !logs
+        .text()
+        .contains("notification failed; retried after the wait")
+    {
+        assert!(
+            started.elapsed() < common::WAIT,
+            "no failed delivery logged:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = logs.text();
+    assert!(text.contains("http://127.0.0.1:9/"), "{text}");
+    for s in secrets {
+        assert!(!text.contains(s), "{s} in the log:\n{text}");
+    }
+    h.stop().await;
+}
+
 /// Pages cannot be framed by another site; answers are not content-sniffed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_refuse_to_be_framed() {
@@ -572,4 +909,202 @@ async fn check_now_calls_waiting_per_tenant_are_bounded() {
         assert_eq!(status.expect("task"), 504, "the hung checks time out");
     }
     h.kill();
+}
+
+/// A fake target on 127.0.0.1:0 that reads each request and then answers with `head` (a status
+/// line and headers) and nothing more, or not at all when `head` is `None`. It reports on
+/// `requests` when a request arrived and on `closed` when the prober closed that connection.
+async fn fake_target(
+    head: Option<String>,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let (closed_tx, closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (head, requests_tx, closed_tx) =
+                (head.clone(), requests_tx.clone(), closed_tx.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = requests_tx.send(());
+                if let Some(head) = head {
+                    let _ = stream.write_all(head.as_bytes()).await;
+                }
+                // Whatever the prober sends or not, wait for it to close the connection.
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    (addr, requests, closed)
+}
+
+/// Sends a "check now" of `id` on a raw connection and returns it, so a test can go away mid-call.
+async fn start_check(api: &common::Api, addr: SocketAddr, id: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let key = api.key.as_deref().expect("a key");
+    let request = format!(
+        "POST /v1/targets/{id}/check HTTP/1.1\r\nHost: netmon\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write the request");
+    stream
+}
+
+/// A "check now" whose client goes away stops probing: the hung target sees its connection
+/// closed at once, not when the probe's 30 s timeout would have ended it, and the API still
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_whose_client_leaves_stops_probing() {
+    let (target, mut requests, mut closed) = fake_target(None).await;
+    let mut h = Harness::new(
+        "harden-cancel-probe",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let spec =
+        json!({"id": "hung", "http": {"url": format!("http://{target}/")}, "timeout": "30s"});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let client = start_check(&api, h.running().api_addr(), "hung").await;
+    tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("the probe reached the target");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left = Instant::now();
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(3), closed.recv())
+        .await
+        .expect("the probe's connection is closed soon after its caller left");
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(api.get("/healthz").await.status, 200);
+    // A check that stays to the end still gets its answer.
+    let (quick, _requests, _closed) = fake_target(Some(
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    ))
+    .await;
+    let spec = json!({"id": "quick", "http": {"url": format!("http://{quick}/")}});
+    assert_eq!(api.post("/v1/targets", &spec.to_string()).await.status, 201);
+    let r = api.post("/v1/targets/quick/check", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["result"]["outcome"], "up", "{}", r.text);
+    h.stop().await;
+}
+
+/// A "check now" that times out (`504`) stops its probe too: the hung target sees the
+/// connection closed right after the answer, not when the probe's 30 s timeout ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_that_times_out_stops_probing() {
+    let (target, mut requests, mut closed) = fake_target(None).await;
+    let mut h = Harness::new(
+        "harden-cancel-timeout",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.check_timeout = Some(Duration::from_secs(1));
+    h.start().await;
+    let api = h.api();
+    let spec =
+        json!({"id": "hung", "http": {"url": format!("http://{target}/")}, "timeout": "30s"});
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post("/v1/targets/hung/check", "").await;
+    assert_eq!(r.status, 504, "{}", r.text);
+    let answered = Instant::now();
+    assert!(
+        requests.try_recv().is_ok(),
+        "the probe reached the target before the timeout"
+    );
+    tokio::time::timeout(Duration::from_secs(3), closed.recv())
+        .await
+        .expect("the probe's connection is closed soon after the 504");
+    assert!(
+        answered.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        answered.elapsed()
+    );
+    h.stop().await;
+}
+
+/// A "check now" whose client goes away while its conditions are evaluated (50 costly `pat()`
+/// matches over a 300 KiB header, run on the blocking pool) stops evaluating at the next
+/// condition, rather than running on to the 1 s evaluation budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_now_whose_client_leaves_stops_evaluating() {
+    use netmon_app::services::prober::evaluations_running;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+        "a".repeat(300 * 1024)
+    );
+    let (target, _requests, _closed) = fake_target(Some(head)).await;
+    let mut h = Harness::new(
+        "harden-cancel-eval",
+        "  - id: api\n    http: {url: '{target}'}\n",
+    )
+    .await;
+    h.start().await;
+    let api = h.api();
+    let condition = format!("[HEADERS].X-Big == pat(*{}b)", "a?".repeat(490));
+    let spec = json!({
+        "id": "costly",
+        "http": {"url": format!("http://{target}/")},
+        "conditions": vec![condition; 50],
+    });
+    let r = api.post("/v1/targets", &spec.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let client = start_check(&api, h.running().api_addr(), "costly").await;
+    let started = Instant::now();
+    while evaluations_running() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the evaluation never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let left = Instant::now();
+    drop(client);
+    while evaluations_running() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stopped_after = left.elapsed();
+    eprintln!(
+        "evaluating for {:?} before the client left; stopped {stopped_after:?} after",
+        left - started
+    );
+    assert!(
+        stopped_after < Duration::from_millis(250),
+        "the evaluation went on {stopped_after:?} after its caller left"
+    );
+    h.stop().await;
 }

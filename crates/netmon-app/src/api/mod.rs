@@ -45,12 +45,14 @@ use self::problem::Problem;
 use crate::auth::{self, Principal};
 use crate::http::{Access, ApiContext, Ctx, Operation, Route, Verb, route};
 
+const HEALTHZ: &str = "/healthz";
+
 /// Every route of the API, in documentation order.
 pub fn routes() -> Vec<Route> {
     let mut all = vec![
         route(
             Verb::Get,
-            "/healthz",
+            HEALTHZ,
             Access::Public,
             Operation::new("health", "Liveness", "meta").ok_text("`ok`"),
             || async { "ok" },
@@ -123,8 +125,13 @@ async fn no_framing(mut response: Response) -> Response {
 }
 
 /// Authenticates (when a key is sent) and rate-limits every request: per key when the key is
-/// valid, per client IP otherwise (so failed guesses are limited too).
+/// valid, per client IP otherwise (so failed guesses are limited too). Except `/healthz`: it
+/// costs nothing, and a load balancer or orchestrator polling it must never read a 429 as the
+/// process being down.
 async fn gate(State(ctx): Ctx, mut req: Request, next: Next) -> Response {
+    if req.uri().path() == HEALTHZ {
+        return next.run(req).await;
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -102,7 +102,7 @@ pub(super) fn routes() -> Vec<Route> {
                 .error(409, "Heartbeat targets are checked by their pings")
                 .error(429, "Too many checks of this tenant are waiting")
                 .error(502, "The prober could not run the job")
-                .error(504, "No result within the wait; the job may still run"),
+                .error(504, "No result within the wait; the job is cancelled in netmon up, may still run in the cloud"),
             check_now,
         ),
     ]
@@ -538,7 +538,7 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
         RpcError::Timeout(_) => Problem::new(
             StatusCode::GATEWAY_TIMEOUT,
             format!(
-                "no probe result within {}: {e}. The job may still run and update the target's state.",
+                "no probe result within {}: {e}. In netmon up the job is cancelled; in the cloud it may still run and update the target's state.",
                 netmon_core::duration::format_duration(wait)
             ),
         ),

@@ -1,6 +1,8 @@
 //! Prober: runs one probe job and publishes every result in one `probe.completed`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -9,7 +11,7 @@ use netmon_core::events::{Envelope, Event, ProbeBatch};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::observation::{ErrorKind, Observation, ProbeError};
 use netmon_core::ports::{Clock, EventBus, ProbeEngine};
-use netmon_core::result::{ProbeResult, judge};
+use netmon_core::result::{ProbeResult, judge, judge_until};
 use netmon_core::target::TargetSpec;
 
 use crate::error::HandleError;
@@ -50,16 +52,45 @@ impl ProberService {
 
     /// Probes every target of the job; returns the published envelope.
     pub async fn run_job(&self, job: &ProbeJob) -> Result<Envelope, HandleError> {
-        self.run(job, false).await
+        self.run_or_cancelled(job, false, std::future::pending())
+            .await
     }
 
     /// A job delivered before (SQS after a crash or timeout): as [`Self::run_job`], skipping
     /// the probes now too late for their slot ([`late_limit`]).
     pub async fn run_job_again(&self, job: &ProbeJob) -> Result<Envelope, HandleError> {
-        self.run(job, true).await
+        self.run_or_cancelled(job, true, std::future::pending())
+            .await
     }
 
-    async fn run(&self, job: &ProbeJob, redelivered: bool) -> Result<Envelope, HandleError> {
+    /// As [`Self::run_job`], unless `cancel` resolves first (a "check now" whose caller went
+    /// away): then its probes stop, connections closed and evaluations abandoned, and nothing is
+    /// published (`None`).
+    pub async fn run_job_unless(
+        &self,
+        job: &ProbeJob,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Option<Envelope>, HandleError> {
+        self.run(job, false, cancel).await
+    }
+
+    async fn run_or_cancelled(
+        &self,
+        job: &ProbeJob,
+        redelivered: bool,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Envelope, HandleError> {
+        self.run(job, redelivered, cancel)
+            .await?
+            .ok_or_else(|| HandleError::Permanent(format!("job {} was cancelled", job.job_id)))
+    }
+
+    async fn run(
+        &self,
+        job: &ProbeJob,
+        redelivered: bool,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Option<Envelope>, HandleError> {
         let now = self.clock.now();
         let scheduled = job.correlation_id.is_none();
         let work: Vec<_> = job
@@ -76,14 +107,22 @@ impl ProberService {
                 "probes skipped: a redelivered job, too late for their slot");
         }
         let clock = self.clock.as_ref();
-        let mut results = probe_all(
+        let probes = probe_all(
             self.engine.as_ref(),
             work,
             &self.location,
             self.concurrency,
             || clock.now(),
-        )
-        .await;
+        );
+        // Cancellation first: a job whose caller is already gone starts no probe at all.
+        let mut results = tokio::select! {
+            biased;
+            () = cancel => {
+                tracing::debug!(job = %job.job_id, "job cancelled: its caller went away");
+                return Ok(None);
+            }
+            results = probes => results,
+        };
         // Scheduled probes count for their slot, so a redelivered or re-planned job is a
         // duplicate to the alerter, not more evidence. "Check now" is extra evidence.
         if scheduled {
@@ -106,7 +145,7 @@ impl ProberService {
         // A request/response job ("check now"): the reply is matched on this.
         env.correlation_id = job.correlation_id.clone();
         self.bus.publish(vec![env.clone()]).await?;
-        Ok(env)
+        Ok(Some(env))
     }
 }
 
@@ -139,10 +178,58 @@ pub async fn probe_all(
         .await
 }
 
-/// Bodies above this are judged on the blocking pool: parsing JSON and matching `pat()` over
-/// up to the probe's body cap, times up to 50 conditions, may take milliseconds that would
-/// otherwise stall every task sharing this async worker (the API among them).
-const INLINE_BODY_BYTES: usize = 4 * 1024;
+/// Observations above this (body and headers) are judged on the blocking pool: parsing JSON and
+/// matching `pat()` over up to the probe's body cap (or the client's header cap), times up to
+/// 50 conditions, may take milliseconds that would otherwise stall every task sharing this
+/// async worker (the API among them).
+const INLINE_BYTES: usize = 4 * 1024;
+
+/// Longest one evaluation may take: the conditions not reached by then fail, shown as not
+/// evaluated. One condition costs milliseconds at most (see `netmon_core::result`'s tests),
+/// so only an overloaded process ever gets near it.
+const EVALUATION_BUDGET: Duration = Duration::from_secs(1);
+
+/// Evaluations running on the blocking pool right now (all probers of the process).
+static EVALUATING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many condition evaluations run on the blocking pool at this moment; tests use it to show
+/// that a cancelled check stops evaluating.
+pub fn evaluations_running() -> usize {
+    EVALUATING.load(Ordering::SeqCst)
+}
+
+fn observed_bytes(obs: &Observation) -> usize {
+    let body = obs.body.as_ref().map_or(0, String::len);
+    let headers: usize = obs.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let answers: usize = obs.dns_answers.iter().map(String::len).sum();
+    body + headers + answers
+}
+
+/// Sets its flag when dropped: the async side of an evaluation was dropped (its job cancelled),
+/// or has its answer.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Counts one evaluation in [`EVALUATING`] while it lives.
+struct Evaluating;
+
+impl Evaluating {
+    fn start() -> Self {
+        EVALUATING.fetch_add(1, Ordering::SeqCst);
+        Evaluating
+    }
+}
+
+impl Drop for Evaluating {
+    fn drop(&mut self) {
+        EVALUATING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 async fn judge_off_worker(
     tenant: TenantId,
@@ -151,18 +238,30 @@ async fn judge_off_worker(
     at: DateTime<Utc>,
     obs: Observation,
 ) -> ProbeResult {
-    if obs
-        .body
-        .as_ref()
-        .is_none_or(|b| b.len() <= INLINE_BODY_BYTES)
-    {
+    if observed_bytes(&obs) <= INLINE_BYTES {
         return judge(&tenant, &spec, location, at, &obs);
     }
     let (fallback_tenant, fallback_spec) = (tenant.clone(), spec.clone());
     let owned_location = location.to_owned();
-    match tokio::task::spawn_blocking(move || judge(&tenant, &spec, &owned_location, at, &obs))
-        .await
-    {
+    // A blocking task cannot be aborted: it checks between conditions whether anyone still
+    // waits for it, and its time budget.
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let _abandon_when_dropped = SetOnDrop(abandoned.clone());
+    let evaluation = tokio::task::spawn_blocking(move || {
+        let _counted = Evaluating::start();
+        let deadline = Instant::now() + EVALUATION_BUDGET;
+        let stop = || {
+            if abandoned.load(Ordering::SeqCst) {
+                Some("the check was cancelled")
+            } else if Instant::now() >= deadline {
+                Some("the evaluation time limit (1s) was reached")
+            } else {
+                None
+            }
+        };
+        judge_until(&tenant, &spec, &owned_location, at, &obs, &stop)
+    });
+    match evaluation.await {
         Ok(result) => result,
         Err(e) => {
             // Only a panic or a runtime shutting down gets here: report the probe as failed.

@@ -149,6 +149,18 @@ fn target_out(t: &TargetSpec) -> TargetOut<'_> {
     }
 }
 
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|ch| {
+            if netmon_core::ids::is_printable_text(ch.encode_utf8(&mut [0; 4])) {
+                ch
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
 /// YAML comment lines: `# ` before each line, nothing that could end the comment.
 fn comment(text: &str) -> String {
     text.lines()
@@ -162,9 +174,29 @@ fn comment(text: &str) -> String {
 /// The apply file, with `header` and the report as comments on top. Errors are this
 /// program's bugs (the emitted text did not read back as the same resources).
 pub(crate) fn to_yaml(c: &Converted, header: &str) -> Result<String, String> {
+    // Names with control characters are refused on load: a source's (a tab, a line break)
+    // become spaces.
+    let channels: Vec<_> = c
+        .channels
+        .iter()
+        .cloned()
+        .map(|mut ch| {
+            ch.name = printable(&ch.name);
+            ch
+        })
+        .collect();
+    let targets: Vec<_> = c
+        .targets
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.name = printable(&t.name);
+            t
+        })
+        .collect();
     let file = FileOut {
-        channels: c.channels.iter().map(channel_out).collect(),
-        targets: c.targets.iter().map(target_out).collect(),
+        channels: channels.iter().map(channel_out).collect(),
+        targets: targets.iter().map(target_out).collect(),
     };
     let mut out = comment(header);
     let skipped = c.report.skipped_lines();
@@ -175,7 +207,7 @@ pub(crate) fn to_yaml(c: &Converted, header: &str) -> Result<String, String> {
         }
     }
     out.push('\n');
-    if c.channels.is_empty() && c.targets.is_empty() {
+    if channels.is_empty() && targets.is_empty() {
         out.push_str("targets: []\n");
     } else {
         let body = serde_saphyr::to_string(&file)
@@ -187,7 +219,7 @@ pub(crate) fn to_yaml(c: &Converted, header: &str) -> Result<String, String> {
     }
     let back = netmon_up::config::parse_resources(&out, "the imported file")
         .map_err(|e| format!("internal error: the imported file does not read back: {e}"))?;
-    if back.channels != c.channels || back.targets != c.targets {
+    if back.channels != channels || back.targets != targets {
         return Err("internal error: the imported file reads back differently".to_owned());
     }
     Ok(out)
@@ -264,6 +296,7 @@ mod tests {
         };
         let yaml = to_yaml(&c, "header").expect("reads back");
         assert!(yaml.starts_with("# header\n"), "{yaml}");
+        assert!(yaml.contains("name: multi line\n"), "{yaml}");
         assert!(
             !yaml.contains("follow_redirects"),
             "defaults left out:\n{yaml}"
@@ -292,7 +325,7 @@ mod tests {
             ),
             target(
                 serde_json::json!({"id": "cron", "heartbeat": {"period": "1d", "grace": "0s",
-                "token": "abc"}}),
+                "token": "abc-0123456789abcdef"}}),
             ),
         ];
         let channels = vec![
