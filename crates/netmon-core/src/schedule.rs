@@ -7,6 +7,20 @@ use crate::jobs::ProbeJob;
 use crate::target::{CheckSpec, Target};
 use chrono::{DateTime, Utc};
 
+mod queue;
+pub use queue::DueQueue;
+
+#[cfg(any(test, feature = "count-due"))]
+thread_local! {
+    static DUE_EVALUATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many due instants this thread has computed: tests count a scheduler's work with it.
+#[cfg(any(test, feature = "count-due"))]
+pub fn due_evaluations() -> u64 {
+    DUE_EVALUATIONS.with(std::cell::Cell::get)
+}
+
 /// FNV-1a: tiny, stable across versions and platforms (unlike `DefaultHasher`).
 pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -30,12 +44,18 @@ fn interval_ms(target: &Target) -> i64 {
         .max(1)
 }
 
+/// The latest millisecond `<= t` on which a target of this interval and phase is due.
+fn last_due_ms(t: i64, every: i64, phase: i64) -> i64 {
+    #[cfg(any(test, feature = "count-due"))]
+    DUE_EVALUATIONS.with(|n| n.set(n.get() + 1));
+    t - (t - phase).rem_euclid(every)
+}
+
 /// The latest instant `<= at` on which the target is due.
 pub(crate) fn last_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
     let every = interval_ms(target);
     let phase = phase_ms(target, every);
-    let t = at.timestamp_millis();
-    let due = t - (t - phase).rem_euclid(every);
+    let due = last_due_ms(at.timestamp_millis(), every, phase);
     DateTime::from_timestamp_millis(due).unwrap_or(at)
 }
 

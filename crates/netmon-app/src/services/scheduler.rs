@@ -126,6 +126,18 @@ impl Scheduler {
         upto: DateTime<Utc>,
     ) -> Result<TickReport, HandleError> {
         let due = schedule::due_in(targets, after, upto);
+        self.enqueue_due(due, targets, after, upto).await
+    }
+
+    /// Enqueues `due` (what is due in `(after, upto]`, found by the caller, e.g. from a
+    /// `schedule::DueQueue`) and reports heartbeats among `targets` missed in that window.
+    pub async fn enqueue_due(
+        &self,
+        due: Vec<(&Target, DateTime<Utc>)>,
+        targets: &[Target],
+        after: DateTime<Utc>,
+        upto: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
         let jobs = schedule::into_jobs(due, self.shard_size, self.slot);
         self.enqueue_and_check(jobs, targets, after, upto).await
     }
