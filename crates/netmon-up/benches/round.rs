@@ -3,7 +3,14 @@
 //! and peak RSS of this process. The HTTP targets are served by a child process so their CPU and
 //! memory are not counted.
 //!
-//!   ./scripts/bench            (or: cargo bench -p netmon-app --bench round -- --targets 1000)
+//!   ./scripts/bench            (or: cargo bench -p netmon-up --bench round -- --targets 1000)
+//!
+//! With `--steady`, netmon runs N targets every `--interval` for a warm-up and then `--seconds`
+//! measured seconds, this process pinned to the first core and the target server to the last:
+//! probes per second and per CPU-second (counted at the target server), peak RSS, and the
+//! scheduling lag (due instant → probe start) from the recorded results.
+//!
+//!   ./scripts/bench --steady --targets 1000 --interval 10s --seconds 60
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -15,12 +22,25 @@ use netmon_up::Options;
 use netmon_up::config;
 
 fn arg(name: &str, default: usize) -> usize {
+    arg_str(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn arg_str(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .cloned()
+}
+
+/// Seconds in "10s", "1m" or "10".
+fn secs(v: &str) -> Option<u64> {
+    match v.strip_suffix('m') {
+        Some(m) => m.parse::<u64>().ok().map(|m| m * 60),
+        None => v.trim_end_matches('s').parse().ok(),
+    }
 }
 
 /// (user + system CPU seconds, peak RSS in MiB) of this process, from /proc.
@@ -44,14 +64,41 @@ fn usage() -> (f64, f64) {
     ((utime + stime) / ticks, hwm_kib / 1024.0)
 }
 
+/// Serves the targets; each line read on stdin is answered with the requests served so far.
 async fn serve() {
     let server = netmon_testkit::servers::TargetServer::start().await;
     println!("{}", server.addr);
     let _ = std::io::stdout().flush();
+    let server = Arc::new(server);
+    let counted = server.clone();
+    // A plain thread: stdin is read blocking.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            if line.is_err() {
+                break;
+            }
+            println!("{}", counted.hits());
+            let _ = std::io::stdout().flush();
+        }
+    });
     std::future::pending::<()>().await;
+    drop(server);
+}
+
+/// Pins a process (and the threads it starts later) to one CPU; false without `taskset`.
+fn pin(pid: u32, cpu: usize) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn main() {
+    let steady = std::env::args().any(|a| a == "--steady");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Before the runtime starts its threads, so they inherit the pinning.
+    let pinned = steady && cpus >= 2 && pin(std::process::id(), 0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,14 +113,26 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .arg("--serve")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn target server");
+    if pinned {
+        pin(child.id(), cpus - 1);
+    }
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("server address");
+    let mut server_out = BufReader::new(child.stdout.take().expect("stdout"));
+    server_out.read_line(&mut line).expect("server address");
     let addr = line.trim().to_owned();
+    let mut server_in = child.stdin.take().expect("stdin");
+    let mut hits = move || {
+        let _ = writeln!(server_in);
+        let _ = server_in.flush();
+        let mut line = String::new();
+        let _ = server_out.read_line(&mut line);
+        line.trim().parse::<u64>().unwrap_or(0)
+    };
+    let interval = arg_str("--interval").and_then(|v| secs(&v)).unwrap_or(10);
 
     let dir = std::env::temp_dir().join(format!("netmon-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -85,8 +144,39 @@ fn main() {
         yaml.push_str(&format!(
             "  - id: t{i}\n    http: {{url: 'http://{addr}/t/{i}'}}\n    conditions: ['[STATUS] == 200', '[BODY].status == UP']\n"
         ));
+        if steady {
+            yaml.push_str(&format!("    interval: {interval}s\n    timeout: 5s\n"));
+        }
     }
     let cfg = config::parse(&yaml, "bench.yaml", &dir).expect("bench config");
+    if steady {
+        let seconds = arg_str("--seconds").and_then(|v| secs(&v)).unwrap_or(60);
+        let warmup = arg_str("--warmup")
+            .and_then(|v| secs(&v))
+            .unwrap_or(interval + 5);
+        rt.block_on(steady_state(
+            cfg, targets, interval, warmup, seconds, &mut hits,
+        ));
+        println!(
+            "cores:            {cpus}; netmon pinned to CPU 0, target server to CPU {}: {}",
+            cpus - 1,
+            if pinned {
+                "yes"
+            } else {
+                "no (needs taskset and 2 cores)"
+            }
+        );
+        println!(
+            "load average:     {}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     let (cpu0, _) = usage();
     let started = Instant::now();
@@ -118,4 +208,75 @@ fn main() {
         cpu1 - cpu0
     );
     println!("peak RSS:         {rss:.1} MiB");
+}
+
+/// Runs the pipeline for `warmup` seconds, then measures `seconds` of steady state.
+async fn steady_state(
+    cfg: config::Config,
+    targets: usize,
+    interval: u64,
+    warmup: u64,
+    seconds: u64,
+    hits: &mut impl FnMut() -> u64,
+) {
+    use netmon_core::ports::HistoryStore;
+    let tenant = cfg.tenant.clone();
+    let ids: Vec<_> = cfg.targets.iter().map(|t| t.id.clone()).collect();
+    let mut opts = Options::new(cfg);
+    opts.log_sink = Arc::new(MemorySink::default());
+    let running = netmon_up::start(opts).await.expect("pipeline starts");
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    let (hits0, (cpu0, _), t0, from) = (hits(), usage(), Instant::now(), chrono::Utc::now());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (hits1, (cpu1, rss), wall) = (hits(), usage(), t0.elapsed().as_secs_f64());
+    let to = chrono::Utc::now();
+    // Due instant → probe start of every probe started in the window.
+    let store = running.store();
+    let mut lags: Vec<f64> = Vec::new();
+    for id in &ids {
+        let results = store
+            .results_since(&tenant, id, from, 10_000)
+            .await
+            .unwrap_or_default();
+        lags.extend(
+            results
+                .iter()
+                .filter(|r| r.started_at < to)
+                .filter_map(|r| r.slot.map(|slot| (r.started_at - slot).num_microseconds()))
+                .flatten()
+                .map(|us| us as f64 / 1000.0),
+        );
+    }
+    running.stop().await;
+    lags.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lags.get(((lags.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let probes = hits1.saturating_sub(hits0);
+    let cpu = cpu1 - cpu0;
+    println!(
+        "steady state:     {targets} targets every {}s, {warmup}s warm-up, {wall:.1}s measured",
+        interval
+    );
+    println!(
+        "probes/second:    {:.1} (requests served by the target server)",
+        probes as f64 / wall
+    );
+    println!(
+        "expected:         {:.1}/s",
+        targets as f64 / interval.max(1) as f64
+    );
+    println!("CPU seconds:      {cpu:.2} (user+system, netmon process)");
+    println!("probes/CPU-second: {:.0}", probes as f64 / cpu.max(0.01));
+    println!("CPU share:        {:.1} % of one core", 100.0 * cpu / wall);
+    println!("peak RSS:         {rss:.1} MiB");
+    println!(
+        "scheduling lag:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} recorded probes)",
+        pct(0.5),
+        pct(0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        lags.len()
+    );
 }
