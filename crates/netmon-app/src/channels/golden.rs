@@ -127,7 +127,7 @@ fn constraints(kind: &ChannelKind, r: &Request) {
         ChannelKind::Pushover(_) => super::pushover::constraints(r),
         ChannelKind::GoogleChat(_) => super::google_chat::constraints(r),
         ChannelKind::Mattermost(_) => super::mattermost::constraints(r),
-        ChannelKind::Webhook(_) | ChannelKind::Log(_) => unreachable!(),
+        ChannelKind::Webhook(_) | ChannelKind::Log(_) | ChannelKind::Email(_) => unreachable!(),
     }
 }
 
