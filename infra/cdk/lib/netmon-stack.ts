@@ -32,6 +32,10 @@ export interface NetmonConfig {
   allowPrivateTargets: boolean;
   /** Probing location; empty means the deployment region. */
   location: string;
+  /** SES identity (an address or a domain) email channels send from; empty: no email. */
+  sesIdentity: string;
+  /** Public base URL notifications link to; empty: no links. */
+  publicUrl: string;
   logRetentionDays: number;
   apiThrottlingBurstLimit: number;
   apiThrottlingRateLimit: number;
@@ -44,7 +48,7 @@ export interface NetmonConfig {
 /** What the contract leaves to each template: a description and the exact permissions. */
 interface FunctionWiring {
   description: string;
-  statements: (r: ContractResources) => iam.PolicyStatement[];
+  statements: (r: ContractResources, cfg: NetmonConfig) => iam.PolicyStatement[];
   /** For a scheduled function's "has not run" alarm: what a missed run means. */
   missedRunMeans?: string;
 }
@@ -93,7 +97,13 @@ const WIRING: Record<string, FunctionWiring> = {
   },
   notifier: {
     description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).',
-    statements: (r) => [allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn])],
+    statements: (r, cfg) => [
+      allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
+      // Email channels: SES SendEmail as the configured identity only (none when it is empty).
+      ...(cfg.sesIdentity
+        ? [allow('SendEmailAsIdentity', ['ses:SendEmail'], [`arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${cfg.sesIdentity}`])]
+        : []),
+    ],
   },
   recorder: {
     description: 'Stores probe history blocks and hourly rollups.',
@@ -223,6 +233,8 @@ export class NetmonStack extends Stack {
     const parameters: Record<string, string> = {
       location: cfg.location || Aws.REGION,
       allowPrivateTargets: cfg.allowPrivateTargets ? 'true' : 'false',
+      sesIdentity: cfg.sesIdentity,
+      publicUrl: cfg.publicUrl,
     };
     const envValue = (fn: string, variable: string, source: EnvSource): string => {
       if ('table_name' in source) return r.table(source.table_name).tableName;
@@ -257,7 +269,7 @@ export class NetmonStack extends Stack {
           ([variable, source]) => [variable, envValue(spec.name, variable, source)])),
         logGroup,
       });
-      wiring.statements(r).forEach((s) => fn.addToRolePolicy(s));
+      wiring.statements(r, cfg).forEach((s) => fn.addToRolePolicy(s));
       // The role's only managed policy is AWSLambdaBasicExecutionRole (as SAM attaches to each).
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

@@ -68,7 +68,7 @@ mod tests {
     use netmon_core::channel::ChannelKind;
     use serde_json::json;
 
-    use super::super::golden::samples;
+    use super::super::golden::{check_golden, samples};
     use super::*;
 
     /// What every mail transport needs: a one-line subject within the limit, both parts
@@ -119,32 +119,19 @@ mod tests {
 
     #[test]
     fn renderings_match_the_golden_files_and_the_constraints() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/channels/golden");
-        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         let link = url::Url::parse("https://netmon.example.com/").unwrap();
-        let mut mismatches = Vec::new();
+        let mut renderings = Vec::new();
         for (event, n) in notices("Shop <API> & \"checkout\"", "503", Some(&link)) {
             let m = render(&n);
             constraints(&m);
             assert!(!m.html.contains("<API>"));
             assert!(event == "test" || m.html.contains("Shop &lt;API&gt; &amp; &quot;checkout"));
-            let got = serde_json::to_string_pretty(
-                &json!({"subject": m.subject, "text": m.text, "html": m.html}),
-            )
-            .unwrap()
-                + "\n";
-            let path = dir.join(format!("email.{event}.json"));
-            if update {
-                std::fs::write(&path, &got).unwrap();
-            } else if std::fs::read_to_string(&path).unwrap_or_default() != got {
-                mismatches.push(format!("{}:\n{got}", path.display()));
-            }
+            renderings.push((
+                format!("email.{event}.json"),
+                json!({"subject": m.subject, "text": m.text, "html": m.html}),
+            ));
         }
-        assert!(
-            mismatches.is_empty(),
-            "renderings differ from golden files (UPDATE_GOLDEN=1 rewrites them):\n{}",
-            mismatches.join("\n")
-        );
+        check_golden(renderings);
     }
 
     #[test]
