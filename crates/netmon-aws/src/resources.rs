@@ -33,7 +33,8 @@ pub const ENV_ALLOW_PRIVATE: &str = "NETMON_ALLOW_PRIVATE";
 /// `true` lets probes reach link-local ranges, cloud metadata included (default false).
 pub const ENV_ALLOW_LINK_LOCAL: &str = "NETMON_ALLOW_LINK_LOCAL";
 /// The SES identity (an address or a domain) email channels send from; empty: no email on AWS.
-/// The notifier's IAM policy allows `ses:SendEmail` on this identity only.
+/// The notifier's and the API's (test sends) IAM policies allow `ses:SendEmail` on this identity
+/// only.
 pub const ENV_SES_IDENTITY: &str = "NETMON_SES_IDENTITY";
 /// The public base URL messages link to (the status page under it); empty: no links.
 pub const ENV_PUBLIC_URL: &str = "NETMON_PUBLIC_URL";
@@ -398,6 +399,8 @@ pub const FUNCTIONS: &[Function] = &[
             ENV_PROBE_JOBS_QUEUE_URL,
             ENV_ALLOW_PRIVATE,
             ENV_ALLOW_LINK_LOCAL,
+            ENV_SES_IDENTITY,
+            ENV_PUBLIC_URL,
         ],
         schedule: None,
     },

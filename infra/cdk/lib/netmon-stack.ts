@@ -72,6 +72,12 @@ const TABLE_READ_WRITE = [
 const allow = (sid: string, actions: string[], resources: string[]) =>
   new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
 
+/** Email channels: SES SendEmail as the configured identity only (nothing when it is empty). */
+const sendEmail = (cfg: NetmonConfig): iam.PolicyStatement[] =>
+  cfg.sesIdentity
+    ? [allow('SendEmailAsIdentity', ['ses:SendEmail'], [`arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${cfg.sesIdentity}`])]
+    : [];
+
 // Receive/delete on a consumed queue come from its SqsEventSource.
 const WIRING: Record<string, FunctionWiring> = {
   scheduler: {
@@ -99,10 +105,7 @@ const WIRING: Record<string, FunctionWiring> = {
     description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).',
     statements: (r, cfg) => [
       allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
-      // Email channels: SES SendEmail as the configured identity only (none when it is empty).
-      ...(cfg.sesIdentity
-        ? [allow('SendEmailAsIdentity', ['ses:SendEmail'], [`arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${cfg.sesIdentity}`])]
-        : []),
+      ...sendEmail(cfg),
     ],
   },
   recorder: {
@@ -111,9 +114,10 @@ const WIRING: Record<string, FunctionWiring> = {
   },
   api: {
     description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.',
-    statements: (r) => [
+    statements: (r, cfg) => [
       allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
       allow('HistoryTableRead', TABLE_READ, [r.table('history').tableArn]),
+      ...sendEmail(cfg), // channel test sends
       allow('PublishPingsAndTargetChanges', ['sns:Publish'], [r.topic('probe-results').topicArn, r.topic('target-changes').topicArn]),
       allow('SendCheckNowJobs', ['sqs:SendMessage'], [r.queue('probe-jobs').queueArn]),
     ],

@@ -25,10 +25,42 @@ pub struct NotifierConfig {
     pub state_table: String,
     /// Webhooks go through the probe engine: the same SSRF guard as probes.
     pub policy: AddressPolicy,
+    /// Email through SES and links in messages.
+    pub messages: MessageSettings,
+}
+
+/// How messages go out beyond the probe engine: email through SES as the deployment's identity,
+/// and links under the public base URL. The notifier and the API (test sends) read the same.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageSettings {
     /// The SES identity email channels send from; `None`: email channels fail as final.
     pub ses_identity: Option<String>,
     /// The public base URL messages link to (like `netmon up`'s `public_url`).
     pub public_url: Option<url::Url>,
+}
+
+impl MessageSettings {
+    pub fn from_env(env: &Env) -> Result<Self, EnvError> {
+        Ok(Self {
+            ses_identity: env.optional(ENV_SES_IDENTITY)?,
+            public_url: env
+                .optional(ENV_PUBLIC_URL)?
+                .map(|u| public_url(&u))
+                .transpose()?,
+        })
+    }
+
+    /// `delivery` with the SES mailer and the link base, where configured.
+    pub fn apply(self, clients: &Clients, mut delivery: ChannelDelivery) -> ChannelDelivery {
+        if let Some(identity) = self.ses_identity {
+            delivery =
+                delivery.with_mailer(Arc::new(SesMailer::new(clients.ses.clone(), identity)));
+        }
+        if let Some(base) = self.public_url {
+            delivery = delivery.with_link(base);
+        }
+        delivery
+    }
 }
 
 impl NotifierConfig {
@@ -36,11 +68,7 @@ impl NotifierConfig {
         Ok(Self {
             state_table: env.required(ENV_STATE_TABLE)?,
             policy: AddressPolicy::from_env(env)?,
-            ses_identity: env.optional(ENV_SES_IDENTITY)?,
-            public_url: env
-                .optional(ENV_PUBLIC_URL)?
-                .map(|u| public_url(&u))
-                .transpose()?,
+            messages: MessageSettings::from_env(env)?,
         })
     }
 }
@@ -72,17 +100,14 @@ pub fn notifier(clients: &Clients, config: NotifierConfig) -> Result<NotifierFun
         clients.dynamodb.clone(),
         config.state_table,
     ));
-    let mut delivery = ChannelDelivery::new(
-        config.policy.prober()?,
-        Arc::new(StdoutSink),
-        DELIVERY_TIMEOUT,
+    let delivery = config.messages.apply(
+        clients,
+        ChannelDelivery::new(
+            config.policy.prober()?,
+            Arc::new(StdoutSink),
+            DELIVERY_TIMEOUT,
+        ),
     );
-    if let Some(identity) = config.ses_identity {
-        delivery = delivery.with_mailer(Arc::new(SesMailer::new(clients.ses.clone(), identity)));
-    }
-    if let Some(base) = config.public_url {
-        delivery = delivery.with_link(base);
-    }
     Ok(notifier_over(
         store,
         Arc::new(delivery),
@@ -136,13 +161,13 @@ mod tests {
             (ENV_SES_IDENTITY, "example.com"),
             (ENV_PUBLIC_URL, "https://mon.example.com"),
         ]);
-        let config = NotifierConfig::from_env(&env).unwrap();
+        let config = NotifierConfig::from_env(&env).unwrap().messages;
         assert_eq!(config.ses_identity.as_deref(), Some("example.com"));
         assert_eq!(
             config.public_url.map(String::from).as_deref(),
             Some("https://mon.example.com/")
         );
         let bare = NotifierConfig::from_env(&Env::from_pairs([(ENV_STATE_TABLE, "t")])).unwrap();
-        assert_eq!((bare.ses_identity, bare.public_url), (None, None));
+        assert_eq!(bare.messages, MessageSettings::default());
     }
 }
