@@ -192,7 +192,7 @@ def build_model(label: str, cfn: Cfn, prefix: str) -> dict:
     for lid, p in cfn.of_type("AWS::Lambda::Function"):
         fn = by_lid[lid] = short(names[lid])
         role = re.sub(r"^(ref:)?|\.Arn$", "", label_of(p.get("Role")))
-        grants = sorted({(a, label_of(r)) for st in statements.get(role, []) if st.get("Effect") == "Allow"
+        grants = sorted({(a, label_of(r)) for st in statements.get(role, []) if isinstance(st, dict) and st.get("Effect") == "Allow"
                          for a in as_list(st.get("Action")) for r in as_list(st.get("Resource"))})
         m["functions"][fn] = {
             "logical": lid, "runtime": p.get("Runtime"), "handler": p.get("Handler"),
@@ -351,7 +351,7 @@ def check_model(m: dict, c: dict, r: Report) -> None:
                 r.fail(w, f"{name} reads {var} (contract: {source}) but the function does not set it")
             elif want is not None and got["env"][var] != want:
                 r.fail(w, f"{name} sets {var} to {got['env'][var]}, contract says {want} ({source})")
-            elif want is None and not str(got["env"][var]).strip():
+            elif want is None and not source.get("optional") and not str(got["env"][var]).strip():
                 r.fail(w, f"{name} sets {var} to an empty value")
         for var in sorted(set(got["env"]) - set(f["environment"])):
             r.fail(w, f"{name} sets {var}, which it does not read (not in the contract)")

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use hmac::{KeyInit, Mac};
 use netmon_core::channel::{ChannelKind, ChannelSpec};
 use netmon_core::events::Envelope;
-use netmon_core::ports::{Deliver, DeliveryError, LineSink, ProbeEngine};
+use netmon_core::ports::{Deliver, DeliveryError, LineSink, Mailer, ProbeEngine};
 use netmon_core::target::{CheckSpec, HttpCheck};
 
 use crate::answer::outcome;
@@ -48,6 +48,7 @@ pub struct ChannelDelivery {
     log: Arc<dyn LineSink>,
     timeout: Duration,
     link: Option<url::Url>,
+    mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl ChannelDelivery {
@@ -57,7 +58,15 @@ impl ChannelDelivery {
             log,
             timeout,
             link: None,
+            mailer: None,
         }
+    }
+
+    /// Email channels send through `mailer` (SMTP in `netmon up`, SES on AWS); without one
+    /// they fail as final.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     /// Provider messages link to `base` (the API's public URL) for the incident.
@@ -83,6 +92,19 @@ impl Deliver for ChannelDelivery {
         // Routing: an event the channel did not ask for counts as done, so it is never retried.
         if !channel.wants(env.event_type()) {
             return Ok(());
+        }
+        if let ChannelKind::Email(email) = &channel.kind {
+            let notice = crate::channels::Notice::of(env, self.link.as_ref()).ok_or_else(|| {
+                DeliveryError::Final {
+                    reason: format!("email channels do not carry {}", env.event_type().as_str()),
+                }
+            })?;
+            let mailer = self.mailer.as_ref().ok_or_else(|| DeliveryError::Final {
+                reason: "email: this deployment has no mail transport".into(),
+            })?;
+            return mailer
+                .send(email, &crate::channels::email::render(&notice))
+                .await;
         }
         if let Some(provider) = crate::channels::provider(&channel.kind) {
             let notice = crate::channels::Notice::of(env, self.link.as_ref()).ok_or_else(|| {

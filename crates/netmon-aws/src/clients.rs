@@ -7,13 +7,15 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// The three service clients, built once per cold start. Cloning is cheap (the SDK clients are
+/// The service clients, built once per cold start. Cloning is cheap (the SDK clients are
 /// `Arc`s inside).
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Email channels on AWS (the notifier and the API's test sends).
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -48,15 +50,18 @@ impl ClientsBuilder<'_> {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(self.sdk);
         let mut sns = aws_sdk_sns::config::Builder::from(self.sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(self.sdk);
+        let mut ses = aws_sdk_sesv2::config::Builder::from(self.sdk);
         for interceptor in self.interceptors {
             dynamodb = dynamodb.interceptor(interceptor.clone());
             sns = sns.interceptor(interceptor.clone());
-            sqs = sqs.interceptor(interceptor);
+            sqs = sqs.interceptor(interceptor.clone());
+            ses = ses.interceptor(interceptor);
         }
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             sns: aws_sdk_sns::Client::from_conf(sns.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            ses: aws_sdk_sesv2::Client::from_conf(ses.build()),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Cloud adapters for netmon's ports: the DynamoDB stores ([`dynamo`]), the SNS event bus
-//! ([`sns`]), the SQS job queue ([`sqs`]), the SDK clients they share ([`clients`]) and the
+//! ([`sns`]), the SQS job queue ([`sqs`]), the SES mailer ([`ses`]), the SDK clients they share ([`clients`]) and the
 //! resource contract ([`resources`]), written once and rendered to `infra/contract.json`,
 //! from which infra/ and the moto/LocalStack resource script are built and checked.
 //!
@@ -10,5 +10,6 @@
 pub mod clients;
 pub mod dynamo;
 pub mod resources;
+pub mod ses;
 pub mod sns;
 pub mod sqs;

@@ -32,6 +32,12 @@ pub const ENV_LOCATION: &str = "NETMON_LOCATION";
 pub const ENV_ALLOW_PRIVATE: &str = "NETMON_ALLOW_PRIVATE";
 /// `true` lets probes reach link-local ranges, cloud metadata included (default false).
 pub const ENV_ALLOW_LINK_LOCAL: &str = "NETMON_ALLOW_LINK_LOCAL";
+/// The SES identity (an address or a domain) email channels send from; empty: no email on AWS.
+/// The notifier's and the API's (test sends) IAM policies allow `ses:SendEmail` on this identity
+/// only.
+pub const ENV_SES_IDENTITY: &str = "NETMON_SES_IDENTITY";
+/// The public base URL messages link to (the status page under it); empty: no links.
+pub const ENV_PUBLIC_URL: &str = "NETMON_PUBLIC_URL";
 
 pub const STATE_TABLE_SUFFIX: &str = "state";
 pub const HISTORY_TABLE_SUFFIX: &str = "history";
@@ -364,7 +370,13 @@ pub const FUNCTIONS: &[Function] = &[
         name: function::NOTIFIER,
         timeout_secs: 60,
         memory_mb: 128,
-        env: &[ENV_STATE_TABLE, ENV_ALLOW_PRIVATE, ENV_ALLOW_LINK_LOCAL],
+        env: &[
+            ENV_STATE_TABLE,
+            ENV_ALLOW_PRIVATE,
+            ENV_ALLOW_LINK_LOCAL,
+            ENV_SES_IDENTITY,
+            ENV_PUBLIC_URL,
+        ],
         schedule: None,
     },
     Function {
@@ -387,6 +399,8 @@ pub const FUNCTIONS: &[Function] = &[
             ENV_PROBE_JOBS_QUEUE_URL,
             ENV_ALLOW_PRIVATE,
             ENV_ALLOW_LINK_LOCAL,
+            ENV_SES_IDENTITY,
+            ENV_PUBLIC_URL,
         ],
         schedule: None,
     },
@@ -403,6 +417,8 @@ pub struct Setting {
 pub enum SettingValue {
     /// Chosen per deployment: the SAM parameter / CDK context `netmon:<name>` of this name.
     Parameter(&'static str),
+    /// A parameter whose empty value means "off" (no SES identity: no email on AWS).
+    OptionalParameter(&'static str),
     /// The same in every deployment.
     Fixed(&'static str),
 }
@@ -422,6 +438,14 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_ALLOW_LINK_LOCAL,
         value: SettingValue::Fixed("false"),
     },
+    Setting {
+        env: ENV_SES_IDENTITY,
+        value: SettingValue::OptionalParameter("sesIdentity"),
+    },
+    Setting {
+        env: ENV_PUBLIC_URL,
+        value: SettingValue::OptionalParameter("publicUrl"),
+    },
 ];
 
 /// Where a function variable's value comes from, as `infra/contract.json` spells it.
@@ -440,6 +464,7 @@ fn env_source(name: &str) -> Option<Value> {
         .find(|s| s.env == name)
         .map(|s| match s.value {
             SettingValue::Parameter(p) => json!({ "parameter": p }),
+            SettingValue::OptionalParameter(p) => json!({ "parameter": p, "optional": true }),
             SettingValue::Fixed(v) => json!({ "value": v }),
         })
 }

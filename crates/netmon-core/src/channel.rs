@@ -12,9 +12,10 @@ use crate::ids::{ChannelId, TenantId};
 
 mod kinds;
 pub use kinds::{
-    DiscordChannel, Endpoint, GoogleChatChannel, MattermostChannel, NtfyChannel, OpsgenieChannel,
-    OpsgeniePriority, PagerDutyChannel, PagerDutySeverity, PushoverChannel, Region, SECRET_MARKER,
-    Secret, SecretUrl, SlackChannel, TeamsChannel, TelegramChannel,
+    DiscordChannel, EMAIL_MAX_RECIPIENTS, EmailAddress, EmailChannel, Endpoint, GoogleChatChannel,
+    MattermostChannel, NtfyChannel, OpsgenieChannel, OpsgeniePriority, PagerDutyChannel,
+    PagerDutySeverity, PushoverChannel, Region, SECRET_MARKER, Secret, SecretUrl, SlackChannel,
+    SmtpServer, SmtpTls, TeamsChannel, TelegramChannel,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,10 +80,12 @@ pub enum ChannelKind {
     Pushover(PushoverChannel),
     GoogleChat(GoogleChatChannel),
     Mattermost(MattermostChannel),
+    /// SMTP in `netmon up`, Amazon SES on AWS.
+    Email(EmailChannel),
 }
 
 /// The wire keys of the kinds, in the order error messages list them.
-const KIND_KEYS: &str = "`webhook`, `log`, `slack`, `discord`, `teams`, `pagerduty`, `opsgenie`, `telegram`, `ntfy`, `pushover`, `google_chat` or `mattermost`";
+const KIND_KEYS: &str = "`webhook`, `log`, `slack`, `discord`, `teams`, `pagerduty`, `opsgenie`, `telegram`, `ntfy`, `pushover`, `google_chat`, `mattermost` or `email`";
 
 impl ChannelKind {
     /// The wire key of the kind (`google_chat`).
@@ -100,6 +103,7 @@ impl ChannelKind {
             ChannelKind::Pushover(_) => "pushover",
             ChannelKind::GoogleChat(_) => "google_chat",
             ChannelKind::Mattermost(_) => "mattermost",
+            ChannelKind::Email(_) => "email",
         }
     }
 }
@@ -198,6 +202,8 @@ pub(crate) struct ChannelSpecWire {
     pub google_chat: Option<GoogleChatChannel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mattermost: Option<MattermostChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailChannel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -249,6 +255,9 @@ impl TryFrom<ChannelSpecWire> for ChannelSpec {
         if let Some(c) = w.mattermost {
             kinds.push(ChannelKind::Mattermost(c));
         }
+        if let Some(c) = w.email {
+            kinds.push(ChannelKind::Email(c));
+        }
         let kind = match kinds.pop() {
             Some(kind) if kinds.is_empty() => kind,
             _ => return Err(ChannelSpecError::Kind(id)),
@@ -287,6 +296,7 @@ impl From<ChannelSpec> for ChannelSpecWire {
             pushover: None,
             google_chat: None,
             mattermost: None,
+            email: None,
         };
         match s.kind {
             ChannelKind::Webhook(c) => w.webhook = Some(c),
@@ -301,6 +311,7 @@ impl From<ChannelSpec> for ChannelSpecWire {
             ChannelKind::Pushover(c) => w.pushover = Some(c),
             ChannelKind::GoogleChat(c) => w.google_chat = Some(c),
             ChannelKind::Mattermost(c) => w.mattermost = Some(c),
+            ChannelKind::Email(c) => w.email = Some(c),
         }
         w
     }

@@ -441,6 +441,27 @@ pub trait Deliver: Send + Sync {
     ) -> Result<(), DeliveryError>;
 }
 
+/// One rendered email: what every mail transport sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// One line, no control characters.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Sends an email channel's message: SMTP in `netmon up`, Amazon SES on AWS. Errors say what
+/// the server answered (a 4xx SMTP reply or throttling is retryable, a 5xx is final) and never
+/// carry the password.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(
+        &self,
+        channel: &crate::channel::EmailChannel,
+        mail: &Mail,
+    ) -> Result<(), DeliveryError>;
+}
+
 /// Where log channels write their lines.
 pub trait LineSink: Send + Sync {
     fn line(&self, line: &str);

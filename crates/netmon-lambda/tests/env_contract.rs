@@ -9,7 +9,8 @@ use std::ffi::OsString;
 use std::sync::{Arc, Mutex};
 
 use netmon_aws::resources::{
-    ENV_LOCATION, FUNCTIONS, QUEUES, SETTINGS, SettingValue, TABLES, TOPICS, function,
+    ENV_LOCATION, ENV_PUBLIC_URL, FUNCTIONS, QUEUES, SETTINGS, SettingValue, TABLES, TOPICS,
+    function,
 };
 use netmon_lambda::env::{Env, EnvError};
 use netmon_lambda::functions::{alerter, api, notifier, prober, recorder, scheduler};
@@ -63,6 +64,10 @@ fn deployed_value(name: &str) -> Option<String> {
             (SettingValue::Parameter(_), ENV_LOCATION) => "eu-west-1".to_owned(),
             // The other parameters are flags.
             (SettingValue::Parameter(_), _) => "false".to_owned(),
+            (SettingValue::OptionalParameter(_), ENV_PUBLIC_URL) => {
+                "https://netmon.example.com/".to_owned()
+            }
+            (SettingValue::OptionalParameter(_), _) => "alerts@example.com".to_owned(),
         })
 }
 

@@ -1,5 +1,5 @@
 //! netmon's probe engine: HTTP(S), TCP and DNS checks with phase timings, certificate expiry and
-//! an SSRF guard.
+//! an SSRF guard; email channels' SMTP sessions go through the same guard ([`smtp`]).
 //!
 //! Build one [`Prober`] per process (it holds the TLS configurations) and share it; every probe
 //! is bounded by its timeout and never panics on anything a target sends.
@@ -10,6 +10,7 @@ pub mod guard;
 mod http;
 mod net;
 mod resolve;
+pub mod smtp;
 mod tls;
 
 use std::net::SocketAddr;

@@ -235,7 +235,11 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         .with_maintenance(store.clone()),
     );
     let recorder = Arc::new(Recorder::new(store.clone()));
-    let mut delivery = ChannelDelivery::new(prober.clone(), log_sink, delivery_timeout);
+    // Email channels speak SMTP to their servers, behind the same guard as probes.
+    let mailer = netmon_probe::smtp::SmtpMailer::new(prober.clone(), delivery_timeout)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let mut delivery = ChannelDelivery::new(prober.clone(), log_sink, delivery_timeout)
+        .with_mailer(Arc::new(mailer));
     if let Some(base) = &config.public_url {
         delivery = delivery.with_link(base.clone());
     }

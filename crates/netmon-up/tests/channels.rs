@@ -1,7 +1,8 @@
 //! Every provider channel kind delivered through the real notifier, the real delivery and the
 //! real probe engine (so the SSRF guard) to a local fake of the provider on port 0: accepted once,
 //! throttled (429 with Retry-After), refused for good (4xx), routed by its event filter; and no
-//! credential in any error or log line along the way.
+//! credential in any error or log line along the way. Email the same way, over SMTP to a local
+//! fake SMTP server: a 4xx reply is retried, a 5xx one is final.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,7 @@ const SECRETS: &[&str] = &[
     "s3cr3t-ntfy",
     "s3cr3t-po-app",
     "s3cr3t-po-user",
+    "s3cr3t-smtp",
 ];
 
 /// The channel of `kind` pointed at `fake`, and the path (with query) its sends go to.
@@ -505,4 +507,171 @@ async fn a_test_send_leaves_no_alert_open() {
     let r = rig("slack", true, |_| {}).await;
     r.delivery.deliver(&r.spec, &test).await.expect("test send");
     assert_eq!(r.fake.calls().len(), 1);
+}
+
+/// An email channel on the fake SMTP server at `smtp`, through a real `SmtpMailer`.
+async fn email_rig(
+    smtp: &netmon_testkit::smtp::FakeSmtp,
+    allow_private: bool,
+) -> (
+    ChannelSpec,
+    Arc<ChannelDelivery>,
+    Notifier,
+    Arc<ManualClock>,
+) {
+    let spec: ChannelSpec = serde_json::from_value(json!({
+        "id": "mail",
+        "email": {
+            "from": "netmon@example.com",
+            "to": ["ops@example.com", "oncall@example.com"],
+            "smtp": {"host": "127.0.0.1", "port": smtp.addr.port(), "tls": "none",
+                     "username": "netmon", "password": "s3cr3t-smtp"}
+        }
+    }))
+    .expect("email spec");
+    let store = Arc::new(MemoryStore::new());
+    let now = Utc::now();
+    store
+        .put_channel(
+            Channel {
+                tenant: TenantId::default_tenant(),
+                spec: spec.clone(),
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+            Expect::Absent,
+        )
+        .await
+        .expect("put channel");
+    let prober = Arc::new(Prober::new(
+        ProbeConfig::new(allow_private, false),
+        Arc::new(SystemResolver),
+    ));
+    let mailer = netmon_probe::smtp::SmtpMailer::new(prober.clone(), Duration::from_secs(5))
+        .expect("mailer");
+    let delivery = Arc::new(
+        ChannelDelivery::new(
+            prober,
+            Arc::new(MemorySink::default()),
+            Duration::from_secs(5),
+        )
+        .with_mailer(Arc::new(mailer)),
+    );
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let notifier = Notifier::new(
+        store.clone(),
+        store.clone(),
+        store,
+        delivery.clone(),
+        clock.clone(),
+    );
+    (spec, delivery, notifier, clock)
+}
+
+#[tokio::test]
+async fn email() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let smtp = netmon_testkit::smtp::FakeSmtp::start().await;
+    let (spec, delivery, notifier, clock) = email_rig(&smtp, true).await;
+
+    // Opened: one message, authenticated, to every recipient, with both parts.
+    assert_eq!(
+        notifier.handle(&opened()).await.expect("opened"),
+        report(1, 0)
+    );
+    assert_eq!(
+        notifier.handle(&opened()).await.expect("again"),
+        report(0, 1)
+    );
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1, "exactly once");
+    let m = &sent[0];
+    assert_eq!(m.mail_from, "netmon@example.com");
+    assert_eq!(m.rcpt_to, ["ops@example.com", "oncall@example.com"]);
+    assert_eq!(m.auth, Some(("netmon".into(), "s3cr3t-smtp".into())));
+    assert!(
+        m.subject().starts_with("[netmon] DOWN: Shop API"),
+        "{}",
+        m.subject()
+    );
+    for part in ["multipart/alternative", "text/plain", "text/html"] {
+        assert!(m.data.contains(part), "{part} in {}", m.data);
+    }
+
+    // A 4xx reply is transient: retried, and the resolution goes out on the next try.
+    smtp.then("451 4.7.1 greylisted, try again later");
+    let err = notifier.handle(&resolved()).await.expect_err("greylisted");
+    no_secret_in("a notifier error", &err.to_string());
+    smtp.then("452 4.2.2 mailbox full");
+    match delivery.deliver(&spec, &resolved()).await {
+        Err(DeliveryError::Retryable { reason, .. }) => {
+            assert!(reason.contains("452"), "{reason}");
+            no_secret_in("a retry reason", &reason);
+        }
+        other => panic!("a 4xx reply must be retryable, got {other:?}"),
+    }
+    clock.advance(Duration::from_secs(3_600));
+    assert_eq!(
+        notifier.handle(&resolved()).await.expect("resolved"),
+        report(1, 0)
+    );
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 2, "the refused tries were not accepted");
+    assert!(
+        sent[1].subject().contains("RESOLVED: Shop API"),
+        "{}",
+        sent[1].subject()
+    );
+
+    // A 5xx reply is permanent: final, with the server's reason, recorded and not retried.
+    smtp.then("550 5.1.1 mailbox unavailable");
+    match delivery.deliver(&spec, &reminder()).await {
+        Err(DeliveryError::Final { reason }) => {
+            assert!(
+                reason.contains("550") && reason.contains("mailbox unavailable"),
+                "{reason}"
+            );
+            no_secret_in("a final reason", &reason);
+        }
+        other => panic!("a 5xx reply must be final, got {other:?}"),
+    }
+    smtp.then("554 5.7.1 rejected");
+    let refused = notifier
+        .handle(&reminder())
+        .await
+        .expect("refused for good");
+    assert_eq!(refused.failed, 1);
+    assert_eq!(smtp.messages().len(), 2);
+
+    let logged = logs.text();
+    assert!(
+        logged.contains("notification failed") && logged.contains("refused for good"),
+        "the failures were logged: {logged}"
+    );
+    no_secret_in("the log", &logged);
+}
+
+#[tokio::test]
+async fn smtp_connections_go_through_the_ssrf_guard() {
+    let smtp = netmon_testkit::smtp::FakeSmtp::start().await;
+    let (spec, delivery, _, _) = email_rig(&smtp, false).await;
+    match delivery.deliver(&spec, &opened()).await {
+        Err(DeliveryError::Final { reason }) => {
+            assert!(
+                reason.contains("refused to connect to 127.0.0.1"),
+                "{reason}"
+            );
+            no_secret_in("a blocked reason", &reason);
+        }
+        other => panic!("a blocked SMTP server must be final, got {other:?}"),
+    }
+    assert!(smtp.messages().is_empty());
 }

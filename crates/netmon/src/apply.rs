@@ -176,6 +176,7 @@ fn channel_summary(spec: &ChannelSpec) -> String {
             c.server.host_str().unwrap_or("?")
         ),
         ChannelKind::Pushover(_) => "pushover".to_owned(),
+        ChannelKind::Email(c) => format!("email to {} address(es)", c.to.len()),
     }
 }
 

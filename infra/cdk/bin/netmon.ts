@@ -25,6 +25,8 @@ const cfg: NetmonConfig = {
   alarmEmail: ctx('alarmEmail'),
   allowPrivateTargets: ctx('allowPrivateTargets') === 'true',
   location: ctx('location'),
+  sesIdentity: ctx('sesIdentity'),
+  publicUrl: ctx('publicUrl'),
   logRetentionDays: Number(ctx('logRetentionDays')),
   apiThrottlingBurstLimit: Number(ctx('apiThrottlingBurstLimit')),
   apiThrottlingRateLimit: Number(ctx('apiThrottlingRateLimit')),

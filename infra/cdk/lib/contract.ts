@@ -43,7 +43,7 @@ export type EnvSource =
   | { table_name: string }
   | { topic_arn: string }
   | { queue_url: string }
-  | { parameter: string }
+  | { parameter: string; optional?: boolean }
   | { value: string };
 export interface Function {
   name: string;

@@ -32,6 +32,10 @@ export interface NetmonConfig {
   allowPrivateTargets: boolean;
   /** Probing location; empty means the deployment region. */
   location: string;
+  /** SES identity (an address or a domain) email channels send from; empty: no email. */
+  sesIdentity: string;
+  /** Public base URL notifications link to; empty: no links. */
+  publicUrl: string;
   logRetentionDays: number;
   apiThrottlingBurstLimit: number;
   apiThrottlingRateLimit: number;
@@ -44,7 +48,7 @@ export interface NetmonConfig {
 /** What the contract leaves to each template: a description and the exact permissions. */
 interface FunctionWiring {
   description: string;
-  statements: (r: ContractResources) => iam.PolicyStatement[];
+  statements: (r: ContractResources, cfg: NetmonConfig) => iam.PolicyStatement[];
   /** For a scheduled function's "has not run" alarm: what a missed run means. */
   missedRunMeans?: string;
 }
@@ -67,6 +71,12 @@ const TABLE_READ_WRITE = [
 ];
 const allow = (sid: string, actions: string[], resources: string[]) =>
   new iam.PolicyStatement({ sid, effect: iam.Effect.ALLOW, actions, resources });
+
+/** Email channels: SES SendEmail as the configured identity only (nothing when it is empty). */
+const sendEmail = (cfg: NetmonConfig): iam.PolicyStatement[] =>
+  cfg.sesIdentity
+    ? [allow('SendEmailAsIdentity', ['ses:SendEmail'], [`arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${cfg.sesIdentity}`])]
+    : [];
 
 // Receive/delete on a consumed queue come from its SqsEventSource.
 const WIRING: Record<string, FunctionWiring> = {
@@ -93,7 +103,10 @@ const WIRING: Record<string, FunctionWiring> = {
   },
   notifier: {
     description: 'Sends incident notifications to each channel exactly once (idempotent claims in the state table).',
-    statements: (r) => [allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn])],
+    statements: (r, cfg) => [
+      allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
+      ...sendEmail(cfg),
+    ],
   },
   recorder: {
     description: 'Stores probe history blocks and hourly rollups.',
@@ -101,9 +114,10 @@ const WIRING: Record<string, FunctionWiring> = {
   },
   api: {
     description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.',
-    statements: (r) => [
+    statements: (r, cfg) => [
       allow('StateTableReadWrite', TABLE_READ_WRITE, [r.table('state').tableArn]),
       allow('HistoryTableRead', TABLE_READ, [r.table('history').tableArn]),
+      ...sendEmail(cfg), // channel test sends
       allow('PublishPingsAndTargetChanges', ['sns:Publish'], [r.topic('probe-results').topicArn, r.topic('target-changes').topicArn]),
       allow('SendCheckNowJobs', ['sqs:SendMessage'], [r.queue('probe-jobs').queueArn]),
     ],
@@ -223,6 +237,8 @@ export class NetmonStack extends Stack {
     const parameters: Record<string, string> = {
       location: cfg.location || Aws.REGION,
       allowPrivateTargets: cfg.allowPrivateTargets ? 'true' : 'false',
+      sesIdentity: cfg.sesIdentity,
+      publicUrl: cfg.publicUrl,
     };
     const envValue = (fn: string, variable: string, source: EnvSource): string => {
       if ('table_name' in source) return r.table(source.table_name).tableName;
@@ -257,7 +273,7 @@ export class NetmonStack extends Stack {
           ([variable, source]) => [variable, envValue(spec.name, variable, source)])),
         logGroup,
       });
-      wiring.statements(r).forEach((s) => fn.addToRolePolicy(s));
+      wiring.statements(r, cfg).forEach((s) => fn.addToRolePolicy(s));
       // The role's only managed policy is AWSLambdaBasicExecutionRole (as SAM attaches to each).
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

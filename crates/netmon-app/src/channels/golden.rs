@@ -127,7 +127,7 @@ fn constraints(kind: &ChannelKind, r: &Request) {
         ChannelKind::Pushover(_) => super::pushover::constraints(r),
         ChannelKind::GoogleChat(_) => super::google_chat::constraints(r),
         ChannelKind::Mattermost(_) => super::mattermost::constraints(r),
-        ChannelKind::Webhook(_) | ChannelKind::Log(_) => unreachable!(),
+        ChannelKind::Webhook(_) | ChannelKind::Log(_) | ChannelKind::Email(_) => unreachable!(),
     }
 }
 
@@ -148,27 +148,20 @@ fn as_json(r: &Request) -> Value {
     })
 }
 
-#[test]
-fn renderings_match_the_golden_files_and_the_provider_constraints() {
+/// Compares each `(file name, rendering)` with `golden/<file name>`, or rewrites the files with
+/// `UPDATE_GOLDEN=1`; fails naming every file that differs.
+pub(super) fn check_golden(renderings: Vec<(String, Value)>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/channels/golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let link = url::Url::parse("https://netmon.example.com/").unwrap();
     let mut mismatches = Vec::new();
-    for spec in specs() {
-        for (event, env) in samples("Shop <API> & \"checkout\"", "503") {
-            let req = render(&spec, &env, Some(&link));
-            constraints(&spec.kind, &req);
-            let path = dir.join(format!("{}.{event}.json", spec.id));
-            let got = serde_json::to_string_pretty(&as_json(&req)).unwrap() + "\n";
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &got).unwrap();
-            } else {
-                let want = std::fs::read_to_string(&path).unwrap_or_default();
-                if want != got {
-                    mismatches.push(format!("{}:\n{got}", path.display()));
-                }
-            }
+    for (name, rendering) in renderings {
+        let path = dir.join(name);
+        let got = serde_json::to_string_pretty(&rendering).unwrap() + "\n";
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &got).unwrap();
+        } else if std::fs::read_to_string(&path).unwrap_or_default() != got {
+            mismatches.push(format!("{}:\n{got}", path.display()));
         }
     }
     assert!(
@@ -176,6 +169,20 @@ fn renderings_match_the_golden_files_and_the_provider_constraints() {
         "renderings differ from golden files (UPDATE_GOLDEN=1 rewrites them):\n{}",
         mismatches.join("\n")
     );
+}
+
+#[test]
+fn renderings_match_the_golden_files_and_the_provider_constraints() {
+    let link = url::Url::parse("https://netmon.example.com/").unwrap();
+    let mut renderings = Vec::new();
+    for spec in specs() {
+        for (event, env) in samples("Shop <API> & \"checkout\"", "503") {
+            let req = render(&spec, &env, Some(&link));
+            constraints(&spec.kind, &req);
+            renderings.push((format!("{}.{event}.json", spec.id), as_json(&req)));
+        }
+    }
+    check_golden(renderings);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Provider channels (Slack, Discord, Teams, PagerDuty, Opsgenie, Telegram, ntfy, Pushover,
-//! Google Chat, Mattermost): one file per provider behind [`Provider`]. Rendering is a pure
+//! Google Chat, Mattermost, email): one file per provider behind [`Provider`]. Rendering is a pure
 //! function from a [`Notice`] to a [`Request`]; [`send`] puts the request through the probe
 //! engine (so the SSRF guard applies to every provider URL) and classifies the answer.
 
@@ -15,6 +15,7 @@ use netmon_core::target::{CheckSpec, HttpCheck};
 use url::Url;
 
 mod discord;
+pub(crate) mod email;
 mod google_chat;
 mod mattermost;
 mod ntfy;
@@ -288,10 +289,10 @@ pub(crate) trait Provider: Sync {
     }
 }
 
-/// The provider of a kind; `None` for the kinds `delivery` handles itself (webhook, log).
+/// The provider of a kind; `None` for the kinds `delivery` handles itself (webhook, log, email).
 pub(crate) fn provider(kind: &ChannelKind) -> Option<&dyn Provider> {
     Some(match kind {
-        ChannelKind::Webhook(_) | ChannelKind::Log(_) => return None,
+        ChannelKind::Webhook(_) | ChannelKind::Log(_) | ChannelKind::Email(_) => return None,
         ChannelKind::Slack(c) => c,
         ChannelKind::Discord(c) => c,
         ChannelKind::Teams(c) => c,

@@ -19,6 +19,7 @@ const SECRETS: &[(&str, &[&str])] = &[
     ("telegram", &["bot_token"]),
     ("ntfy", &["token"]),
     ("pushover", &["token", "user"]),
+    ("email", &["smtp.password"]),
 ];
 
 /// Whether the wire path (`slack.url`, `webhook.headers.Authorization`) holds a credential.
@@ -155,11 +156,28 @@ mod tests {
     }
 
     #[test]
+    fn the_smtp_password_becomes_a_marker() {
+        let spec: ChannelSpec = serde_json::from_str(
+            r#"{"id":"mail","email":{"from":"n@example.com","to":["o@example.com"],"smtp":{"host":"smtp.example.com","username":"u","password":"Sm7pP4ss"}}}"#,
+        )
+        .unwrap();
+        let shown = redacted_spec(&spec);
+        assert_eq!(
+            shown["email"]["smtp"]["password"],
+            secret_fingerprint("mail", "email.smtp.password", "Sm7pP4ss")
+        );
+        assert_eq!(shown["email"]["smtp"]["username"], "u");
+        assert!(!format!("{spec:?}").contains("Sm7pP4ss"));
+    }
+
+    #[test]
     fn secret_paths() {
         assert!(is_secret_path("webhook.headers.X-Key"));
         assert!(is_secret_path("pushover.user"));
         assert!(!is_secret_path("pushover.priority"));
         assert!(!is_secret_path("webhook.headersX"));
         assert!(!is_secret_path("ntfy.topic"));
+        assert!(is_secret_path("email.smtp.password"));
+        assert!(!is_secret_path("email.smtp.username"));
     }
 }

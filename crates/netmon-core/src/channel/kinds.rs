@@ -1,5 +1,5 @@
 //! The settings of each provider channel kind (Slack, Discord, Teams, PagerDuty, Opsgenie,
-//! Telegram, ntfy, Pushover, Google Chat, Mattermost): parsed strictly at the boundary, with
+//! Telegram, ntfy, Pushover, Google Chat, Mattermost, email): parsed strictly at the boundary, with
 //! every credential in a [`Secret`] or [`SecretUrl`] so `Debug` never shows it.
 
 use std::fmt;
@@ -400,6 +400,147 @@ fn de_pushover_priority<'de, D: Deserializer<'de>>(d: D) -> Result<i8, D::Error>
     }
 }
 
+/// An email address as SMTP and SES take it: `local@domain`, no display name, no whitespace or
+/// control characters (a newline in an address would be header injection).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part after the `@` (SES identities are addresses or domains).
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal();
+        if s.len() > 254
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            || email_address::EmailAddress::parse_with_options(&s, options).is_err()
+        {
+            return Err(format!(
+                "{s:?} is not an email address (local@domain.example)"
+            ));
+        }
+        Ok(EmailAddress(s))
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(a: EmailAddress) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Email: `netmon up` sends through the channel's `smtp` server; on AWS the notifier sends
+/// through Amazon SES from the deployment's sender identity and ignores `smtp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChannel {
+    pub from: EmailAddress,
+    /// 1 to 50 recipients.
+    #[serde(deserialize_with = "de_recipients")]
+    pub to: Vec<EmailAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<SmtpServer>,
+}
+
+/// SES takes at most 50 recipients per message; the same bound for SMTP keeps one shape.
+pub const EMAIL_MAX_RECIPIENTS: usize = 50;
+
+fn de_recipients<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EmailAddress>, D::Error> {
+    let to = Vec::<EmailAddress>::deserialize(d)?;
+    if (1..=EMAIL_MAX_RECIPIENTS).contains(&to.len()) {
+        Ok(to)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "to must list 1 to {EMAIL_MAX_RECIPIENTS} addresses"
+        )))
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connect, then `STARTTLS` (required: a server that does not offer it is refused).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption: only for servers on loopback or a private network (a local relay).
+    None,
+}
+
+impl SmtpTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+/// The SMTP server of an email channel (`netmon up`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpServer {
+    #[serde(deserialize_with = "de_smtp_host")]
+    pub host: String,
+    /// Default: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Write-only, like every channel credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+}
+
+impl SmtpServer {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or_else(|| self.tls.default_port())
+    }
+}
+
+/// A DNS name or an IP address: what SMTP connects to (and TLS verifies).
+fn de_smtp_host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let ok = s.parse::<std::net::IpAddr>().is_ok()
+        || ((1..=253).contains(&s.len())
+            && s.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            }));
+    if ok {
+        Ok(s)
+    } else {
+        Err(serde::de::Error::custom(
+            "host must be a DNS name or an IP address (no scheme or port)",
+        ))
+    }
+}
+
 /// Constant base URLs, written here once and covered by tests.
 fn fixed(s: &str) -> Url {
     Url::parse(s).unwrap_or_else(|e| unreachable!("constant URL {s}: {e}"))
@@ -450,5 +591,29 @@ mod tests {
         assert!(
             serde_json::from_str::<OpsgenieChannel>(r#"{"api_key":"k","priority":"P6"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn email_settings_are_checked() {
+        let e: EmailChannel = serde_json::from_str(
+            r#"{"from":"netmon@example.com","to":["ops@example.com"],
+                "smtp":{"host":"smtp.example.com","username":"u","password":"pw"}}"#,
+        )
+        .unwrap();
+        let smtp = e.smtp.as_ref().unwrap();
+        assert_eq!((smtp.tls, smtp.port()), (SmtpTls::Starttls, 587));
+        assert!(!format!("{e:?}").contains("pw"));
+        assert_eq!(e.from.domain(), "example.com");
+        for bad in [
+            r#"{"from":"x","to":["a@b.example"]}"#,
+            r#"{"from":"a@b.example","to":[]}"#,
+            r#"{"from":"a@b.example","to":["a@b.example\r\nBcc: x@y.example"]}"#,
+            r#"{"from":"A <a@b.example>","to":["a@b.example"]}"#,
+            r#"{"from":"a@b.example","to":["a@b.example"],"smtp":{"host":"smtp://h"}}"#,
+            r#"{"from":"a@b.example","to":["a@b.example"],"smtp":{"host":"h","tls":"ssl"}}"#,
+            r#"{"from":"a@b.example","to":["a@b.example"],"cc":[]}"#,
+        ] {
+            assert!(serde_json::from_str::<EmailChannel>(bad).is_err(), "{bad}");
+        }
     }
 }

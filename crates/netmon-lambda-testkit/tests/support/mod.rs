@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::state::DynamoStateStore;
-use netmon_aws::resources::{ENV_ALLOW_PRIVATE, ENV_LOCATION};
+use netmon_aws::resources::{ENV_ALLOW_PRIVATE, ENV_LOCATION, ENV_PUBLIC_URL, ENV_SES_IDENTITY};
 use netmon_core::TenantId;
 use netmon_core::channel::{Channel, ChannelSpec};
 use netmon_core::ports::{ChannelStore, Expect, TargetStore};
@@ -38,6 +38,8 @@ pub const REDRIVE_VISIBILITY_S: u32 = 3;
 /// Batching windows in tests; the deployed ones (5 s, 30 s) only add waiting.
 pub const TEST_WINDOW: Duration = Duration::from_millis(300);
 pub const LOCATION: &str = "emulator";
+/// The notifier's public base URL: messages link under it.
+pub const PUBLIC_URL: &str = "https://netmon.example.com/";
 
 pub const FUNCTIONS: [&str; 5] = ["scheduler", "prober", "alerter", "notifier", "recorder"];
 /// (function, queue variable)
@@ -98,9 +100,12 @@ impl Stack {
         // Each function reads its config from the environment the resource script gives it, as
         // the binaries do; the targets and the webhook receiver are on 127.0.0.1.
         let vars = res.vars.clone();
+        let ses_domain = ses_domain(&res.prefix);
         let env = Env::from_fn(move |name| match name {
             ENV_LOCATION => Some(LOCATION.into()),
             ENV_ALLOW_PRIVATE => Some("true".into()),
+            ENV_SES_IDENTITY => Some(ses_domain.clone().into()),
+            ENV_PUBLIC_URL => Some(PUBLIC_URL.into()),
             _ => vars.get(name).map(Into::into),
         });
         let scheduler = Arc::new(SchedulerFunction::new(
@@ -144,6 +149,20 @@ impl Stack {
             notifier,
             recorder,
         }
+    }
+
+    /// The SES identity (a domain) this stack's notifier sends email from, verified in moto;
+    /// unique per stack so sent mail can be told apart.
+    pub async fn verified_ses_domain(&self) -> String {
+        let domain = ses_domain(&self.res.prefix);
+        self.harness
+            .ses
+            .create_email_identity()
+            .email_identity(&domain)
+            .send()
+            .await
+            .expect("verify the SES identity");
+        domain
     }
 
     pub fn var(&self, key: &str) -> String {
@@ -428,4 +447,31 @@ pub fn minute(n: i64) -> chrono::DateTime<chrono::Utc> {
         netmon_core::schedule::floor_minute(chrono::Utc::now()) - chrono::Duration::hours(2)
     });
     base + chrono::Duration::minutes(n)
+}
+
+fn ses_domain(prefix: &str) -> String {
+    format!("{}.netmon.test", prefix.to_ascii_lowercase())
+}
+
+/// Every email moto's SES accepted (`GET /moto-api/data.json`, `ses.Message`: `source`,
+/// `destinations`, `subject`, `body`, the HTML part when there is one).
+pub async fn sent_emails() -> Vec<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = &emulator::start().endpoint;
+    let host = endpoint.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to moto");
+    conn.write_all(format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .expect("ask moto");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.expect("moto's answer");
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let data: serde_json::Value = serde_json::from_str(body).expect("moto's data.json");
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }

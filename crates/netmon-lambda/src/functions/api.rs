@@ -23,6 +23,7 @@ use netmon_core::ports::Clock;
 
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
+use crate::functions::notifier::MessageSettings;
 use crate::policy::{API_CHECK_TIMEOUT, AddressPolicy, DELIVERY_TIMEOUT};
 
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ pub struct ApiConfig {
     pub target_changes_topic_arn: String,
     /// For channel test sends, which go out through the same SSRF guard as the notifier's.
     pub policy: AddressPolicy,
+    /// Test sends of email channels go through SES and link like the notifier's messages.
+    pub messages: MessageSettings,
 }
 
 impl ApiConfig {
@@ -45,6 +48,7 @@ impl ApiConfig {
             probe_results_topic_arn: env.required(ENV_PROBE_RESULTS_TOPIC_ARN)?,
             target_changes_topic_arn: env.required(ENV_TARGET_CHANGES_TOPIC_ARN)?,
             policy: AddressPolicy::from_env(env)?,
+            messages: MessageSettings::from_env(env)?,
         })
     }
 }
@@ -71,10 +75,13 @@ pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, 
         config.probe_jobs_queue_url,
         clock.clone(),
     ));
-    let delivery = ChannelDelivery::new(
-        config.policy.prober()?,
-        Arc::new(StdoutSink),
-        DELIVERY_TIMEOUT,
+    let delivery = config.messages.apply(
+        clients,
+        ChannelDelivery::new(
+            config.policy.prober()?,
+            Arc::new(StdoutSink),
+            DELIVERY_TIMEOUT,
+        ),
     );
     // Rate limits are per instance: API Gateway's stage throttling is the deployment-wide limit.
     let ctx = ApiContext::builder(
