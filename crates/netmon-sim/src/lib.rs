@@ -101,7 +101,13 @@ async fn run(seed: u64) -> SeedReport {
             })
             .map(|l| format!("{} [{}] {}", l.at.format("%H:%M:%S%.3f"), l.tag, l.text))
             .collect();
-        relevant[relevant.len().saturating_sub(TRACE_LINES)..].to_vec()
+        // SIM_TRACE=all prints the whole trace of the tags concerned.
+        let keep = if std::env::var("SIM_TRACE").is_ok_and(|v| v == "all") {
+            relevant.len()
+        } else {
+            TRACE_LINES
+        };
+        relevant[relevant.len().saturating_sub(keep)..].to_vec()
     };
     SeedReport {
         seed,

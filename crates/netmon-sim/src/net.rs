@@ -235,6 +235,18 @@ impl EventBus for Sns {
             if let Some((tag, what)) = incident_line(env) {
                 net.trace(tag, format!("published {what}"));
             }
+            if let Event::ProbeCompleted(batch) = &env.event {
+                for r in &batch.results {
+                    let text = format!(
+                        "result {:?} slot {} started {} at {}",
+                        r.outcome,
+                        r.slot().format("%H:%M:%S%.3f"),
+                        r.started_at.format("%H:%M:%S%.3f"),
+                        r.location
+                    );
+                    net.trace(r.target.to_string(), text);
+                }
+            }
             let targets: Vec<String> = net
                 .subscriptions
                 .iter()

@@ -84,6 +84,7 @@ struct Seen {
     watermarks: BTreeMap<(String, String), Instant>,
     open: BTreeMap<String, String>,
     closed: std::collections::BTreeSet<String>,
+    summary: BTreeMap<String, String>,
 }
 
 pub struct World {
@@ -662,6 +663,27 @@ impl World {
 
     fn see(&mut self, target: &TargetId, state: &CheckState) {
         let t = target.to_string();
+        let summary = format!(
+            "state {:?} incident {:?} {}",
+            state.status,
+            state.incident.as_ref().map(|i| &i.id),
+            state
+                .locations
+                .iter()
+                .map(|(k, l)| format!(
+                    "{k}:{}f{}s{}@{}",
+                    if l.down { "down," } else { "" },
+                    l.consecutive_failures,
+                    l.consecutive_successes,
+                    l.watermark.format("%H:%M:%S")
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if self.seen.summary.get(&t) != Some(&summary) {
+            net::lock(&self.net).trace(t.clone(), summary.clone());
+            self.seen.summary.insert(t.clone(), summary);
+        }
         for (loc, l) in &state.locations {
             let key = (t.clone(), loc.clone());
             if let Some(prev) = self.seen.watermarks.get(&key)
