@@ -13,9 +13,15 @@ use netmon_core::{TargetId, TenantId};
 
 use crate::error::HandleError;
 use netmon_core::schedule;
+use tracing::warn;
 
 /// Heartbeat results carry this location: they come from the job, not from a prober.
 pub(crate) const PUSH_LOCATION: &str = "push";
+
+/// The latest a tick still plans a probe after its due instant. Two probes of one slot (a tick
+/// retried after sending part of its jobs) then observe the target at most this far apart, so
+/// a blip cannot count in more slots than its length allows.
+const PLAN_LATE: chrono::Duration = chrono::Duration::seconds(10);
 
 /// Pings this recent are republished by each tick: their own publish may have been lost.
 const REPUBLISH_PINGS: chrono::Duration = chrono::Duration::minutes(3);
@@ -96,14 +102,31 @@ impl Scheduler {
         targets: &[Target],
         minute: DateTime<Utc>,
     ) -> Result<TickReport, HandleError> {
+        self.plan_minute_at(targets, minute, schedule::floor_minute(minute))
+            .await
+    }
+
+    /// [`Self::plan_minute`] run at `now`: a tick that runs late (a late scheduled event, or
+    /// Lambda's retry of a failed tick a minute or two later) leaves out the probes already
+    /// too late for their slot ([`schedule::late_limit`], at most [`PLAN_LATE`]). Sent now, they would observe the
+    /// target at a later time yet count for their slot, so a blip shorter than the threshold
+    /// could count in several slots (netmon-sim found such false incidents). A skipped slot
+    /// delays, never invents: the alerter counts only adjacent slots.
+    pub async fn plan_minute_at(
+        &self,
+        targets: &[Target],
+        minute: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
         let start = schedule::floor_minute(minute);
         let just_before = start - chrono::Duration::milliseconds(1);
         // Every instant of the minute: a 10 s target is due six times in it.
-        let due = schedule::due_each_in(
+        let mut due = schedule::due_each_in(
             targets,
             just_before,
             just_before + chrono::Duration::seconds(60),
         );
+        due.retain(|(t, at)| now - *at <= schedule::late_limit(&t.spec).min(PLAN_LATE));
         let jobs = schedule::into_jobs(due, self.shard_size, self.slot);
         self.enqueue_and_check(
             jobs,
@@ -143,10 +166,21 @@ impl Scheduler {
             probes: jobs.iter().map(|j| j.targets.len()).sum(),
             missed_heartbeats: 0,
         };
-        if !jobs.is_empty() {
+        let sent = !jobs.is_empty();
+        if sent {
             self.jobs.enqueue(jobs).await?;
         }
-        report.missed_heartbeats = self.check_heartbeats(targets, after, upto).await?;
+        report.missed_heartbeats = match self.check_heartbeats(targets, after, upto).await {
+            Ok(missed) => missed,
+            // Failing the tick now would have its retry send the same jobs again, and a second
+            // probe of a slot may see something else. Misses are derived again by the next
+            // tick anyway.
+            Err(e) if sent => {
+                warn!(error = %e, "heartbeat check failed; the next tick checks again");
+                0
+            }
+            Err(e) => return Err(e),
+        };
         Ok(report)
     }
 
