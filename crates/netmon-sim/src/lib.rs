@@ -117,3 +117,10 @@ async fn run(seed: u64) -> SeedReport {
         deliveries: net.attempts.len(),
     }
 }
+
+#[doc(hidden)]
+pub fn debug_scenario(seed: u64) -> String {
+    let mut rng = rng::Rng::new(seed);
+    let start = DateTime::from_timestamp(1_795_860_000, 0).unwrap_or_default();
+    format!("{:#?}", scenario::Scenario::generate(&mut rng, start))
+}

@@ -78,6 +78,9 @@ enum Done {
 
 type Invocation = Pin<Box<dyn Future<Output = Done>>>;
 
+/// An invocation and what its caller sees if it crashes (Lambda reports a timeout or an error).
+type Running = (Invocation, Done);
+
 /// What the loop saw of each target's state, to catch a state moving backwards.
 #[derive(Default)]
 struct Seen {
@@ -278,7 +281,7 @@ impl World {
             if next > self.clock.now() {
                 self.clock.set(next);
             }
-            let mut invocations: Vec<Invocation> = Vec::new();
+            let mut invocations: Vec<Running> = Vec::new();
             if timer == Some(next) {
                 while let Some(Reverse((t, _, _))) = self.timers.peek() {
                     if *t > next {
@@ -306,7 +309,7 @@ impl World {
         }
     }
 
-    fn fire(&mut self, timer: Timer) -> Option<Invocation> {
+    fn fire(&mut self, timer: Timer) -> Option<Running> {
         match timer {
             Timer::Tick { minute, attempt } => {
                 let scheduler = SchedulerFunction::over(
@@ -317,23 +320,34 @@ impl World {
                 );
                 let mut event = EventBridgeEvent::default();
                 event.time = Some(minute);
+                let crashed = Done::Tick {
+                    minute,
+                    attempt,
+                    ok: false,
+                };
                 if self.invoke_fails() {
-                    return Some(Box::pin(async move {
+                    return Some((
+                        Box::pin(async move {
+                            Done::Tick {
+                                minute,
+                                attempt,
+                                ok: false,
+                            }
+                        }),
+                        crashed,
+                    ));
+                }
+                Some((
+                    Box::pin(async move {
+                        let ok = scheduler.handle(event).await.is_ok();
                         Done::Tick {
                             minute,
                             attempt,
-                            ok: false,
+                            ok,
                         }
-                    }));
-                }
-                Some(Box::pin(async move {
-                    let ok = scheduler.handle(event).await.is_ok();
-                    Done::Tick {
-                        minute,
-                        attempt,
-                        ok,
-                    }
-                }))
+                    }),
+                    crashed,
+                ))
             }
             Timer::Ping { beat, attempt } => {
                 let token = self.scenario.beats[beat].token.clone();
@@ -342,14 +356,22 @@ impl World {
                     let p = net.faults.api_before;
                     net.faults_on && net.rng.chance(p)
                 };
+                let crashed = Done::Ping {
+                    beat,
+                    attempt,
+                    status: 504,
+                };
                 if api_down {
-                    return Some(Box::pin(async move {
-                        Done::Ping {
-                            beat,
-                            attempt,
-                            status: 503,
-                        }
-                    }));
+                    return Some((
+                        Box::pin(async move {
+                            Done::Ping {
+                                beat,
+                                attempt,
+                                status: 503,
+                            }
+                        }),
+                        crashed,
+                    ));
                 }
                 let bus: Arc<dyn EventBus> = Arc::new(Sns(self.net.clone()));
                 let ctx = ApiContext::builder(
@@ -361,24 +383,27 @@ impl World {
                 )
                 .build();
                 let router = netmon_app::api::router(ctx);
-                Some(Box::pin(async move {
-                    let request = axum::http::Request::builder()
-                        .method("POST")
-                        .uri(format!("/ping/{token}"))
-                        .body(Body::empty());
-                    let status = match request {
-                        Ok(request) => match router.oneshot(request).await {
-                            Ok(response) => response.status().as_u16(),
-                            Err(never) => match never {},
-                        },
-                        Err(_) => 400,
-                    };
-                    Done::Ping {
-                        beat,
-                        attempt,
-                        status,
-                    }
-                }))
+                Some((
+                    Box::pin(async move {
+                        let request = axum::http::Request::builder()
+                            .method("POST")
+                            .uri(format!("/ping/{token}"))
+                            .body(Body::empty());
+                        let status = match request {
+                            Ok(request) => match router.oneshot(request).await {
+                                Ok(response) => response.status().as_u16(),
+                                Err(never) => match never {},
+                            },
+                            Err(_) => 400,
+                        };
+                        Done::Ping {
+                            beat,
+                            attempt,
+                            status,
+                        }
+                    }),
+                    crashed,
+                ))
             }
             Timer::Rename => {
                 let old = std::mem::replace(&mut self.location, "eu-renamed".into());
@@ -396,7 +421,7 @@ impl World {
 
     /// Hands each queue's visible messages to its consumer: up to its concurrency in batches
     /// of its batch size, in a seeded order (SQS standard queues do not keep order).
-    fn poll_queues(&mut self, now: Instant) -> Vec<Invocation> {
+    fn poll_queues(&mut self, now: Instant) -> Vec<Running> {
         let mut out = Vec::new();
         let names: Vec<&'static str> = vec![PROBE_JOBS, ALERTER_IN, NOTIFIER_IN, RECORDER_IN];
         for name in names {
@@ -500,14 +525,22 @@ impl World {
                     )),
                     _ => Box::new(recorder_over(self.store.clone() as Arc<dyn HistoryStore>)),
                 };
-                out.push(Box::pin(async move {
-                    let result = function.handle(event).await;
-                    Done::Batch {
-                        queue: name,
-                        ids,
-                        result,
-                    }
-                }) as Invocation);
+                let crashed = Done::Batch {
+                    queue: name,
+                    ids: ids.clone(),
+                    result: Err(FunctionError::Retryable("crashed".into())),
+                };
+                out.push((
+                    Box::pin(async move {
+                        let result = function.handle(event).await;
+                        Done::Batch {
+                            queue: name,
+                            ids,
+                            result,
+                        }
+                    }) as Invocation,
+                    crashed,
+                ));
             }
         }
         out
@@ -515,8 +548,15 @@ impl World {
 
     /// Polls the invocations of one instant together, in a seeded order each round, until each
     /// finished or crashed (`None`).
-    async fn drive(&mut self, invocations: Vec<Invocation>) -> Vec<Done> {
-        let mut slots: Vec<Option<Invocation>> = invocations.into_iter().map(Some).collect();
+    async fn drive(&mut self, invocations: Vec<Running>) -> Vec<Done> {
+        let mut crashed = Vec::new();
+        let mut slots: Vec<Option<Invocation>> = invocations
+            .into_iter()
+            .map(|(inv, on_crash)| {
+                crashed.push(Some(on_crash));
+                Some(inv)
+            })
+            .collect();
         let mut out = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         let mut idle = 0u32;
@@ -545,6 +585,7 @@ impl World {
                     Poll::Pending => {
                         if net::lock(&self.net).crashed.remove(&i) {
                             slots[i] = None;
+                            out.extend(crashed[i].take());
                             progress = true;
                         }
                     }
