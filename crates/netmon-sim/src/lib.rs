@@ -90,6 +90,8 @@ async fn run(seed: u64) -> SeedReport {
         .flat_map(|(_, t)| t.iter().map(String::as_str))
         .collect();
     tags.push("*");
+    // SIM_TRACE=all prints the whole trace of the tags concerned, faults included.
+    let everything = std::env::var("SIM_TRACE").is_ok_and(|v| v == "all");
     let trace: Vec<String> = if found.is_empty() {
         Vec::new()
     } else {
@@ -97,12 +99,12 @@ async fn run(seed: u64) -> SeedReport {
             .trace
             .iter()
             .filter(|l| {
-                tags.contains(&l.tag.as_str()) && (l.tag != "*" || l.text.contains("renamed"))
+                tags.contains(&l.tag.as_str())
+                    && (l.tag != "*" || l.text.contains("renamed") || everything)
             })
             .map(|l| format!("{} [{}] {}", l.at.format("%H:%M:%S%.3f"), l.tag, l.text))
             .collect();
-        // SIM_TRACE=all prints the whole trace of the tags concerned.
-        let keep = if std::env::var("SIM_TRACE").is_ok_and(|v| v == "all") {
+        let keep = if everything {
             relevant.len()
         } else {
             TRACE_LINES

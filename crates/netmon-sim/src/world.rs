@@ -325,6 +325,7 @@ impl World {
                     attempt,
                     ok: false,
                 };
+                let net = self.net.clone();
                 if self.invoke_fails() {
                     return Some((
                         Box::pin(async move {
@@ -339,7 +340,19 @@ impl World {
                 }
                 Some((
                     Box::pin(async move {
-                        let ok = scheduler.handle(event).await.is_ok();
+                        let out = scheduler.handle(event).await;
+                        let ok = out.is_ok();
+                        if let Ok(out) = out {
+                            net::lock(&net).trace(
+                                "*",
+                                format!(
+                                    "tick {} (attempt {attempt}): {} jobs{}",
+                                    minute.format("%H:%M"),
+                                    out.jobs,
+                                    if out.duplicate { ", duplicate" } else { "" }
+                                ),
+                            );
+                        }
                         Done::Tick {
                             minute,
                             attempt,
