@@ -163,21 +163,21 @@ impl Scenario {
         }
         let receivers = receivers(rng, start, active_end);
         // AWS calls fail at first up to 20 % of the time in a bad seed (5 % otherwise); the
-        // SDK retries each three times, so what reaches the code is that rate cubed, plus lost
-        // answers and crashes, which no retry hides.
+        // SDK tries each three times, so what reaches the code is about that rate cubed. Lost
+        // answers, crashes and invocation errors are rarer, and no retry hides them.
         let raw: f64 = if rng.chance(0.2) { 0.2 } else { 0.05 };
-        let surfaced = raw.powi(3) * 20.0;
+        let surfaced = raw.powi(3);
         let faults = Faults {
             store_before: rng.rate(surfaced),
-            store_after: rng.rate(raw / 10.0),
-            crash: rng.rate(raw / 20.0),
+            store_after: rng.rate(surfaced),
+            crash: rng.rate(raw / 50.0),
             interleave: rng.rate(0.5),
             sns_before: rng.rate(surfaced),
-            sns_after: rng.rate(raw / 20.0),
+            sns_after: rng.rate(surfaced),
             sns_duplicate: rng.rate(0.03),
             sqs_send_before: rng.rate(surfaced),
             sqs_duplicate: rng.rate(0.03),
-            invoke_error: rng.rate(raw / 10.0),
+            invoke_error: rng.rate(raw / 20.0),
             tick_duplicate: rng.rate(0.05),
             tick_late: rng.rate(0.1),
             tick_missing: rng.rate(0.02),

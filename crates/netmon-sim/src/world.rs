@@ -483,6 +483,26 @@ impl World {
                         m.receives += 1;
                         m.visible_at = now + q.visibility;
                         batch.push((m.id, m.body.clone(), m.receives));
+                        if name == ALERTER_IN
+                            && let Ok(env) =
+                                serde_json::from_str::<netmon_core::events::Envelope>(&m.body)
+                            && let netmon_core::events::Event::ProbeCompleted(b) = &env.event
+                        {
+                            for r in &b.results {
+                                let text = format!(
+                                    "alerter gets {:?} slot {} (message {}, receive {})",
+                                    r.outcome,
+                                    r.slot().format("%H:%M:%S%.3f"),
+                                    m.id,
+                                    m.receives
+                                );
+                                net.trace.push(net::Line {
+                                    at: now,
+                                    tag: r.target.to_string(),
+                                    text,
+                                });
+                            }
+                        }
                         if net.faults_on && net.rng.chance(net.faults.sqs_duplicate) {
                             // Handed out again while in flight: at least once.
                             let again = now + Duration::milliseconds(net.rng.between(0, 5_000));
@@ -625,6 +645,20 @@ impl World {
     async fn finish(&mut self, done: Done) {
         match done {
             Done::Batch { queue, ids, result } => {
+                if queue == ALERTER_IN {
+                    let what = match &result {
+                        Ok(o) if o.failures.is_empty() => "done".to_owned(),
+                        Ok(o) => format!(
+                            "failed {:?}",
+                            o.failures
+                                .iter()
+                                .map(|f| format!("{} {}", f.message_id, f.reason))
+                                .collect::<Vec<_>>()
+                        ),
+                        Err(e) => format!("error {e}"),
+                    };
+                    net::lock(&self.net).trace("*", format!("alerter batch {ids:?}: {what}"));
+                }
                 let failed: Vec<u64> = match &result {
                     Ok(outcome) => outcome
                         .failures
