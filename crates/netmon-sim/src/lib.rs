@@ -41,6 +41,9 @@ pub struct SeedReport {
     pub trace: Vec<String>,
     pub invocations: u64,
     pub deliveries: usize,
+    /// A digest of every delivery attempt (when, where, what, accepted): equal digests for
+    /// equal seeds show the run is deterministic.
+    pub digest: u64,
 }
 
 impl SeedReport {
@@ -67,19 +70,30 @@ impl SeedReport {
 const TRACE_LINES: usize = 40;
 
 /// Runs one seed on its own current-thread runtime.
+/// A seed that finds a violation runs again with a trace (the same run, deterministic).
 pub fn run_seed(seed: u64) -> SeedReport {
+    let report = run_seed_traced(seed, false);
+    if report.violations.is_empty() {
+        return report;
+    }
+    run_seed_traced(seed, true)
+}
+
+/// Runs one seed, keeping a trace or not (a trace costs more than the run).
+pub fn run_seed_traced(seed: u64, tracing: bool) -> SeedReport {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap_or_else(|e| panic!("a current-thread runtime: {e}"));
-    runtime.block_on(run(seed))
+    runtime.block_on(run(seed, tracing))
 }
 
-async fn run(seed: u64) -> SeedReport {
+async fn run(seed: u64, tracing: bool) -> SeedReport {
     let mut rng = rng::Rng::new(seed);
     // 2026-11-22T10:00:00Z, on a minute.
     let start = DateTime::from_timestamp(1_795_860_000, 0).unwrap_or_default();
     let scenario = scenario::Scenario::generate(&mut rng, start);
     let mut world = world::World::new(scenario, rng);
+    net::lock(&world.net).tracing = tracing;
     world.run().await;
     let (states, pending) = world.leftovers().await;
     let mut found = std::mem::take(&mut world.violations);
@@ -117,6 +131,17 @@ async fn run(seed: u64) -> SeedReport {
         trace,
         invocations: world.invocations,
         deliveries: net.attempts.len(),
+        digest: net.attempts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, a| {
+            let line = format!(
+                "{}|{}|{}|{}|{}",
+                a.at.timestamp_millis(),
+                a.channel,
+                a.event_id,
+                a.kind,
+                a.accepted
+            );
+            netmon_core::schedule::stable_hash(&[&h.to_string(), &line])
+        }),
     }
 }
 

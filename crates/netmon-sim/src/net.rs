@@ -85,6 +85,7 @@ pub struct Net {
     pub crashed: BTreeSet<usize>,
     pub yields: u64,
     pub trace: Vec<Line>,
+    pub tracing: bool,
     pub attempts: Vec<Attempt>,
     pub receivers: Vec<Receiver>,
     pub clock: Arc<ManualClock>,
@@ -135,6 +136,7 @@ impl Net {
             crashed: BTreeSet::new(),
             yields: 0,
             trace: Vec::new(),
+            tracing: false,
             attempts: Vec::new(),
             receivers,
             clock,
@@ -145,12 +147,18 @@ impl Net {
         self.clock.now()
     }
 
-    pub fn trace(&mut self, tag: impl Into<String>, text: impl Into<String>) {
+    /// Records a line if this run keeps a trace: a first run keeps none (formatting costs more
+    /// than the simulation); a seed that finds a violation is run again with one, and since
+    /// the run is deterministic it replays exactly.
+    pub fn trace(&mut self, tag: impl Into<String>, text: impl FnOnce() -> String) {
+        if !self.tracing {
+            return;
+        }
         let at = self.now();
         self.trace.push(Line {
             at,
             tag: tag.into(),
-            text: text.into(),
+            text: text(),
         });
     }
 
@@ -222,7 +230,7 @@ impl EventBus for Sns {
         if net.chance(before) {
             for e in &events {
                 if let Some((tag, what)) = incident_line(e) {
-                    net.trace(tag, format!("SNS publish of {what} failed"));
+                    net.trace(tag, || format!("SNS publish of {what} failed"));
                 }
             }
             return Err(BusError::Unavailable("injected: SNS publish failed".into()));
@@ -233,18 +241,21 @@ impl EventBus for Sns {
             let body = serde_json::to_string(env)
                 .map_err(|e| BusError::Unavailable(format!("encode: {e}")))?;
             if let Some((tag, what)) = incident_line(env) {
-                net.trace(tag, format!("published {what}"));
+                net.trace(tag, || format!("published {what}"));
             }
-            if let Event::ProbeCompleted(batch) = &env.event {
+            if let Event::ProbeCompleted(batch) = &env.event
+                && net.tracing
+            {
                 for r in &batch.results {
-                    let text = format!(
-                        "result {:?} slot {} started {} at {}",
-                        r.outcome,
-                        r.slot().format("%H:%M:%S%.3f"),
-                        r.started_at.format("%H:%M:%S%.3f"),
-                        r.location
-                    );
-                    net.trace(r.target.to_string(), text);
+                    net.trace(r.target.to_string(), || {
+                        format!(
+                            "result {:?} slot {} started {} at {}",
+                            r.outcome,
+                            r.slot().format("%H:%M:%S%.3f"),
+                            r.started_at.format("%H:%M:%S%.3f"),
+                            r.location
+                        )
+                    });
                 }
             }
             let targets: Vec<String> = net
@@ -336,10 +347,9 @@ pub fn fault_hook(net: Shared) -> impl Fn(Call) -> Fault + Send + Sync + 'static
         }
         if writes(call.op) && net.chance(after) {
             let current = net.current;
-            net.trace(
-                "*",
-                format!("invocation {current}: answer of {} lost", call.op),
-            );
+            net.trace("*", || {
+                format!("invocation {current}: answer of {} lost", call.op)
+            });
             return Fault::After;
         }
         Fault::None
@@ -377,7 +387,7 @@ pub fn gate(net: Shared) -> impl Fn(Op) -> Gate + Send + Sync + 'static {
         if forever {
             let current = net.current;
             net.crashed.insert(current);
-            net.trace("*", format!("invocation {current} crashed at {op}"));
+            net.trace("*", || format!("invocation {current} crashed at {op}"));
         }
         let yields = if net.chance(interleave) {
             u32::try_from(net.rng.between(1, 3)).unwrap_or(1)
@@ -469,10 +479,9 @@ impl Deliver for Receivers {
             resolved_at,
             accepted,
         };
-        net.trace(
-            target.to_string(),
-            format!("{} <- {kind} {incident_id}: {answer:?}", channel.id),
-        );
+        net.trace(target.to_string(), || {
+            format!("{} <- {kind} {incident_id}: {answer:?}", channel.id)
+        });
         net.attempts.push(attempt);
         match answer {
             Answer::Accept => Ok(()),

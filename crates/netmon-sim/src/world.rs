@@ -104,6 +104,8 @@ pub struct World {
     seen: Seen,
     pub violations: Vec<(String, Vec<String>)>,
     pub invocations: u64,
+    /// The api function's router (built once: building it builds the OpenAPI document).
+    api: axum::Router,
     /// Whether each ping attempt's record landed: (beat, instant recorded).
     pub recorded_pings: Vec<(usize, Instant)>,
 }
@@ -122,7 +124,25 @@ impl World {
             truth: scenario.http.clone(),
             clock: clock.clone(),
         });
+        let bus: Arc<dyn EventBus> = Arc::new(Sns(net.clone()));
+        let api = netmon_app::api::router(
+            ApiContext::builder(
+                store.clone(),
+                store.clone() as Arc<dyn HistoryStore>,
+                bus,
+                clock.clone() as Arc<dyn Clock>,
+                TenantId::default_tenant(),
+            )
+            // API Gateway's throttling is the deployed limit; the router's own counts wall
+            // time, which a simulation must not read.
+            .rate_limits(netmon_app::http::limit::RateLimits {
+                per_second: 1e9,
+                burst: u32::MAX,
+            })
+            .build(),
+        );
         Self {
+            api,
             net,
             clock,
             store,
@@ -343,15 +363,14 @@ impl World {
                         let out = scheduler.handle(event).await;
                         let ok = out.is_ok();
                         if let Ok(out) = out {
-                            net::lock(&net).trace(
-                                "*",
+                            net::lock(&net).trace("*", || {
                                 format!(
                                     "tick {} (attempt {attempt}): {} jobs{}",
                                     minute.format("%H:%M"),
                                     out.jobs,
                                     if out.duplicate { ", duplicate" } else { "" }
-                                ),
-                            );
+                                )
+                            });
                         }
                         Done::Tick {
                             minute,
@@ -386,16 +405,7 @@ impl World {
                         crashed,
                     ));
                 }
-                let bus: Arc<dyn EventBus> = Arc::new(Sns(self.net.clone()));
-                let ctx = ApiContext::builder(
-                    self.store.clone(),
-                    self.store.clone() as Arc<dyn HistoryStore>,
-                    bus,
-                    self.clock.clone() as Arc<dyn Clock>,
-                    self.tenant.clone(),
-                )
-                .build();
-                let router = netmon_app::api::router(ctx);
+                let router = self.api.clone();
                 Some((
                     Box::pin(async move {
                         let request = axum::http::Request::builder()
@@ -420,7 +430,7 @@ impl World {
             }
             Timer::Rename => {
                 let old = std::mem::replace(&mut self.location, "eu-renamed".into());
-                net::lock(&self.net).trace("*", format!("prober location renamed from {old}"));
+                net::lock(&self.net).trace("*", || format!("prober location renamed from {old}"));
                 None
             }
         }
@@ -471,11 +481,13 @@ impl World {
                         if m.receives >= q.max_receives {
                             let m = q.msgs.remove(id);
                             if let Some(m) = m {
-                                net.trace.push(net::Line {
-                                    at: now,
-                                    tag: "*".into(),
-                                    text: format!("{name}: message {} moved to the DLQ", m.id),
-                                });
+                                if net.tracing {
+                                    net.trace.push(net::Line {
+                                        at: now,
+                                        tag: "*".into(),
+                                        text: format!("{name}: message {} moved to the DLQ", m.id),
+                                    });
+                                }
                                 q.dlq.push(m);
                             }
                             continue;
@@ -484,6 +496,7 @@ impl World {
                         m.visible_at = now + q.visibility;
                         batch.push((m.id, m.body.clone(), m.receives));
                         if name == ALERTER_IN
+                            && net.tracing
                             && let Ok(env) =
                                 serde_json::from_str::<netmon_core::events::Envelope>(&m.body)
                             && let netmon_core::events::Event::ProbeCompleted(b) = &env.event
@@ -515,11 +528,7 @@ impl World {
                 }
                 for (body, again, id) in dups {
                     net.send(name, body, again);
-                    net.trace.push(net::Line {
-                        at: now,
-                        tag: "*".into(),
-                        text: format!("{name}: message {id} handed out twice"),
-                    });
+                    net.trace("*", || format!("{name}: message {id} handed out twice"));
                 }
             }
             for batch in batches {
@@ -657,7 +666,7 @@ impl World {
                         ),
                         Err(e) => format!("error {e}"),
                     };
-                    net::lock(&self.net).trace("*", format!("alerter batch {ids:?}: {what}"));
+                    net::lock(&self.net).trace("*", || format!("alerter batch {ids:?}: {what}"));
                 }
                 let failed: Vec<u64> = match &result {
                     Ok(outcome) => outcome
@@ -695,10 +704,9 @@ impl World {
                     );
                 }
                 if !ok {
-                    net::lock(&self.net).trace(
-                        "*",
-                        format!("tick {} failed (attempt {attempt})", minute.format("%H:%M")),
-                    );
+                    net::lock(&self.net).trace("*", || {
+                        format!("tick {} failed (attempt {attempt})", minute.format("%H:%M"))
+                    });
                 }
             }
             Done::Ping {
@@ -720,7 +728,8 @@ impl World {
                 if recorded {
                     self.recorded_pings.push((beat, now));
                 }
-                net::lock(&self.net).trace(id, format!("ping -> {status} (recorded: {recorded})"));
+                net::lock(&self.net)
+                    .trace(id, || format!("ping -> {status} (recorded: {recorded})"));
                 if !(200..300).contains(&status) && attempt < 5 {
                     self.at(
                         now + Duration::seconds(10),
@@ -751,26 +760,8 @@ impl World {
 
     fn see(&mut self, target: &TargetId, state: &CheckState) {
         let t = target.to_string();
-        let summary = format!(
-            "state {:?} incident {:?} {}",
-            state.status,
-            state.incident.as_ref().map(|i| &i.id),
-            state
-                .locations
-                .iter()
-                .map(|(k, l)| format!(
-                    "{k}:{}f{}s{}@{}",
-                    if l.down { "down," } else { "" },
-                    l.consecutive_failures,
-                    l.consecutive_successes,
-                    l.watermark.format("%H:%M:%S")
-                ))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        if self.seen.summary.get(&t) != Some(&summary) {
-            net::lock(&self.net).trace(t.clone(), summary.clone());
-            self.seen.summary.insert(t.clone(), summary);
+        if net::lock(&self.net).tracing {
+            self.trace_state(&t, state);
         }
         for (loc, l) in &state.locations {
             let key = (t.clone(), loc.clone());
@@ -806,6 +797,30 @@ impl World {
             None => {
                 self.seen.open.remove(&t);
             }
+        }
+    }
+
+    fn trace_state(&mut self, t: &str, state: &CheckState) {
+        let summary = format!(
+            "state {:?} incident {:?} {}",
+            state.status,
+            state.incident.as_ref().map(|i| &i.id),
+            state
+                .locations
+                .iter()
+                .map(|(k, l)| format!(
+                    "{k}:{}f{}s{}@{}",
+                    if l.down { "down," } else { "" },
+                    l.consecutive_failures,
+                    l.consecutive_successes,
+                    l.watermark.format("%H:%M:%S")
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if self.seen.summary.get(t) != Some(&summary) {
+            net::lock(&self.net).trace(t, || summary.clone());
+            self.seen.summary.insert(t.to_owned(), summary);
         }
     }
 
