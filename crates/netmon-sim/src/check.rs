@@ -18,6 +18,8 @@ struct Expected {
     from: Instant,
     to: Instant,
     resolved_after: Instant,
+    /// A heartbeat's incident is resolved by the ping that ends it, not a later one.
+    resolved_by: Option<Instant>,
     must: bool,
     what: String,
 }
@@ -26,6 +28,27 @@ struct Expected {
 /// visibility timeouts: a heartbeat overdue for less than this may go unnoticed before its
 /// next ping (it may still give an incident).
 const MISS_MARGIN: i64 = 15;
+
+/// Targets that may end down: a heartbeat whose last recorded ping is past its deadline at the
+/// end (its last ping failed and the job did not try again).
+fn overdue_at_end(world: &World) -> Vec<String> {
+    let s = &world.scenario;
+    s.beats
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| {
+            let last = world
+                .recorded_pings
+                .iter()
+                .filter(|(beat, _)| beat == i)
+                .map(|(_, at)| *at)
+                .max()
+                .unwrap_or(s.start);
+            last + b.period + b.grace < s.end
+        })
+        .map(|(_, b)| b.id.clone())
+        .collect()
+}
 
 fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
     let s = &world.scenario;
@@ -37,6 +60,7 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
                 from: *from,
                 to: *to,
                 resolved_after: *to,
+                resolved_by: None,
                 must: true,
                 what: format!(
                     "outage {}..{}",
@@ -66,6 +90,7 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
                     from: deadline,
                     to: next,
                     resolved_after: next,
+                    resolved_by: Some(next + Duration::minutes(MISS_MARGIN)),
                     must,
                     what: format!(
                         "no ping {}..{}",
@@ -88,6 +113,7 @@ pub fn check(
     let mut v: Vec<(String, Vec<String>)> = Vec::new();
     let net = crate::net::lock(&world.net);
     let expected = expected(world);
+    let overdue = overdue_at_end(world);
     for r in &world.scenario.receivers {
         let mine: Vec<&Attempt> = net.attempts.iter().filter(|a| a.channel == r.id).collect();
         if r.refuses {
@@ -144,6 +170,7 @@ pub fn check(
                         format!("{}: {id} resolved but never opened", r.id),
                         tags.clone(),
                     )),
+                    (Some(_), None) if overdue.contains(target) => {}
                     (Some(_), None) => v.push((
                         format!("{}: {id} opened but never resolved", r.id),
                         tags.clone(),
@@ -160,6 +187,19 @@ pub fn check(
                 {
                     Some(i) => {
                         matched[i] += 1;
+                        if let (Some(at), Some(by)) = (resolved_at, windows[i].resolved_by)
+                            && *at > by
+                        {
+                            v.push((
+                                format!(
+                                    "{}: {id} resolved at {}, not by the ping ending {}",
+                                    r.id,
+                                    at.format("%H:%M:%S"),
+                                    windows[i].what
+                                ),
+                                tags.clone(),
+                            ));
+                        }
                         if let Some(at) = resolved_at
                             && *at < windows[i].resolved_after
                         {
@@ -195,6 +235,9 @@ pub fn check(
         }
     }
     for (target, state) in states {
+        if overdue.iter().any(|o| o == target.as_str()) {
+            continue;
+        }
         if state.incident.is_some() || state.status == Status::Down {
             v.push((
                 format!(

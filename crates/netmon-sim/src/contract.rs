@@ -17,7 +17,6 @@ pub struct Contract {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Queue {
     pub suffix: String,
-    pub consumer: String,
     pub visibility_timeout_secs: i64,
     pub dead_letter_queue: DeadLetterQueue,
 }
@@ -43,7 +42,6 @@ pub struct FilterPolicy {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventSource {
     pub queue: String,
-    pub function: String,
     pub batch_size: usize,
     pub batching_window_secs: i64,
     pub max_concurrency: usize,

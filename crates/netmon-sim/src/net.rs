@@ -60,6 +60,7 @@ pub struct Line {
 /// One delivery attempt as a receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Attempt {
+    /// When it was made (part of the run's digest).
     pub at: Instant,
     pub channel: String,
     pub event_id: String,

@@ -37,11 +37,10 @@ pub struct BeatTruth {
     pub token: String,
     pub period: Duration,
     pub grace: Duration,
-    /// When the job pings (its first attempt; it retries a failed ping).
+    /// When the job pings (its first attempt).
     pub pings: Vec<Instant>,
-    /// Gaps between pings (or creation and the first ping) long past the deadline: each must
-    /// give exactly one incident, opened in the gap and resolved by the ping ending it.
-    pub missed: Vec<(Instant, Instant)>,
+    /// Whether the job tries a failed ping again (many cron jobs do not).
+    pub retries: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +114,6 @@ pub struct Faults {
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub start: Instant,
-    pub active_end: Instant,
     pub end: Instant,
     pub http: Vec<HttpTruth>,
     pub beats: Vec<BeatTruth>,
@@ -123,6 +121,9 @@ pub struct Scenario {
     pub faults: Faults,
     /// The prober's location is renamed (a redeploy with another `NETMON_LOCATION`).
     pub rename_at: Option<Instant>,
+    /// Spells in which every scheduler invocation fails (a bad deploy, throttled Lambda),
+    /// retries landing in them too.
+    pub scheduler_down: Vec<(Instant, Instant)>,
 }
 
 fn secs(s: i64) -> Duration {
@@ -147,7 +148,14 @@ impl Scenario {
             // Targets down then keep their stale location's state until it ages out: nothing
             // more happens to them after that outage (the ground truth stays unambiguous).
             for t in &mut http {
-                if let Some(i) = t.outages.iter().position(|(f, e)| *f <= at && at < *e) {
+                // Down at the rename, or recovered too recently for its incident to have
+                // resolved in the old location.
+                let settle = t.interval * (t.success_threshold as i32 + 4) + Duration::minutes(15);
+                if let Some(i) = t
+                    .outages
+                    .iter()
+                    .position(|(f, e)| *f <= at && at < *e + settle)
+                {
                     t.outages.truncate(i + 1);
                     let last = t.outages[i].1;
                     t.blips.retain(|(f, _)| *f < last);
@@ -183,9 +191,14 @@ impl Scenario {
             tick_missing: rng.rate(0.02),
             api_before: rng.rate(0.05),
         };
+        let mut scheduler_down = Vec::new();
+        for _ in 0..rng.between(0, 3) {
+            let from = start + secs(rng.between(0, 8 * 3600));
+            scheduler_down.push((from, from + secs(rng.between(120, 900))));
+        }
         Scenario {
+            scheduler_down,
             start,
-            active_end,
             end,
             http,
             beats,
@@ -255,12 +268,10 @@ fn beat(rng: &mut Rng, n: i64, start: Instant, active_end: Instant, end: Instant
     let period = secs(*rng.pick(&[300, 600, 1800]));
     let grace = secs(*rng.pick(&[60, 120, 300]));
     let mut pings = Vec::new();
-    let mut missed = Vec::new();
     let mut at = start + secs(rng.between(30, period.num_seconds() - 30));
     if rng.chance(0.1) {
         // Never pinged at first: missed from creation.
         at = start + period * 3;
-        missed.push((start, at));
     }
     // On past the end, so no deadline falls due in the run's last minutes.
     while at < end + period * 2 {
@@ -275,9 +286,6 @@ fn beat(rng: &mut Rng, n: i64, start: Instant, active_end: Instant, end: Instant
             // deadline.
             at + period - secs(rng.between(0, grace.num_seconds() / 2))
         };
-        if skip {
-            missed.push((at, next));
-        }
         at = next;
     }
     BeatTruth {
@@ -289,7 +297,7 @@ fn beat(rng: &mut Rng, n: i64, start: Instant, active_end: Instant, end: Instant
         period,
         grace,
         pings,
-        missed,
+        retries: rng.chance(0.5),
     }
 }
 

@@ -346,7 +346,13 @@ impl World {
                     ok: false,
                 };
                 let net = self.net.clone();
-                if self.invoke_fails() {
+                let now = self.clock.now();
+                let down = self
+                    .scenario
+                    .scheduler_down
+                    .iter()
+                    .any(|(from, to)| *from <= now && now < *to);
+                if down || self.invoke_fails() {
                     return Some((
                         Box::pin(async move {
                             Done::Tick {
@@ -730,7 +736,8 @@ impl World {
                 }
                 net::lock(&self.net)
                     .trace(id, || format!("ping -> {status} (recorded: {recorded})"));
-                if !(200..300).contains(&status) && attempt < 5 {
+                if !(200..300).contains(&status) && attempt < 5 && self.scenario.beats[beat].retries
+                {
                     self.at(
                         now + Duration::seconds(10),
                         Timer::Ping {
