@@ -266,9 +266,28 @@ pub fn check(
             ));
         }
         if !q.msgs.is_empty() {
+            let what: Vec<String> = q
+                .msgs
+                .values()
+                .map(|m| {
+                    let id = serde_json::from_str::<netmon_core::events::Envelope>(&m.body)
+                        .map_or_else(|_| "?".to_owned(), |e| e.id);
+                    format!(
+                        "{id} (received {} times, visible {})",
+                        m.receives,
+                        m.visible_at.format("%H:%M:%S")
+                    )
+                })
+                .collect();
+            let mut tags = vec!["*".to_owned()];
+            tags.extend(world.scenario.receivers.iter().map(|r| r.id.clone()));
             v.push((
-                format!("{} notifications still queued at the end", q.msgs.len()),
-                vec!["*".into()],
+                format!(
+                    "{} notifications still queued at the end: {}",
+                    q.msgs.len(),
+                    what.join(", ")
+                ),
+                tags,
             ));
         }
     }
