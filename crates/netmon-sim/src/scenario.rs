@@ -278,9 +278,14 @@ fn beat(rng: &mut Rng, n: i64, start: Instant, active_end: Instant, end: Instant
         pings.push(at);
         let skip = at < active_end && rng.chance(0.12);
         let next = if skip {
-            // Overdue for at least twenty minutes: long enough that faults cannot hide it.
-            (at + period * i32::try_from(rng.between(3, 4)).unwrap_or(3))
-                .max(at + period + grace + Duration::minutes(20 + rng.between(0, 10)))
+            // Overdue for 16 to 20 minutes (long enough that faults cannot hide it; for a
+            // 30-minute job, a single missed deadline), or for several periods.
+            if rng.chance(0.5) {
+                at + period + grace + Duration::minutes(rng.between(16, 20))
+            } else {
+                (at + period * i32::try_from(rng.between(3, 4)).unwrap_or(3))
+                    .max(at + period + grace + Duration::minutes(20 + rng.between(0, 10)))
+            }
         } else {
             // On time: up to a tenth of the grace early or late of the period, never near the
             // deadline.
