@@ -24,6 +24,10 @@ struct Expected {
     what: String,
 }
 
+/// One incident as a receiver accepted it: the index of its first accepted opened and
+/// resolved among the receiver's attempts, when it opened, when it resolved.
+type Accepted = (Option<usize>, Option<usize>, Instant, Option<Instant>);
+
 /// Ticks run every minute, but several in a row can fail, and the miss's result can wait for
 /// visibility timeouts: a heartbeat overdue for less than this may go unnoticed before its
 /// next ping (it may still give an incident).
@@ -137,10 +141,7 @@ pub fn check(
         for (target, windows) in &expected {
             let tags = vec![target.clone(), r.id.clone()];
             // Incidents as this receiver accepted them, in the order it accepted them.
-            let mut incidents: BTreeMap<
-                &str,
-                (Option<usize>, Option<usize>, Instant, Option<Instant>),
-            > = BTreeMap::new();
+            let mut incidents: BTreeMap<&str, Accepted> = BTreeMap::new();
             for (n, a) in mine
                 .iter()
                 .enumerate()

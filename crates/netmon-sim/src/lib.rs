@@ -89,7 +89,7 @@ pub fn run_seed_traced(seed: u64, tracing: bool) -> SeedReport {
 
 async fn run(seed: u64, tracing: bool) -> SeedReport {
     let mut rng = rng::Rng::new(seed);
-    // 2026-11-22T10:00:00Z, on a minute.
+    // 2026-11-28T10:00:00Z, on a minute.
     let start = DateTime::from_timestamp(1_795_860_000, 0).unwrap_or_default();
     let scenario = scenario::Scenario::generate(&mut rng, start);
     let mut world = world::World::new(scenario, rng);
@@ -145,7 +145,7 @@ async fn run(seed: u64, tracing: bool) -> SeedReport {
     }
 }
 
-#[doc(hidden)]
+/// The ground truth `seed` draws, for people (`examples/scenario.rs`).
 pub fn debug_scenario(seed: u64) -> String {
     let mut rng = rng::Rng::new(seed);
     let start = DateTime::from_timestamp(1_795_860_000, 0).unwrap_or_default();

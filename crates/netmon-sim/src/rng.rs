@@ -6,7 +6,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5EED_0F_0E7E_0001)
+        Self(seed ^ 0x005E_ED0F_0E7E_0001)
     }
 
     pub fn next_u64(&mut self) -> u64 {
