@@ -62,10 +62,12 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
         for (from, to) in &t.outages {
             // While the scheduler is down nothing is probed: an outage it overlaps may have
             // too few consecutive probed slots to open (it must not open twice either).
+            // And the outage holding the rename may have too few probes in either location.
             let unprobed = s
                 .scheduler_down
                 .iter()
-                .any(|(down, up)| down < to && from < up);
+                .any(|(down, up)| down < to && from < up)
+                || s.rename_at.is_some_and(|at| *from <= at && at < *to);
             list.push(Expected {
                 from: *from,
                 to: *to,
@@ -95,7 +97,13 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
         for next in pings.iter().copied().chain(std::iter::once(s.end)) {
             let deadline = last + b.period + b.grace;
             if next > deadline {
-                let must = next > deadline + Duration::minutes(MISS_MARGIN) && next < s.end;
+                // Minutes the scheduler was down do not count toward the margin.
+                let down: Duration = s
+                    .scheduler_down
+                    .iter()
+                    .map(|(d, u)| ((*u).min(next) - (*d).max(deadline)).max(Duration::zero()))
+                    .sum();
+                let must = next > deadline + Duration::minutes(MISS_MARGIN) + down && next < s.end;
                 list.push(Expected {
                     from: deadline,
                     to: next,
