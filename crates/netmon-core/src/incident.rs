@@ -14,6 +14,11 @@
 //! a gap of more than one and a half intervals since the last counted result (a result still in
 //! flight, or lost) starts the count again, so results that were not consecutive never add up
 //! to an incident. A result older than [`Rules::max_age`] changes nothing: it is history.
+//!
+//! Locations that stop reporting (a prober renamed or removed) age out: a location whose
+//! watermark is older than [`Rules::max_age`] is dropped when another location's result is
+//! applied, so a location left down cannot hold an incident open forever. A reporting
+//! location's watermark moves at least every half max age, even in steady state.
 
 use std::collections::BTreeMap;
 
@@ -188,12 +193,16 @@ pub fn evaluate(
         failing_since: None,
         watermark: slot,
     });
+    // A count started again after a gap: this slot is now the last one counted, even when the
+    // counters end as they were (1 of 2 again), or every later result would look non-adjacent.
+    let mut restarted = false;
     match result.outcome {
         Outcome::Up => {
             loc.consecutive_failures = 0;
             loc.failing_since = None;
             if loc.down && loc.consecutive_successes > 0 && !rules.adjacent(loc.watermark, slot) {
                 loc.consecutive_successes = 0;
+                restarted = true;
             }
             loc.consecutive_successes =
                 (loc.consecutive_successes + 1).min(rules.success_threshold);
@@ -206,6 +215,7 @@ pub fn evaluate(
             if !loc.down && loc.consecutive_failures > 0 && !rules.adjacent(loc.watermark, slot) {
                 loc.consecutive_failures = 0;
                 loc.failing_since = None;
+                restarted = true;
             }
             loc.failing_since.get_or_insert(result.started_at);
             loc.consecutive_failures = (loc.consecutive_failures + 1).min(rules.failure_threshold);
@@ -222,12 +232,20 @@ pub fn evaluate(
             p != loc
         }
     };
-    if location_changed || rules.watermark_every_slot {
+    // In steady state the watermark still moves now and then (one write per half max age), so
+    // a location that reports is never taken for one that stopped.
+    let refresh = slot - loc.watermark >= rules.max_age() / 2;
+    if location_changed || restarted || refresh || rules.watermark_every_slot {
         loc.watermark = slot;
     }
 
     let mut next = state.clone();
     next.locations.insert(result.location.clone(), loc);
+    // Locations that stopped reporting (renamed or removed) age out, or one left down would
+    // hold the target down forever.
+    let oldest = now - rules.max_age();
+    next.locations
+        .retain(|name, l| *name == result.location || l.watermark >= oldest);
     let down = next.locations.values().filter(|l| l.down).count();
     let quorum = usize::try_from(rules.quorum.max(1))
         .unwrap_or(usize::MAX)
@@ -618,5 +636,92 @@ mod tests {
             1,
             "without it the stale miss opens an incident"
         );
+    }
+
+    /// A gap restarts a count at 1, which may be what it already was: that slot is still the
+    /// last counted, so the next adjacent result counts on (the sim found a success count
+    /// stuck at 1 behind a lost slot, holding an incident open until the next outage).
+    #[test]
+    fn a_count_restarted_after_a_gap_counts_on() {
+        let r = rules();
+        let (down, ev) = feed(
+            &r,
+            &[at_slot(0, 0, D), at_slot(60, 60, D), at_slot(120, 120, D)],
+            130,
+        );
+        assert_eq!(ev.len(), 1);
+        // Slot 240 is lost: 180 and 300 are not adjacent, 300 and 360 are.
+        let (s, ev) = feed_from(
+            down,
+            &r,
+            &[
+                at_slot(180, 180, U),
+                at_slot(300, 300, U),
+                at_slot(360, 360, U),
+            ],
+            370,
+        );
+        assert!(
+            matches!(ev.as_slice(), [IncidentEvent::Resolved(_)]),
+            "{ev:?}"
+        );
+        assert!(s.incident.is_none());
+        // The same for failures.
+        let mut two = rules();
+        two.failure_threshold = 2;
+        let (_, ev) = feed(
+            &two,
+            &[at_slot(0, 0, D), at_slot(120, 120, D), at_slot(180, 180, D)],
+            190,
+        );
+        assert_eq!(
+            ev.len(),
+            1,
+            "the restarted count reaches the threshold: {ev:?}"
+        );
+    }
+
+    /// A location renamed while the target is down: the old one ages out after the max age and
+    /// the incident resolves; a location that keeps reporting never ages out.
+    #[test]
+    fn a_location_that_stops_reporting_ages_out() {
+        let r = rules();
+        let mut s = CheckState::default();
+        for at in [0, 60, 120] {
+            s = evaluate(&s, &result(at, D, "eu"), &subject(), &r, t(at)).state;
+        }
+        assert!(s.incident.is_some());
+        let mut resolved_at = None;
+        let mut at = 180;
+        while at < 8 * 3600 && resolved_at.is_none() {
+            let ev = evaluate(&s, &result(at, U, "eu-2"), &subject(), &r, t(at));
+            if ev
+                .events
+                .iter()
+                .any(|e| matches!(e, IncidentEvent::Resolved(_)))
+            {
+                resolved_at = Some(at);
+            }
+            s = ev.state;
+            at += 60;
+        }
+        let resolved_at = resolved_at.expect("resolved once the old location aged out");
+        assert!(
+            resolved_at > r.max_age().num_seconds(),
+            "not before the max age"
+        );
+        assert!(resolved_at <= 120 + r.max_age().num_seconds() + 60);
+        assert_eq!(s.locations.keys().collect::<Vec<_>>(), ["eu-2"]);
+
+        // Down and reporting for eight hours: stays open, never aged out.
+        let mut s = CheckState::default();
+        let mut events = Vec::new();
+        for i in 0..(8 * 60) {
+            let ev = evaluate(&s, &result(i * 60, D, "eu"), &subject(), &r, t(i * 60));
+            events.extend(ev.events);
+            s = ev.state;
+        }
+        assert_eq!(events.len(), 1, "opened once, never resolved: {events:?}");
+        assert!(s.incident.is_some());
     }
 }

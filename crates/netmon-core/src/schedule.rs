@@ -64,6 +64,13 @@ pub fn next_due(target: &Target, at: DateTime<Utc>) -> DateTime<Utc> {
     last_due(target, at) + chrono::Duration::milliseconds(interval_ms(target))
 }
 
+/// How late after its slot a scheduled probe may still start and count for that slot: half
+/// the interval, at least 5 s. Later, it would observe the target at a time that belongs to the
+/// next slot.
+pub fn late_limit(spec: &crate::target::TargetSpec) -> chrono::Duration {
+    (spec.interval.as_chrono() / 2).max(chrono::Duration::seconds(5))
+}
+
 /// The start of the UTC minute holding `t`.
 pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     let ms = t.timestamp_millis();

@@ -12,6 +12,7 @@ use netmon_core::jobs::ProbeJob;
 use netmon_core::observation::{ErrorKind, Observation, ProbeError};
 use netmon_core::ports::{Clock, EventBus, ProbeEngine};
 use netmon_core::result::{ProbeResult, judge, judge_until};
+use netmon_core::schedule::late_limit;
 use netmon_core::target::TargetSpec;
 
 use crate::error::HandleError;
@@ -24,15 +25,11 @@ pub struct ProberService {
     concurrency: usize,
 }
 
-/// A redelivered job's probe starting later than this after its slot is skipped (half the
-/// interval, at least 5 s). The first delivery crashed or timed out, so the probe would observe
-/// the target at a time that belongs to a later slot, and a blip shorter than the threshold
-/// could count in several slots. The next slot probes it on time, and the alerter counts
-/// failures only over adjacent slots, so a skipped slot delays, never invents.
-fn late_limit(spec: &TargetSpec) -> chrono::Duration {
-    (spec.interval.as_chrono() / 2).max(chrono::Duration::seconds(5))
-}
-
+/// A redelivered job's probe starting later than [`late_limit`] after its slot is skipped. The
+/// first delivery crashed or timed out, so the probe would observe the target at a time that
+/// belongs to a later slot, and a blip shorter than the threshold could count in several slots.
+/// The next slot probes it on time, and the alerter counts failures only over adjacent slots,
+/// so a skipped slot delays, never invents. (A late tick does not plan such probes at all.)
 impl ProberService {
     pub fn new(
         engine: Arc<dyn ProbeEngine>,

@@ -162,7 +162,10 @@ impl SchedulerFunction {
         }
         let planned = async {
             let targets = self.store.all_targets().await?;
-            let report = self.scheduler.plan_minute(&targets, minute).await?;
+            let report = self
+                .scheduler
+                .plan_minute_at(&targets, minute, self.clock.now())
+                .await?;
             Ok::<_, HandleError>((targets.len(), report))
         }
         .await;
