@@ -98,6 +98,8 @@ fn function_env(res: &emulator::Resources, function: &str) -> Vec<(String, Strin
             // Local servers only: the prober's sample targets and the webhook receiver.
             ENV_ALLOW_PRIVATE => "true",
             ENV_ALLOW_LINK_LOCAL => "false",
+            // Optional deployment parameters, left empty as a stack deployed without them.
+            ENV_SES_IDENTITY | ENV_PUBLIC_URL => "",
             resource => res.get(resource),
         };
         (name.to_owned(), value.to_owned())

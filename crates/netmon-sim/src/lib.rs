@@ -81,7 +81,11 @@ pub fn run_seed(seed: u64) -> SeedReport {
 
 /// Runs one seed, keeping a trace or not (a trace costs more than the run).
 pub fn run_seed_traced(seed: u64, tracing: bool) -> SeedReport {
+    // Timers are enabled for the budgets handlers put on their own steps (the scheduler's
+    // sweep): on wall time, which a seed (well under a second) never comes near, so they never
+    // fire and the run stays a function of the seed.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap_or_else(|e| panic!("a current-thread runtime: {e}"));
     runtime.block_on(run(seed, tracing))

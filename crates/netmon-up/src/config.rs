@@ -577,6 +577,7 @@ mod tests {
             kinds,
             [
                 "discord",
+                "email",
                 "google_chat",
                 "log",
                 "mattermost",

@@ -170,8 +170,8 @@ mod tests {
     fn names_are_distinct() {
         let names: std::collections::BTreeSet<_> = Op::ALL.iter().map(|o| o.name()).collect();
         assert_eq!(names.len(), Op::ALL.len());
-        assert_eq!(Op::ALL.len(), 33);
-        assert_eq!(Op::ALL.iter().filter(|o| o.is_write()).count(), 16);
+        assert_eq!(Op::ALL.len(), 35);
+        assert_eq!(Op::ALL.iter().filter(|o| o.is_write()).count(), 17);
     }
 
     #[test]
