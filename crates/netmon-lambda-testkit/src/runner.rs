@@ -42,6 +42,7 @@ use netmon_lambda::batch::RecordFailure;
 use netmon_lambda::error::FunctionError;
 use netmon_lambda::functions::scheduler::{SchedulerFunction, TickOutput};
 use netmon_lambda::runtime::SqsFunction;
+use netmon_testkit::clock::ManualClock;
 
 /// How one event source invokes its function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,7 @@ pub struct Runner {
     region: String,
     sources: Vec<(String, SourceSettings, Arc<dyn SqsFunction>)>,
     scheduler: Option<Arc<SchedulerFunction>>,
+    tick_clock: Option<Arc<ManualClock>>,
     deliver_twice: bool,
     poll_wait_s: i32,
 }
@@ -121,6 +123,7 @@ impl Runner {
             region: region.into(),
             sources: Vec::new(),
             scheduler: None,
+            tick_clock: None,
             deliver_twice: false,
             poll_wait_s: 1,
         }
@@ -149,6 +152,13 @@ impl Runner {
 
     pub fn scheduler(mut self, scheduler: Arc<SchedulerFunction>) -> Self {
         self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// The scheduler's tick clock ([`SchedulerFunction::with_tick_clock`]): each tick sets it
+    /// to the start of the minute fired.
+    pub fn tick_clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.tick_clock = Some(clock);
         self
     }
 
@@ -200,6 +210,7 @@ impl Runner {
         Ok(RunningRunner {
             sqs: self.sqs,
             scheduler: self.scheduler,
+            tick_clock: self.tick_clock,
             shared,
             queue_urls,
             shutdown,
@@ -218,6 +229,7 @@ struct Shared {
 pub struct RunningRunner {
     sqs: aws_sdk_sqs::Client,
     scheduler: Option<Arc<SchedulerFunction>>,
+    tick_clock: Option<Arc<ManualClock>>,
     shared: Arc<Shared>,
     queue_urls: Vec<String>,
     shutdown: watch::Sender<bool>,
@@ -231,6 +243,9 @@ impl RunningRunner {
             .scheduler
             .as_ref()
             .ok_or_else(|| FunctionError::Permanent("the runner has no scheduler".into()))?;
+        if let Some(clock) = &self.tick_clock {
+            clock.set(netmon_core::schedule::floor_minute(at));
+        }
         scheduler.handle(scheduled_event(at)).await
     }
 

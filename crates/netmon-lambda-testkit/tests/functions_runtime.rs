@@ -179,8 +179,8 @@ async fn every_function_binary_answers_its_sample_event() {
     );
     let tenant = TenantId::default_tenant();
 
-    // scheduler: plans the sample's minute for the polled target and reports the heartbeat
-    // that never pinged, then skips the same tick.
+    // scheduler: plans the coming minute for the polled target and reports the heartbeat that
+    // never pinged, then skips the same tick.
     let now = chrono::Utc::now();
     let created = chrono::DateTime::parse_from_rfc3339("2026-03-14T09:00:00Z")
         .unwrap()
@@ -210,8 +210,16 @@ async fn every_function_binary_answers_its_sample_event() {
             .await
             .unwrap();
     }
-    let tick = invoke(&bin, &res, "scheduler", sample("scheduler")).await;
-    assert_eq!(tick["minute"], "2026-03-14T09:42:00Z", "{tick}");
+    // The sample fired for the coming minute: a tick plans no probe already late for its slot.
+    let minute = netmon_core::schedule::floor_minute(now) + chrono::Duration::minutes(1);
+    let mut tick_event = sample("scheduler");
+    tick_event["time"] = json!(minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let tick = invoke(&bin, &res, "scheduler", tick_event.clone()).await;
+    assert_eq!(
+        tick["minute"],
+        json!(minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "{tick}"
+    );
     assert_eq!(
         (tick["duplicate"].clone(), tick["targets"].clone()),
         (json!(false), json!(2))
@@ -223,7 +231,7 @@ async fn every_function_binary_answers_its_sample_event() {
     assert_eq!(tick["missed_heartbeats"], 1, "{tick}");
     let jobs_queue = res.get("NETMON_PROBE_JOBS_QUEUE_URL");
     assert_eq!(queue_depth(&harness.sqs, jobs_queue).await.unwrap(), 1);
-    let again = invoke(&bin, &res, "scheduler", sample("scheduler")).await;
+    let again = invoke(&bin, &res, "scheduler", tick_event).await;
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(queue_depth(&harness.sqs, jobs_queue).await.unwrap(), 1);
     let alerter_in = res.get("NETMON_ALERTER_IN_QUEUE_URL");

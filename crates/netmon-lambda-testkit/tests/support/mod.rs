@@ -27,6 +27,7 @@ use netmon_lambda_testkit::emulator_clients;
 use netmon_lambda_testkit::faults::FaultInjector;
 use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
 use netmon_lambda_testkit::runner::{Runner, RunningRunner, SourceSettings, queue_depth};
+use netmon_testkit::clock::ManualClock;
 use netmon_testkit::emulator::{self, Resources};
 
 /// Visibility timeouts. On SQS it is six times the function timeout so that a slow invocation
@@ -61,6 +62,9 @@ pub struct Stack {
     pub harness: Clients,
     pub store: DynamoStateStore,
     pub scheduler: Arc<SchedulerFunction>,
+    /// The scheduler's "now": each tick of the runner sets it to the minute fired (long past,
+    /// see [`minute`]).
+    pub tick_clock: Arc<ManualClock>,
     pub prober: Arc<ProberFunction>,
     pub alerter: Arc<AlerterFunction>,
     pub notifier: Arc<NotifierFunction>,
@@ -108,10 +112,14 @@ impl Stack {
             ENV_PUBLIC_URL => Some(PUBLIC_URL.into()),
             _ => vars.get(name).map(Into::into),
         });
-        let scheduler = Arc::new(SchedulerFunction::new(
-            &counted("scheduler"),
-            SchedulerConfig::from_env(&env).expect("scheduler config"),
-        ));
+        let tick_clock = Arc::new(ManualClock::new(minute(0)));
+        let scheduler = Arc::new(
+            SchedulerFunction::new(
+                &counted("scheduler"),
+                SchedulerConfig::from_env(&env).expect("scheduler config"),
+            )
+            .with_tick_clock(tick_clock.clone()),
+        );
         let prober = Arc::new(
             prober(
                 &counted("prober"),
@@ -144,6 +152,7 @@ impl Stack {
             harness,
             store,
             scheduler,
+            tick_clock,
             prober,
             alerter,
             notifier,
@@ -188,6 +197,7 @@ impl Stack {
             .sqs;
         let mut runner = Runner::new(sqs, self.region.clone())
             .scheduler(self.scheduler.clone())
+            .tick_clock(self.tick_clock.clone())
             .deliver_twice(deliver_twice);
         for (name, queue) in SOURCES {
             if !functions.is_empty() && !functions.contains(&name) {
