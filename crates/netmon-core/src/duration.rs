@@ -97,6 +97,13 @@ impl HumanDuration {
     pub const fn from_millis(ms: u64) -> Self {
         Self(Duration::from_millis(ms))
     }
+    /// Whole seconds from a client, refused where the string form could not be read back (its
+    /// milliseconds must fit in a u64, as `parse_duration` requires).
+    fn from_whole_secs(secs: u64) -> Result<Self, DurationError> {
+        secs.checked_mul(1_000)
+            .map(Self::from_millis)
+            .ok_or_else(|| DurationError::Overflow(format!("{secs} seconds")))
+    }
     pub fn as_duration(self) -> Duration {
         self.0
     }
@@ -145,12 +152,12 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 v.parse().map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HumanDuration, E> {
-                Ok(HumanDuration::from_secs(v))
+                HumanDuration::from_whole_secs(v).map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
-                u64::try_from(v)
-                    .map(HumanDuration::from_secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                let secs =
+                    u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                HumanDuration::from_whole_secs(secs).map_err(E::custom)
             }
         }
         d.deserialize_any(V)
@@ -213,5 +220,33 @@ mod tests {
         assert_eq!(d, HumanDuration::from_secs(45));
         assert!(serde_json::from_str::<HumanDuration>("-1").is_err());
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"45s\"");
+    }
+
+    /// Whatever is accepted is written in a form that reads back: a number of seconds too large
+    /// for that (found by schemathesis: a target stored, then unreadable) is refused instead.
+    #[test]
+    fn every_accepted_duration_reads_back() {
+        let largest_ms = u64::MAX;
+        for json in [
+            "0".to_owned(),
+            "45".to_owned(),
+            (u64::MAX / 1_000).to_string(),
+            (u64::MAX / 1_000 + 1).to_string(),
+            "848107755466751328".to_owned(),
+            u64::MAX.to_string(),
+            i64::MAX.to_string(),
+            format!("\"{largest_ms}ms\""),
+            "\"213503982334d\"".to_owned(),
+            "\"213503982335d\"".to_owned(),
+        ] {
+            let Ok(d) = serde_json::from_str::<HumanDuration>(&json) else {
+                continue;
+            };
+            let written = serde_json::to_string(&d).unwrap();
+            let read: HumanDuration = serde_json::from_str(&written)
+                .unwrap_or_else(|e| panic!("{json} was accepted, written {written}: {e}"));
+            assert_eq!(read, d, "{json}");
+        }
+        assert!(serde_json::from_str::<HumanDuration>(&u64::MAX.to_string()).is_err());
     }
 }

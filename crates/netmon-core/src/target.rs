@@ -15,6 +15,8 @@ pub const MIN_INTERVAL: HumanDuration = HumanDuration::from_secs(10);
 pub const MAX_INTERVAL: HumanDuration = HumanDuration::from_secs(24 * 3600);
 pub const MIN_TIMEOUT: HumanDuration = HumanDuration::from_millis(100);
 pub const MAX_TIMEOUT: HumanDuration = HumanDuration::from_secs(60);
+/// The longest heartbeat period, grace after it, and reminder interval.
+const MAX_HEARTBEAT_WAIT: HumanDuration = HumanDuration::from_secs(30 * 86_400);
 pub const MAX_THRESHOLD: u32 = 100;
 pub const MAX_REDIRECTS: u8 = 20;
 /// Conditions per target: each is evaluated on every probe.
@@ -331,6 +333,8 @@ pub(crate) enum SpecError {
     BadName(String),
     #[error("target {0:?}: heartbeat period must be between 10s and 30d")]
     HeartbeatPeriod(String),
+    #[error("target {0:?}: heartbeat grace must be at most 30d")]
+    HeartbeatGrace(String),
     #[error("target {0:?}: at most {MAX_CONDITIONS} conditions")]
     TooManyConditions(String),
 }
@@ -367,8 +371,12 @@ impl TryFrom<TargetSpecWire> for TargetSpec {
         let check = kinds.remove(0);
         if let CheckSpec::Heartbeat(h) = &check {
             let p = h.period.as_duration();
-            if p < MIN_INTERVAL.as_duration() || p > std::time::Duration::from_secs(30 * 86_400) {
+            if p < MIN_INTERVAL.as_duration() || p > MAX_HEARTBEAT_WAIT.as_duration() {
                 return Err(SpecError::HeartbeatPeriod(id));
+            }
+            // Unbounded, a deadline (last ping + period + grace) could pass the calendar's end.
+            if h.grace > MAX_HEARTBEAT_WAIT {
+                return Err(SpecError::HeartbeatGrace(id));
             }
         } else if w.timeout >= w.interval {
             return Err(SpecError::TimeoutNotBelowInterval {
@@ -487,6 +495,13 @@ fn de_reminder<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HumanDuration>,
     {
         return Err(serde::de::Error::custom(format!(
             "reminder_interval {v} is too short: use at least 1m"
+        )));
+    }
+    if let Some(v) = v
+        && v > MAX_HEARTBEAT_WAIT
+    {
+        return Err(serde::de::Error::custom(format!(
+            "reminder_interval {v} is too long: use at most 30d"
         )));
     }
     Ok(v)
@@ -747,6 +762,14 @@ mod tests {
             (
                 r#"{"id":"a","heartbeat":{"period":"1s"}}"#,
                 "heartbeat period",
+            ),
+            (
+                r#"{"id":"a","http":{"url":"https://x"},"reminder_interval":"31d"}"#,
+                "too long",
+            ),
+            (
+                r#"{"id":"a","heartbeat":{"period":"1h","grace":"31d"}}"#,
+                "heartbeat grace",
             ),
             (
                 r#"{"id":"a","http":{"url":"https://x"},"reminder_interval":"5s"}"#,
