@@ -1,6 +1,7 @@
 //! The scheduler, invoked by the `rate(1 minute)` schedule: sweeps the outbox first (whatever
-//! becomes of the rest of the tick) and reports its age as a metric, then plans the minute's
-//! probe jobs onto probe-jobs and turns missed heartbeats into failed results.
+//! becomes of the rest of the tick) and reports its age as a metric, then plans the next
+//! minute's probe jobs onto probe-jobs (a tick up to a minute late still sends every probe on
+//! time) and turns missed heartbeats into failed results.
 
 use std::sync::Arc;
 
@@ -52,7 +53,7 @@ impl SchedulerConfig {
 /// What one tick did (the scheduler's response).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TickOutput {
-    /// The minute planned.
+    /// The tick's minute: the probes planned are the next minute's.
     pub minute: DateTime<Utc>,
     /// The tick was handled before (a duplicate or retried scheduled event): nothing done.
     pub duplicate: bool,
@@ -74,7 +75,7 @@ pub trait TickStore: TargetStore + Idempotency + HeartbeatStore + Outbox {}
 impl<T: TargetStore + Idempotency + HeartbeatStore + Outbox> TickStore for T {}
 
 /// Once a minute: sweeps the outbox, reads every target (one Query over the schedule shards),
-/// sends the minute's probe jobs delayed to their slots and turns overdue heartbeats into
+/// sends the next minute's probe jobs delayed to their slots and turns overdue heartbeats into
 /// failed results.
 pub struct SchedulerFunction {
     store: Arc<dyn TickStore>,
@@ -141,7 +142,7 @@ impl SchedulerFunction {
     }
 
     /// The scheduled event's `time` is the minute it stands for (a late or retried delivery
-    /// still plans that minute, so consecutive ticks cover time exactly once).
+    /// still plans the minute after it, so consecutive ticks cover time exactly once).
     pub async fn handle(&self, event: EventBridgeEvent) -> Result<TickOutput, FunctionError> {
         let minute = event.time.unwrap_or_else(|| self.clock.now());
         self.tick(minute).await
@@ -172,7 +173,7 @@ impl SchedulerFunction {
             let targets = self.store.all_targets().await?;
             let report = self
                 .scheduler
-                .plan_minute_at(&targets, minute, self.clock.now())
+                .plan_ahead_at(&targets, minute, self.clock.now())
                 .await?;
             Ok::<_, HandleError>((targets.len(), report))
         }
