@@ -60,13 +60,11 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
     for t in &s.http {
         let list = out.entry(t.id.clone()).or_default();
         for (from, to) in &t.outages {
-            // While the scheduler is down nothing is probed: an outage it overlaps may have
-            // too few consecutive probed slots to open (it must not open twice either).
+            // While the scheduler is down or cannot plan, nothing is probed: an outage it
+            // overlaps may have too few consecutive probed slots to open (it must not open
+            // twice either).
             // And the outage holding the rename may have too few probes in either location.
-            let unprobed = s
-                .scheduler_down
-                .iter()
-                .any(|(down, up)| down < to && from < up)
+            let unprobed = s.unplanned().any(|(down, up)| down < to && from < up)
                 || s.rename_at.is_some_and(|at| *from <= at && at < *to);
             list.push(Expected {
                 from: *from,
@@ -99,8 +97,7 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
             if next > deadline {
                 // Minutes the scheduler was down do not count toward the margin.
                 let down: Duration = s
-                    .scheduler_down
-                    .iter()
+                    .unplanned()
                     .map(|(d, u)| ((*u).min(next) - (*d).max(deadline)).max(Duration::zero()))
                     .sum();
                 let must = next > deadline + Duration::minutes(MISS_MARGIN) + down && next < s.end;

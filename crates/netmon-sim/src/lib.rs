@@ -10,12 +10,14 @@
 //! wires them: SQS queues with their visibility timeouts, receive counts and dead-letter
 //! queues, SNS subscriptions with their filters, event sources with their batch sizes,
 //! windows and concurrency, and EventBridge's minute schedule with Lambda's asynchronous
-//! retries. Faults come from one seed: duplicate, late, missing and failed ticks; SQS and SNS
+//! retries. Faults come from one seed: duplicate, late, missing and failed ticks, and spells
+//! in which the scheduler cannot read its targets (the outbox must still be swept); SQS and SNS
 //! duplicates, reordering and send failures; Lambda invocation errors; DynamoDB throttling
 //! (the store's fault hook, `Before`); lost answers of writes (`After`); and crashes at any
 //! store call (the store's gate never returns), so a message is redelivered after work landed.
 //! Receivers go down for hours, answer slowly, throttle with `Retry-After`, or refuse with a
-//! 4xx. See `scenario` for the ground truth and `check` for the invariants.
+//! 4xx. See `scenario` for the ground truth and `check` for the invariants (and `world`, for
+//! those checked as the run goes: no state moves backwards, no event waits in the outbox).
 //!
 //! Written on the ports rather than with madsim or turmoil: nothing here does real IO (the
 //! ports are the seams; those crates simulate sockets and tasks, which netmon's handlers never

@@ -342,6 +342,20 @@ fn writes(op: Op) -> bool {
 pub fn fault_hook(net: Shared) -> impl Fn(Call) -> Fault + Send + Sync + 'static {
     move |call| {
         let mut net = lock(&net);
+        let now = net.now();
+        if call.op == Op::AllTargets
+            && net.faults_on
+            && net
+                .faults
+                .planning_broken
+                .iter()
+                .any(|(from, to)| *from <= now && now < *to)
+        {
+            net.trace("*", || {
+                "reading the targets fails (planning broken)".to_owned()
+            });
+            return Fault::Before;
+        }
         let (before, after) = (net.faults.store_before, net.faults.store_after);
         if net.chance(before) {
             return Fault::Before;

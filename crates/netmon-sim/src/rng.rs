@@ -9,6 +9,12 @@ impl Rng {
         Self(seed ^ 0x005E_ED0F_0E7E_0001)
     }
 
+    /// A second stream beside this one, which draws nothing from it: a fault added later
+    /// leaves the rest of every seed's run as it was.
+    pub fn fork(&self, salt: u64) -> Self {
+        Self(self.0 ^ salt)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

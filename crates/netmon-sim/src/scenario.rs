@@ -109,6 +109,10 @@ pub struct Faults {
     pub tick_late: f64,
     pub tick_missing: f64,
     pub api_before: f64,
+    /// Spells in which reading the targets fails for good (a stored target the scheduler
+    /// cannot decode, as before tolerant decoding; a permission lost in a deploy): planning
+    /// fails, and the outbox sweep must not depend on it.
+    pub planning_broken: Vec<(Instant, Instant)>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,9 +135,18 @@ fn secs(s: i64) -> Duration {
 }
 
 impl Scenario {
+    /// Spells in which no probe is planned and no heartbeat checked: the scheduler down, or
+    /// its planning failing.
+    pub fn unplanned(&self) -> impl Iterator<Item = &(Instant, Instant)> {
+        self.scheduler_down
+            .iter()
+            .chain(&self.faults.planning_broken)
+    }
+
     pub fn generate(rng: &mut Rng, start: Instant) -> Self {
         let active_end = start + Duration::hours(6);
         let end = start + Duration::hours(10);
+        let mut side = rng.fork(0x0B07_B0C5_5EED_0006);
         let rename = rng.chance(0.3);
         let mut http = Vec::new();
         for n in 0..rng.between(2, 3) {
@@ -175,7 +188,7 @@ impl Scenario {
         // answers, crashes and invocation errors are rarer, and no retry hides them.
         let raw: f64 = if rng.chance(0.2) { 0.2 } else { 0.05 };
         let surfaced = raw.powi(3);
-        let faults = Faults {
+        let mut faults = Faults {
             store_before: rng.rate(surfaced),
             store_after: rng.rate(surfaced),
             crash: rng.rate(raw / 50.0),
@@ -190,7 +203,14 @@ impl Scenario {
             tick_late: rng.rate(0.1),
             tick_missing: rng.rate(0.02),
             api_before: rng.rate(0.05),
+            planning_broken: Vec::new(),
         };
+        if side.chance(0.4) {
+            let from = start + secs(side.between(0, 6 * 3600));
+            faults
+                .planning_broken
+                .push((from, from + secs(side.between(600, 3600))));
+        }
         let mut scheduler_down = Vec::new();
         for _ in 0..rng.between(0, 3) {
             let from = start + secs(rng.between(0, 8 * 3600));

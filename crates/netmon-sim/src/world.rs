@@ -81,9 +81,15 @@ type Invocation = Pin<Box<dyn Future<Output = Done>>>;
 /// An invocation and what its caller sees if it crashes (Lambda reports a timeout or an error).
 type Running = (Invocation, Done);
 
+/// The longest an incident event may wait in the outbox while ticks run: ticks come every
+/// minute and are retried, and a sweep can fail on a throttled read or publish.
+const OUTBOX_WAIT: Duration = Duration::minutes(10);
+
 /// What the loop saw of each target's state, to catch a state moving backwards.
 #[derive(Default)]
 struct Seen {
+    /// Outbox events already reported as waiting too long.
+    outbox_late: std::collections::BTreeSet<String>,
     watermarks: BTreeMap<(String, String), Instant>,
     open: BTreeMap<String, String>,
     closed: std::collections::BTreeSet<String>,
@@ -714,6 +720,7 @@ impl World {
                         format!("tick {} failed (attempt {attempt})", minute.format("%H:%M"))
                     });
                 }
+                self.check_outbox().await;
             }
             Done::Ping {
                 beat,
@@ -755,6 +762,39 @@ impl World {
 
     /// No state moves backwards: a location's watermark never decreases, and an incident that
     /// closed never opens again.
+    /// Every tick sweeps the outbox whatever becomes of its planning (defect 6 of issue 10):
+    /// an event waits there no longer than [`OUTBOX_WAIT`] plus the minutes the scheduler was
+    /// down meanwhile.
+    async fn check_outbox(&mut self) {
+        self.faults(false);
+        let pending = self.store.pending(1_000).await.unwrap_or_default();
+        self.faults(true);
+        let now = self.clock.now();
+        for entry in pending {
+            let since = entry.created_at;
+            let down: Duration = self
+                .scenario
+                .scheduler_down
+                .iter()
+                .map(|(d, u)| ((*u).min(now) - (*d).max(since)).max(Duration::zero()))
+                .sum();
+            let waited = now - since;
+            if waited > OUTBOX_WAIT + down
+                && self.seen.outbox_late.insert(entry.envelope.id.clone())
+            {
+                self.violations.push((
+                    format!(
+                        "{} waited {} min in the outbox (since {}) while ticks ran",
+                        entry.envelope.id,
+                        waited.num_minutes(),
+                        since.format("%H:%M:%S")
+                    ),
+                    vec!["*".to_owned()],
+                ));
+            }
+        }
+    }
+
     async fn check_states(&mut self) {
         self.faults(false);
         let states = self
