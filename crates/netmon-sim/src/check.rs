@@ -59,13 +59,19 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
     let mut out: BTreeMap<String, Vec<Expected>> = BTreeMap::new();
     for t in &s.http {
         let list = out.entry(t.id.clone()).or_default();
+        let mut previous_end: Option<Instant> = None;
         for (from, to) in &t.outages {
             // While the scheduler is down or cannot plan, nothing is probed: an outage it
             // overlaps may have too few consecutive probed slots to open (it must not open
             // twice either).
             // And the outage holding the rename may have too few probes in either location.
+            // And a spell between the previous outage and this one may have kept the previous
+            // incident from resolving, so this outage continues it.
             let unprobed = s.unplanned().any(|(down, up)| down < to && from < up)
-                || s.rename_at.is_some_and(|at| *from <= at && at < *to);
+                || s.rename_at.is_some_and(|at| *from <= at && at < *to)
+                || previous_end
+                    .is_some_and(|end| s.unplanned().any(|(down, up)| *down < *from && end < *up));
+            previous_end = Some(*to);
             list.push(Expected {
                 from: *from,
                 to: *to,
@@ -101,11 +107,19 @@ fn expected(world: &World) -> BTreeMap<String, Vec<Expected>> {
                     .map(|(d, u)| ((*u).min(next) - (*d).max(deadline)).max(Duration::zero()))
                     .sum();
                 let must = next > deadline + Duration::minutes(MISS_MARGIN) + down && next < s.end;
+                // Nor toward the margin of the resolution: a ping whose publish was lost is
+                // republished by a tick that can plan.
+                let margin = Duration::minutes(MISS_MARGIN);
+                let down_after: Duration = s
+                    .unplanned()
+                    .filter(|(d, u)| *d < next + margin && next < *u)
+                    .map(|(d, u)| *u - (*d).max(next))
+                    .sum();
                 list.push(Expected {
                     from: deadline,
                     to: next,
                     resolved_after: next,
-                    resolved_by: Some(next + Duration::minutes(MISS_MARGIN)),
+                    resolved_by: Some(next + margin + down_after),
                     must,
                     what: format!(
                         "no ping {}..{}",
