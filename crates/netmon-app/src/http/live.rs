@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,6 +95,7 @@ struct Inner {
 pub struct LiveHub {
     limits: LiveLimits,
     inner: Mutex<Inner>,
+    closing: AtomicBool,
 }
 
 /// Why a stream was not opened.
@@ -138,6 +140,7 @@ impl LiveHub {
         Arc::new(Self {
             limits,
             inner: Mutex::new(Inner::default()),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -147,6 +150,15 @@ impl LiveHub {
 
     pub fn heartbeat(&self) -> Duration {
         self.limits.heartbeat
+    }
+
+    /// Ends every stream (without a reload hint) and opens no more: the process is stopping,
+    /// and a graceful shutdown waits for open responses.
+    pub fn close_all(&self) {
+        self.closing.store(true, Ordering::Release);
+        let mut inner = self.lock();
+        inner.feeds.clear();
+        inner.open = 0;
     }
 
     /// Open streams, in all.
@@ -205,7 +217,7 @@ impl LiveHub {
         close: Option<CloseConnection>,
     ) -> Result<Opened, Refused> {
         let mut inner = self.lock();
-        if inner.open >= self.limits.max_connections {
+        if inner.open >= self.limits.max_connections || self.closing.load(Ordering::Acquire) {
             return Err(Refused::Full);
         }
         inner.next_conn += 1;
@@ -271,7 +283,7 @@ pub fn stream(
         head: VecDeque<String>,
         heartbeat: Duration,
         done: bool,
-        _guard: ConnGuard,
+        guard: ConnGuard,
     }
     let mut head = VecDeque::new();
     head.push_back("retry: 3000\n\n".to_owned());
@@ -284,7 +296,7 @@ pub fn stream(
         head,
         heartbeat,
         done: false,
-        _guard: opened.guard,
+        guard: opened.guard,
     };
     futures::stream::unfold(st, |mut st| async move {
         if let Some(frame) = st.head.pop_front() {
@@ -295,7 +307,9 @@ pub fn stream(
         }
         let frame = match tokio::time::timeout(st.heartbeat, st.rx.recv()).await {
             Ok(Some(event)) => event.frame(),
-            // The hub dropped us (buffer full) or is gone: reload and end.
+            // The process is stopping: end quietly (the browser reconnects later).
+            Ok(None) if st.guard.hub.closing.load(Ordering::Acquire) => return None,
+            // The hub dropped us (buffer full): reload and end.
             Ok(None) => {
                 st.done = true;
                 RELOAD.to_owned()
@@ -411,5 +425,14 @@ mod tests {
         let mut s = Box::pin(stream(opened, Duration::from_millis(20)));
         s.next().await;
         assert_eq!(s.next().await.unwrap().unwrap(), HEARTBEAT);
+        hub.close_all();
+        assert!(
+            s.next().await.is_none(),
+            "ends quietly when the process stops"
+        );
+        assert_eq!(
+            hub.open(&TenantId::parse("a").unwrap(), None, None).err(),
+            Some(Refused::Full)
+        );
     }
 }
