@@ -7,6 +7,7 @@
 //! `netmon-probe`. Nothing depends on it but the `netmon` command and tests.
 
 pub mod config;
+mod console;
 mod loops;
 mod serve;
 mod sync;
@@ -46,6 +47,9 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
     pub log_sink: Arc<dyn LineSink>,
+    /// Where the state-change lines go (stderr by default; stdout carries the first admin key,
+    /// the sign-in link and log channels).
+    pub console: Arc<dyn LineSink>,
     /// How often undelivered notifications are retried.
     pub relay_retry: Duration,
     /// How often the scheduler rereads all targets (it also reloads on every change event).
@@ -68,6 +72,7 @@ impl Options {
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
             log_sink: Arc::new(StdoutSink),
+            console: Arc::new(console::StderrSink),
             relay_retry: Duration::from_secs(10),
             target_reload: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(10),
@@ -231,6 +236,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         clock,
         resolver,
         log_sink,
+        console,
         relay_retry,
         target_reload,
         delivery_timeout,
@@ -374,6 +380,34 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
             1,
             move |env: Envelope| {
                 live.publish(&env);
+                async { Ok(()) }
+            },
+        ));
+    }
+
+    // One readable line per state change on the console.
+    {
+        let sink = console;
+        let console = Arc::new(std::sync::Mutex::new(console::Console::default()));
+        tasks.push(spawn_consumer(
+            bus.subscribe(
+                "console",
+                [
+                    EventType::ProbeCompleted,
+                    EventType::IncidentOpened,
+                    EventType::IncidentResolved,
+                ],
+                256,
+            ),
+            1,
+            move |env: Envelope| {
+                let lines = console
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .lines(&env);
+                for l in lines {
+                    sink.line(&l);
+                }
                 async { Ok(()) }
             },
         ));
