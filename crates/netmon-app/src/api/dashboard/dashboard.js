@@ -78,10 +78,13 @@
     });
   }
 
+  // A hidden tab does not poll (each poll is a request the operator pays for in the cloud);
+  // it catches up as soon as it is shown again.
   function poll() {
     say("Updates every 15 s.");
     refresh();
-    setInterval(refresh, POLL_MS);
+    setInterval(function () { if (!document.hidden) refresh(); }, POLL_MS);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
   }
 
   if (body.dataset.live === "sse" && window.EventSource) {
