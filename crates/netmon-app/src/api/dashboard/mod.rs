@@ -500,8 +500,9 @@ async fn signin_page(
             },
             None => None,
         };
+        let next = f_next(q.as_deref());
         return match key {
-            Some(key) => signed_in_response(&ctx, &headers, &root, &key),
+            Some(key) => signed_in_response(&ctx, &headers, &root, &key, &next),
             None => html(
                 StatusCode::UNAUTHORIZED,
                 pages::signin(
@@ -519,9 +520,32 @@ async fn signin_page(
     html(StatusCode::OK, pages::signin(&root, None))
 }
 
-fn signed_in_response(ctx: &ApiContext, headers: &HeaderMap, root: &str, key: &ApiKey) -> Response {
+/// Where a one-time link leads after signing in (`&next=targets/api`): a relative path of
+/// plain characters below the dashboard, never another site; the overview otherwise.
+fn f_next(query: Option<&str>) -> String {
+    let f = query.map(|q| form(q.as_bytes())).unwrap_or_default();
+    field(&f, "next")
+        .filter(|n| {
+            !n.is_empty()
+                && !n.starts_with('/')
+                && !n.contains("//")
+                && !n.split('/').any(|seg| seg == "..")
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+        })
+        .unwrap_or("./")
+        .to_owned()
+}
+
+fn signed_in_response(
+    ctx: &ApiContext,
+    headers: &HeaderMap,
+    root: &str,
+    key: &ApiKey,
+    next: &str,
+) -> Response {
     let value = ctx.sessions.issue(key, ctx.clock.now());
-    let mut r = see_other(&format!("{root}./"));
+    let mut r = see_other(&format!("{root}{next}"));
     r.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(ctx, headers, &value, SESSION_TTL.num_seconds()),
@@ -538,7 +562,7 @@ async fn signin(State(ctx): St, uri: Uri, headers: HeaderMap, body: Bytes) -> Re
     let presented = field(&f, "key").unwrap_or("").trim();
     match auth::authenticate(ctx.keys.as_ref(), presented).await {
         Ok(p) => match ctx.keys.get_key(&p.key_id).await {
-            Ok(Some(key)) => signed_in_response(&ctx, &headers, &root, &key),
+            Ok(Some(key)) => signed_in_response(&ctx, &headers, &root, &key, "./"),
             Ok(None) => html(
                 StatusCode::UNAUTHORIZED,
                 pages::signin(&root, Some("The API key is not valid.")),
@@ -888,6 +912,24 @@ mod tests {
         );
         assert_eq!(cookie(&h, COOKIE), Some("v1.x"));
         assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn one_time_links_lead_only_below_the_dashboard() {
+        assert_eq!(f_next(Some("once=x&next=targets/api")), "targets/api");
+        for bad in [
+            "//evil.example",
+            "/x",
+            "https://evil.example",
+            "../x",
+            "a/../../x",
+            "a b",
+            "",
+        ] {
+            let q: String = url::form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+            assert_eq!(f_next(Some(&format!("next={q}"))), "./", "{bad}");
+        }
+        assert_eq!(f_next(None), "./");
     }
 
     #[test]

@@ -1048,28 +1048,36 @@ pub(crate) fn target(c: &Chrome, v: &TargetView, notice: Option<&Notice>) -> Str
         body.push_str("<p class=\"panel pad muted\">No incidents recorded.</p>");
     }
     for (inc, log) in &v.incidents {
-        let (class, pill) = match inc.resolved_at {
-            None => (
-                "c-down",
-                format!(
-                    "Ongoing · {}",
-                    view::span((now - inc.opened_at).num_seconds())
-                ),
-            ),
-            Some(r) => (
-                "c-past",
-                format!("Lasted {}", view::span((r - inc.opened_at).num_seconds())),
-            ),
-        };
+        let (class, pill) = incident_pill(now, inc);
         let _ = write!(
             body,
-            "<article class=\"card {class}\"><div class=\"card-head\"><h3>{}</h3><span class=\"pill\">{pill}</span></div>{}</article>",
+            "<article class=\"card {class}\"><div class=\"card-head\"><h3>{}</h3>{pill}</div>{}</article>",
             time_tag(inc.opened_at, &short_time(now, inc.opened_at)),
             timeline(now, inc, log),
         );
     }
     body.push_str("</section>");
     document(c, &t.spec.name, "", &body)
+}
+
+/// The card class and state pill of an incident: ongoing (red) or how long it lasted.
+fn incident_pill(now: DateTime<Utc>, i: &IncidentRecord) -> (&'static str, String) {
+    match i.resolved_at {
+        None => (
+            "c-down",
+            format!(
+                "<span class=\"pill p-down\">Ongoing · {}</span>",
+                view::span((now - i.opened_at).num_seconds())
+            ),
+        ),
+        Some(r) => (
+            "c-past",
+            format!(
+                "<span class=\"pill p-none\">Lasted {}</span>",
+                view::span((r - i.opened_at).num_seconds())
+            ),
+        ),
+    }
 }
 
 pub(crate) struct IncidentsView {
@@ -1100,22 +1108,10 @@ pub(crate) fn incidents(c: &Chrome, v: &IncidentsView) -> String {
         }
         let _ = write!(body, "<section><h2>{title}</h2>");
         for i in list {
-            let (class, pill) = match i.resolved_at {
-                None => (
-                    "c-down",
-                    format!(
-                        "Ongoing · {}",
-                        view::span((v.now - i.opened_at).num_seconds())
-                    ),
-                ),
-                Some(r) => (
-                    "c-past",
-                    format!("Lasted {}", view::span((r - i.opened_at).num_seconds())),
-                ),
-            };
+            let (class, pill) = incident_pill(v.now, i);
             let _ = write!(
                 body,
-                "<article class=\"card {class}\"><div class=\"card-head\"><h3><a href=\"{root}targets/{id}\"><bdi>{name}</bdi></a></h3><span class=\"pill\">{pill}</span></div><p>{opened}{resolved} · {cause}</p></article>",
+                "<article class=\"card {class}\"><div class=\"card-head\"><h3><a href=\"{root}targets/{id}\"><bdi>{name}</bdi></a></h3>{pill}</div><p>{opened}{resolved} · {cause}</p></article>",
                 id = escape(i.target_id.as_str()),
                 name = escape(&i.target_name),
                 opened = time_tag(i.opened_at, &short_time(v.now, i.opened_at)),
