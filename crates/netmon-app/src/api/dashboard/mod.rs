@@ -106,7 +106,9 @@ pub fn routes() -> Vec<Route> {
                     "a one-time sign-in token printed by `netmon up`",
                 )
                 .content(200, "The sign-in form", "text/html")
-                .empty(303, "Signed in with a one-time token"),
+                .empty(303, "Signed in with a one-time token, or already signed in")
+                .content(401, "A one-time token used already or expired", "text/html")
+                .content(503, "The key could not be checked", "text/html"),
             signin_page,
         ),
         route(
