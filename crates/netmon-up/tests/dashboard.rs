@@ -479,8 +479,15 @@ async fn every_state_changing_form_needs_its_token_and_this_site() {
 async fn a_read_only_key_looks_but_does_not_change() {
     let app = app("dash-readonly").await;
     let tenant = TenantId::default_tenant();
+    let mut t = fixtures::target(&tenant, "api", "API");
+    t.spec = serde_json::from_value(serde_json::json!({
+        "id": "api",
+        "name": "API",
+        "http": {"url": "https://ops:hunter2@example.com/health?token=s3cret"}
+    }))
+    .expect("spec");
     app.store
-        .put_target(fixtures::target(&tenant, "api", "API"), Expect::Absent)
+        .put_target(t, Expect::Absent)
         .await
         .expect("target");
     let (_, secret) = key(&app, &tenant, Role::ReadOnly).await;
@@ -491,6 +498,12 @@ async fn a_read_only_key_looks_but_does_not_change() {
         !target.body.contains("/pause"),
         "no pause form for a read-only key"
     );
+    for page in [&target.body, &get(&app, "/", Some(&cookie)).await.body] {
+        assert!(
+            !page.contains("hunter2") && !page.contains("s3cret"),
+            "URL credentials are redacted for a read-only key, as in the API"
+        );
+    }
     let token = csrf(&target.body);
     let got = post(
         &app,

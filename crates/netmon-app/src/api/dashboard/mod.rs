@@ -621,7 +621,7 @@ async fn overview(State(ctx): St, uri: Uri, headers: HeaderMap, RawQuery(q): Raw
         tag: field(&f, "tag").unwrap_or("").to_owned(),
         text: field(&f, "q").unwrap_or("").to_owned(),
     };
-    match pages::load_overview(&ctx, &s.principal.tenant, &filter).await {
+    match pages::load_overview(&ctx, &s.principal, &filter).await {
         Ok(view) => html(
             StatusCode::OK,
             pages::overview(&chrome(&ctx, &s, &root), &view, &filter),
@@ -654,7 +654,7 @@ async fn render_target(
     let Ok(id) = TargetId::parse(id) else {
         return not_found(root, "target");
     };
-    match pages::load_target(ctx, &s.principal.tenant, &id).await {
+    match pages::load_target(ctx, &s.principal, &id).await {
         Ok(Some(view)) => html(
             StatusCode::OK,
             pages::target(&chrome(ctx, s, root), &view, notice.as_ref()),

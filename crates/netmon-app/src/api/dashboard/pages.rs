@@ -18,7 +18,8 @@ use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{CheckSpec, Target};
 use netmon_core::{TargetId, TenantId};
 
-use crate::api::{TenantOverview, tenant_overview};
+use crate::api::{TenantOverview, redact, tenant_overview};
+use crate::auth::Principal;
 use crate::status::escape::escape;
 use crate::status::page::{short_time, time_tag};
 use crate::status::svg;
@@ -339,10 +340,16 @@ async fn load_row(
 
 pub(crate) async fn load_overview(
     ctx: &crate::http::ApiContext,
-    tenant: &TenantId,
+    p: &Principal,
     filter: &Filter,
 ) -> Result<OverviewView, StoreError> {
-    let o = tenant_overview(ctx, tenant).await?;
+    let mut o = tenant_overview(ctx, &p.tenant).await?;
+    // As the JSON API shows them to this key: a read-only key sees no URL credentials.
+    o.targets = o
+        .targets
+        .into_iter()
+        .map(|t| redact::target(p, t))
+        .collect();
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
     let mut tags = BTreeSet::new();
     let mut chosen = Vec::new();
@@ -684,10 +691,16 @@ pub(crate) struct TargetView {
 
 pub(crate) async fn load_target(
     ctx: &crate::http::ApiContext,
-    tenant: &TenantId,
+    p: &Principal,
     id: &TargetId,
 ) -> Result<Option<TargetView>, StoreError> {
-    let Some(target) = ctx.targets.get_target(tenant, id).await? else {
+    let tenant = &p.tenant;
+    let Some(target) = ctx
+        .targets
+        .get_target(tenant, id)
+        .await?
+        .map(|t| redact::target(p, t))
+    else {
         return Ok(None);
     };
     let now = ctx.clock.now();
