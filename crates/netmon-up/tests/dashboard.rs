@@ -648,3 +648,101 @@ async fn every_page_escapes_hostile_names() {
     // The sign-in page escapes too (nothing stored reaches it, but the message does).
     parse(&get(&app, "/signin", None).await.body);
 }
+
+/// The forms against the whole pipeline of `netmon up`: "check now" goes through the prober and
+/// shows its result, "send test" reaches the channel, pause and resume change the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_act_through_the_running_pipeline() {
+    let mut h = common::Harness::new(
+        "dash-actions",
+        "  - id: api\n    name: Example API\n    http: {url: '{target}'}\n    conditions: ['[STATUS] == 200']\n",
+    )
+    .await;
+    h.start().await;
+    let base = format!("http://{}", h.running().api_addr());
+    let key = h
+        .running()
+        .initial_admin_key()
+        .expect("first start prints a key")
+        .to_owned();
+    let signed = client()
+        .post(format!("{base}/signin"))
+        .header(header::ORIGIN, &base)
+        .header(header::CONTENT_TYPE, FORM)
+        .body(encode(&[("key", key.as_str())]))
+        .send()
+        .await
+        .expect("sign-in");
+    let cookie = signed.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let send = |path: &str, token: &str| {
+        client()
+            .post(format!("{base}{path}"))
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, &base)
+            .header(header::CONTENT_TYPE, FORM)
+            .body(encode(&[("csrf", token)]))
+            .send()
+    };
+    let target_page = page(
+        client()
+            .get(format!("{base}/targets/api"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(target_page.status, 200);
+    let token = csrf(&target_page.body);
+
+    let checked = page(send("/targets/api/check", &token).await.expect("sent")).await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains("Checked now from test: up, HTTP 200"),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains("pass [STATUS] == 200 (actual: 200)"));
+
+    let tested = page(send("/channels/console/test", &token).await.expect("sent")).await;
+    assert_eq!(tested.status, 200);
+    assert!(
+        tested
+            .body
+            .contains("Test notification delivered to console."),
+        "{}",
+        tested.body
+    );
+    assert!(
+        h.log.lines().iter().any(|l| l.contains("TEST")),
+        "{:?}",
+        h.log.lines()
+    );
+
+    let paused = page(send("/targets/api/pause", &token).await.expect("sent")).await;
+    assert_eq!(paused.status, 303);
+    let store = h.running().store();
+    let tenant = TenantId::default_tenant();
+    let id = TargetId::parse("api").expect("id");
+    let t = store
+        .get_target(&tenant, &id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert!(!t.spec.enabled);
+    let resumed = page(send("/targets/api/resume", &token).await.expect("sent")).await;
+    assert_eq!(resumed.status, 303);
+    let t = store
+        .get_target(&tenant, &id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert!(t.spec.enabled);
+    h.stop().await;
+}
