@@ -1,5 +1,5 @@
 //! netmon's application layer: the services (scheduler, prober, alerter, outbox relay,
-//! notifier, recorder) and the HTTP layer (API, status pages, badges), written against the ports
+//! notifier, recorder) and the HTTP layer (API, status pages, badges, the operator's dashboard), written against the ports
 //! of `netmon-core` only.
 //!
 //! May depend on: `netmon-core`. Never on an adapter crate (`netmon-probe`, `netmon-embedded`,

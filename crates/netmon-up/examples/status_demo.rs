@@ -4,7 +4,9 @@
 //!
 //!   cargo run -p netmon-app --example status_demo -- [--listen 127.0.0.1:0] [--interval 60]
 //!
-//! Prints `listening on http://ADDR` once ready; `scripts/screenshots` uses it. History is
+//! Prints `dashboard http://ADDR/signin?once=…` lines (one-time dashboard sign-in links, for
+//! an admin key of the demo tenant) and then `listening on http://ADDR` once ready;
+//! `scripts/screenshots` uses them. History is
 //! generated from a fixed seed relative to the current time, one result per `--interval`
 //! seconds per target (60 by default, as a real 1-minute target records: 130k results each).
 
@@ -17,13 +19,15 @@ use netmon_app::http::ApiContext;
 use netmon_core::events::IncidentCause;
 use netmon_core::incident::{CheckState, LocationState, OpenIncident, Status, incident_id};
 use netmon_core::maintenance::{MaintenanceSpec, MaintenanceWindow};
+use netmon_core::notification::{NotificationOutcome, NotificationRecord};
 use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::ports::{
-    Expect, HistoryStore, IncidentRecord, MaintenanceStore, StateStore, TargetStore,
+    ChannelStore, Expect, HistoryStore, IncidentRecord, MaintenanceStore, NotificationLog,
+    StateStore, TargetStore,
 };
 use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{Target, TargetSpec};
-use netmon_core::{TargetId, TenantId};
+use netmon_core::{ChannelId, TargetId, TenantId};
 use netmon_embedded::{MemoryBus, SqliteStore};
 
 /// SplitMix64: deterministic, good enough for plausible noise.
@@ -399,6 +403,35 @@ async fn seed(store: &SqliteStore, tenant: &TenantId, now: DateTime<Utc>, interv
                 resolved_at: None,
                 cause: c,
             });
+            // What the dashboard's incident timeline shows: one channel took it, one retries.
+            for (channel, outcome, reason) in [
+                ("oncall-slack", NotificationOutcome::Delivered, None),
+                (
+                    "ops-webhook",
+                    NotificationOutcome::Retrying,
+                    Some("HTTP 503 from hooks.example.com:443".to_owned()),
+                ),
+            ] {
+                store
+                    .record_attempt(
+                        tenant,
+                        &NotificationRecord {
+                            incident_id: incident_id(d.id, from),
+                            event_id: format!("{}-opened", incident_id(d.id, from)),
+                            event_type: "incident.opened".into(),
+                            target_id: id.clone(),
+                            channel_id: ChannelId::parse(channel).expect("channel id"),
+                            outcome,
+                            next_attempt_at: reason.as_ref().map(|_| now + Duration::minutes(2)),
+                            reason,
+                            attempts: 1,
+                            first_attempt_at: from + Duration::seconds(2),
+                            last_attempt_at: from + Duration::seconds(2),
+                        },
+                    )
+                    .await
+                    .expect("demo notification");
+            }
         }
         if d.enabled {
             store
@@ -441,6 +474,9 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+/// One-time dashboard sign-in links printed (`scripts/screenshots` uses one per shot).
+const DASHBOARD_LINKS: usize = 8;
+
 #[tokio::main]
 async fn main() {
     let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:0".into());
@@ -460,21 +496,64 @@ async fn main() {
     seed(&store, &tenant, Utc::now(), interval).await;
     eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
+    for (id, name, kind) in [
+        (
+            "oncall-slack",
+            "On-call Slack",
+            serde_json::json!({"slack": {"url": "https://hooks.slack.com/services/T0/B0/demo"}}),
+        ),
+        (
+            "ops-webhook",
+            "Ops webhook",
+            serde_json::json!({"webhook": {"url": "https://hooks.example.com/netmon"}}),
+        ),
+    ] {
+        let mut spec = kind;
+        spec["id"] = id.into();
+        spec["name"] = name.into();
+        let channel = netmon_core::channel::Channel {
+            tenant: tenant.clone(),
+            spec: serde_json::from_value(spec).expect("demo channel"),
+            version: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        store
+            .put_channel(channel, Expect::Absent)
+            .await
+            .expect("demo channel stored");
+    }
+    let key = netmon_app::auth::create(
+        store.as_ref(),
+        tenant.clone(),
+        netmon_core::apikey::Role::Admin,
+        "demo",
+        Utc::now(),
+    )
+    .await
+    .expect("demo key");
+
     // The API alone over the store: no pipeline runs, so nothing consumes events.
-    let app = router(
-        ApiContext::builder(
-            store.clone(),
-            store.clone(),
-            Arc::new(MemoryBus::new()),
-            Arc::new(SystemClock),
-            tenant,
-        )
-        .build(),
-    );
+    let ctx = ApiContext::builder(
+        store.clone(),
+        store.clone(),
+        Arc::new(MemoryBus::new()),
+        Arc::new(SystemClock),
+        tenant,
+    )
+    .build();
+    // One-time dashboard sign-in links, one per screenshot (each browser profile signs in).
+    let links: Vec<String> = (0..DASHBOARD_LINKS)
+        .map(|_| ctx.sessions.one_time_token(&key.record.id, Utc::now()))
+        .collect();
+    let app = router(ctx);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .expect("demo listens");
     let addr = listener.local_addr().expect("bound address");
+    for token in links {
+        println!("dashboard http://{addr}/signin?once={token}");
+    }
     println!("listening on http://{addr}");
     axum::serve(listener, app).await.expect("demo serves");
 }

@@ -7,6 +7,7 @@
 //! `netmon-probe`. Nothing depends on it but the `netmon` command and tests.
 
 pub mod config;
+mod console;
 mod loops;
 mod serve;
 mod sync;
@@ -19,6 +20,7 @@ use netmon_app::clock::SystemClock;
 use netmon_app::delivery::{ChannelDelivery, StdoutSink};
 use netmon_app::error::HandleError;
 use netmon_app::http::ApiContext;
+use netmon_app::http::live::{LiveHub, LiveLimits};
 use netmon_app::rpc::InProcessRpc;
 use netmon_app::services::alerter::{Alerter, RelayMode};
 use netmon_app::services::notifier::Notifier;
@@ -28,7 +30,7 @@ use netmon_app::services::relay::OutboxRelay;
 use netmon_app::services::scheduler::Scheduler;
 use netmon_core::events::{Envelope, EventType};
 use netmon_core::jobs::ProbeJob;
-use netmon_core::ports::{Clock, Deliver, EventBus, LineSink};
+use netmon_core::ports::{ApiKeyStore, Clock, Deliver, EventBus, LineSink};
 use netmon_embedded::{EventFilter, MemoryBus, SqliteStore, spawn_consumer};
 use netmon_probe::{ProbeConfig, Prober, Resolver, SystemResolver};
 use tokio::sync::{Notify, mpsc, watch};
@@ -45,6 +47,9 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
     pub log_sink: Arc<dyn LineSink>,
+    /// Where the state-change lines go (stderr by default; stdout carries the first admin key,
+    /// the sign-in link and log channels).
+    pub console: Arc<dyn LineSink>,
     /// How often undelivered notifications are retried.
     pub relay_retry: Duration,
     /// How often the scheduler rereads all targets (it also reloads on every change event).
@@ -67,6 +72,7 @@ impl Options {
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
             log_sink: Arc::new(StdoutSink),
+            console: Arc::new(console::StderrSink),
             relay_retry: Duration::from_secs(10),
             target_reload: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(10),
@@ -101,6 +107,9 @@ pub struct Running {
     probe_tasks: Vec<JoinHandle<()>>,
     max_timeout: Duration,
     admin_key: Option<String>,
+    api: Arc<ApiContext>,
+    live: Arc<LiveHub>,
+    public_url: Option<url::Url>,
 }
 
 impl Running {
@@ -112,6 +121,52 @@ impl Running {
     /// `None` on every later start.
     pub fn initial_admin_key(&self) -> Option<&str> {
         self.admin_key.as_deref()
+    }
+
+    /// Where a browser reaches this process: the config's `public_url`, else the listening
+    /// address (loopback when listening on every interface). Ends with `/`.
+    pub fn base_url(&self) -> String {
+        if let Some(u) = &self.public_url {
+            let s = u.as_str();
+            return if s.ends_with('/') {
+                s.to_owned()
+            } else {
+                format!("{s}/")
+            };
+        }
+        let mut addr = self.api_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}/")
+    }
+
+    /// The dashboard's address with a one-time sign-in token for the first active admin key of
+    /// the config's tenant, usable once within 15 minutes; `None` without such a key.
+    pub async fn sign_in_link(&self) -> Option<String> {
+        let keys = self
+            .store
+            .list_keys(Some(&self.api.tenant))
+            .await
+            .map_err(|e| warn!(error = %e, "no sign-in link: keys not read"))
+            .ok()?;
+        let key = keys
+            .iter()
+            .find(|k| k.role == netmon_core::apikey::Role::Admin && k.is_active())?;
+        let token = self
+            .api
+            .sessions
+            .one_time_token(&key.id, self.api.clock.now());
+        Some(format!("{}signin?once={token}", self.base_url()))
+    }
+
+    /// The dashboard's live feed (for tests: its open connections).
+    pub fn live(&self) -> &Arc<LiveHub> {
+        &self.live
     }
 
     pub fn store(&self) -> Arc<SqliteStore> {
@@ -150,6 +205,8 @@ impl Running {
     /// the bus and closes the store.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        // Live streams never end by themselves; the graceful shutdown would wait for them.
+        self.live.close_all();
         let grace = self.max_timeout + Duration::from_secs(2);
         for task in self.probe_tasks {
             let abort = task.abort_handle();
@@ -179,6 +236,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         clock,
         resolver,
         log_sink,
+        console,
         relay_retry,
         target_reload,
         delivery_timeout,
@@ -308,6 +366,53 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         ));
     }
 
+    // The dashboard's browsers: one more subscriber, which never makes the pipeline wait
+    // (`LiveHub::publish` only hands events to bounded per-browser buffers).
+    let live = LiveHub::new(LiveLimits::default());
+    {
+        let live = live.clone();
+        tasks.push(spawn_consumer(
+            bus.subscribe(
+                "dashboard",
+                EventFilter::Matching(|t| t != EventType::ChannelTest),
+                256,
+            ),
+            1,
+            move |env: Envelope| {
+                live.publish(&env);
+                async { Ok(()) }
+            },
+        ));
+    }
+
+    // One readable line per state change on the console.
+    {
+        let sink = console;
+        let console = Arc::new(std::sync::Mutex::new(console::Console::default()));
+        tasks.push(spawn_consumer(
+            bus.subscribe(
+                "console",
+                [
+                    EventType::ProbeCompleted,
+                    EventType::IncidentOpened,
+                    EventType::IncidentResolved,
+                ],
+                256,
+            ),
+            1,
+            move |env: Envelope| {
+                let lines = console
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .lines(&env);
+                for l in lines {
+                    sink.line(&l);
+                }
+                async { Ok(()) }
+            },
+        ));
+    }
+
     // Probe workers.
     let (job_tx, job_rx) = mpsc::channel::<ProbeJob>(256);
     let rpc = Arc::new(InProcessRpc::new(Arc::new(ChannelJobQueue(job_tx.clone()))));
@@ -371,20 +476,21 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         shutdown_rx.clone(),
     )));
 
-    let api = netmon_app::api::router(
-        ApiContext::builder(
-            store.clone(),
-            store.clone(),
-            bus_port.clone(),
-            clock.clone(),
-            config.tenant.clone(),
-        )
-        .rpc(rpc)
-        .delivery(delivery)
-        .check_timeout(check_timeout)
-        .rate_limits(config.api.rate_limit)
-        .build(),
-    );
+    let api_ctx = ApiContext::builder(
+        store.clone(),
+        store.clone(),
+        bus_port.clone(),
+        clock.clone(),
+        config.tenant.clone(),
+    )
+    .rpc(rpc)
+    .delivery(delivery)
+    .check_timeout(check_timeout)
+    .rate_limits(config.api.rate_limit)
+    .live(live.clone())
+    .public_url(config.public_url.as_ref().map(|u| u.to_string()))
+    .build();
+    let api = netmon_app::api::router(api_ctx.clone());
     tasks.push(tokio::spawn(serve::serve(
         listener,
         api,
@@ -410,5 +516,8 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         probe_tasks,
         max_timeout,
         admin_key: admin_key.map(|k| k.secret),
+        api: api_ctx,
+        live,
+        public_url: config.public_url.clone(),
     })
 }

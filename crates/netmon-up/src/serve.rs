@@ -11,6 +11,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use netmon_app::http::CloseConnection;
 use netmon_app::http::limit::{Slot, Slots};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -146,9 +147,13 @@ async fn connection(
     _held: (OwnedSemaphorePermit, Slot<IpAddr>),
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // The peer address keys the per-IP rate limit of requests without a key.
+    // The peer address keys the per-IP rate limit of requests without a key; the closer lets a
+    // handler (the dashboard's live stream) cut a client that stopped reading.
+    let closer = CloseConnection::new();
+    let handle = closer.clone();
     let svc = router.map_request(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(handle.clone());
         req
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -162,7 +167,14 @@ async fn connection(
         r = conn.as_mut() => r,
         () = stopped(&mut shutdown) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            tokio::select! {
+                r = conn => r,
+                () = closer.closed() => Ok(()),
+            }
+        }
+        () = closer.closed() => {
+            debug!(%peer, "API connection closed: its client stopped reading");
+            Ok(())
         }
     };
     if let Err(e) = result {

@@ -158,6 +158,21 @@ async fn incident_opens_after_threshold_notifies_once_and_resolves() {
         jobs
     );
     netmon_testkit::contracts::assert_valid_all(&events);
+    // The console told the story one line per change, steady rounds printing nothing.
+    let changes: Vec<String> = h
+        .console
+        .lines()
+        .iter()
+        .filter_map(|l| l.split("  ").nth(2))
+        .filter_map(|w| w.split([' ', ':']).next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        changes,
+        ["up", "failing", "DOWN", "recovering", "UP"],
+        "{:?}",
+        h.console.lines()
+    );
     h.stop().await;
 }
 

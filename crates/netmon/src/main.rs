@@ -220,6 +220,7 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
         }
     };
     let targets = config.targets.len();
+    let tenant = config.tenant.clone();
     let running = match netmon_up::start(netmon_up::Options::new(config)).await {
         Ok(r) => r,
         Err(e) => {
@@ -241,6 +242,14 @@ async fn up(config_path: PathBuf, listen: Option<std::net::SocketAddr>) -> u8 {
         config_path.display(),
         running.api_addr()
     );
+    let base = running.base_url();
+    eprintln!("netmon up: dashboard   {base}");
+    eprintln!("netmon up: status page {base}status/{tenant} (targets marked public: true)");
+    if let Some(link) = running.sign_in_link().await {
+        // A credential for 15 minutes and one use: on stdout like the key, not with the logs.
+        eprintln!("netmon up: a one-time dashboard sign-in link (15 min, one use) is on stdout");
+        println!("{link}");
+    }
     signals.wait().await;
     eprintln!("netmon: stopping…");
     running.stop().await;

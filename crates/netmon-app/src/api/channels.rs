@@ -276,9 +276,21 @@ async fn test_channel(
     PathParam(id): PathParam,
 ) -> Result<Response, Problem> {
     let id = parse_channel_id(&id)?;
-    let channel = find(&ctx, &p.tenant, &id)
-        .await?
-        .ok_or_else(|| no_channel(&id))?;
+    Ok(match send_test(&ctx, &p.tenant, &id).await? {
+        Ok(()) => axum::Json(json!({ "delivered": true })),
+        Err(error) => axum::Json(json!({ "delivered": false, "error": error })),
+    }
+    .into_response())
+}
+
+/// Sends a test notification to one channel of `tenant`: whether it was delivered, or why not.
+/// Also the dashboard's "send test".
+pub(crate) async fn send_test(
+    ctx: &ApiContext,
+    tenant: &TenantId,
+    id: &ChannelId,
+) -> Result<Result<(), String>, Problem> {
+    let channel = find(ctx, tenant, id).await?.ok_or_else(|| no_channel(id))?;
     let env = Envelope::new(
         Event::ChannelTest(ChannelTest {
             channel_id: id.clone(),
@@ -287,13 +299,13 @@ async fn test_channel(
                 id.as_str()
             ),
         }),
-        p.tenant.clone(),
+        tenant.clone(),
         "api",
         ctx.clock.now(),
     );
-    Ok(match ctx.delivery.deliver(&channel.spec, &env).await {
-        Ok(()) => axum::Json(json!({ "delivered": true })),
-        Err(error) => axum::Json(json!({ "delivered": false, "error": error.to_string() })),
-    }
-    .into_response())
+    Ok(ctx
+        .delivery
+        .deliver(&channel.spec, &env)
+        .await
+        .map_err(|e| e.to_string()))
 }

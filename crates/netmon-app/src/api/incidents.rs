@@ -1,11 +1,19 @@
 //! `/v1/incidents` (open and recent), `/v1/notifications` (what became of each notification) and
 //! `/v1/overview` (every target's status at a glance).
 
+use std::collections::HashMap;
+
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use netmon_core::incident::CheckState;
 use netmon_core::incident::Status;
+use netmon_core::maintenance::MaintenanceWindow;
 use netmon_core::maintenance::in_maintenance;
 use netmon_core::notification::NotificationOutcome;
 use netmon_core::ports::PageRequest;
+use netmon_core::ports::StoreError;
+use netmon_core::target::Target;
+use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -14,7 +22,7 @@ use super::page_limit;
 use super::problem::Problem;
 use crate::auth::Principal;
 use crate::http::Operation;
-use crate::http::{Access, Ctx, Route, Verb, route};
+use crate::http::{Access, ApiContext, Ctx, Route, Verb, route};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![
@@ -184,13 +192,28 @@ async fn list_notifications(
     Ok(axum::Json(json!({ "items": items })).into_response())
 }
 
-async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
+/// Every target of a tenant with its state and the maintenance windows, read as the overview
+/// reads them; the dashboard's pages start from this too.
+pub(crate) struct TenantOverview {
+    pub targets: Vec<Target>,
+    pub states: HashMap<TargetId, CheckState>,
+    pub windows: Vec<MaintenanceWindow>,
+    pub now: DateTime<Utc>,
+}
+
+/// Store pages of targets read at most (500 each).
+const OVERVIEW_PAGES: usize = 40;
+
+pub(crate) async fn tenant_overview(
+    ctx: &ApiContext,
+    tenant: &TenantId,
+) -> Result<TenantOverview, StoreError> {
     let mut targets = Vec::new();
     let mut after = None;
-    loop {
+    for _ in 0..OVERVIEW_PAGES {
         let page = ctx
             .targets
-            .list_targets(&p.tenant, PageRequest { limit: 500, after })
+            .list_targets(tenant, PageRequest { limit: 500, after })
             .await?;
         targets.extend(page.items);
         after = page.next;
@@ -198,17 +221,34 @@ async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
             break;
         }
     }
-    let states = ctx.states.list_states(&p.tenant).await?;
-    let windows = ctx.maintenance.list_windows(&p.tenant).await?;
-    let now = ctx.clock.now();
+    let states = ctx
+        .states
+        .list_states(tenant)
+        .await?
+        .into_iter()
+        .map(|(id, v)| (id, v.value))
+        .collect();
+    let windows = ctx.maintenance.list_windows(tenant).await?;
+    Ok(TenantOverview {
+        targets,
+        states,
+        windows,
+        now: ctx.clock.now(),
+    })
+}
+
+async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
+    let TenantOverview {
+        targets,
+        states,
+        windows,
+        now,
+    } = tenant_overview(&ctx, &p.tenant).await?;
     let (mut up, mut down, mut unknown, mut disabled, mut maint, mut open) = (0, 0, 0, 0, 0, 0);
     let lines: Vec<_> = targets
         .iter()
         .map(|t| {
-            let state = states
-                .iter()
-                .find(|(id, _)| id == t.id())
-                .map(|(_, s)| &s.value);
+            let state = states.get(t.id());
             let status = state.map(|s| s.status).unwrap_or_default();
             let covered = in_maintenance(&windows, &t.spec, now);
             if !t.spec.enabled {

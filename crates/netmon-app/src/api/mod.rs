@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod problem;
 
 mod channels;
+pub mod dashboard;
 mod incidents;
 mod inputs;
 mod keys;
@@ -26,6 +27,10 @@ mod maintenance;
 mod pings;
 mod redact;
 mod targets;
+
+pub(crate) use channels::send_test;
+pub(crate) use incidents::{TenantOverview, tenant_overview};
+pub(crate) use targets::{check_target, set_enabled};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +81,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(keys::routes());
     all.extend(pings::routes());
     all.extend(crate::status::routes());
+    all.extend(dashboard::routes());
     all
 }
 

@@ -10,6 +10,7 @@ use netmon_core::history::{Granularity, HistoryBucket};
 use netmon_core::incident::CheckState;
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{Expect, PageRequest, StoreError};
+use netmon_core::result::ProbeResult;
 use netmon_core::rpc::RpcOutcome;
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
@@ -396,6 +397,41 @@ async fn put_target(
     Ok((status, axum::Json(stored)).into_response())
 }
 
+/// Pauses or resumes a target (its `enabled`), as a PUT of the changed spec would: one
+/// conditional write on the version read, and a `target.updated` event. The dashboard's.
+pub(crate) async fn set_enabled(
+    ctx: &ApiContext,
+    p: &Principal,
+    id: &TargetId,
+    enabled: bool,
+) -> Result<Target, Problem> {
+    if !p.role.can_write() {
+        return Err(Problem::forbidden("a read-only key can only read"));
+    }
+    let Some(target) = ctx.targets.get_target(&p.tenant, id).await? else {
+        return Err(no_target(id));
+    };
+    if target.spec.enabled == enabled {
+        return Ok(target);
+    }
+    let version = target.version;
+    let mut changed = target;
+    changed.spec.enabled = enabled;
+    changed.updated_at = ctx.clock.now();
+    let stored = ctx
+        .targets
+        .put_target(changed, Expect::Version(version))
+        .await
+        .map_err(|e| store_conflict(e, "the target was changed meanwhile; try again"))?;
+    publish_change(
+        ctx,
+        &p.tenant,
+        Event::TargetUpdated(TargetChanged::new(&stored)),
+    )
+    .await;
+    Ok(stored)
+}
+
 async fn delete_target(
     ctx: Ctx,
     p: Principal,
@@ -508,8 +544,18 @@ const CHECK_MARGIN: Duration = Duration::from_secs(5);
 
 async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<Response, Problem> {
     let id = parse_target_id(&id)?;
-    let Some(target) = ctx.targets.get_target(&p.tenant, &id).await? else {
-        return Err(no_target(&id));
+    let (correlation_id, result) = check_target(&ctx, &p.tenant, &id).await?;
+    Ok(axum::Json(json!({ "correlation_id": correlation_id, "result": result })).into_response())
+}
+
+/// "Check now" of one target of `tenant`: its correlation id and result. Also the dashboard's.
+pub(crate) async fn check_target(
+    ctx: &ApiContext,
+    tenant: &TenantId,
+    id: &TargetId,
+) -> Result<(String, ProbeResult), Problem> {
+    let Some(target) = ctx.targets.get_target(tenant, id).await? else {
+        return Err(no_target(id));
     };
     if matches!(target.spec.check, CheckSpec::Heartbeat(_)) {
         return Err(Problem::conflict(
@@ -517,7 +563,7 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
         ));
     }
     // Held until the reply (or the client going away drops this handler).
-    let _slot = ctx.checks.take(&p.tenant).ok_or_else(|| {
+    let _slot = ctx.checks.take(tenant).ok_or_else(|| {
         Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -529,7 +575,7 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
     let wait = (target.spec.timeout.as_duration() + CHECK_MARGIN).min(ctx.check_timeout);
     let job = ProbeJob {
         job_id: uuid::Uuid::now_v7().to_string(),
-        tenant: p.tenant.clone(),
+        tenant: tenant.clone(),
         scheduled_for: ctx.clock.now(),
         targets: vec![target.spec.clone()],
         correlation_id: None,
@@ -559,15 +605,12 @@ async fn check_now(ctx: Ctx, p: Principal, PathParam(id): PathParam) -> Result<R
     };
     let result = serde_json::from_value::<CheckReply>(body)
         .ok()
-        .and_then(|r| r.results.into_iter().find(|r| r.target == id))
+        .and_then(|r| r.results.into_iter().find(|r| &r.target == id))
         .ok_or_else(|| {
             Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "the prober answered without a result for this target",
             )
         })?;
-    Ok(
-        axum::Json(json!({ "correlation_id": reply.correlation_id, "result": result }))
-            .into_response(),
-    )
+    Ok((reply.correlation_id, result))
 }

@@ -16,6 +16,8 @@ use netmon_core::ports::{
 use netmon_core::rpc::RpcReply;
 
 use super::limit::{RateLimiter, RateLimits, Slots};
+use super::live::LiveHub;
+use super::session::Sessions;
 
 pub struct ApiContext {
     pub targets: Arc<dyn TargetStore>,
@@ -42,6 +44,12 @@ pub struct ApiContext {
     pub limiter: RateLimiter,
     /// "Check now" calls waiting per tenant, so one tenant cannot fill the probe queue.
     pub checks: Slots<TenantId>,
+    /// Dashboard sign-ins.
+    pub sessions: Arc<Sessions>,
+    /// The dashboard's live stream; `None` where nothing feeds it (the page then polls).
+    pub live: Option<Arc<LiveHub>>,
+    /// Where users reach this server (`https://…` makes session cookies `Secure`).
+    pub public_url: Option<String>,
 }
 
 /// "Check now" calls one tenant may have waiting at once.
@@ -103,6 +111,9 @@ impl ApiContext {
             check_timeout: Duration::from_secs(15),
             limiter: RateLimiter::new(RateLimits::default()),
             checks: Slots::new(CHECKS_PER_TENANT),
+            sessions: Arc::new(Sessions::random()),
+            live: None,
+            public_url: None,
         })
     }
 }
@@ -127,6 +138,23 @@ impl ApiContextBuilder {
 
     pub fn rate_limits(mut self, limits: RateLimits) -> Self {
         self.0.limiter = RateLimiter::new(limits);
+        self
+    }
+
+    /// Sessions signed with a secret shared by every instance of this API (the default is a
+    /// random one, good for one process).
+    pub fn sessions(mut self, sessions: Arc<Sessions>) -> Self {
+        self.0.sessions = sessions;
+        self
+    }
+
+    pub fn live(mut self, hub: Arc<LiveHub>) -> Self {
+        self.0.live = Some(hub);
+        self
+    }
+
+    pub fn public_url(mut self, url: Option<String>) -> Self {
+        self.0.public_url = url;
         self
     }
 

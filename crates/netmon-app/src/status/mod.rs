@@ -253,7 +253,7 @@ async fn public_targets(
 
 /// How far back the newest result of a healthy target lies: two check intervals (a heartbeat's
 /// period and grace), plus a minute of scheduling slack.
-fn recent_window(spec: &TargetSpec) -> Duration {
+pub(crate) fn recent_window(spec: &TargetSpec) -> Duration {
     let every = match &spec.check {
         CheckSpec::Heartbeat(hb) => hb.period.as_chrono() + hb.grace.as_chrono(),
         _ => spec.interval.as_chrono(),

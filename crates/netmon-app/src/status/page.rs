@@ -24,7 +24,7 @@ fn document(title: &str, body: &str) -> String {
 }
 
 /// `<time>` with the machine-readable instant and the absolute time as its tooltip.
-fn time_tag(t: DateTime<Utc>, text: &str) -> String {
+pub(crate) fn time_tag(t: DateTime<Utc>, text: &str) -> String {
     format!(
         "<time datetime=\"{}\" title=\"{}\">{}</time>",
         view::iso(t),
@@ -34,7 +34,7 @@ fn time_tag(t: DateTime<Utc>, text: &str) -> String {
 }
 
 /// `09:58 UTC` today, `Nov 20, 09:58 UTC` on another day.
-fn short_time(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+pub(crate) fn short_time(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     if t.date_naive() == now.date_naive() {
         t.format("%H:%M UTC").to_string()
     } else {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use netmon_app::clock::SystemClock;
 use netmon_app::delivery::{ChannelDelivery, StdoutSink};
 use netmon_app::http::ApiContext;
+use netmon_app::http::session::Sessions;
 use netmon_app::rpc::PolledRpc;
 use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::history::DynamoHistoryStore;
@@ -75,6 +76,7 @@ pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, 
         config.probe_jobs_queue_url,
         clock.clone(),
     ));
+    let public_url = config.messages.public_url.as_ref().map(|u| u.to_string());
     let delivery = config.messages.apply(
         clients,
         ChannelDelivery::new(
@@ -94,6 +96,11 @@ pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, 
     .rpc(Arc::new(PolledRpc::new(jobs, store)))
     .delivery(Arc::new(delivery))
     .check_timeout(API_CHECK_TIMEOUT)
+    // Dashboard sessions must verify on every instance: their MAC is keyed by the API key's
+    // stored hash alone (no per-process secret; see `http::session`). No live stream here:
+    // the dashboard polls `live.json`.
+    .sessions(Arc::new(Sessions::new(Vec::new())))
+    .public_url(public_url)
     .build();
     Ok(netmon_app::api::router(ctx))
 }

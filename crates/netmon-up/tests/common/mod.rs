@@ -34,6 +34,8 @@ pub struct Harness {
     pub store: PathBuf,
     pub events: Arc<Mutex<Vec<Envelope>>>,
     pub log: Arc<MemorySink>,
+    /// The state-change lines `netmon up` prints.
+    pub console: Arc<MemorySink>,
     pub running: Option<Running>,
     /// Overrides the longest "check now" wait.
     pub check_timeout: Option<Duration>,
@@ -64,6 +66,7 @@ impl Harness {
             store,
             events: Arc::new(Mutex::new(Vec::new())),
             log: Arc::new(MemorySink::default()),
+            console: Arc::new(MemorySink::default()),
             running: None,
             check_timeout: None,
             yaml,
@@ -89,6 +92,7 @@ impl Harness {
         let mut opts = Options::new(self.config());
         opts.clock = self.clock.clone();
         opts.log_sink = self.log.clone();
+        opts.console = self.console.clone();
         opts.delivery_timeout = Duration::from_secs(2);
         opts.bus = Some(bus);
         if let Some(t) = self.check_timeout {
