@@ -17,7 +17,7 @@ use netmon_core::notification::NotificationOutcome;
 use netmon_core::ports::{ChannelStore, Clock, Deliver, DeliveryError, Expect, NotificationLog};
 use netmon_core::{ChannelId, TargetId, TenantId};
 use netmon_testkit::clock::ManualClock;
-use netmon_testkit::memory::MemoryStore;
+use netmon_testkit::memory::{Fault, MemoryStore, Op};
 
 /// A receiver whose answers the test scripts; records every event id it was sent, in order.
 #[derive(Default)]
@@ -333,5 +333,34 @@ async fn every_attempt_is_recorded_for_the_api() {
     assert_eq!(
         records[0].reason.as_deref(),
         Some("receiver answered HTTP 404")
+    );
+}
+
+/// The notification record is for people reading the API: one that cannot be written costs
+/// that visibility, never a delivery, and a redelivery does not send again.
+#[tokio::test]
+async fn a_notification_record_that_cannot_be_written_never_blocks_or_repeats_a_delivery() {
+    let s = setup().await;
+    s.store.set_fault_hook(|call| {
+        if call.op == Op::RecordAttempt {
+            Fault::Before
+        } else {
+            Fault::None
+        }
+    });
+    let (opened, resolved) = incident(s.clock.now());
+    s.notifier.handle(&opened).await.unwrap();
+    s.clock.advance(Duration::from_secs(300));
+    s.notifier.handle(&resolved).await.unwrap();
+    s.notifier.handle(&opened).await.unwrap();
+    s.notifier.handle(&resolved).await.unwrap();
+    assert_eq!(
+        s.receiver.attempts(),
+        [opened.id.clone(), resolved.id.clone()]
+    );
+    assert_eq!(
+        s.store.calls(Op::RecordAttempt),
+        2,
+        "each delivery tried its record"
     );
 }
