@@ -38,6 +38,9 @@ pub const ENV_ALLOW_LINK_LOCAL: &str = "NETMON_ALLOW_LINK_LOCAL";
 pub const ENV_SES_IDENTITY: &str = "NETMON_SES_IDENTITY";
 /// The public base URL messages link to (the status page under it); empty: no links.
 pub const ENV_PUBLIC_URL: &str = "NETMON_PUBLIC_URL";
+/// The api function's dashboard session secret (at least 32 characters); empty: dashboard
+/// sign-in is off on AWS.
+pub const ENV_SESSION_SECRET: &str = "NETMON_SESSION_SECRET";
 
 pub const STATE_TABLE_SUFFIX: &str = "state";
 pub const HISTORY_TABLE_SUFFIX: &str = "history";
@@ -401,6 +404,7 @@ pub const FUNCTIONS: &[Function] = &[
             ENV_ALLOW_LINK_LOCAL,
             ENV_SES_IDENTITY,
             ENV_PUBLIC_URL,
+            ENV_SESSION_SECRET,
         ],
         schedule: None,
     },
@@ -445,6 +449,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: ENV_PUBLIC_URL,
         value: SettingValue::OptionalParameter("publicUrl"),
+    },
+    Setting {
+        env: ENV_SESSION_SECRET,
+        value: SettingValue::OptionalParameter("sessionSecret"),
     },
 ];
 

@@ -99,7 +99,7 @@ fn function_env(res: &emulator::Resources, function: &str) -> Vec<(String, Strin
             ENV_ALLOW_PRIVATE => "true",
             ENV_ALLOW_LINK_LOCAL => "false",
             // Optional deployment parameters, left empty as a stack deployed without them.
-            ENV_SES_IDENTITY | ENV_PUBLIC_URL => "",
+            ENV_SES_IDENTITY | ENV_PUBLIC_URL | ENV_SESSION_SECRET => "",
             resource => res.get(resource),
         };
         (name.to_owned(), value.to_owned())

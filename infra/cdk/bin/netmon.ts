@@ -19,6 +19,9 @@ if (assets !== 'auto' && assets !== 'required') throw new Error(`netmon:assets m
 const stage = ctx('stage');
 if (!/^[a-z][a-z0-9-]{0,15}$/.test(stage)) throw new Error(`netmon:stage must match ^[a-z][a-z0-9-]{0,15}$, not ${stage}`);
 
+const sessionSecret = ctx('sessionSecret');
+if (sessionSecret !== '' && !/^\S{32,}$/.test(sessionSecret)) throw new Error('netmon:sessionSecret must be empty or at least 32 characters without spaces');
+
 const cfg: NetmonConfig = {
   stage,
   architecture: arch,
@@ -27,6 +30,7 @@ const cfg: NetmonConfig = {
   location: ctx('location'),
   sesIdentity: ctx('sesIdentity'),
   publicUrl: ctx('publicUrl'),
+  sessionSecret,
   logRetentionDays: Number(ctx('logRetentionDays')),
   apiThrottlingBurstLimit: Number(ctx('apiThrottlingBurstLimit')),
   apiThrottlingRateLimit: Number(ctx('apiThrottlingRateLimit')),

@@ -36,6 +36,8 @@ export interface NetmonConfig {
   sesIdentity: string;
   /** Public base URL notifications link to; empty: no links. */
   publicUrl: string;
+  /** Signs dashboard sessions (at least 32 characters); empty: dashboard sign-in is off. */
+  sessionSecret: string;
   logRetentionDays: number;
   apiThrottlingBurstLimit: number;
   apiThrottlingRateLimit: number;
@@ -239,6 +241,7 @@ export class NetmonStack extends Stack {
       allowPrivateTargets: cfg.allowPrivateTargets ? 'true' : 'false',
       sesIdentity: cfg.sesIdentity,
       publicUrl: cfg.publicUrl,
+      sessionSecret: cfg.sessionSecret,
     };
     const envValue = (fn: string, variable: string, source: EnvSource): string => {
       if ('table_name' in source) return r.table(source.table_name).tableName;

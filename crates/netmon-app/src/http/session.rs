@@ -98,14 +98,20 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// `secret` keys every cookie MAC together with the key's stored hash; with an empty one the
-    /// hash alone does (anyone who can read the key table could then forge a session).
+    /// `secret` keys every cookie MAC together with the key's stored hash. An empty one turns
+    /// sessions off (none issued or accepted): the hash alone would let anyone who can read
+    /// the key table forge one.
     pub fn new(secret: Vec<u8>) -> Self {
         Self {
             secret,
             signed_out: Mutex::new(HashMap::new()),
             one_time: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether sessions can be issued: there is a server secret.
+    pub fn enabled(&self) -> bool {
+        !self.secret.is_empty()
     }
 
     /// A fresh random secret: sessions then last as long as the process.
@@ -147,7 +153,7 @@ impl Sessions {
     /// Whether `claims` were signed for `key` (the key its `key_id` names, just read), are
     /// unexpired and not signed out. The caller checks that the key is active.
     pub fn verify(&self, claims: &Claims, key: &ApiKey, now: DateTime<Utc>) -> bool {
-        if key.id != claims.key_id || claims.expires <= now.timestamp() {
+        if !self.enabled() || key.id != claims.key_id || claims.expires <= now.timestamp() {
             return false;
         }
         let want = self.sign(key, claims.expires, &claims.nonce);
@@ -217,6 +223,18 @@ mod tests {
             created_at: now(),
             revoked_at: None,
         }
+    }
+
+    /// Without a server secret the MAC would rest on the key's stored hash alone, which a reader
+    /// of the key table has: no session is accepted then, however it was made.
+    #[test]
+    fn without_a_server_secret_no_session_verifies() {
+        let k = key("abc123abc123", "h1");
+        let off = Sessions::new(Vec::new());
+        assert!(!off.enabled());
+        let cookie = off.issue(&k, now());
+        let c = Claims::parse(&cookie).expect("well-formed");
+        assert!(!off.verify(&c, &k, now()));
     }
 
     #[test]

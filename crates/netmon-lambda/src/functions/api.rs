@@ -14,8 +14,8 @@ use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::history::DynamoHistoryStore;
 use netmon_aws::dynamo::state::DynamoStateStore;
 use netmon_aws::resources::{
-    ENV_HISTORY_TABLE, ENV_PROBE_JOBS_QUEUE_URL, ENV_PROBE_RESULTS_TOPIC_ARN, ENV_STATE_TABLE,
-    ENV_TARGET_CHANGES_TOPIC_ARN,
+    ENV_HISTORY_TABLE, ENV_PROBE_JOBS_QUEUE_URL, ENV_PROBE_RESULTS_TOPIC_ARN, ENV_SESSION_SECRET,
+    ENV_STATE_TABLE, ENV_TARGET_CHANGES_TOPIC_ARN,
 };
 use netmon_aws::sns::{Routes, SnsBus, Topic};
 use netmon_aws::sqs::SqsJobQueue;
@@ -38,7 +38,26 @@ pub struct ApiConfig {
     pub policy: AddressPolicy,
     /// Test sends of email channels go through SES and link like the notifier's messages.
     pub messages: MessageSettings,
+    /// Keys dashboard sessions on every instance; none: dashboard sign-in is off.
+    pub session_secret: SessionSecret,
 }
+
+/// The deployment's session secret, kept out of `Debug` output (and so out of logs).
+#[derive(Clone, Default)]
+pub struct SessionSecret(Option<String>);
+
+impl std::fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SessionSecret(set)"
+        } else {
+            "SessionSecret(none)"
+        })
+    }
+}
+
+/// Shorter secrets are refused rather than trusted: a session MAC is only as strong as its key.
+const MIN_SESSION_SECRET: usize = 32;
 
 impl ApiConfig {
     pub fn from_env(env: &Env) -> Result<Self, EnvError> {
@@ -50,6 +69,15 @@ impl ApiConfig {
             target_changes_topic_arn: env.required(ENV_TARGET_CHANGES_TOPIC_ARN)?,
             policy: AddressPolicy::from_env(env)?,
             messages: MessageSettings::from_env(env)?,
+            session_secret: match env.optional(ENV_SESSION_SECRET)? {
+                Some(s) if s.len() < MIN_SESSION_SECRET => {
+                    return Err(EnvError::Invalid {
+                        name: ENV_SESSION_SECRET.to_owned(),
+                        reason: format!("needs at least {MIN_SESSION_SECRET} characters"),
+                    });
+                }
+                s => SessionSecret(s),
+            },
         })
     }
 }
@@ -96,11 +124,46 @@ pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, 
     .rpc(Arc::new(PolledRpc::new(jobs, store)))
     .delivery(Arc::new(delivery))
     .check_timeout(API_CHECK_TIMEOUT)
-    // Dashboard sessions must verify on every instance: their MAC is keyed by the API key's
-    // stored hash alone (no per-process secret; see `http::session`). No live stream here:
-    // the dashboard polls `live.json`.
-    .sessions(Arc::new(Sessions::new(Vec::new())))
+    // Dashboard sessions must verify on every instance: their MAC is keyed by the deployment's
+    // secret with the API key's stored hash (see `http::session`); without a secret, sign-in is
+    // off. No live stream here: the dashboard polls `live.json`.
+    .sessions(Arc::new(Sessions::new(
+        config.session_secret.0.unwrap_or_default().into_bytes(),
+    )))
     .public_url(public_url)
     .build();
     Ok(netmon_app::api::router(ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with(secret: Option<&'static str>) -> Env {
+        let mut pairs = vec![
+            (ENV_STATE_TABLE, "s"),
+            (ENV_HISTORY_TABLE, "h"),
+            (ENV_PROBE_JOBS_QUEUE_URL, "q"),
+            (ENV_PROBE_RESULTS_TOPIC_ARN, "r"),
+            (ENV_TARGET_CHANGES_TOPIC_ARN, "c"),
+        ];
+        if let Some(s) = secret {
+            pairs.push((ENV_SESSION_SECRET, s));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    /// Without a secret the dashboard cannot sign anyone in; a short one is refused at start
+    /// rather than trusted; a set one never shows in the config's debug output.
+    #[test]
+    fn the_session_secret_is_optional_long_and_never_printed() {
+        let none = ApiConfig::from_env(&env_with(None)).unwrap();
+        assert!(none.session_secret.0.is_none());
+        let short = ApiConfig::from_env(&env_with(Some("too-short"))).unwrap_err();
+        assert!(short.to_string().contains(ENV_SESSION_SECRET), "{short}");
+        let secret = "0123456789abcdef0123456789abcdef";
+        let set = ApiConfig::from_env(&env_with(Some(secret))).unwrap();
+        assert_eq!(set.session_secret.0.as_deref(), Some(secret));
+        assert!(!format!("{set:?}").contains(secret));
+    }
 }

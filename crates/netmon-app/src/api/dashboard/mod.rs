@@ -546,6 +546,18 @@ fn signed_in_response(
     key: &ApiKey,
     next: &str,
 ) -> Response {
+    if !ctx.sessions.enabled() {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::signin(
+                root,
+                Some(
+                    "Dashboard sign-in is off in this deployment: it has no session secret \
+                     (NETMON_SESSION_SECRET). The API works with the key as a bearer token.",
+                ),
+            ),
+        );
+    }
     let value = ctx.sessions.issue(key, ctx.clock.now());
     let mut r = see_other(&format!("{root}{next}"));
     r.headers_mut().insert(
