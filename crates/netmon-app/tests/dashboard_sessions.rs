@@ -11,20 +11,11 @@ use netmon_app::http::ApiContext;
 use netmon_app::http::session::{COOKIE, Sessions};
 use netmon_core::TenantId;
 use netmon_core::apikey::Role;
-use netmon_core::events::Envelope;
-use netmon_core::ports::{BusError, Clock, EventBus, HistoryStore};
+use netmon_core::ports::{Clock, HistoryStore};
 use netmon_testkit::clock::ManualClock;
+use netmon_testkit::doubles::NoBus;
 use netmon_testkit::memory::MemoryStore;
 use tower::ServiceExt;
-
-struct NoBus;
-
-#[async_trait::async_trait]
-impl EventBus for NoBus {
-    async fn publish(&self, _: Vec<Envelope>) -> Result<(), BusError> {
-        Ok(())
-    }
-}
 
 async fn router_with(sessions: Sessions) -> (axum::Router, auth::NewKey) {
     let clock = Arc::new(ManualClock::at_fixed_start());

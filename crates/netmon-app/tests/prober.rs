@@ -3,41 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use netmon_app::services::prober::ProberService;
 use netmon_core::events::{Envelope, Event};
 use netmon_core::jobs::ProbeJob;
-use netmon_core::observation::Observation;
-use netmon_core::ports::{BusError, Clock, EventBus, ProbeEngine};
-use netmon_core::target::{CheckSpec, TargetSpec};
+use netmon_core::ports::{BusError, Clock, EventBus};
+use netmon_core::target::TargetSpec;
 use netmon_testkit::clock::ManualClock;
+use netmon_testkit::doubles::{CountingEngine, NoBus};
 use netmon_testkit::suites::fixtures;
-
-#[derive(Default)]
-struct Engine(AtomicUsize);
-
-#[async_trait]
-impl ProbeEngine for Engine {
-    async fn observe(&self, _: &CheckSpec, _: Duration) -> Observation {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Observation {
-            connected: true,
-            status: Some(200),
-            ..Observation::default()
-        }
-    }
-}
-
-struct NoBus;
-
-#[async_trait]
-impl EventBus for NoBus {
-    async fn publish(&self, _: Vec<Envelope>) -> Result<(), BusError> {
-        Ok(())
-    }
-}
 
 fn spec(id: &str, interval: &str) -> TargetSpec {
     serde_json::from_value(serde_json::json!({
@@ -56,7 +31,7 @@ fn results(env: &Envelope) -> Vec<String> {
 #[tokio::test]
 async fn probes_started_too_late_for_their_slot_are_skipped() {
     let clock = Arc::new(ManualClock::at_fixed_start());
-    let engine = Arc::new(Engine::default());
+    let engine = Arc::new(CountingEngine::default());
     let service = ProberService::new(
         engine.clone(),
         Arc::new(NoBus),
@@ -76,7 +51,7 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
     };
     let env = service.run_job_again(&job).await.unwrap();
     assert_eq!(results(&env), ["hourly"]);
-    assert_eq!(engine.0.load(Ordering::SeqCst), 1);
+    assert_eq!(engine.probes(), 1);
     let r = match &env.event {
         Event::ProbeCompleted(b) => b.results[0].slot,
         _ => None,
@@ -114,7 +89,7 @@ impl EventBus for CountingBus {
 #[tokio::test]
 async fn a_job_cancelled_before_it_starts_probes_nothing() {
     let clock = Arc::new(ManualClock::at_fixed_start());
-    let engine = Arc::new(Engine::default());
+    let engine = Arc::new(CountingEngine::default());
     let bus = Arc::new(CountingBus::default());
     let service = ProberService::new(engine.clone(), bus.clone(), clock.clone(), "eu".into(), 4);
     let job = ProbeJob {
@@ -129,7 +104,7 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         .await
         .unwrap();
     assert!(ran.is_none());
-    assert_eq!(engine.0.load(Ordering::SeqCst), 0, "no probe started");
+    assert_eq!(engine.probes(), 0, "no probe started");
     assert_eq!(bus.0.load(Ordering::SeqCst), 0, "nothing published");
 
     let ran = service
@@ -137,6 +112,6 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         .await
         .unwrap();
     assert_eq!(ran.map(|env| results(&env).len()), Some(2));
-    assert_eq!(engine.0.load(Ordering::SeqCst), 2);
+    assert_eq!(engine.probes(), 2);
     assert_eq!(bus.0.load(Ordering::SeqCst), 1);
 }

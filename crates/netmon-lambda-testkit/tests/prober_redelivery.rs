@@ -2,44 +2,16 @@
 //! (SQS `ApproximateReceiveCount` > 1), and probes a first delivery however late it is.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use netmon_core::events::Envelope;
 use netmon_core::jobs::ProbeJob;
-use netmon_core::observation::Observation;
-use netmon_core::ports::{BusError, Clock, EventBus, ProbeEngine};
-use netmon_core::target::{CheckSpec, TargetSpec};
+use netmon_core::ports::Clock;
+use netmon_core::target::TargetSpec;
 use netmon_lambda::functions::prober::prober_over;
 use netmon_lambda::runtime::SqsFunction;
 use netmon_testkit::clock::ManualClock;
+use netmon_testkit::doubles::{CountingEngine, NoBus};
 use netmon_testkit::suites::fixtures;
-
-#[derive(Default)]
-struct Engine(AtomicUsize);
-
-#[async_trait]
-impl ProbeEngine for Engine {
-    async fn observe(&self, _: &CheckSpec, _: Duration) -> Observation {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Observation {
-            connected: true,
-            status: Some(200),
-            ..Observation::default()
-        }
-    }
-}
-
-struct NoBus;
-
-#[async_trait]
-impl EventBus for NoBus {
-    async fn publish(&self, _: Vec<Envelope>) -> Result<(), BusError> {
-        Ok(())
-    }
-}
 
 fn record(job: &ProbeJob, receives: u32) -> SqsEvent {
     let mut m = SqsMessage::default();
@@ -55,7 +27,7 @@ fn record(job: &ProbeJob, receives: u32) -> SqsEvent {
 #[tokio::test]
 async fn a_redelivered_job_skips_probes_too_late_for_their_slot() {
     let clock = Arc::new(ManualClock::at_fixed_start());
-    let engine = Arc::new(Engine::default());
+    let engine = Arc::new(CountingEngine::default());
     let prober = prober_over(engine.clone(), Arc::new(NoBus), clock.clone(), "eu".into());
     let spec: TargetSpec = serde_json::from_value(serde_json::json!({
         "id": "web", "http": {"url": "https://example.com/"}, "interval": "1m"
@@ -71,16 +43,8 @@ async fn a_redelivered_job_skips_probes_too_late_for_their_slot() {
     };
     let first = prober.handle(record(&job, 1)).await.unwrap();
     assert!(first.failures.is_empty());
-    assert_eq!(
-        engine.0.load(Ordering::SeqCst),
-        1,
-        "a first delivery probes"
-    );
+    assert_eq!(engine.probes(), 1, "a first delivery probes");
     let again = prober.handle(record(&job, 2)).await.unwrap();
     assert!(again.failures.is_empty());
-    assert_eq!(
-        engine.0.load(Ordering::SeqCst),
-        1,
-        "a redelivery skips the late probe"
-    );
+    assert_eq!(engine.probes(), 1, "a redelivery skips the late probe");
 }

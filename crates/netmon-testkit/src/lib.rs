@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod contracts;
+pub mod doubles;
 pub mod emulator;
 pub mod memory;
 pub mod providers;
