@@ -9,8 +9,8 @@ use std::ffi::OsString;
 use std::sync::{Arc, Mutex};
 
 use netmon_aws::resources::{
-    ENV_LOCATION, ENV_PUBLIC_URL, FUNCTIONS, QUEUES, SETTINGS, SettingValue, TABLES, TOPICS,
-    function,
+    ENV_LOCATION, ENV_PUBLIC_URL, ENV_SESSION_SECRET, FUNCTIONS, QUEUES, SETTINGS, SettingValue,
+    TABLES, TOPICS, function,
 };
 use netmon_lambda::env::{Env, EnvError};
 use netmon_lambda::functions::{alerter, api, notifier, prober, recorder, scheduler};
@@ -67,6 +67,7 @@ fn deployed_value(name: &str) -> Option<String> {
             (SettingValue::OptionalParameter(_), ENV_PUBLIC_URL) => {
                 "https://netmon.example.com/".to_owned()
             }
+            (SettingValue::OptionalParameter(_), ENV_SESSION_SECRET) => "5e".repeat(32),
             (SettingValue::OptionalParameter(_), _) => "alerts@example.com".to_owned(),
         })
 }

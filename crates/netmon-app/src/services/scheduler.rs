@@ -497,25 +497,17 @@ mod tests {
         }
     }
 
-    /// The cloud design point: 100,000 targets planned by one tick per minute, 10 s to 24 h.
-    #[tokio::test]
-    async fn one_tick_plans_a_minute_of_100k_targets_in_few_sharded_jobs() {
+    /// `n` HTTP targets of the default tenant, target `i` probed every `interval(i)`.
+    fn http_targets(n: usize, interval: impl Fn(usize) -> &'static str) -> Vec<Target> {
         let template: TargetSpec = serde_json::from_value(serde_json::json!({
             "id": "t", "http": {"url": "https://example.com/"}
         }))
         .unwrap();
-        let targets: Vec<Target> = (0..100_000)
+        (0..n)
             .map(|i| {
                 let mut spec = template.clone();
                 spec.id = TargetId::parse(format!("t{i}")).unwrap();
-                // 1% every 10 s, 1% daily, the rest every minute.
-                spec.interval = match i % 100 {
-                    0 => "10s",
-                    1 => "24h",
-                    _ => "1m",
-                }
-                .parse()
-                .unwrap();
+                spec.interval = interval(i).parse().unwrap();
                 Target {
                     tenant: TenantId::default_tenant(),
                     spec,
@@ -524,7 +516,18 @@ mod tests {
                     updated_at: at(0),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// The cloud design point: 100,000 targets planned by one tick per minute, 10 s to 24 h.
+    #[tokio::test]
+    async fn one_tick_plans_a_minute_of_100k_targets_in_few_sharded_jobs() {
+        // 1% every 10 s, 1% daily, the rest every minute.
+        let targets = http_targets(100_000, |i| match i % 100 {
+            0 => "10s",
+            1 => "24h",
+            _ => "1m",
+        });
         let sink = Arc::new(Recording::default());
         let scheduler = Scheduler::new(sink.clone(), sink.clone(), sink.clone(), 50)
             .with_slot(std::time::Duration::from_secs(10));
@@ -567,6 +570,48 @@ mod tests {
         );
         let slots: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.scheduled_for).collect();
         assert_eq!(slots.len(), 6, "spread over the minute");
+    }
+
+    /// A tick 45 s late (EventBridge may deliver that late) still sends every probe of the
+    /// minute it plans on time: planning the tick's own minute would leave out every slot of
+    /// its first 35 s (netmon-sim seed 6521 lost an outage that way).
+    #[tokio::test]
+    async fn a_late_tick_plans_the_next_minute_in_full() {
+        let targets = http_targets(600, |_| "1m");
+        let minute = schedule::floor_minute(at(6_000));
+        let late = minute + chrono::Duration::seconds(45);
+        let planned = |sink: &Recording| {
+            sink.jobs
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|j| (j.scheduled_for, j.targets.len()))
+                .collect::<Vec<_>>()
+        };
+
+        let ahead = Arc::new(Recording::default());
+        let report = Scheduler::new(ahead.clone(), ahead.clone(), ahead.clone(), 50)
+            .with_slot(std::time::Duration::from_secs(10))
+            .plan_ahead_at(&targets, minute, late)
+            .await
+            .unwrap();
+        assert_eq!(report.probes, 600, "every one-minute target once");
+        let next = minute + chrono::Duration::seconds(60);
+        assert!(
+            planned(&ahead)
+                .iter()
+                .all(|(slot, _)| *slot >= next && *slot < next + chrono::Duration::seconds(60)),
+            "all in the next minute"
+        );
+
+        // The tick's own minute, planned as late, loses most of its slots.
+        let own = Arc::new(Recording::default());
+        let report = Scheduler::new(own.clone(), own.clone(), own.clone(), 50)
+            .with_slot(std::time::Duration::from_secs(10))
+            .plan_minute_at(&targets, minute, late)
+            .await
+            .unwrap();
+        assert!(report.probes < 600 / 2, "{} probes", report.probes);
     }
 
     #[test]
