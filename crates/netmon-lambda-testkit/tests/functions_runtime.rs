@@ -364,6 +364,20 @@ async fn every_function_binary_answers_its_sample_event() {
         .map(|t| t["spec"]["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["backup", "web"], "{body}");
+
+    // Deployed without a session secret, the dashboard signs nobody in, even with a good key.
+    let mut signin = sample("api");
+    signin["rawPath"] = json!("/signin");
+    signin["requestContext"]["http"]["path"] = json!("/signin");
+    signin["requestContext"]["http"]["method"] = json!("POST");
+    signin["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+    signin["headers"]["origin"] = json!("https://abc123.execute-api.us-east-1.amazonaws.com");
+    signin["body"] = json!(format!("key={}", key.secret));
+    let out = invoke(&bin, &res, "api", signin).await;
+    assert_eq!(out["statusCode"], 503, "{out}");
+    let cookies = out["cookies"].as_array().map_or(0, Vec::len);
+    assert_eq!(cookies, 0, "no session cookie: {out}");
+    assert!(out["headers"]["set-cookie"].is_null(), "{out}");
 }
 
 /// A missing variable fails the cold start with a message naming it, before any event.
