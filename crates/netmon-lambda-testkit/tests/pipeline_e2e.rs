@@ -24,7 +24,10 @@ use netmon_testkit::suites::fixtures;
 use serde_json::json;
 use support::{Stack, eventually, logs, minute};
 
-const IDLE: Duration = Duration::from_secs(30);
+/// How long a round may take to drain: more than one invocation's 30 s budget, since an
+/// invocation that the injected faults keep in SDK backoff until its timeout is retried, and
+/// the round must see that retry through (a round as long as one budget failed under load).
+const IDLE: Duration = Duration::from_secs(75);
 
 fn tenant() -> TenantId {
     TenantId::default_tenant()
