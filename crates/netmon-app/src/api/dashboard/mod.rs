@@ -461,6 +461,22 @@ async fn post_guard(
     Ok(s)
 }
 
+/// A form post that changes one resource: [`change_guard`], then the resource's id from the
+/// path (404, naming `what`, when it is not a valid id).
+async fn change_guard_for<T, E>(
+    ctx: &ApiContext,
+    headers: &HeaderMap,
+    root: &str,
+    body: &[u8],
+    id: &str,
+    what: &str,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<(Signed, T), Response> {
+    let s = change_guard(ctx, headers, root, body).await?;
+    let parsed = parse(id).map_err(|_| not_found(root, what))?;
+    Ok((s, parsed))
+}
+
 /// A form post that changes something: [`post_guard`], and a key that may write.
 async fn change_guard(
     ctx: &ApiContext,
@@ -684,13 +700,15 @@ async fn check_now(
     body: Bytes,
 ) -> Response {
     let root = root_of(uri.path());
-    let s = match change_guard(&ctx, &headers, &root, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Ok(target) = TargetId::parse(&id) else {
-        return not_found(&root, "target");
-    };
+    let (s, target) =
+        match change_guard_for(&ctx, &headers, &root, &body, &id, "target", |i: &str| {
+            TargetId::parse(i)
+        })
+        .await
+        {
+            Ok(guarded) => guarded,
+            Err(r) => return r,
+        };
     let notice = match crate::api::check_target(&ctx, &s.principal.tenant, &target).await {
         Ok((_, result)) => pages::Notice::checked(&result),
         Err(p) if p.status == 404 => {
@@ -710,12 +728,13 @@ async fn set_enabled(
     enabled: bool,
 ) -> Response {
     let root = root_of(uri.path());
-    let s = match change_guard(ctx, headers, &root, body).await {
-        Ok(s) => s,
+    let (s, target) = match change_guard_for(ctx, headers, &root, body, id, "target", |i: &str| {
+        TargetId::parse(i)
+    })
+    .await
+    {
+        Ok(guarded) => guarded,
         Err(r) => return r,
-    };
-    let Ok(target) = TargetId::parse(id) else {
-        return not_found(&root, "target");
     };
     match crate::api::set_enabled(ctx, &s.principal, &target, enabled).await {
         // `{root}` is the site root; the target page is `targets/{id}` below it.
@@ -809,13 +828,15 @@ async fn channel_test(
     body: Bytes,
 ) -> Response {
     let root = root_of(uri.path());
-    let s = match change_guard(&ctx, &headers, &root, &body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Ok(channel) = ChannelId::parse(&id) else {
-        return not_found(&root, "channel");
-    };
+    let (s, channel) =
+        match change_guard_for(&ctx, &headers, &root, &body, &id, "channel", |i: &str| {
+            ChannelId::parse(i)
+        })
+        .await
+        {
+            Ok(guarded) => guarded,
+            Err(r) => return r,
+        };
     let notice = match crate::api::send_test(&ctx, &s.principal.tenant, &channel).await {
         Ok(Ok(())) => pages::Notice::ok(&format!(
             "Test notification delivered to {}.",
