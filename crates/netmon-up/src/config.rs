@@ -495,6 +495,25 @@ mod tests {
     }
 
     #[test]
+    fn raw_retention_defaults_to_48h_and_must_be_at_least_2h() {
+        let cfg = parse("location: lab\n", "n.yaml", Path::new("/")).unwrap();
+        assert_eq!(
+            cfg.history.raw_retention,
+            HumanDuration::from_secs(48 * 3600)
+        );
+        let cfg = parse("history: {raw_retention: 6h}\n", "n.yaml", Path::new("/")).unwrap();
+        assert_eq!(
+            cfg.history.raw_retention,
+            HumanDuration::from_secs(6 * 3600)
+        );
+        let e = err("history:\n  raw_retention: 90m\n");
+        assert_eq!(e.key.as_deref(), Some("history.raw_retention"));
+        assert!(e.message.contains("at least 2h"), "{e}");
+        let e = err("history: {keep: 1d}\n");
+        assert!(e.message.contains("unknown field `keep`"), "{e}");
+    }
+
+    #[test]
     fn bad_interval() {
         let e = err("targets:\n  - id: web\n    http: {url: 'https://x'}\n    interval: 2s\n");
         assert_eq!(e.line, Some(4));

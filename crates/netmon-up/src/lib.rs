@@ -542,3 +542,24 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         public_url: config.public_url.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_raw_retention_under_two_hours_is_refused_before_anything_starts() {
+        let config = config::parse(
+            "store: /nonexistent/netmon.db\n",
+            "t.yaml",
+            std::path::Path::new("/"),
+        )
+        .expect("config");
+        let mut opts = Options::new(config);
+        assert_eq!(opts.raw_retention, chrono::Duration::hours(48));
+        opts.raw_retention = chrono::Duration::minutes(90);
+        let e = start(opts).await.err().expect("refused");
+        assert!(matches!(e, StartError::RawRetention(_)), "{e}");
+        assert!(e.to_string().contains("at least 2h"), "{e}");
+    }
+}
