@@ -177,6 +177,27 @@ pub fn aggregate<'a>(
     buckets.into_values().collect()
 }
 
+/// Hourly buckets (ascending) as buckets of `granularity`: days merge their hours, so a store
+/// keeping hourly rollups answers day queries with the same numbers as [`aggregate`].
+pub fn regroup(
+    hours: impl IntoIterator<Item = HistoryBucket>,
+    granularity: Granularity,
+) -> Vec<HistoryBucket> {
+    let mut out: Vec<HistoryBucket> = Vec::new();
+    for h in hours {
+        let start = granularity.floor(h.start);
+        match out.last_mut() {
+            Some(last) if last.start == start => last.merge(&h),
+            _ => {
+                let mut b = HistoryBucket::empty(start);
+                b.merge(&h);
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
 /// Milliseconds to whole microseconds, rounded *up* so that for every integer bound `b`,
 /// `from_micros(to_micros(x)) <= b` exactly when `x <= b`. The latency histogram's bounds are
 /// whole milliseconds, so a stored duration lands in the same bucket as the original. Non-finite

@@ -618,6 +618,18 @@ async fn steady_state_bytes_per_target() {
             .unwrap()
     };
     let (raw, rollups, details) = (count("raw"), count("rollups"), count("details"));
+    // Per table and index, when this SQLite has the dbstat table.
+    if let Ok(mut stmt) =
+        conn.prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+    {
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap();
+        for row in rows {
+            let (name, bytes) = row.unwrap();
+            println!("  {name}: {} bytes per target", bytes / targets);
+        }
+    }
     let free: i64 = conn
         .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         .unwrap();

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use netmon_core::history::{
-    Granularity, HistoryBucket, LatencyHistogram, aggregate, from_micros, to_micros,
+    Granularity, HistoryBucket, LatencyHistogram, aggregate, from_micros, regroup, to_micros,
 };
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::observation::{ConditionResult, PhaseTimings, ProbeError};
@@ -267,11 +267,18 @@ fn detail_id(tx: &Transaction<'_>, series: i64, body: &str, hour: i64) -> Result
     }
 }
 
-/// The histogram's counts as LEB128 varints: a one-minute target's hour takes a few bytes.
+/// The histogram as LEB128 varints: the number of leading empty buckets, then the counts from
+/// the first non-empty one (trailing zeros are never stored). A one-minute target's hour takes
+/// about five bytes; an empty histogram none.
 fn encode_latency(h: &LatencyHistogram) -> Vec<u8> {
-    let mut out = Vec::with_capacity(h.counts().len());
-    for &c in h.counts() {
-        let mut v = c;
+    let counts = h.counts();
+    let skip = counts.iter().take_while(|c| **c == 0).count();
+    if skip == counts.len() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(counts.len() - skip + 1);
+    for v in std::iter::once(skip as u32).chain(counts[skip..].iter().copied()) {
+        let mut v = v;
         loop {
             let byte = (v & 0x7f) as u8;
             v >>= 7;
@@ -286,12 +293,12 @@ fn encode_latency(h: &LatencyHistogram) -> Vec<u8> {
 }
 
 fn decode_latency(bytes: &[u8]) -> Result<LatencyHistogram, StoreError> {
-    let mut counts = Vec::new();
+    let mut values = Vec::new();
     let (mut v, mut shift) = (0u64, 0u32);
     for &b in bytes {
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            counts.push(u32::try_from(v).map_err(|_| corrupt_latency())?);
+            values.push(u32::try_from(v).map_err(|_| corrupt_latency())?);
             (v, shift) = (0, 0);
         } else {
             shift += 7;
@@ -303,7 +310,15 @@ fn decode_latency(bytes: &[u8]) -> Result<LatencyHistogram, StoreError> {
     if shift != 0 {
         return Err(corrupt_latency());
     }
-    Ok(LatencyHistogram::from_counts(counts))
+    let Some((&skip, counts)) = values.split_first() else {
+        return Ok(LatencyHistogram::default());
+    };
+    if skip as usize > netmon_core::history::LATENCY_BOUNDS_MS.len() {
+        return Err(corrupt_latency());
+    }
+    let mut all = vec![0; skip as usize];
+    all.extend_from_slice(counts);
+    Ok(LatencyHistogram::from_counts(all))
 }
 
 fn corrupt_latency() -> StoreError {
@@ -776,20 +791,7 @@ impl HistoryStore for SqliteStore {
                 Ok(hours.into_values().collect::<Vec<HistoryBucket>>())
             })
             .await?;
-        Ok(match granularity {
-            Granularity::Hour => hours,
-            Granularity::Day => {
-                let mut days: std::collections::BTreeMap<DateTime<Utc>, HistoryBucket> =
-                    std::collections::BTreeMap::new();
-                for h in hours {
-                    let day = Granularity::Day.floor(h.start);
-                    days.entry(day)
-                        .or_insert_with(|| HistoryBucket::empty(day))
-                        .merge(&h);
-                }
-                days.into_values().collect()
-            }
-        })
+        Ok(regroup(hours, granularity))
     }
 
     /// From raw results, so only as far back as they are kept (48 hours by default).
@@ -897,7 +899,20 @@ mod tests {
         for h in [h, big, LatencyHistogram::default()] {
             assert_eq!(decode_latency(&encode_latency(&h)).unwrap(), h);
         }
+        let mut h = LatencyHistogram::default();
+        h.record(25.0);
+        h.record(45.0);
+        assert_eq!(
+            encode_latency(&h),
+            [8, 1, 1],
+            "leading empty buckets as a count"
+        );
+        assert!(encode_latency(&LatencyHistogram::default()).is_empty());
         assert!(decode_latency(&[0x80]).is_err(), "truncated varint");
+        assert!(
+            decode_latency(&[200, 1]).is_err(),
+            "skips past the last bucket"
+        );
         assert!(decode_latency(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
     }
 }

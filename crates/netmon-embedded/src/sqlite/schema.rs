@@ -190,8 +190,8 @@ CREATE TABLE raw (
     PRIMARY KEY (series, at, location)
 ) WITHOUT ROWID;
 
--- One row per target and UTC hour (hours since the epoch); `latency` is the shared histogram's
--- counts as varints, trailing zeros dropped.
+-- One row per target and UTC hour (hours since the epoch); `latency` is the shared histogram as
+-- varints: the number of leading empty buckets, then the counts (history.rs, `encode_latency`).
 CREATE TABLE rollups (
     series  INTEGER NOT NULL,
     hour    INTEGER NOT NULL,
