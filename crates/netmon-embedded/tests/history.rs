@@ -650,3 +650,69 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
 }
+
+/// Bytes per raw result: 10,000 typical results (10 HTTPS targets, one a minute) in the compact
+/// table, and the same as JSON rows of the version 1-4 `results` table; each store VACUUMed,
+/// minus the same store empty. Run:
+/// `cargo test -p netmon-embedded --test history -- --ignored --nocapture raw_row_bytes`
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn raw_row_bytes_before_and_after() {
+    let tenant = fixtures::tenant("size");
+    let mut rng = Rng(3);
+    let results: Vec<ProbeResult> = (0..1_000)
+        .flat_map(|m| (0..10).map(move |t| (m, t)))
+        .map(|(m, t)| {
+            let at = base() + Duration::minutes(m) + Duration::milliseconds(rng.below(900) as i64);
+            let ms = 20.0 + rng.below(60_000) as f64 / 1000.0;
+            http_result(&tenant, &format!("target-{t:02}"), "local", at, true, ms)
+        })
+        .collect();
+    let dir = TempDir::new();
+    let size = |path: &Path| {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute_batch("VACUUM").expect("vacuum");
+        drop(conn);
+        file_size(path) as f64
+    };
+    let (empty, compact, legacy) = (dir.0.join("e.db"), dir.0.join("c.db"), dir.0.join("l.db"));
+    for path in [&empty, &compact, &legacy] {
+        SqliteStore::open(path).await.expect("open").close().await;
+    }
+    let store = SqliteStore::open(&compact).await.expect("open");
+    store.record(&results).await.expect("record");
+    store.close().await;
+    {
+        let conn = rusqlite::Connection::open(&legacy).expect("open");
+        conn.execute_batch(
+            "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
+             DROP TABLE rollups; DROP TABLE rollup_state;",
+        )
+        .expect("drop");
+        let tx = conn.unchecked_transaction().expect("tx");
+        for r in &results {
+            tx.execute(
+                "INSERT INTO results (tenant, target, location, started_at, up, duration_ms, \
+                 body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    r.tenant.as_str(),
+                    r.target.as_str(),
+                    r.location,
+                    r.started_at.timestamp_nanos_opt().unwrap(),
+                    true,
+                    r.duration_ms,
+                    serde_json::to_string(r).unwrap(),
+                ],
+            )
+            .expect("insert");
+        }
+        tx.commit().expect("commit");
+    }
+    let base_size = size(&empty);
+    let n = results.len() as f64;
+    println!(
+        "bytes per raw result: version 4 (JSON row + 2 indexes) {:.0}, version 5 (compact) {:.0}",
+        (size(&legacy) - base_size) / n,
+        (size(&compact) - base_size) / n
+    );
+}
