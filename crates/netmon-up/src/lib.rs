@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::loops::{ChannelJobQueue, probe_workers, prune_loop, scheduler_loop};
+use crate::loops::{ChannelJobQueue, history_loop, probe_workers, scheduler_loop};
 pub use crate::serve::ServerLimits;
 pub use crate::sync::{apply_config, ensure_admin_key};
 
@@ -487,7 +487,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
             relay.run(clock, relay_retry, rx).await;
         }));
     }
-    tasks.push(tokio::spawn(prune_loop(
+    tasks.push(tokio::spawn(history_loop(
         store.clone(),
         clock.clone(),
         Retention {

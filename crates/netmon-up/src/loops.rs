@@ -218,7 +218,7 @@ async fn next_heartbeat_deadline(
 /// Rolls up settled hours, then prunes, at start (catching up on hours missed while stopped)
 /// and then each hour just after the previous one settled. Both work in short batches on the
 /// store's thread, so the pipeline's writes interleave with them.
-pub(crate) async fn prune_loop(
+pub(crate) async fn history_loop(
     store: Arc<SqliteStore>,
     clock: Arc<dyn Clock>,
     keep: Retention,
