@@ -295,7 +295,9 @@ pub trait HistoryStore: Send + Sync {
         granularity: crate::history::Granularity,
     ) -> Result<Vec<crate::history::HistoryBucket>, StoreError>;
 
-    /// Results of one target at or after `since`, oldest first, at most `limit`.
+    /// Results of one target at or after `since`, oldest first, at most `limit`. Raw results
+    /// are kept for a bounded window (embedded: `history.raw_retention`, 48 h by default; cloud:
+    /// 3 days), so older ones are simply absent; long-term history is in `buckets`.
     async fn results_since(
         &self,
         tenant: &TenantId,
