@@ -11,7 +11,8 @@
 //! - `stream`: the function as deployed (`SchedulerFunction::tick`: the outbox sweep, the
 //!   claim, `Scheduler::plan_ahead_from`).
 //!
-//! Each child reports its peak heap (a counting allocator, reset before the tick) and its peak
+//! Each child reports the tick's CPU time (user + system: Lambda gives a function a share of a
+//! vCPU proportional to its memory, a full one at 1,769 MB), its peak heap (a counting allocator, reset before the tick) and its peak
 //! RSS (`VmHWM`, reset through `/proc/self/clear_refs` before the tick; it includes the runtime,
 //! the SDK clients and the binary, as Lambda's "Max Memory Used" does).
 //!
@@ -83,11 +84,27 @@ const SHARDS: usize = 1024;
 const CHILD: &str = "NETMON_BENCH_SCHEDULER_WAY";
 
 fn minute() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 60, 0).unwrap_or_default()
+    // A whole minute, 2027-01-15T08:00:00Z.
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
 }
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// User + system CPU seconds this process has used (`/proc/self/stat`, clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Kilobytes from a `/proc/self/status` line such as `VmHWM:   123456 kB`.
@@ -106,7 +123,7 @@ fn status_kb(field: &str) -> usize {
 /// A typical HTTP target (two conditions, two tags, ~0.5 KB of JSON), half of them in one large
 /// tenant and the rest in tenants of 50.
 fn target(i: usize) -> Target {
-    let tenant = if i % 2 == 0 {
+    let tenant = if i.is_multiple_of(2) {
         "acme".to_owned()
     } else {
         format!("tenant-{}", i / 100)
@@ -212,6 +229,7 @@ async fn child(way: &str) {
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
     let heap_before = LIVE.load(Ordering::Relaxed);
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let (targets, probes, jobs) = match way {
         "read-all" => {
             let (store, scheduler) = &read_all;
@@ -228,6 +246,7 @@ async fn child(way: &str) {
         }
     };
     let elapsed = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     println!(
         "{}",
         serde_json::json!({
@@ -236,6 +255,7 @@ async fn child(way: &str) {
             "probes": probes,
             "jobs": jobs,
             "seconds": elapsed.as_secs_f64(),
+            "cpu_seconds": cpu,
             "heap_before_mib": mib(heap_before),
             "heap_peak_mib": mib(PEAK.load(Ordering::Relaxed)),
             "rss_before_mib": rss_before as f64 / 1024.0,
@@ -277,9 +297,9 @@ async fn main() {
     );
     let exe = std::env::current_exe().expect("current exe");
     println!(
-        "| way | targets | probes | jobs | tick s | heap peak MiB (before) | RSS peak MiB (before) |"
+        "| way | targets | probes | jobs | tick s (emulator) | CPU s | heap peak MiB (before) | RSS peak MiB (before) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for way in ["read-all", "stream"] {
         // The emulator's SQS slows down as a queue grows: each way starts from an empty one.
         clients
@@ -303,11 +323,12 @@ async fn main() {
         let line = String::from_utf8_lossy(&out.stdout);
         let v: serde_json::Value = serde_json::from_str(line.trim()).expect("child's report");
         println!(
-            "| {way} | {} | {} | {} | {:.1} | {:.1} ({:.1}) | {:.1} ({:.1}) |",
+            "| {way} | {} | {} | {} | {:.1} | {:.2} | {:.1} ({:.1}) | {:.1} ({:.1}) |",
             v["targets"],
             v["probes"],
             v["jobs"],
             v["seconds"].as_f64().unwrap_or(0.0),
+            v["cpu_seconds"].as_f64().unwrap_or(0.0),
             v["heap_peak_mib"].as_f64().unwrap_or(0.0),
             v["heap_before_mib"].as_f64().unwrap_or(0.0),
             v["rss_peak_mib"].as_f64().unwrap_or(0.0),
