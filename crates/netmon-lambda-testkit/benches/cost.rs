@@ -29,10 +29,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::any;
 use netmon_aws::clients::Clients;
+use netmon_aws::dynamo::history::{DynamoHistoryStore, SETTLE};
 use netmon_aws::resources;
 use netmon_core::TenantId;
-use netmon_lambda_testkit::metrics::CallSnapshot;
+use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
 use netmon_lambda_testkit::runner::{Runner, RunningRunner};
+use netmon_testkit::clock::ManualClock;
 use netmon_testkit::servers::WebhookReceiver;
 use serde_json::json;
 use support::{SOURCES, Stack, minute};
@@ -187,6 +189,43 @@ async fn deployed_runner(stack: &Stack) -> RunningRunner {
             .expect("deployed event source");
     }
     runner.start().await.expect("runner starts")
+}
+
+fn hour_of(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    t.with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
+}
+
+struct Rollup {
+    calls: CallSnapshot,
+    duration: Duration,
+}
+
+/// The hourly rollups of every tenant-hour the run wrote, as the recorder runs them once an
+/// hour has settled: its history store with a clock past `last_hour`'s settling, swept once
+/// (the same `roll_pending` the recorder triggers), its calls counted apart.
+async fn measure_rollup(stack: &Stack, last_hour: chrono::DateTime<chrono::Utc>) -> Rollup {
+    let counter = CallCounter::new();
+    let clients = Clients::builder(&stack.sdk)
+        .interceptor(Some(counter.interceptor()))
+        .build();
+    let clock = Arc::new(ManualClock::new(
+        last_hour + chrono::TimeDelta::hours(1) + SETTLE + chrono::TimeDelta::minutes(1),
+    ));
+    let store = DynamoHistoryStore::new(
+        clients.dynamodb.clone(),
+        stack.var(resources::ENV_HISTORY_TABLE),
+        clock,
+    );
+    let started = Instant::now();
+    store.sweep_if_due().await;
+    Rollup {
+        calls: counter.snapshot(),
+        duration: started.elapsed(),
+    }
 }
 
 /// One priced line of the bill, over the measured minutes.
@@ -360,6 +399,8 @@ async fn run(o: Options) {
     let mut probes = 0;
     let mut seen_invocations = 0;
     let total = o.warmup + o.ticks;
+    // Results carry the real time they were probed at: the history hours the run wrote.
+    let first_hour = hour_of(chrono::Utc::now());
     for tick in 0..total {
         // Down for 4 minutes, up for 4: with thresholds of 2, one transition every 4 minutes.
         flappy.down.store((tick / 4) % 2 == 1, Ordering::SeqCst);
@@ -411,6 +452,12 @@ async fn run(o: Options) {
     }
     runner.stop().await;
     let notifications = hook.received().len();
+    let last_hour = hour_of(chrono::Utc::now());
+    let hours = ((last_hour - first_hour).num_hours() + 1).max(1) as f64;
+    progress(format!(
+        "rolling up the {hours} history hour(s) written, as the recorder does an hour after it ends"
+    ));
+    let rollup = measure_rollup(&stack, last_hour).await;
 
     // Price it.
     let mut terms = Vec::new();
@@ -441,6 +488,31 @@ async fn run(o: Options) {
         }
     }
     aws_terms("pollers", &polling, &mut terms);
+    // The rollup read `total` minutes of blocks and wrote each target's slots of `hours`
+    // hours: reads and its duration scale with minutes of blocks, writes with hours.
+    let mut rolled = Vec::new();
+    aws_terms("rollup", &rollup.calls, &mut rolled);
+    for mut t in rolled {
+        let scale = if t.unit == "WRU" {
+            o.ticks as f64 / (hours * 60.0)
+        } else {
+            o.ticks as f64 / total as f64
+        };
+        t.quantity *= scale;
+        t.dollars *= scale;
+        terms.push(t);
+    }
+    let gb_s =
+        billed_seconds(&[rollup.duration]) * memory_gb("recorder") * o.ticks as f64 / total as f64;
+    terms.push(Term {
+        function: "rollup",
+        service: "Lambda",
+        what: "duration at the recorder's memory".into(),
+        quantity: gb_s,
+        unit: "GB-s",
+        dollars: gb_s * LAMBDA_PER_GB_S,
+        fixed: false,
+    });
     let idle_receives = IDLE_RECEIVES_PER_QUEUE_MINUTE * SOURCES.len() as f64 * o.ticks as f64;
     terms.push(Term {
         function: "pollers",
@@ -493,10 +565,11 @@ async fn run(o: Options) {
             t.function,
             t.service,
             t.what,
-            t.quantity,
+            t.quantity + 0.0,
             t.unit,
-            t.dollars / minutes * TICKS_PER_MONTH,
-            per_target_month(t, targets),
+            // `+ 0.0`: no "-0.0" for an empty term.
+            t.dollars / minutes * TICKS_PER_MONTH + 0.0,
+            per_target_month(t, targets) + 0.0,
             if t.fixed { "  (fixed)" } else { "" }
         );
     }
@@ -524,7 +597,10 @@ async fn run(o: Options) {
          ({} cores) against the emulator, a proxy for Lambda's. Fixed terms (paid once a minute \
          whatever the target count): the scheduler's invocation, its tick claim (PutItem) and \
          index reads (the outbox sweep), and Lambda's idle SQS long polls (modelled: {} \
-         receives a minute per queue). Everything else is taken as per target, scaled linearly \
+         receives a minute per queue). Hourly rollups (function `rollup`): every tenant-hour \
+         the run wrote is rolled up once it has settled, as the recorder does; its reads and \
+         duration are scaled from the minutes of blocks read to a full hour, its writes (a slot \
+         per target-hour) counted once per hour. Everything else is taken as per target, scaled linearly \
          from this tenant mix. Event deliveries from SNS to SQS are free; the runner's queue-depth \
          checks are not billed.",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
