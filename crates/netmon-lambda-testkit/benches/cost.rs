@@ -417,6 +417,13 @@ async fn run(o: Options) {
         let new = &invocations[seen_invocations..];
         seen_invocations = invocations.len();
         let failed = new.iter().filter(|i| i.error.is_some()).count();
+        if let Some(i) = new.iter().find(|i| i.error.is_some()) {
+            progress(format!(
+                "  a {} invocation failed (its batch is retried after the visibility timeout): {}",
+                i.function,
+                i.error.as_deref().unwrap_or_default()
+            ));
+        }
         let warm = tick >= o.warmup;
         progress(format!(
             "minute {}/{total}{}: {} targets in {} jobs, {} invocations{}, {:.1} s",
