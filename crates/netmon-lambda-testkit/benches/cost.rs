@@ -33,7 +33,7 @@ use netmon_aws::dynamo::history::{DynamoHistoryStore, SETTLE};
 use netmon_aws::resources;
 use netmon_core::TenantId;
 use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
-use netmon_lambda_testkit::runner::{Runner, RunningRunner};
+use netmon_lambda_testkit::runner::{Runner, RunningRunner, SourceSettings};
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::servers::WebhookReceiver;
 use serde_json::json;
@@ -53,7 +53,11 @@ const TICKS_PER_MONTH: f64 = 43_200.0;
 /// ReceiveMessage requests a minute. Modelled, not measured: the runner polls differently.
 const IDLE_RECEIVES_PER_QUEUE_MINUTE: f64 = 5.0 * 3.0;
 /// Waiting for a tick's work to drain: several batching windows and invocation budgets.
-const IDLE: Duration = Duration::from_secs(300);
+const IDLE: Duration = Duration::from_secs(1200);
+/// Function timeouts on the emulator (see `deployed_runner`), and visibility timeouts above
+/// them so that a long invocation's batch is not handed out again while it runs.
+const EMULATOR_TIMEOUT: Duration = Duration::from_secs(300);
+const VISIBILITY_S: u32 = 400;
 const FUNCTIONS: [&str; 5] = support::FUNCTIONS;
 
 struct Options {
@@ -184,9 +188,12 @@ async fn deployed_runner(stack: &Stack) -> RunningRunner {
         .scheduler(stack.scheduler.clone())
         .tick_clock(stack.tick_clock.clone());
     for (name, queue) in SOURCES {
-        runner = runner
-            .source(stack.var(queue), stack.function(name))
-            .expect("deployed event source");
+        let mut settings = SourceSettings::deployed(name).expect("deployed event source");
+        // The emulator, not the function, is slow: a warm-up minute of first results is a
+        // state transaction per target, and moto copies the whole table for each. Durations
+        // are measured either way; a timeout would only retry the batch.
+        settings.function_timeout = settings.function_timeout.max(EMULATOR_TIMEOUT);
+        runner = runner.source_with(stack.var(queue), settings, stack.function(name));
     }
     runner.start().await.expect("runner starts")
 }
@@ -340,9 +347,9 @@ async fn run(o: Options) {
     let t0 = Instant::now();
     let progress = |msg: String| eprintln!("cost [{:>5.0} s] {msg}", t0.elapsed().as_secs_f64());
     progress("provisioning the emulator's queues, topics and tables".into());
-    // Deployed visibility timeouts are longer than the longest batching window (30 s); a
+    // Visibility timeouts must be longer than the longest batching window (30 s) too: a
     // shorter one would hand a collecting batch its own messages again.
-    let stack = Stack::with_visibility("cost", 120).await;
+    let stack = Stack::with_visibility("cost", VISIBILITY_S).await;
     let healthy = Site::start(o.latency).await;
     let flappy = Site::start(o.latency).await;
     let hook = WebhookReceiver::start().await;
