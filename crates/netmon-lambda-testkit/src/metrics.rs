@@ -849,4 +849,147 @@ mod tests {
         assert_eq!(d.total_errors(), 0);
         assert_eq!(d.dynamodb_item_writes, 3);
     }
+
+    /// An item of exactly `bytes` bytes: attribute `p` (1 byte) holding a string.
+    fn sized(bytes: usize) -> HashMap<String, AttributeValue> {
+        HashMap::from([("p".to_owned(), AttributeValue::S("x".repeat(bytes - 1)))])
+    }
+
+    #[test]
+    fn writes_are_priced_per_item_size_and_twice_in_transactions() {
+        let put = PutItemInput::builder()
+            .table_name("t")
+            .set_item(Some(sized(2500)))
+            .build()
+            .unwrap();
+        let billed = write_billing(&erased(put));
+        assert_eq!((billed.write_units, billed.bytes), (3, 2500));
+        let tx = TransactWriteItemsInput::builder()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name("t")
+                            .set_item(Some(sized(1500)))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name("t")
+                            .set_key(Some(sized(10)))
+                            .condition_expression("attribute_exists(p)")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(write_billing(&erased(tx)).write_units, 2 * 2 + 2);
+        let batch = BatchWriteItemInput::builder()
+            .request_items(
+                "t",
+                vec![
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(sized(100)))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(sized(1025)))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                ],
+            )
+            .build()
+            .unwrap();
+        assert_eq!(write_billing(&erased(batch)).write_units, 1 + 2);
+    }
+
+    #[test]
+    fn reads_are_priced_from_what_they_returned() {
+        let strong = ReadRequest {
+            consistent: true,
+            ..ReadRequest::default()
+        };
+        let eventual = ReadRequest::default();
+        let get = GetItemOutput::builder().set_item(Some(sized(5000))).build();
+        let get = Output::erase(get);
+        assert_eq!(read_units(&get, &strong), (5000, 4));
+        assert_eq!(read_units(&get, &eventual), (5000, 2));
+        let missing = Output::erase(GetItemOutput::builder().build());
+        assert_eq!(read_units(&missing, &strong), (0, 2));
+        // A Query rounds the sum of its items once: 3 x 1,500 B = 4,500 B is 2 x 4 KB.
+        let query = QueryOutput::builder()
+            .items(sized(1500))
+            .items(sized(1500))
+            .items(sized(1500))
+            .count(3)
+            .scanned_count(3)
+            .build();
+        assert_eq!(read_units(&Output::erase(query), &eventual), (4500, 2));
+        // Filtered: billed for what it read before the filter.
+        let filtered = QueryOutput::builder()
+            .items(sized(1000))
+            .count(1)
+            .scanned_count(5)
+            .build();
+        assert_eq!(read_units(&Output::erase(filtered), &strong), (1000, 4));
+    }
+
+    #[test]
+    fn sqs_and_sns_payloads_are_measured() {
+        let batch = SendMessageBatchInput::builder()
+            .queue_url("q")
+            .entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id("a")
+                    .message_body("x".repeat(70_000))
+                    .build()
+                    .unwrap(),
+            )
+            .entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id("b")
+                    .message_body("y".repeat(100))
+                    .message_attributes(
+                        "k",
+                        SqsAttr::builder()
+                            .data_type("String")
+                            .string_value("v")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let bytes = message_payload(&erased(batch)).unwrap();
+        assert_eq!(bytes, 70_000 + 100 + 1 + 6 + 1);
+        assert_eq!(billing::billed_requests(bytes), 2);
+        let publish = PublishInput::builder()
+            .message("hello")
+            .subject("s")
+            .build()
+            .unwrap();
+        assert_eq!(message_payload(&erased(publish)), Some(6));
+        let get = aws_sdk_dynamodb::operation::get_item::GetItemInput::builder()
+            .table_name("t")
+            .build()
+            .unwrap();
+        assert_eq!(message_payload(&erased(get)), None);
+    }
 }
