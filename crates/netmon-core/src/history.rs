@@ -177,6 +177,54 @@ pub fn aggregate<'a>(
     buckets.into_values().collect()
 }
 
+/// Hourly buckets (ascending) as buckets of `granularity`: days merge their hours, so a store
+/// keeping hourly rollups answers day queries with the same numbers as [`aggregate`].
+pub fn regroup(
+    hours: impl IntoIterator<Item = HistoryBucket>,
+    granularity: Granularity,
+) -> Vec<HistoryBucket> {
+    let mut out: Vec<HistoryBucket> = Vec::new();
+    for h in hours {
+        let start = granularity.floor(h.start);
+        match out.last_mut() {
+            Some(last) if last.start == start => last.merge(&h),
+            _ => {
+                let mut b = HistoryBucket::empty(start);
+                b.merge(&h);
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+/// Milliseconds to whole microseconds, rounded *up* so that for every integer bound `b`,
+/// `from_micros(to_micros(x)) <= b` exactly when `x <= b`. The latency histogram's bounds are
+/// whole milliseconds, so a stored duration lands in the same bucket as the original. Non-finite
+/// values become 0. Stores that keep durations as integers use this pair.
+pub fn to_micros(ms: f64) -> i64 {
+    if !ms.is_finite() {
+        return 0;
+    }
+    // Beyond ~31 years precision is moot; integers stay exact in f64 below this.
+    if ms.abs() > 1e12 {
+        return (ms * 1000.0) as i64;
+    }
+    let mut n = (ms * 1000.0).ceil();
+    // Correct the product's rounding so that (n-1)/1000 < ms <= n/1000 as decoding computes it.
+    while n / 1000.0 < ms {
+        n += 1.0;
+    }
+    while (n - 1.0) / 1000.0 >= ms {
+        n -= 1.0;
+    }
+    n as i64
+}
+
+pub fn from_micros(us: i64) -> f64 {
+    us as f64 / 1000.0
+}
+
 /// `(started_at, outcome, duration)` of a result, the part history keeps.
 pub fn sample(r: &ProbeResult) -> (DateTime<Utc>, Outcome, f64) {
     (r.started_at, r.outcome, r.duration_ms)

@@ -20,3 +20,16 @@ pub struct ProbeJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
 }
+
+impl ProbeJob {
+    /// A scheduled job (no correlation id) with a fresh id.
+    pub fn scheduled(tenant: TenantId, at: DateTime<Utc>, targets: Vec<TargetSpec>) -> Self {
+        Self {
+            job_id: uuid::Uuid::now_v7().to_string(),
+            tenant,
+            scheduled_for: at,
+            targets,
+            correlation_id: None,
+        }
+    }
+}

@@ -131,6 +131,19 @@ pub trait TargetStore: Send + Sync {
     ) -> Result<Page<Target>, StoreError>;
     /// Every target of every tenant (the embedded scheduler; small deployments).
     async fn all_targets(&self) -> Result<Vec<Target>, StoreError>;
+    /// Every target of every tenant, each handed to `visit` as it is read, in no particular
+    /// order, so a caller need not hold them all decoded (the cloud tick at 100,000 targets).
+    /// Entries that cannot be decoded are skipped as by `all_targets`. The default reads
+    /// `all_targets`; adapters that read in pages override it.
+    async fn visit_targets(
+        &self,
+        visit: &mut (dyn FnMut(Target) + Send),
+    ) -> Result<(), StoreError> {
+        for target in self.all_targets().await? {
+            visit(target);
+        }
+        Ok(())
+    }
     /// Writes the target with `version` = previous + 1 (1 when created) and returns it stored.
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError>;
     /// Returns whether it existed. Also removes its check state.
@@ -282,7 +295,9 @@ pub trait HistoryStore: Send + Sync {
         granularity: crate::history::Granularity,
     ) -> Result<Vec<crate::history::HistoryBucket>, StoreError>;
 
-    /// Results of one target at or after `since`, oldest first, at most `limit`.
+    /// Results of one target at or after `since`, oldest first, at most `limit`. Raw results
+    /// are kept for a bounded window (embedded: `history.raw_retention`, 48 h by default; cloud:
+    /// 3 days), so older ones are simply absent; long-term history is in `buckets`.
     async fn results_since(
         &self,
         tenant: &TenantId,

@@ -118,6 +118,17 @@ pub fn due_each_in<'a>(
     due
 }
 
+/// `at` floored to a multiple of `slot` (zero keeps it): the instant a job of probes due at
+/// `at` is scheduled for.
+pub fn floor_to_slot(at: DateTime<Utc>, slot: std::time::Duration) -> DateTime<Utc> {
+    let slot_ms = i64::try_from(slot.as_millis()).unwrap_or(i64::MAX);
+    if slot_ms <= 0 {
+        return at;
+    }
+    let ms = at.timestamp_millis();
+    DateTime::from_timestamp_millis(ms - ms.rem_euclid(slot_ms)).unwrap_or(at)
+}
+
 /// Groups due targets into jobs of at most `shard_size`, one tenant per job. Due instants are
 /// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
 /// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
@@ -127,16 +138,10 @@ pub fn into_jobs(
     shard_size: usize,
     slot: std::time::Duration,
 ) -> Vec<ProbeJob> {
-    let slot_ms = i64::try_from(slot.as_millis()).unwrap_or(i64::MAX);
     let mut groups: std::collections::BTreeMap<(String, DateTime<Utc>), Vec<&Target>> =
         std::collections::BTreeMap::new();
     for (t, at) in due {
-        let at = if slot_ms > 0 {
-            let ms = at.timestamp_millis();
-            DateTime::from_timestamp_millis(ms - ms.rem_euclid(slot_ms)).unwrap_or(at)
-        } else {
-            at
-        };
+        let at = floor_to_slot(at, slot);
         groups
             .entry((t.tenant.as_str().to_owned(), at))
             .or_default()
@@ -145,13 +150,11 @@ pub fn into_jobs(
     let mut jobs = Vec::new();
     for ((_, at), targets) in groups {
         for chunk in targets.chunks(shard_size.max(1)) {
-            jobs.push(ProbeJob {
-                job_id: uuid::Uuid::now_v7().to_string(),
-                tenant: chunk[0].tenant.clone(),
-                scheduled_for: at,
-                targets: chunk.iter().map(|t| t.spec.clone()).collect(),
-                correlation_id: None,
-            });
+            jobs.push(ProbeJob::scheduled(
+                chunk[0].tenant.clone(),
+                at,
+                chunk.iter().map(|t| t.spec.clone()).collect(),
+            ));
         }
     }
     jobs

@@ -8,4 +8,4 @@ pub mod sqlite;
 
 pub use bus::{Ack, BoxFuture, Delivery, EventFilter, MemoryBus, Subscription, spawn_consumer};
 pub use error::EmbeddedError;
-pub use sqlite::{Pruned, SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{Pruned, Retention, RolledUp, SCHEMA_VERSION, SqliteStore};

@@ -11,7 +11,7 @@ use netmon_core::ports::{
     TargetStore,
 };
 use netmon_core::result::Outcome;
-use netmon_embedded::{EmbeddedError, SCHEMA_VERSION, SqliteStore};
+use netmon_embedded::{EmbeddedError, Retention, SCHEMA_VERSION, SqliteStore};
 use netmon_testkit::suites::{self, fixtures};
 
 /// A directory under the system temp dir, removed (with its databases) on drop.
@@ -254,7 +254,7 @@ async fn damaged_rows_are_corrupt_not_panics() {
         "UPDATE targets SET body = '{\"not\": \"a target\"}';
          UPDATE check_states SET body = 'not json';
          UPDATE outbox SET body = '[]';
-         UPDATE results SET body = '{}';",
+         UPDATE details SET body = 'not json';",
     )
     .expect("damage");
     drop(raw);
@@ -331,19 +331,24 @@ async fn prune_history_bounds_the_tables_that_grow() {
 
     // Results and leases are dated by the fixtures; published outbox rows carry wall-clock
     // time, so only a cutoff in the real future is sure to cover them.
+    // Raw results go by whole hours: the cutoff at(11_000) keeps its hour, from at(10_800).
     let cutoff = fixtures::at(11_000);
-    let first = store.prune_history(cutoff).await.expect("prune");
+    let keep = |d: Duration| Retention { raw: d, history: d };
+    let first = store
+        .prune_history(cutoff + Duration::hours(48), keep(Duration::hours(48)))
+        .await
+        .expect("prune");
     let pruned = first;
     assert_eq!(
-        pruned.results, 11_000,
-        "chunked deletes remove every old result"
+        pruned.results, 10_800,
+        "batched deletes remove every old result"
     );
     let left = store
         .results_since(&t, &x, fixtures::at(0), 20_000)
         .await
         .expect("query");
-    assert_eq!(left.len(), 1_000);
-    assert_eq!(left[0].started_at, fixtures::at(11_000));
+    assert_eq!(left.len(), 1_200);
+    assert_eq!(left[0].started_at, fixtures::at(10_800));
     assert_eq!(pruned.idempotency, 1, "only the expired claim");
     assert_eq!(pruned.replies, 1, "only the expired reply");
     assert!(store.get_reply("expired").await.expect("get").is_none());
@@ -359,7 +364,10 @@ async fn prune_history_bounds_the_tables_that_grow() {
     let far = chrono::Utc::now() + Duration::days(1);
     // `far` is wall-clock based, so whether it also covers the fixture-dated results depends on
     // today's date; only the outbox counts are asserted.
-    let second = store.prune_history(far).await.expect("prune");
+    let second = store
+        .prune_history(far, keep(Duration::zero()))
+        .await
+        .expect("prune");
     assert_eq!(first.outbox + second.outbox, 1, "only the published entry");
     let pending: Vec<_> = store
         .pending(10)
@@ -369,6 +377,43 @@ async fn prune_history_bounds_the_tables_that_grow() {
         .map(|e| e.envelope.id)
         .collect();
     assert_eq!(pending, vec![kept.id], "pending entries are never pruned");
+}
+
+/// The result [`write_some`] records, as a version 1-4 store kept it.
+fn legacy_result(t: &netmon_core::TenantId) -> netmon_core::result::ProbeResult {
+    fixtures::result(t, "web", "local", fixtures::at(1), Outcome::Down)
+}
+
+/// Turns a current database back into a version 4 one: no V5 tables, results (given) as JSON
+/// rows of the V1 `results` table.
+pub(crate) fn to_version_4(
+    conn: &rusqlite::Connection,
+    results: &[netmon_core::result::ProbeResult],
+) {
+    conn.execute_batch(
+        "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
+         DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
+    )
+    .expect("roll back to version 4");
+    let mut insert = conn
+        .prepare(
+            "INSERT INTO results (tenant, target, location, started_at, up, duration_ms, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .expect("prepare");
+    for r in results {
+        insert
+            .execute(rusqlite::params![
+                r.tenant.as_str(),
+                r.target.as_str(),
+                r.location,
+                r.started_at.timestamp_nanos_opt().expect("in range"),
+                r.outcome == Outcome::Up,
+                r.duration_ms,
+                serde_json::to_string(r).expect("encode"),
+            ])
+            .expect("insert legacy result");
+    }
 }
 
 /// A database written by schema version 1 gains the version 2 tables on open, keeping its data.
@@ -381,6 +426,7 @@ async fn a_version_1_database_is_migrated() {
     first.close().await;
     {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
+        to_version_4(&conn, &[legacy_result(&t)]);
         conn.execute_batch(
             "DROP TABLE notifications; \
              DROP TABLE api_keys; DROP TABLE maintenance; DROP TABLE rpc_replies; \

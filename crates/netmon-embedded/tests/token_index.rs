@@ -85,10 +85,12 @@ async fn the_migration_indexes_existing_targets() {
     store.close().await;
     drop(store);
     // Back to schema version 2, as an older netmon left it: without what v3 (the token index)
-    // and v4 (the notification log) added.
+    // v4 (the notification log) and v5 (bounded history) added.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
     conn.execute_batch(
-        "DROP INDEX targets_by_heartbeat_token;
+        "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw;
+         DROP TABLE rollups; DROP TABLE rollup_state;
+         DROP INDEX targets_by_heartbeat_token;
          ALTER TABLE targets DROP COLUMN heartbeat_token;
          DROP TABLE notifications;
          UPDATE schema_version SET version = 2;",

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use netmon_core::channel::ChannelSpec;
+use netmon_core::duration::HumanDuration;
 use netmon_core::ids::is_printable_text;
 use netmon_core::target::{CheckSpec, TargetSpec, check_heartbeat_token};
 use netmon_core::{ChannelId, TenantId};
@@ -28,8 +29,30 @@ pub struct Config {
     pub public_url: Option<url::Url>,
     pub probe: ProbeSettings,
     pub api: ApiSettings,
+    pub history: HistorySettings,
     pub channels: Vec<ChannelSpec>,
     pub targets: Vec<TargetSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    /// How long raw results (the recent-results list) are kept; older history is hourly
+    /// rollups. At least 2h.
+    #[serde(default = "default_raw_retention")]
+    pub raw_retention: HumanDuration,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            raw_retention: default_raw_retention(),
+        }
+    }
+}
+
+fn default_raw_retention() -> HumanDuration {
+    HumanDuration::from_secs(48 * 3600)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +130,8 @@ struct ConfigFile {
     probe: ProbeSettings,
     #[serde(default)]
     api: ApiSettings,
+    #[serde(default)]
+    history: HistorySettings,
     #[serde(default)]
     channels: Vec<ChannelSpec>,
     #[serde(default)]
@@ -298,6 +323,19 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
     check_channel_refs(text, name, &file.targets, &known)?;
     check_inputs(text, name, &file.targets, &file.channels)?;
 
+    if file.history.raw_retention.as_duration() < std::time::Duration::from_secs(2 * 3600) {
+        return Err(ConfigError {
+            file: name.to_owned(),
+            line: None,
+            column: None,
+            key: Some("history.raw_retention".to_owned()),
+            message: format!(
+                "is {}; it must be at least 2h, so an hour is rolled up before its raw results go",
+                file.history.raw_retention
+            ),
+            snippet: None,
+        });
+    }
     let store = file
         .store
         .map(|p| if p.is_absolute() { p } else { base.join(p) })
@@ -312,6 +350,7 @@ pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError>
         public_url: file.public_url,
         probe: file.probe,
         api: file.api,
+        history: file.history,
         channels: file.channels,
         targets: file.targets,
     })
@@ -453,6 +492,25 @@ mod tests {
             shown.starts_with("netmon.yaml:4:5: targets[0].intervall: unknown field"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn raw_retention_defaults_to_48h_and_must_be_at_least_2h() {
+        let cfg = parse("location: lab\n", "n.yaml", Path::new("/")).unwrap();
+        assert_eq!(
+            cfg.history.raw_retention,
+            HumanDuration::from_secs(48 * 3600)
+        );
+        let cfg = parse("history: {raw_retention: 6h}\n", "n.yaml", Path::new("/")).unwrap();
+        assert_eq!(
+            cfg.history.raw_retention,
+            HumanDuration::from_secs(6 * 3600)
+        );
+        let e = err("history:\n  raw_retention: 90m\n");
+        assert_eq!(e.key.as_deref(), Some("history.raw_retention"));
+        assert!(e.message.contains("at least 2h"), "{e}");
+        let e = err("history: {keep: 1d}\n");
+        assert!(e.message.contains("unknown field `keep`"), "{e}");
     }
 
     #[test]

@@ -31,14 +31,14 @@ use netmon_app::services::scheduler::Scheduler;
 use netmon_core::events::{Envelope, EventType};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{ApiKeyStore, Clock, Deliver, EventBus, LineSink};
-use netmon_embedded::{EventFilter, MemoryBus, SqliteStore, spawn_consumer};
+use netmon_embedded::{EventFilter, MemoryBus, Retention, SqliteStore, spawn_consumer};
 use netmon_probe::{ProbeConfig, Prober, Resolver, SystemResolver};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::loops::{ChannelJobQueue, probe_workers, prune_loop, scheduler_loop};
+use crate::loops::{ChannelJobQueue, history_loop, probe_workers, scheduler_loop};
 pub use crate::serve::ServerLimits;
 pub use crate::sync::{apply_config, ensure_admin_key};
 
@@ -57,8 +57,11 @@ pub struct Options {
     pub delivery_timeout: Duration,
     /// Targets per probe job.
     pub shard_size: usize,
-    /// History older than this is pruned hourly, bounding the database size.
+    /// Hourly rollups (and notification records) older than this are pruned hourly.
     pub history_retention: chrono::Duration,
+    /// Raw results older than this are pruned once their hours are rolled up; at least
+    /// [`MIN_RAW_RETENTION`]. From the config file's `history.raw_retention`.
+    pub raw_retention: chrono::Duration,
     /// The bus to use; pass one to subscribe observers before anything is published.
     pub bus: Option<MemoryBus>,
     /// Longest a "check now" waits (each waits its target's timeout plus 5 s, up to this).
@@ -68,6 +71,7 @@ pub struct Options {
 impl Options {
     pub fn new(config: Config) -> Self {
         Self {
+            raw_retention: config.history.raw_retention.as_chrono(),
             config,
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
@@ -94,7 +98,14 @@ pub enum StartError {
     Listen { addr: SocketAddr, reason: String },
     #[error("cannot set up TLS for probes: {0}")]
     Tls(String),
+    #[error(
+        "raw_retention is {0}; it must be at least 2h, so an hour is rolled up before its raw results go"
+    )]
+    RawRetention(String),
 }
+
+/// The shortest raw retention: an hour must settle and be rolled up before its raw results go.
+pub const MIN_RAW_RETENTION: chrono::Duration = chrono::Duration::hours(2);
 
 /// A running process. Dropping it without `stop` aborts the tasks.
 pub struct Running {
@@ -242,9 +253,16 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         delivery_timeout,
         shard_size,
         history_retention,
+        raw_retention,
         bus,
         check_timeout,
     } = opts;
+    if raw_retention < MIN_RAW_RETENTION {
+        return Err(StartError::RawRetention(format!(
+            "{}s",
+            raw_retention.num_seconds()
+        )));
+    }
 
     let store =
         Arc::new(
@@ -469,10 +487,13 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
             relay.run(clock, relay_retry, rx).await;
         }));
     }
-    tasks.push(tokio::spawn(prune_loop(
+    tasks.push(tokio::spawn(history_loop(
         store.clone(),
         clock.clone(),
-        history_retention,
+        Retention {
+            raw: raw_retention,
+            history: history_retention,
+        },
         shutdown_rx.clone(),
     )));
 
@@ -520,4 +541,25 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         live,
         public_url: config.public_url.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_raw_retention_under_two_hours_is_refused_before_anything_starts() {
+        let config = config::parse(
+            "store: /nonexistent/netmon.db\n",
+            "t.yaml",
+            std::path::Path::new("/"),
+        )
+        .expect("config");
+        let mut opts = Options::new(config);
+        assert_eq!(opts.raw_retention, chrono::Duration::hours(48));
+        opts.raw_retention = chrono::Duration::minutes(90);
+        let e = start(opts).await.err().expect("refused");
+        assert!(matches!(e, StartError::RawRetention(_)), "{e}");
+        assert!(e.to_string().contains("at least 2h"), "{e}");
+    }
 }

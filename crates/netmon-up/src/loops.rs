@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use netmon_app::rpc::InProcessRpc;
 use netmon_app::services::prober::ProberService;
 use netmon_app::services::scheduler::Scheduler;
+use netmon_core::history::Granularity;
 use netmon_core::jobs::ProbeJob;
 use netmon_core::ports::{BusError, Clock, JobQueue, TargetStore};
 use netmon_core::rpc::{RpcOutcome, RpcReply};
 use netmon_core::schedule::{self, DueQueue};
 use netmon_core::target::{CheckSpec, Target};
-use netmon_embedded::SqliteStore;
+use netmon_embedded::sqlite::SETTLE;
+use netmon_embedded::{Retention, SqliteStore};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::{error, warn};
 
@@ -213,18 +215,27 @@ async fn next_heartbeat_deadline(
         })
 }
 
-pub(crate) async fn prune_loop(
+/// Rolls up settled hours, then prunes, at start (catching up on hours missed while stopped)
+/// and then each hour just after the previous one settled. Both work in short batches on the
+/// store's thread, so the pipeline's writes interleave with them.
+pub(crate) async fn history_loop(
     store: Arc<SqliteStore>,
     clock: Arc<dyn Clock>,
-    retention: chrono::Duration,
+    keep: Retention,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        match store.prune_history(clock.now() - retention).await {
+        let now = clock.now();
+        match store.roll_up(now).await {
+            Ok(r) if r.hours > 0 => tracing::debug!(?r, "history rolled up"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "history rollup failed"),
+        }
+        match store.prune_history(now, keep).await {
             Ok(p) => tracing::debug!(?p, "history pruned"),
             Err(e) => warn!(error = %e, "history pruning failed"),
         }
-        let next = clock.now() + chrono::Duration::hours(1);
+        let next = Granularity::Hour.floor(clock.now()) + chrono::Duration::hours(1) + SETTLE;
         tokio::select! {
             _ = clock.sleep_until(next) => {}
             _ = stopped(&mut shutdown) => return,

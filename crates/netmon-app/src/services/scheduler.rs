@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::jobs::ProbeJob;
 use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
-use netmon_core::ports::{EventBus, HeartbeatStore, JobQueue, PingKind, PingRecord};
+use netmon_core::ports::{
+    Clock, EventBus, HeartbeatStore, JobQueue, PingKind, PingRecord, TargetStore,
+};
 use netmon_core::result::{Outcome, ProbeResult};
-use netmon_core::target::{CheckSpec, Target};
+use netmon_core::target::{CheckSpec, Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
 
 use crate::error::HandleError;
+use futures::{StreamExt, TryStreamExt};
 use netmon_core::schedule;
 use tracing::warn;
 
@@ -134,6 +138,26 @@ impl Scheduler {
         self.plan(targets, next, minute, now).await
     }
 
+    /// [`Self::plan_ahead_at`] over every target of `store`, read as a stream: per probe due
+    /// the plan keeps only its tenant, slot, id and encoded spec (~0.5 KB, against ~1.4 KB for
+    /// a decoded target, which the jobs would then hold a second time), and jobs are built and
+    /// sent [`SEND_JOBS`] at a time, so the cloud tick plans 100,000 targets within 128 MB.
+    /// Returns how many targets were read, and the report.
+    /// Lateness is judged by `clock` once every target is read (the read takes seconds at
+    /// that size).
+    pub async fn plan_ahead_from(
+        &self,
+        store: &dyn TargetStore,
+        minute: DateTime<Utc>,
+        clock: &dyn Clock,
+    ) -> Result<(usize, TickReport), HandleError> {
+        let next = schedule::floor_minute(minute) + chrono::Duration::seconds(60);
+        let mut plan = MinutePlan::new(next, self.slot);
+        store.visit_targets(&mut |t| plan.add(&t)).await?;
+        let targets = plan.targets;
+        Ok((targets, self.send(plan, minute, clock.now()).await?))
+    }
+
     /// Probes due in the minute starting at `probe_minute` (floored), less those too late at
     /// `now`; heartbeats missed in the minute before `check_minute`.
     async fn plan(
@@ -143,24 +167,85 @@ impl Scheduler {
         check_minute: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<TickReport, HandleError> {
-        let just_before = |m| schedule::floor_minute(m) - chrono::Duration::milliseconds(1);
-        let probe_from = just_before(probe_minute);
-        // Every instant of the minute: a 10 s target is due six times in it.
-        let mut due = schedule::due_each_in(
-            targets,
-            probe_from,
-            probe_from + chrono::Duration::seconds(60),
-        );
-        due.retain(|(t, at)| now - *at <= schedule::late_limit(&t.spec).min(PLAN_LATE));
-        let jobs = schedule::into_jobs(due, self.shard_size, self.slot);
-        let check_upto = just_before(check_minute);
-        self.enqueue_and_check(
-            jobs,
-            targets,
-            check_upto - chrono::Duration::seconds(60),
-            check_upto,
-        )
-        .await
+        let mut plan = MinutePlan::new(probe_minute, self.slot);
+        for t in targets {
+            plan.add(t);
+        }
+        self.send(plan, check_minute, now).await
+    }
+
+    /// Sends the plan's jobs (at most `shard_size` targets, one tenant and slot each, in
+    /// tenant, slot and id order), less the probes already too late at `now`, and reports
+    /// heartbeats missed in the minute before `check_minute`.
+    async fn send(
+        &self,
+        plan: MinutePlan,
+        check_minute: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, HandleError> {
+        let MinutePlan {
+            mut due,
+            heartbeats,
+            tenants,
+            ..
+        } = plan;
+        due.retain(|probe| now <= probe.latest);
+        let mut by_name: Vec<usize> = (0..tenants.len()).collect();
+        by_name.sort_unstable_by(|a, b| tenants[*a].cmp(&tenants[*b]));
+        let mut rank = vec![0; tenants.len()];
+        for (r, t) in by_name.into_iter().enumerate() {
+            rank[t] = r;
+        }
+        due.sort_unstable_by(|a, b| {
+            (rank[a.tenant as usize], a.slot, &a.id).cmp(&(rank[b.tenant as usize], b.slot, &b.id))
+        });
+        // Each job's range of `due`; specs are decoded only when its batch is sent.
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        for group in due.chunk_by(|a, b| (&a.tenant, a.slot) == (&b.tenant, b.slot)) {
+            for chunk in group.chunks(self.shard_size.max(1)) {
+                ranges.push(start..start + chunk.len());
+                start += chunk.len();
+            }
+        }
+        let (due, tenants) = (&due, &tenants);
+        let sent: Vec<(usize, usize)> = futures::stream::iter(ranges.chunks(SEND_JOBS))
+            .map(|batch| async move {
+                let jobs: Vec<ProbeJob> = batch
+                    .iter()
+                    .filter_map(|range| {
+                        let chunk = &due[range.clone()];
+                        let tenant = &tenants[chunk[0].tenant as usize];
+                        let specs: Vec<TargetSpec> =
+                            chunk.iter().filter_map(|p| p.spec(tenant)).collect();
+                        (!specs.is_empty())
+                            .then(|| ProbeJob::scheduled(tenant.clone(), chunk[0].slot, specs))
+                    })
+                    .collect();
+                let counts = (jobs.len(), jobs.iter().map(|j| j.targets.len()).sum());
+                if !jobs.is_empty() {
+                    self.jobs.enqueue(jobs).await?;
+                }
+                Ok::<_, HandleError>(counts)
+            })
+            .buffer_unordered(SEND_BATCHES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut report = TickReport {
+            jobs: sent.iter().map(|(jobs, _)| jobs).sum(),
+            probes: sent.iter().map(|(_, probes)| probes).sum(),
+            missed_heartbeats: 0,
+        };
+        let upto = schedule::floor_minute(check_minute) - chrono::Duration::milliseconds(1);
+        report.missed_heartbeats = self
+            .check_after_send(
+                report.jobs > 0,
+                &heartbeats,
+                upto - chrono::Duration::seconds(60),
+                upto,
+            )
+            .await?;
+        Ok(report)
     }
 
     pub fn shard_size(&self) -> usize {
@@ -208,18 +293,29 @@ impl Scheduler {
         if sent {
             self.jobs.enqueue(jobs).await?;
         }
-        report.missed_heartbeats = match self.check_heartbeats(targets, after, upto).await {
-            Ok(missed) => missed,
+        report.missed_heartbeats = self.check_after_send(sent, targets, after, upto).await?;
+        Ok(report)
+    }
+
+    /// Reports heartbeats among `targets` missed in `(after, upto]`, once jobs were `sent`.
+    async fn check_after_send(
+        &self,
+        sent: bool,
+        targets: &[Target],
+        after: DateTime<Utc>,
+        upto: DateTime<Utc>,
+    ) -> Result<usize, HandleError> {
+        match self.check_heartbeats(targets, after, upto).await {
+            Ok(missed) => Ok(missed),
             // Failing the tick now would have its retry send the same jobs again, and a second
             // probe of a slot may see something else. Misses are derived again by the next
             // tick anyway.
             Err(e) if sent => {
                 warn!(error = %e, "heartbeat check failed; the next tick checks again");
-                0
+                Ok(0)
             }
-            Err(e) => return Err(e),
-        };
-        Ok(report)
+            Err(e) => Err(e),
+        }
     }
 
     /// The next instant a heartbeat becomes overdue (or overdue for one more period) after
@@ -328,6 +424,108 @@ impl Scheduler {
             self.bus.publish(envelopes).await?;
         }
         Ok(count)
+    }
+}
+
+/// Jobs built and sent at a time by [`Scheduler::plan_ahead_from`], and how many such batches
+/// are in flight: 2 × 50 jobs of 50 targets hold ~7 MB of decoded specs.
+const SEND_JOBS: usize = 50;
+const SEND_BATCHES_IN_FLIGHT: usize = 2;
+
+/// A minute's probes, gathered one target at a time.
+struct MinutePlan {
+    /// Due instants are in `(from, from + 60 s]`.
+    from: DateTime<Utc>,
+    slot: std::time::Duration,
+    due: Vec<PlannedProbe>,
+    /// The tenants of `due`, each once (a plan of 100,000 targets often has few tenants).
+    tenants: Vec<TenantId>,
+    tenant_index: HashMap<TenantId, u32>,
+    /// Enabled heartbeat targets, for the check of missed pings (few and small).
+    heartbeats: Vec<Target>,
+    /// Targets seen.
+    targets: usize,
+}
+
+/// One probe of the plan: what its job needs, the spec kept encoded until the job is built.
+struct PlannedProbe {
+    /// In [`MinutePlan::tenants`].
+    tenant: u32,
+    /// The due instant floored to the scheduler's slot: the job's `scheduled_for`.
+    slot: DateTime<Utc>,
+    /// The latest a probe may still be sent for its due instant.
+    latest: DateTime<Utc>,
+    id: TargetId,
+    spec: Arc<str>,
+}
+
+impl PlannedProbe {
+    fn spec(&self, tenant: &TenantId) -> Option<TargetSpec> {
+        serde_json::from_str(&self.spec)
+            .inspect_err(|e| {
+                tracing::error!(%tenant, target = %self.id, error = %e,
+                    "target left out of its job: its spec does not read back")
+            })
+            .ok()
+    }
+}
+
+impl MinutePlan {
+    fn new(probe_minute: DateTime<Utc>, slot: std::time::Duration) -> Self {
+        Self {
+            from: schedule::floor_minute(probe_minute) - chrono::Duration::milliseconds(1),
+            slot,
+            due: Vec::new(),
+            tenants: Vec::new(),
+            tenant_index: HashMap::new(),
+            heartbeats: Vec::new(),
+            targets: 0,
+        }
+    }
+
+    fn tenant(&mut self, tenant: &TenantId) -> u32 {
+        if let Some(i) = self.tenant_index.get(tenant) {
+            return *i;
+        }
+        let i = u32::try_from(self.tenants.len()).unwrap_or(u32::MAX);
+        self.tenants.push(tenant.clone());
+        self.tenant_index.insert(tenant.clone(), i);
+        i
+    }
+
+    /// Every instant of the minute on which `target` is due (a 10 s target six times).
+    fn add(&mut self, target: &Target) {
+        self.targets += 1;
+        if target.spec.enabled && matches!(target.spec.check, CheckSpec::Heartbeat(_)) {
+            self.heartbeats.push(target.clone());
+            return;
+        }
+        let late = schedule::late_limit(&target.spec).min(PLAN_LATE);
+        let mut spec = None;
+        let mut tenant = None;
+        let upto = self.from + chrono::Duration::seconds(60);
+        for (_, at) in schedule::due_each_in([target], self.from, upto) {
+            // Shared by the instants of one target: a 10 s target is due six times.
+            let encoded = match &spec {
+                Some(encoded) => Arc::clone(encoded),
+                None => match serde_json::to_string(&target.spec) {
+                    Ok(json) => Arc::clone(spec.insert(Arc::<str>::from(json))),
+                    Err(e) => {
+                        tracing::error!(tenant = %target.tenant, target = %target.id(), error = %e,
+                            "target not planned: its spec cannot be encoded");
+                        return;
+                    }
+                },
+            };
+            let tenant = *tenant.get_or_insert_with(|| self.tenant(&target.tenant));
+            self.due.push(PlannedProbe {
+                tenant,
+                slot: schedule::floor_to_slot(at, self.slot),
+                latest: at + late,
+                id: target.id().clone(),
+                spec: encoded,
+            });
+        }
     }
 }
 
@@ -500,7 +698,7 @@ mod tests {
     /// `n` HTTP targets of the default tenant, target `i` probed every `interval(i)`.
     fn http_targets(n: usize, interval: impl Fn(usize) -> &'static str) -> Vec<Target> {
         let template: TargetSpec = serde_json::from_value(serde_json::json!({
-            "id": "t", "http": {"url": "https://example.com/"}
+            "id": "t", "http": {"url": "https://example.com/"}, "timeout": "5s"
         }))
         .unwrap();
         (0..n)
@@ -612,6 +810,129 @@ mod tests {
             .await
             .unwrap();
         assert!(report.probes < 600 / 2, "{} probes", report.probes);
+    }
+
+    /// Visits its targets newest tenant and id first: the streamed plan must not depend on the
+    /// order a store reads them in.
+    struct Reversed(netmon_testkit::memory::MemoryStore);
+
+    #[async_trait::async_trait]
+    impl TargetStore for Reversed {
+        async fn get_target(
+            &self,
+            tenant: &TenantId,
+            id: &TargetId,
+        ) -> Result<Option<Target>, netmon_core::ports::StoreError> {
+            self.0.get_target(tenant, id).await
+        }
+        async fn list_targets(
+            &self,
+            tenant: &TenantId,
+            page: netmon_core::ports::PageRequest,
+        ) -> Result<netmon_core::ports::Page<Target>, netmon_core::ports::StoreError> {
+            self.0.list_targets(tenant, page).await
+        }
+        async fn all_targets(&self) -> Result<Vec<Target>, netmon_core::ports::StoreError> {
+            self.0.all_targets().await
+        }
+        async fn visit_targets(
+            &self,
+            visit: &mut (dyn FnMut(Target) + Send),
+        ) -> Result<(), netmon_core::ports::StoreError> {
+            self.0
+                .all_targets()
+                .await?
+                .into_iter()
+                .rev()
+                .for_each(visit);
+            Ok(())
+        }
+        async fn put_target(
+            &self,
+            target: Target,
+            expect: netmon_core::ports::Expect,
+        ) -> Result<Target, netmon_core::ports::StoreError> {
+            self.0.put_target(target, expect).await
+        }
+        async fn delete_target(
+            &self,
+            tenant: &TenantId,
+            id: &TargetId,
+        ) -> Result<bool, netmon_core::ports::StoreError> {
+            self.0.delete_target(tenant, id).await
+        }
+    }
+
+    /// The cloud tick streams its targets (`plan_ahead_from`) and sends its jobs in several
+    /// batches: it sends exactly the jobs that planning from the whole list sends, late slots
+    /// left out alike, whatever order the store reads targets in.
+    #[tokio::test]
+    async fn a_streamed_plan_sends_the_jobs_of_a_listed_plan() {
+        let mut targets = http_targets(12_000, |i| if i % 7 == 0 { "10s" } else { "1m" });
+        for (i, t) in targets.iter_mut().enumerate() {
+            t.tenant = TenantId::parse(match i % 10 {
+                0 => "small-a",
+                1 => "small-b",
+                _ => "large",
+            })
+            .unwrap();
+        }
+        targets.sort_by(|a, b| (&a.tenant, a.id()).cmp(&(&b.tenant, b.id())));
+        let store = netmon_testkit::memory::MemoryStore::new();
+        for t in &targets {
+            store
+                .put_target(t.clone(), netmon_core::ports::Expect::Absent)
+                .await
+                .unwrap();
+        }
+        let targets = store.all_targets().await.unwrap();
+        let minute = schedule::floor_minute(at(6_000));
+        // 8 s into the minute planned: the 10 s targets' first slot is already too late.
+        let now = minute + chrono::Duration::seconds(68);
+        let jobs_of = |sink: &Recording| {
+            let mut jobs: Vec<(String, DateTime<Utc>, Vec<String>)> = sink
+                .jobs
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|j| {
+                    let ids = j.targets.iter().map(|t| t.id.to_string()).collect();
+                    (j.tenant.to_string(), j.scheduled_for, ids)
+                })
+                .collect();
+            jobs.sort();
+            jobs
+        };
+
+        let listed = Arc::new(Recording::default());
+        let listed_report = Scheduler::new(listed.clone(), listed.clone(), listed.clone(), 50)
+            .with_slot(std::time::Duration::from_secs(10))
+            .plan_ahead_at(&targets, minute, now)
+            .await
+            .unwrap();
+        let streamed = Arc::new(Recording::default());
+        let clock = netmon_testkit::clock::ManualClock::new(now);
+        let (seen, streamed_report) =
+            Scheduler::new(streamed.clone(), streamed.clone(), streamed.clone(), 50)
+                .with_slot(std::time::Duration::from_secs(10))
+                .plan_ahead_from(&Reversed(store), minute, &clock)
+                .await
+                .unwrap();
+
+        assert_eq!(seen, 12_000);
+        assert!(
+            streamed_report.jobs > 2 * SEND_JOBS,
+            "several batches: {} jobs",
+            streamed_report.jobs
+        );
+        assert_eq!(streamed_report, listed_report);
+        let (tens, minutes) = (12_000usize.div_ceil(7), 12_000 - 12_000usize.div_ceil(7));
+        assert!(
+            streamed_report.probes < minutes + 6 * tens,
+            "10 s targets due in the minute's first 3 s are left out: {} probes",
+            streamed_report.probes
+        );
+        assert_eq!(jobs_of(&streamed), jobs_of(&listed));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! nothing committed; a power loss may lose the last few commits but never corrupts the file.
 
 mod api_ports;
+mod history;
 mod ports;
 mod schema;
 
@@ -25,6 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
+pub use history::{Retention, RolledUp, SERIES_PER_BATCH, SETTLE};
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{Db, EmbeddedError};
@@ -33,8 +35,8 @@ use crate::error::{Db, EmbeddedError};
 const QUEUE: usize = 256;
 /// How long a statement waits for another process's write lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Results deleted per transaction when pruning, so other writers are not blocked for long.
-const PRUNE_CHUNK: i64 = 5_000;
+/// Legacy results deleted per transaction when pruning, so other writers are not blocked for long.
+pub(crate) const PRUNE_CHUNK: i64 = 5_000;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -55,7 +57,9 @@ pub struct SqliteStore {
 /// What [`SqliteStore::prune_history`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
+    /// Raw results (including legacy rows).
     pub results: u64,
+    pub rollups: u64,
     pub outbox: u64,
     pub idempotency: u64,
     pub replies: u64,
@@ -176,64 +180,20 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes probe results started before `before`, outbox entries published before it,
-    /// idempotency records that expired before it and notification records last attempted
-    /// before it (kept as long as the history they explain).
-    ///
-    /// History is the only table that grows with time (one row per probe result), so the
-    /// embedded process calls this periodically with `now - retention` to bound the database
-    /// size. Freed pages are reused by later writes; the file itself does not shrink.
-    /// Results are deleted in chunks, each its own transaction, so probes keep recording
-    /// while a large backlog is pruned.
-    pub async fn prune_history(&self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
-        let cutoff = nanos(before);
-        let mut pruned = Pruned::default();
-        loop {
-            let n = self
-                .write(move |tx| {
-                    tx.prepare_cached(
-                        "DELETE FROM results WHERE id IN \
-                         (SELECT id FROM results WHERE started_at < ?1 LIMIT ?2)",
-                    )
-                    .db()?
-                    .execute(rusqlite::params![cutoff, PRUNE_CHUNK])
-                    .db()
-                })
-                .await?;
-            pruned.results += n as u64;
-            if (n as i64) < PRUNE_CHUNK {
-                break;
-            }
-        }
+    /// Deletes outbox entries published before `before`, idempotency and reply records that
+    /// expired before it and notification records last attempted before it (kept as long as
+    /// the history they explain). Part of [`SqliteStore::prune_history`].
+    async fn prune_bookkeeping(&self, before: i64, pruned: &mut Pruned) -> Result<(), StoreError> {
         let (outbox, idempotency, replies, notifications) = self
             .write(move |tx| {
-                let outbox = tx
-                    .prepare_cached(
-                        "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1",
-                    )
-                    .db()?
-                    .execute([cutoff])
-                    .db()?;
-                let idem = tx
-                    .prepare_cached("DELETE FROM idempotency WHERE expires_at < ?1")
-                    .db()?
-                    .execute([cutoff])
-                    .db()?;
-                let replies = tx
-                    .prepare_cached("DELETE FROM rpc_replies WHERE expires_at < ?1")
-                    .db()?
-                    .execute([cutoff])
-                    .db()?;
-                let notifications = tx
-                    .prepare_cached("DELETE FROM notifications WHERE last_attempt_at < ?1")
-                    .db()?
-                    .execute([cutoff])
-                    .db()?;
+                let run = |sql: &str| -> Result<u64, StoreError> {
+                    Ok(tx.prepare_cached(sql).db()?.execute([before]).db()? as u64)
+                };
                 Ok((
-                    outbox as u64,
-                    idem as u64,
-                    replies as u64,
-                    notifications as u64,
+                    run("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1")?,
+                    run("DELETE FROM idempotency WHERE expires_at < ?1")?,
+                    run("DELETE FROM rpc_replies WHERE expires_at < ?1")?,
+                    run("DELETE FROM notifications WHERE last_attempt_at < ?1")?,
                 ))
             })
             .await?;
@@ -241,7 +201,7 @@ impl SqliteStore {
         pruned.idempotency = idempotency;
         pruned.replies = replies;
         pruned.notifications = notifications;
-        Ok(pruned)
+        Ok(())
     }
 }
 

@@ -4,15 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use netmon_core::channel::Channel;
 use netmon_core::events::Envelope;
-use netmon_core::history::{Granularity, HistoryBucket, aggregate};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
 use netmon_core::ports::{
-    ChannelStore, Claim, Expect, HeartbeatStore, HistoryStore, Idempotency, IncidentRecord, Outbox,
-    OutboxEntry, Page, PageRequest, PingRecord, StateStore, StoreError, TargetStore,
+    ChannelStore, Claim, Expect, HeartbeatStore, Idempotency, IncidentRecord, Outbox, OutboxEntry,
+    Page, PageRequest, PingRecord, StateStore, StoreError, TargetStore,
     Versioned as VersionedValue,
 };
-use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::{CheckSpec, Target};
 use rusqlite::{OptionalExtension, params};
 
@@ -551,113 +549,6 @@ impl Idempotency for SqliteStore {
                 .execute([&key])
                 .db()?;
             Ok(())
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl HistoryStore for SqliteStore {
-    /// One transaction for the whole batch. A result already recorded (same tenant, target,
-    /// location and start) is skipped, so a redelivered batch does not duplicate history.
-    async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError> {
-        if results.is_empty() {
-            return Ok(());
-        }
-        let rows = results
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.tenant.to_string(),
-                    r.target.to_string(),
-                    r.location.clone(),
-                    nanos(r.started_at),
-                    r.outcome == Outcome::Up,
-                    if r.duration_ms.is_finite() {
-                        r.duration_ms
-                    } else {
-                        0.0
-                    },
-                    encode("probe result", r)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write(move |tx| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO results (tenant, target, location, started_at, up, duration_ms, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT (tenant, target, started_at, location) DO NOTHING",
-                )
-                .db()?;
-            for (tenant, target, location, started_at, up, ms, body) in &rows {
-                stmt.execute(params![tenant, target, location, started_at, up, ms, body])
-                    .db()?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn buckets(
-        &self,
-        tenant: &TenantId,
-        target: &TargetId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        granularity: Granularity,
-    ) -> Result<Vec<HistoryBucket>, StoreError> {
-        let (tenant, target) = (tenant.to_string(), target.to_string());
-        let (from, to) = (nanos(from), nanos(to));
-        let samples = self
-            .call(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT started_at, up, duration_ms FROM results \
-                         WHERE tenant = ?1 AND target = ?2 AND started_at >= ?3 AND started_at < ?4",
-                    )
-                    .db()?;
-                let rows = stmt
-                    .query_map(params![tenant, target, from, to], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, f64>(2)?))
-                    })
-                    .db()?;
-                rows.map(|row| row.db()).collect::<Result<Vec<_>, StoreError>>()
-            })
-            .await?;
-        Ok(aggregate(
-            samples.into_iter().map(|(at, up, ms)| {
-                let outcome = if up { Outcome::Up } else { Outcome::Down };
-                (DateTime::from_timestamp_nanos(at), outcome, ms)
-            }),
-            granularity,
-        ))
-    }
-
-    async fn results_since(
-        &self,
-        tenant: &TenantId,
-        target: &TargetId,
-        since: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ProbeResult>, StoreError> {
-        let (tenant, target) = (tenant.to_string(), target.to_string());
-        let since = nanos(since);
-        self.call(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM results \
-                     WHERE tenant = ?1 AND target = ?2 AND started_at >= ?3 \
-                     ORDER BY started_at, location LIMIT ?4",
-                )
-                .db()?;
-            let rows = stmt
-                .query_map(params![tenant, target, since, i64::from(limit)], |r| {
-                    r.get::<_, String>(0)
-                })
-                .db()?;
-            rows.map(|body| decode(&format!("result of {tenant}/{target}"), &body.db()?))
-                .collect()
         })
         .await
     }

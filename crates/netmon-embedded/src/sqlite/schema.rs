@@ -140,8 +140,85 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_by_time ON notifications (tenant, last_attempt_at);
 "#;
 
+/// Bounded history (README, "Storage"): raw results in a compact table kept a short window, hourly
+/// rollups kept long. `series` and `locations` intern the strings every row would repeat;
+/// `details` holds each distinct non-numeric remainder of a result (status, IP, certificate
+/// expiry, conditions, error) once per target, so a steady target's rows are just numbers.
+///
+/// The V1 `results` table stays as the *legacy* raw table: its rows are read like raw ones until
+/// they age out, so opening an old store rewrites nothing. `rollup_state` starts at the first
+/// legacy hour, so those hours are rolled up by the maintenance loop in background batches.
+const V5: &str = r#"
+CREATE TABLE series (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    target TEXT    NOT NULL,
+    UNIQUE (tenant, target)
+);
+INSERT INTO series (tenant, target) SELECT DISTINCT tenant, target FROM results;
+
+CREATE TABLE locations (
+    id   INTEGER PRIMARY KEY,
+    name TEXT    NOT NULL UNIQUE
+);
+
+-- `last_hour`: the latest hour a raw row referring to it was recorded for, so a detail goes
+-- when the raw rows that may refer to it do.
+CREATE TABLE details (
+    id        INTEGER PRIMARY KEY,
+    series    INTEGER NOT NULL,
+    last_hour INTEGER NOT NULL,
+    body      TEXT    NOT NULL,
+    UNIQUE (series, body)
+);
+
+-- One row per result. Times are ns since the epoch, durations µs (rounded up). `slot_ns` is
+-- started_at minus the slot; `total_us` is set only when it differs from `dur_us`.
+CREATE TABLE raw (
+    series        INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    location      INTEGER NOT NULL,
+    up            INTEGER NOT NULL,
+    dur_us        INTEGER NOT NULL,
+    slot_ns       INTEGER,
+    dns_us        INTEGER,
+    connect_us    INTEGER,
+    tls_us        INTEGER,
+    first_byte_us INTEGER,
+    total_us      INTEGER,
+    detail        INTEGER NOT NULL,
+    PRIMARY KEY (series, at, location)
+) WITHOUT ROWID;
+
+-- One row per target and UTC hour (hours since the epoch); `latency` is the shared histogram as
+-- varints: the number of leading empty buckets, then the counts (history.rs, `encode_latency`).
+CREATE TABLE rollups (
+    series  INTEGER NOT NULL,
+    hour    INTEGER NOT NULL,
+    probes  INTEGER NOT NULL,
+    up      INTEGER NOT NULL,
+    latency BLOB    NOT NULL,
+    PRIMARY KEY (series, hour)
+) WITHOUT ROWID;
+
+-- Hours before `rolled_before` are rolled up; `rolling` is the hour being rolled (series up to
+-- `cursor` done, `seen` results so far); raw results before `raw_from` (ns) are pruned.
+CREATE TABLE rollup_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    rolled_before INTEGER NOT NULL,
+    rolling       INTEGER,
+    cursor        INTEGER NOT NULL,
+    seen          INTEGER NOT NULL,
+    raw_from      INTEGER NOT NULL
+);
+INSERT INTO rollup_state (id, rolled_before, rolling, cursor, seen, raw_from) VALUES (1,
+    COALESCE((SELECT MIN(started_at) FROM results) / 3600000000000,
+             CAST(strftime('%s', 'now') AS INTEGER) / 3600),
+    NULL, 0, 0, 0);
+"#;
+
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -169,15 +169,10 @@ impl SchedulerFunction {
             out.duplicate = true;
             return Ok(out);
         }
-        let planned = async {
-            let targets = self.store.all_targets().await?;
-            let report = self
-                .scheduler
-                .plan_ahead_at(&targets, minute, self.clock.now())
-                .await?;
-            Ok::<_, HandleError>((targets.len(), report))
-        }
-        .await;
+        let planned = self
+            .scheduler
+            .plan_ahead_from(self.store.as_ref(), minute, self.clock.as_ref())
+            .await;
         let (targets, report) = match planned {
             Ok(done) => done,
             Err(e) => {

@@ -323,6 +323,19 @@ pub async fn tenant_isolation<S: TargetStore + ?Sized>(store: &S) {
         .map(|(t, id)| (t.to_string(), id.to_owned()))
         .collect();
     assert_eq!(all, want, "all_targets spans tenants");
+    let mut visited = BTreeSet::new();
+    store
+        .visit_targets(&mut |x| {
+            if x.tenant == a || x.tenant == b {
+                visited.insert((x.tenant.to_string(), x.id().to_string()));
+            }
+        })
+        .await
+        .expect("visit");
+    assert_eq!(
+        visited, want,
+        "visit_targets hands over what all_targets lists"
+    );
 
     assert!(store.delete_target(&a, &web).await.expect("delete a"));
     assert_eq!(store.get_target(&a, &web).await.expect("get a"), None);

@@ -264,33 +264,9 @@ fn micros_opt(ms: Option<f64>) -> Value {
     ms.map_or(Value::Null, |ms| Value::from(to_micros(ms)))
 }
 
-/// Milliseconds to whole microseconds, rounded *up* so that for every integer bound `b`,
-/// `from_micros(to_micros(x)) <= b` exactly when `x <= b`. The latency histogram's bounds are
-/// whole milliseconds, so a stored duration lands in the same bucket as the original: rollups
-/// match the SQLite store (which keeps full precision) to the count. Non-finite values become 0,
-/// as in the SQLite store's duration column.
-pub(crate) fn to_micros(ms: f64) -> i64 {
-    if !ms.is_finite() {
-        return 0;
-    }
-    // Beyond ~31 years precision is moot; integers stay exact in f64 below this.
-    if ms.abs() > 1e12 {
-        return (ms * 1000.0) as i64;
-    }
-    let mut n = (ms * 1000.0).ceil();
-    // Correct the product's rounding so that (n-1)/1000 < ms <= n/1000 as decoding computes it.
-    while n / 1000.0 < ms {
-        n += 1.0;
-    }
-    while (n - 1.0) / 1000.0 >= ms {
-        n -= 1.0;
-    }
-    n as i64
-}
-
-pub fn from_micros(us: i64) -> f64 {
-    us as f64 / 1000.0
-}
+// Shared with the embedded store, which keeps durations as microseconds too.
+pub use netmon_core::history::from_micros;
+pub(crate) use netmon_core::history::to_micros;
 
 /// Decodes a block's results, or only those of `only`.
 pub(crate) fn decode_block(

@@ -392,10 +392,21 @@ impl TargetStore for DynamoStateStore {
         Ok(Page { items, next })
     }
 
+    /// [`Self::visit_targets`], collected and ordered by tenant, then id.
+    async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
+        let mut targets = Vec::new();
+        self.visit_targets(&mut |t| targets.push(t)).await?;
+        targets.sort_by(|a, b| (&a.tenant, a.id()).cmp(&(&b.tenant, b.id())));
+        Ok(targets)
+    }
+
     /// One Query over the schedule shards (eventually consistent: half the read units, and a
     /// target written a second ago is picked up on the next tick). Pages (1 MB each) are
-    /// decoded as they arrive, so raw items and decoded targets are never all held at once.
-    async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
+    /// decoded and handed over as they arrive, so at most one raw page is held at a time.
+    async fn visit_targets(
+        &self,
+        visit: &mut (dyn FnMut(Target) + Send),
+    ) -> Result<(), StoreError> {
         let query = self
             .client
             .query()
@@ -403,7 +414,6 @@ impl TargetStore for DynamoStateStore {
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", crate::resources::PK)
             .expression_attribute_values(":pk", s(SCHED_PK));
-        let mut targets = Vec::new();
         let mut start = None;
         loop {
             let page = query
@@ -426,7 +436,7 @@ impl TargetStore for DynamoStateStore {
                         _ => Err(StoreError::Corrupt(format!("{what}: not a string"))),
                     };
                     match decoded {
-                        Ok(target) => targets.push(target),
+                        Ok(target) => visit(target),
                         Err(e) => {
                             tracing::error!(error = %e, "target skipped: its stored entry cannot be read")
                         }
@@ -435,11 +445,9 @@ impl TargetStore for DynamoStateStore {
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(());
             }
         }
-        targets.sort_by(|a, b| (&a.tenant, a.id()).cmp(&(&b.tenant, b.id())));
-        Ok(targets)
     }
 
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError> {
