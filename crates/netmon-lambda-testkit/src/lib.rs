@@ -7,6 +7,7 @@
 //! May depend on: everything below the hosts it tests (`netmon-lambda`, `netmon-aws`,
 //! `netmon-core`, `netmon-testkit`).
 
+pub mod billing;
 pub mod cargo_build;
 pub mod faults;
 pub mod metrics;

@@ -95,6 +95,8 @@ pub struct Invocation {
     pub panicked: bool,
     /// Messages deleted after it.
     pub deleted: usize,
+    /// Wall time of the handler, from the call to its answer (or timeout): what Lambda bills.
+    pub duration: Duration,
 }
 
 struct Source {
@@ -529,13 +531,17 @@ impl Invoke {
             error: None,
             panicked: false,
             deleted: 0,
+            duration: Duration::ZERO,
         };
         let mut event = SqsEvent::default();
         event.records = records;
         let function = self.source.function.clone();
+        let started = tokio::time::Instant::now();
         let handle = tokio::spawn(async move { function.handle(event).await });
         let abort = handle.abort_handle();
-        match tokio::time::timeout(self.source.settings.function_timeout, handle).await {
+        let answer = tokio::time::timeout(self.source.settings.function_timeout, handle).await;
+        invocation.duration = started.elapsed();
+        match answer {
             Ok(Ok(Ok(outcome))) => {
                 let ids: HashSet<&str> = message_ids.iter().map(String::as_str).collect();
                 // Lambda fails the whole batch on an id it did not send.

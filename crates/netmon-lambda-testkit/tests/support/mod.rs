@@ -239,12 +239,17 @@ impl Stack {
     }
 
     pub async fn put_target(&self, spec: serde_json::Value) -> Target {
+        self.put_target_in(&TenantId::default_tenant(), spec).await
+    }
+
+    /// Stores a target of `tenant` from its wire form.
+    pub async fn put_target_in(&self, tenant: &TenantId, spec: serde_json::Value) -> Target {
         let spec: TargetSpec = serde_json::from_value(spec).expect("target spec");
         let now = chrono::Utc::now();
         self.store
             .put_target(
                 Target {
-                    tenant: TenantId::default_tenant(),
+                    tenant: tenant.clone(),
                     spec,
                     version: 0,
                     created_at: now,
@@ -263,12 +268,16 @@ impl Stack {
 
     /// Stores a channel of the default tenant from its wire form.
     pub async fn put_channel(&self, spec: serde_json::Value) {
+        self.put_channel_in(&TenantId::default_tenant(), spec).await
+    }
+
+    pub async fn put_channel_in(&self, tenant: &TenantId, spec: serde_json::Value) {
         let spec: ChannelSpec = serde_json::from_value(spec).expect("channel spec");
         let now = chrono::Utc::now();
         self.store
             .put_channel(
                 Channel {
-                    tenant: TenantId::default_tenant(),
+                    tenant: tenant.clone(),
                     spec,
                     version: 0,
                     created_at: now,
