@@ -142,9 +142,8 @@ impl Scheduler {
     /// the plan keeps only its tenant, slot, id and encoded spec (~0.5 KB, against ~1.4 KB for
     /// a decoded target, which the jobs would then hold a second time), and jobs are built and
     /// sent [`SEND_JOBS`] at a time, so the cloud tick plans 100,000 targets within 128 MB.
-    /// Returns how many targets were read, and the report.
     /// Lateness is judged by `clock` once every target is read (the read takes seconds at
-    /// that size).
+    /// that size). Returns how many targets were read, and the report.
     pub async fn plan_ahead_from(
         &self,
         store: &dyn TargetStore,
