@@ -642,20 +642,10 @@ impl HistoryStore for DynamoHistoryStore {
             }
             hours.insert(hour, exact);
         }
-        let hours = hours.into_values().filter(|b| b.probes > 0);
-        Ok(match granularity {
-            Granularity::Hour => hours.collect(),
-            Granularity::Day => {
-                let mut days: BTreeMap<DateTime<Utc>, HistoryBucket> = BTreeMap::new();
-                for h in hours {
-                    let day = Granularity::Day.floor(h.start);
-                    days.entry(day)
-                        .or_insert_with(|| HistoryBucket::empty(day))
-                        .merge(&h);
-                }
-                days.into_values().collect()
-            }
-        })
+        Ok(netmon_core::history::regroup(
+            hours.into_values().filter(|b| b.probes > 0),
+            granularity,
+        ))
     }
 
     /// From blocks, so only as far back as they are kept ([`BLOCK_KEEP`]).
