@@ -195,15 +195,28 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, &name, base)
 }
 
+/// The parser's default budget (250,000 nodes) refuses a config of ~16,000 targets. A node or
+/// event takes at least a byte of text unless it comes from an alias, and aliases keep their
+/// own caps, so limits that grow with the file still stop expansion bombs.
+fn options_for(text: &str) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Deserializes strict YAML, mapping any error to file, line, column and key path.
 fn deserialize<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
     let mut key = String::new();
-    let parsed: Result<T, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            key = e.path().to_string();
-            e.into_inner()
-        })
-    });
+    let parsed: Result<T, _> =
+        serde_saphyr::with_deserializer_from_str_with_options(text, options_for(text), |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                key = e.path().to_string();
+                e.into_inner()
+            })
+        });
     parsed.map_err(|e| {
         let loc = e.location();
         let rendered = e.to_string();
@@ -370,7 +383,7 @@ struct IdOnly {
 }
 
 fn check_unique_ids(text: &str, name: &str) -> Result<(), ConfigError> {
-    let Ok(ids) = serde_saphyr::from_str::<IdsOnly>(text) else {
+    let Ok(ids) = serde_saphyr::from_str_with_options::<IdsOnly>(text, options_for(text)) else {
         return Ok(()); // the strict parse already succeeded; nothing more to learn here
     };
     for (section, list) in [("targets", &ids.targets), ("channels", &ids.channels)] {
@@ -396,7 +409,7 @@ fn check_unique_ids(text: &str, name: &str) -> Result<(), ConfigError> {
 }
 
 fn locate_id(text: &str, section: &str, index: usize) -> Option<u64> {
-    let ids = serde_saphyr::from_str::<IdsOnly>(text).ok()?;
+    let ids = serde_saphyr::from_str_with_options::<IdsOnly>(text, options_for(text)).ok()?;
     let list = if section == "targets" {
         ids.targets
     } else {
@@ -440,6 +453,38 @@ mod tests {
         );
         let e = err("public_url: ftp://x\n");
         assert!(e.message.contains("http or https"), "{e}");
+    }
+
+    /// The parser's default node budget refused configs above ~16,000 targets (and skipped the
+    /// duplicate-id check quietly); the budget now grows with the file.
+    #[test]
+    fn a_config_of_twenty_thousand_targets_loads_and_duplicates_are_still_found() {
+        let mut yaml = String::from("targets:\n");
+        for i in 0..20_000 {
+            yaml.push_str(&format!(
+                "  - id: t{i}\n    http: {{url: 'http://10.0.0.1/{i}'}}\n    interval: 60s\n"
+            ));
+        }
+        let cfg = parse(&yaml, "big.yaml", Path::new("/")).expect("a big config loads");
+        assert_eq!(cfg.targets.len(), 20_000);
+        yaml.push_str("  - id: t7\n    tcp: {host: a, port: 1}\n");
+        let e = err(&yaml);
+        assert!(e.message.contains("duplicate id \"t7\""), "{e}");
+    }
+
+    /// A growing budget must not let an alias bomb expand: a few lines, millions of nodes.
+    #[test]
+    fn an_alias_bomb_is_refused() {
+        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let prev = format!("*a{}", i - 1);
+            let row = vec![prev.as_str(); 10].join(", ");
+            yaml.push_str(&format!("a{i}: &a{i} [{row}]\n"));
+        }
+        let expanded =
+            serde_saphyr::from_str_with_options::<serde_json::Value>(&yaml, options_for(&yaml));
+        let e = expanded.expect_err("ten million nodes from eight lines");
+        assert!(e.to_string().contains("budget"), "{e}");
     }
 
     /// The config is loaded into the store without the API: it refuses what the API refuses.
