@@ -28,6 +28,7 @@ pub enum Mode {
 struct TargetState {
     mode: AtomicU8,
     hits: AtomicU64,
+    connections: AtomicU64,
 }
 
 /// An HTTP target on 127.0.0.1:0 answering `200 {"status":"UP"}`, `500` or nothing.
@@ -42,12 +43,17 @@ impl TargetServer {
         let state = Arc::new(TargetState {
             mode: AtomicU8::new(Mode::Ok as u8),
             hits: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         });
         let app = Router::new()
             .fallback(any(target_handler))
             .with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let accepted = state.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            accepted.connections.fetch_add(1, Ordering::Relaxed);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -64,6 +70,12 @@ impl TargetServer {
 
     pub fn hits(&self) -> u64 {
         self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far: with one request per connection it equals `hits`, so a
+    /// benchmark shows that no probe reused a connection.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::Relaxed)
     }
 }
 

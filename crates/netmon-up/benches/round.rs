@@ -21,6 +21,16 @@ use netmon_app::delivery::MemorySink;
 use netmon_up::Options;
 use netmon_up::config;
 
+/// Public targets in the steady run: the status page shows these.
+const STATUS_PAGE_TARGETS: usize = 20;
+
+/// What the target server saw.
+#[derive(Clone, Copy)]
+struct Served {
+    requests: u64,
+    connections: u64,
+}
+
 fn arg(name: &str, default: usize) -> usize {
     arg_str(name)
         .and_then(|v| v.parse().ok())
@@ -64,7 +74,8 @@ fn usage() -> (f64, f64) {
     ((utime + stime) / ticks, hwm_kib / 1024.0)
 }
 
-/// Serves the targets; each line read on stdin is answered with the requests served so far.
+/// Serves the targets; each line read on stdin is answered with the requests served and the
+/// connections accepted so far.
 async fn serve() {
     let server = netmon_testkit::servers::TargetServer::start().await;
     println!("{}", server.addr);
@@ -77,7 +88,7 @@ async fn serve() {
             if line.is_err() {
                 break;
             }
-            println!("{}", counted.hits());
+            println!("{} {}", counted.hits(), counted.connections());
             let _ = std::io::stdout().flush();
         }
     });
@@ -130,7 +141,13 @@ fn main() {
         let _ = server_in.flush();
         let mut line = String::new();
         let _ = server_out.read_line(&mut line);
-        line.trim().parse::<u64>().unwrap_or(0)
+        let mut counts = line
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        Served {
+            requests: counts.next().unwrap_or(0),
+            connections: counts.next().unwrap_or(0),
+        }
     };
     let interval = arg_str("--interval").and_then(|v| secs(&v)).unwrap_or(10);
 
@@ -146,6 +163,9 @@ fn main() {
         ));
         if steady {
             yaml.push_str(&format!("    interval: {interval}s\n    timeout: 5s\n"));
+            if i < STATUS_PAGE_TARGETS {
+                yaml.push_str("    public: true\n");
+            }
         }
     }
     let cfg = config::parse(&yaml, "bench.yaml", &dir).expect("bench config");
@@ -217,19 +237,43 @@ async fn steady_state(
     interval: u64,
     warmup: u64,
     seconds: u64,
-    hits: &mut impl FnMut() -> u64,
+    hits: &mut impl FnMut() -> Served,
 ) {
     use netmon_core::ports::HistoryStore;
     let tenant = cfg.tenant.clone();
     let ids: Vec<_> = cfg.targets.iter().map(|t| t.id.clone()).collect();
+    let db = cfg.store.clone();
     let mut opts = Options::new(cfg);
     opts.log_sink = Arc::new(MemorySink::default());
     let running = netmon_up::start(opts).await.expect("pipeline starts");
+    let base = format!("http://{}", running.api_addr());
+    let key = running.initial_admin_key().map(str::to_owned);
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let (hits0, (cpu0, _), t0, from) = (hits(), usage(), Instant::now(), chrono::Utc::now());
+    let bytes0 = store_bytes(&db);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (hits1, (cpu1, rss), wall) = (hits(), usage(), t0.elapsed().as_secs_f64());
+    let grown = store_bytes(&db).saturating_sub(bytes0);
     let to = chrono::Utc::now();
+    // Then readers, as a dashboard and a status page visitor would be, in a second window so
+    // their CPU (client side included: same process) stays out of the pipeline's figure.
+    let readers_for = Duration::from_secs(seconds.clamp(10, 30));
+    let (cpu2, t2) = (usage().0, Instant::now());
+    let deadline = t2 + readers_for;
+    let overview = tokio::spawn(api_latencies(
+        format!("{base}/v1/overview"),
+        key.clone(),
+        deadline,
+    ));
+    let status = tokio::spawn(api_latencies(
+        format!("{base}/status/default"),
+        None,
+        deadline,
+    ));
+    let overview = overview.await.unwrap_or_default();
+    let status = status.await.unwrap_or_default();
+    let readers_cpu = usage().0 - cpu2;
+    let readers_wall = t2.elapsed().as_secs_f64();
     // Due instant → probe start of every probe started in the window.
     let store = running.store();
     let mut lags: Vec<f64> = Vec::new();
@@ -254,7 +298,8 @@ async fn steady_state(
             .copied()
             .unwrap_or(f64::NAN)
     };
-    let probes = hits1.saturating_sub(hits0);
+    let probes = hits1.requests.saturating_sub(hits0.requests);
+    let connections = hits1.connections.saturating_sub(hits0.connections);
     let cpu = cpu1 - cpu0;
     println!(
         "steady state:     {targets} targets every {}s, {warmup}s warm-up, {wall:.1}s measured",
@@ -268,10 +313,20 @@ async fn steady_state(
         "expected:         {:.1}/s",
         targets as f64 / interval.max(1) as f64
     );
+    println!(
+        "connections:      {connections} opened at the target server ({:.2} per probe)",
+        connections as f64 / probes.max(1) as f64
+    );
     println!("CPU seconds:      {cpu:.2} (user+system, netmon process)");
     println!("probes/CPU-second: {:.0}", probes as f64 / cpu.max(0.01));
     println!("CPU share:        {:.1} % of one core", 100.0 * cpu / wall);
     println!("peak RSS:         {rss:.1} MiB");
+    println!(
+        "store growth:     {:.1} MB in the window: {:.0} bytes per target per day of raw results \
+         (database and WAL files; rollups and pruning are hourly, see docs)",
+        grown as f64 / 1e6,
+        grown as f64 / targets.max(1) as f64 * 86_400.0 / wall.max(0.01)
+    );
     println!(
         "scheduling lag:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} recorded probes)",
         pct(0.5),
@@ -279,4 +334,61 @@ async fn steady_state(
         lags.last().copied().unwrap_or(f64::NAN),
         lags.len()
     );
+    for (name, mut ms) in [
+        ("GET /v1/overview", overview),
+        ("GET /status/default", status),
+    ] {
+        ms.sort_by(f64::total_cmp);
+        let p = |q: f64| {
+            ms.get(((ms.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        println!(
+            "{name:<20} p50 {:.1} ms, p99 {:.1} ms ({} requests while probing)",
+            p(0.5),
+            p(0.99),
+            ms.len()
+        );
+    }
+    println!(
+        "with readers:     {:.1} % of one core ({readers_wall:.0} s of probing plus both readers)",
+        100.0 * readers_cpu / readers_wall.max(0.01)
+    );
+}
+
+/// Bytes of the SQLite database and its WAL.
+fn store_bytes(db: &std::path::Path) -> u64 {
+    let wal = db.with_extension("db-wal");
+    [db, wal.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Latencies in ms of GETs to `url`, two a second until `deadline`; a failed request counts as
+/// infinitely slow, so errors show in the p99 instead of vanishing.
+async fn api_latencies(url: String, key: Option<String>, deadline: Instant) -> Vec<f64> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let mut req = client.get(&url);
+        if let Some(key) = &key {
+            req = req.bearer_auth(key);
+        }
+        let started = Instant::now();
+        let ok = match req.send().await {
+            Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        out.push(if ok {
+            started.elapsed().as_secs_f64() * 1000.0
+        } else {
+            f64::INFINITY
+        });
+    }
+    out
 }
