@@ -196,12 +196,15 @@ async fn list_notifications(
 /// reads them; the dashboard's pages start from this too.
 pub(crate) struct TenantOverview {
     pub targets: Vec<Target>,
+    /// More targets exist than [`OVERVIEW_PAGES`] pages hold: `targets` is the first part.
+    pub truncated: bool,
     pub states: HashMap<TargetId, CheckState>,
     pub windows: Vec<MaintenanceWindow>,
     pub now: DateTime<Utc>,
 }
 
-/// Store pages of targets read at most (500 each).
+/// Store pages of targets read at most (500 each): one response stays a few MB. A tenant with
+/// more is told so (`truncated`) rather than shown a partial count as the whole.
 const OVERVIEW_PAGES: usize = 40;
 
 pub(crate) async fn tenant_overview(
@@ -231,6 +234,7 @@ pub(crate) async fn tenant_overview(
     let windows = ctx.maintenance.list_windows(tenant).await?;
     Ok(TenantOverview {
         targets,
+        truncated: after.is_some(),
         states,
         windows,
         now: ctx.clock.now(),
@@ -240,6 +244,7 @@ pub(crate) async fn tenant_overview(
 async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
     let TenantOverview {
         targets,
+        truncated,
         states,
         windows,
         now,
@@ -293,6 +298,7 @@ async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
         },
         "open_incidents": open,
         "targets": lines,
+        "truncated": truncated,
     }))
     .into_response())
 }

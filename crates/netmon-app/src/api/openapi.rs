@@ -555,6 +555,7 @@ fn schemas() -> Value {
                         },
                     },
                 },
+                "truncated": { "type": "boolean", "description": "true when the tenant has more than 20,000 targets: counts and lines cover the first 20,000 by id" },
             },
         },
         "KeyCreate": {
