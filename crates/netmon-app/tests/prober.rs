@@ -48,6 +48,7 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
         scheduled_for: clock.now() - chrono::Duration::seconds(40),
         targets: vec![spec("minutely", "1m"), spec("hourly", "1h")],
         correlation_id: None,
+        group_level: None,
     };
     let env = service.run_job_again(&job).await.unwrap();
     assert_eq!(results(&env), ["hourly"]);
@@ -98,6 +99,7 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         scheduled_for: clock.now(),
         targets: vec![spec("a", "1m"), spec("b", "1m")],
         correlation_id: Some("c1".into()),
+        group_level: None,
     };
     let ran = service
         .run_job_unless(&job, std::future::ready(()))
