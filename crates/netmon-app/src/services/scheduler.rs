@@ -783,13 +783,21 @@ mod tests {
                 .count(),
             minutely
         );
-        // Six slots: at most one partly filled job per slot.
+        // Each job is one stable group of the tenant's level (history reads one group).
+        let level = group::level_for(100_000);
+        for job in &jobs {
+            assert_eq!(job.group_level, Some(level));
+            let groups: std::collections::BTreeSet<Group> =
+                job.targets.iter().map(|t| Group::of(&t.id, level)).collect();
+            assert_eq!(groups.len(), 1, "one group per job");
+        }
+        // Six slots of 2^level groups: at most one partly filled job per slot and group.
         assert_eq!(
             report.probes,
             jobs.iter().map(|j| j.targets.len()).sum::<usize>()
         );
         assert!(
-            jobs.len() <= report.probes.div_ceil(50) + 6,
+            jobs.len() <= report.probes.div_ceil(50) + 6 * (1 << level),
             "{} jobs",
             jobs.len()
         );
