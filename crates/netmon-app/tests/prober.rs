@@ -58,7 +58,11 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
         _ => (None, None),
     };
     assert_eq!(r, Some(job.scheduled_for), "results count for their slot");
-    assert_eq!(level, Some(3), "the recorder keys history by the job's group");
+    assert_eq!(
+        level,
+        Some(3),
+        "the recorder keys history by the job's group"
+    );
 
     // Its first delivery, however late (a backlog), probes both.
     let env = service.run_job(&job).await.unwrap();

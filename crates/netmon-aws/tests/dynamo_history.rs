@@ -314,7 +314,11 @@ async fn a_batch_spanning_tenants_and_hours_is_split() {
     ];
     job(&store, &batch).await;
     for (t, hour, n) in [(&a, 0, 1), (&a, 3_600, 1), (&b, 0, 1), (&b, 3_600, 1)] {
-        assert_eq!(e.items(&blocks_pk(t, at(hour))).await.len(), n, "{t} {hour}");
+        assert_eq!(
+            e.items(&blocks_pk(t, at(hour))).await.len(),
+            n,
+            "{t} {hour}"
+        );
     }
     let got_a = store
         .results_since(&a, &x, at(0), 10)
@@ -487,9 +491,15 @@ async fn buckets_equal_the_sqlite_store_for_the_same_results() {
         // levels records them; every seventh is redelivered at another level (an event of an
         // older version), which must count once.
         let level = [Some(0), Some(2), None, Some(1)][i % 4];
-        dynamo.record_batch(job, level).await.expect("dynamo record");
+        dynamo
+            .record_batch(job, level)
+            .await
+            .expect("dynamo record");
         if i % 7 == 3 {
-            dynamo.record_batch(job, Some(3)).await.expect("dynamo record");
+            dynamo
+                .record_batch(job, Some(3))
+                .await
+                .expect("dynamo record");
         }
         sqlite.record(job).await.expect("sqlite record");
     }
@@ -649,7 +659,10 @@ async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
                             probe(&t, id, "eu", BASE + minute * 60 + 1, i % 13 != 0, ms)
                         })
                         .collect();
-                    store.record_batch(&batch, Some(level)).await.expect("record");
+                    store
+                        .record_batch(&batch, Some(level))
+                        .await
+                        .expect("record");
                 }
             }
             t
@@ -719,7 +732,11 @@ async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
     let large = record(5_000).await;
     // The largest group a tenant has on average: all its targets at level 0.
     let full = record(GROUP_TARGETS - public.len()).await;
-    let (small, large, full) = (measure(small).await, measure(large).await, measure(full).await);
+    let (small, large, full) = (
+        measure(small).await,
+        measure(large).await,
+        measure(full).await,
+    );
     eprintln!(
         "read half-units (one target's buckets, status page of {}): 1 other {small:?}, \
          5,000 others {large:?}, one full group {full:?}",
@@ -729,5 +746,8 @@ async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
         large.0 <= full.0 && large.1 <= full.1,
         "5,000 others read more than one full group: {large:?} > {full:?}"
     );
-    assert!(small.0 <= large.0 && small.1 <= large.1, "{small:?} {large:?}");
+    assert!(
+        small.0 <= large.0 && small.1 <= large.1,
+        "{small:?} {large:?}"
+    );
 }

@@ -81,7 +81,13 @@ mod tests {
         // Stored items are named after these: a change here orphans written history.
         assert_eq!(stable_hash(b""), 17_058_014_651_485_797_458);
         assert_eq!(Group::of(&id("api"), 0), Group { level: 0, index: 0 });
-        assert_eq!(Group::of(&id("api"), 6), Group { level: 6, index: 62 });
+        assert_eq!(
+            Group::of(&id("api"), 6),
+            Group {
+                level: 6,
+                index: 62
+            }
+        );
         assert_eq!(
             Group::of(&id("web"), 16),
             Group {

@@ -241,7 +241,10 @@ async fn main() {
         }
         let line = String::from_utf8_lossy(&out.stdout);
         let v: serde_json::Value = serde_json::from_str(line.trim()).expect("child's report");
-        assert_eq!(v["probes_of_one_target"], 60, "the rollup counted the hour: {v}");
+        assert_eq!(
+            v["probes_of_one_target"], 60,
+            "the rollup counted the hour: {v}"
+        );
         println!(
             "| {way} | {n} | {level} | {blocks} | {:.1} | {:.2} | {:.1} ({:.1}) | {:.1} ({:.1}) |",
             v["seconds"].as_f64().unwrap_or(0.0),

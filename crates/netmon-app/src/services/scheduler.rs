@@ -193,7 +193,10 @@ impl Scheduler {
         due.retain(|probe| now <= probe.latest);
         // Each tenant's slot is split by stable target group (netmon_core::group), so history
         // blocks hold one group's targets and a target's history is read without its tenant's.
-        let levels: Vec<u8> = targets_per_tenant.iter().map(|n| group::level_for(*n)).collect();
+        let levels: Vec<u8> = targets_per_tenant
+            .iter()
+            .map(|n| group::level_for(*n))
+            .collect();
         for probe in &mut due {
             let level = levels.get(probe.tenant as usize).copied().unwrap_or(0);
             probe.group = Group::of(&probe.id, level).index;
@@ -787,8 +790,11 @@ mod tests {
         let level = group::level_for(100_000);
         for job in &jobs {
             assert_eq!(job.group_level, Some(level));
-            let groups: std::collections::BTreeSet<Group> =
-                job.targets.iter().map(|t| Group::of(&t.id, level)).collect();
+            let groups: std::collections::BTreeSet<Group> = job
+                .targets
+                .iter()
+                .map(|t| Group::of(&t.id, level))
+                .collect();
             assert_eq!(groups.len(), 1, "one group per job");
         }
         // Six slots of 2^level groups: at most one partly filled job per slot and group.

@@ -158,7 +158,10 @@ struct Marker {
 
 impl Marker {
     fn parse(item: &Item) -> Result<Self, StoreError> {
-        fn set<T: std::str::FromStr + Ord>(item: &Item, name: &str) -> Result<BTreeSet<T>, StoreError> {
+        fn set<T: std::str::FromStr + Ord>(
+            item: &Item,
+            name: &str,
+        ) -> Result<BTreeSet<T>, StoreError> {
             match item.get(name) {
                 None => Ok(BTreeSet::new()),
                 Some(AttributeValue::Ns(v)) => v
@@ -221,10 +224,7 @@ impl Marker {
     /// Whether a group of a level finer than `level` may hold results of `target`.
     fn finer_may_hold(&self, level: u8, target: &TargetId) -> bool {
         self.levels.iter().any(|l| *l > level)
-            || (LOOSE_LEVEL > level
-                && self
-                    .loose
-                    .contains(&Group::of(target, LOOSE_LEVEL).index))
+            || (LOOSE_LEVEL > level && self.loose.contains(&Group::of(target, LOOSE_LEVEL).index))
     }
 }
 
@@ -323,7 +323,10 @@ impl DynamoHistoryStore {
             }
         }
         let (levels, loose): (BTreeSet<u8>, BTreeSet<u32>) = match level {
-            Some(_) => ((at != 0).then_some(at).into_iter().collect(), BTreeSet::new()),
+            Some(_) => (
+                (at != 0).then_some(at).into_iter().collect(),
+                BTreeSet::new(),
+            ),
             None => (BTreeSet::new(), groups.keys().map(|g| g.index).collect()),
         };
         // Registered after the blocks are durable: readers find blocks through markers.
@@ -335,7 +338,8 @@ impl DynamoHistoryStore {
             if let Some(marker) = started {
                 // The rollup may have read the hour before these blocks existed.
                 let targets: BTreeSet<&TargetId> = rows.iter().map(|r| &r.target).collect();
-                self.roll_hour(tenant, hour, &marker, Some(&targets)).await?;
+                self.roll_hour(tenant, hour, &marker, Some(&targets))
+                    .await?;
             }
         }
         if now >= hour + SETTLE && !self.seen(tenant, hour).triggered {
@@ -434,10 +438,9 @@ impl DynamoHistoryStore {
             .await
             .map_err(|e| sdk_error("list history groups in hour marker", e))?;
         let old = out.attributes.unwrap_or_default();
-        Ok(old
-            .contains_key(ROLL_STARTED)
+        old.contains_key(ROLL_STARTED)
             .then(|| Marker::parse(&old).map(|m| m.with(levels, loose)))
-            .transpose()?)
+            .transpose()
     }
 
     async fn get_marker(
@@ -1008,7 +1011,8 @@ fn decode_item(
 }
 
 fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or_else(|| t.timestamp_millis())
+    t.timestamp_nanos_opt()
+        .unwrap_or_else(|| t.timestamp_millis())
 }
 
 pub fn pending_pk(day: NaiveDate) -> String {
@@ -1092,7 +1096,14 @@ mod tests {
             "B#acme#2026-11-28T13"
         );
         assert_eq!(
-            block_pk(&tenant, h, Group { level: 6, index: 41 }),
+            block_pk(
+                &tenant,
+                h,
+                Group {
+                    level: 6,
+                    index: 41
+                }
+            ),
             "B#acme#2026-11-28T13#6.41"
         );
         assert!(parse_hour_key("2026-11-28").is_err());

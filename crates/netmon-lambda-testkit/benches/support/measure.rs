@@ -79,4 +79,3 @@ pub fn status_kb(field: &str) -> usize {
         })
         .unwrap_or(0)
 }
-
