@@ -38,7 +38,7 @@ use netmon_lambda_testkit::emulator_clients;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::emulator;
 
-use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb};
+use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb, targets_arg};
 
 const CHILD: &str = "NETMON_BENCH_ROLLUP_WAY";
 const TENANT: &str = "NETMON_BENCH_ROLLUP_TENANT";
@@ -188,20 +188,7 @@ async fn main() {
         child(&way).await;
         return;
     }
-    let mut args = std::env::args().skip(1);
-    let mut n = 10_000;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--targets" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("--targets takes a number"))
-            }
-            "--bench" => {}
-            other => panic!("unknown argument {other} (use --targets N)"),
-        }
-    }
+    let n = targets_arg(10_000);
     let emu = emulator::start();
     let res = emulator::provision_async(emulator::unique_prefix("rollmem"), 30).await;
     let place = Place {

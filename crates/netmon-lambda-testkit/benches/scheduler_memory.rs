@@ -45,7 +45,7 @@ use netmon_testkit::emulator;
 #[path = "support/measure.rs"]
 mod measure;
 
-use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb};
+use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb, targets_arg};
 
 const SHARDS: usize = 1024;
 const CHILD: &str = "NETMON_BENCH_SCHEDULER_WAY";
@@ -204,20 +204,7 @@ async fn main() {
         child(&way).await;
         return;
     }
-    let mut args = std::env::args().skip(1);
-    let mut n = 100_000;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--targets" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("--targets takes a number"))
-            }
-            "--bench" => {}
-            other => panic!("unknown argument {other} (use --targets N)"),
-        }
-    }
+    let n = targets_arg(100_000);
     let emu = emulator::start();
     let res = emulator::provision_async(emulator::unique_prefix("schedmem"), 30).await;
     let sdk = emulator_clients(&emu.endpoint, &emu.region).await;

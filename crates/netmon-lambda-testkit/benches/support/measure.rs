@@ -79,3 +79,22 @@ pub fn status_kb(field: &str) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// The benchmark's `--targets N` argument, or `default` (cargo bench adds `--bench`).
+pub fn targets_arg(default: usize) -> usize {
+    let mut args = std::env::args().skip(1);
+    let mut n = default;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--targets" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("--targets takes a number"))
+            }
+            "--bench" => {}
+            other => panic!("unknown argument {other} (use --targets N)"),
+        }
+    }
+    n
+}
