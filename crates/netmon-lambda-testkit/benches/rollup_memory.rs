@@ -61,7 +61,7 @@ fn result(tenant: &TenantId, target: &TargetId, at: DateTime<Utc>, i: usize) -> 
         location: "eu-west-1".into(),
         started_at: at + TimeDelta::milliseconds((i % 10_000) as i64),
         duration_ms: ms,
-        outcome: if i % 40 == 0 {
+        outcome: if i.is_multiple_of(40) {
             Outcome::Down
         } else {
             Outcome::Up
