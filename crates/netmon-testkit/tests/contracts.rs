@@ -595,6 +595,12 @@ fn judged_probe_results_validate() {
     );
     env.correlation_id = Some("check-now-1".into());
     validate_envelope(&env).unwrap_or_else(|e| panic!("{e}"));
+    // A scheduled job's batch carries its target group level.
+    env.correlation_id = None;
+    if let Event::ProbeCompleted(batch) = &mut env.event {
+        batch.group_level = Some(6);
+    }
+    validate_envelope(&env).unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn uuid_like() -> String {
