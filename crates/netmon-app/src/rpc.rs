@@ -258,6 +258,7 @@ mod tests {
             scheduled_for: Utc::now(),
             targets: Vec::new(),
             correlation_id: None,
+            group_level: None,
         }
     }
 

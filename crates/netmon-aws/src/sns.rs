@@ -293,6 +293,7 @@ fn split_probe_batch(
             job_id: batch.job_id.clone(),
             location: batch.location.clone(),
             results,
+            group_level: batch.group_level,
         });
         e
     };
@@ -390,6 +391,7 @@ mod tests {
                 job_id: "job1".into(),
                 location: "eu".into(),
                 results: (0..n).map(|i| result(i, pad)).collect(),
+                group_level: None,
             }),
             TenantId::default_tenant(),
             "prober",

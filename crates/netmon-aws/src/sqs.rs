@@ -181,6 +181,7 @@ pub(crate) fn encode_job(
             scheduled_for: job.scheduled_for,
             targets: targets.to_vec(),
             correlation_id: job.correlation_id.clone(),
+            group_level: job.group_level,
         };
         out.extend(encode_job(&part, now, limit)?);
     }
@@ -232,6 +233,7 @@ mod tests {
             scheduled_for: at(30),
             targets,
             correlation_id: None,
+            group_level: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `DynamoHistoryStore` on the emulator: the shared history suite, then what is particular to
 //! blocks and rollups (rollups equal raw aggregation and the SQLite store, redelivery, batches
-//! spanning tenants and hours, one write per `record()` in the steady state).
+//! spanning tenants and hours, one write per `record()` in the steady state, reads bounded by
+//! the target's group whatever the tenant's size).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use netmon_aws::dynamo::history::{
     DynamoHistoryStore, block_pk, hour_key, marker_pk, pending_pk, rollup_pk,
 };
+use netmon_core::group::{self, GROUP_TARGETS, Group};
 use netmon_core::history::{Granularity, HistoryBucket, aggregate, sample};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::HistoryStore;
@@ -135,6 +137,16 @@ async fn history_suite_with_settled_hours() {
     netmon_testkit::suites::history::run_all(|| async { e.store(&clock) }).await;
 }
 
+/// Blocks of a small tenant's jobs: one group, level 0 (the key blocks had before groups).
+fn blocks_pk(t: &TenantId, hour: DateTime<Utc>) -> String {
+    block_pk(t, hour, Group { level: 0, index: 0 })
+}
+
+/// A scheduled job of a tenant small enough for one group.
+async fn job(store: &DynamoHistoryStore, results: &[ProbeResult]) {
+    store.record_batch(results, Some(0)).await.expect("record");
+}
+
 fn probe(t: &TenantId, target: &str, loc: &str, secs: i64, up: bool, ms: f64) -> ProbeResult {
     let mut r = result(
         t,
@@ -180,7 +192,7 @@ async fn first_block_of_a_settled_hour_rolls_up_the_previous_one_exactly() {
             probe(&t, "y", "eu", secs + 2, true, 3_000.0),
         ];
         clock.set(at(secs + 10));
-        store.record(&job).await.expect("record");
+        self::job(&store, &job).await;
         raw.extend(job);
     }
     let hour = (at(0), at(3_600));
@@ -200,13 +212,13 @@ async fn first_block_of_a_settled_hour_rolls_up_the_previous_one_exactly() {
     // The next hour's first block, written before G settled, does not roll it up...
     clock.set(at(3_600 + 30));
     let early = vec![probe(&t, "x", "eu", 3_600 + 5, true, 7.0)];
-    store.record(&early).await.expect("record");
+    job(&store, &early).await;
     raw.extend(early);
     assert!(!e.marker(&t, at(0)).await.contains_key("d"));
     // ...the first one after does.
     clock.set(at(3_600 + 6 * 60 + 10));
     let next = vec![probe(&t, "x", "eu", 3_600 + 6 * 60, false, 10_000.0)];
-    store.record(&next).await.expect("record");
+    job(&store, &next).await;
     raw.extend(next);
     let marker = e.marker(&t, at(0)).await;
     assert!(
@@ -223,11 +235,11 @@ async fn first_block_of_a_settled_hour_rolls_up_the_previous_one_exactly() {
         probe(&t, "x", "eu", 3_590, true, 99.0),
         probe(&t, "y", "us", 3_591, false, 1.0),
     ];
-    store.record(&late).await.expect("late record");
+    job(&store, &late).await;
     raw.extend(late);
 
     // The rollup alone now carries hour G: remove its blocks and ask again.
-    e.delete_partition(&block_pk(&t, at(0))).await;
+    e.delete_partition(&blocks_pk(&t, at(0))).await;
     for target in [&x, &y] {
         for g in [Granularity::Hour, Granularity::Day] {
             let got = store
@@ -262,21 +274,18 @@ async fn redelivered_batches_write_the_same_item() {
         probe(&t, "x", "eu", 10, true, 20.0),
         probe(&t, "y", "eu", 11, true, 30.0),
     ];
-    store.record(&batch).await.expect("record");
+    job(&store, &batch).await;
     let mut reordered = batch.clone();
     reordered.reverse();
-    store.record(&reordered).await.expect("redelivered");
-    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 1);
+    job(&store, &reordered).await;
+    assert_eq!(e.items(&blocks_pk(&t, at(0))).await.len(), 1);
 
     // Redelivered again after the hour was rolled up: still counted once.
     clock.set(at(2 * 3_600 + 600));
-    store
-        .record(&[probe(&t, "x", "eu", 2 * 3_600 + 1, true, 5.0)])
-        .await
-        .expect("record a later hour");
+    job(&store, &[probe(&t, "x", "eu", 2 * 3_600 + 1, true, 5.0)]).await;
     assert!(e.marker(&t, at(0)).await.contains_key("d"));
-    store.record(&batch).await.expect("late redelivery");
-    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 1);
+    job(&store, &batch).await;
+    assert_eq!(e.items(&blocks_pk(&t, at(0))).await.len(), 1);
     let got = store
         .buckets(&t, &x, at(0), at(3_600), Granularity::Hour)
         .await
@@ -303,9 +312,13 @@ async fn a_batch_spanning_tenants_and_hours_is_split() {
         probe(&b, "x", "eu", 3_602, true, 30.0),
         probe(&a, "x", "us", 3_599, true, 40.0),
     ];
-    store.record(&batch).await.expect("record");
+    job(&store, &batch).await;
     for (t, hour, n) in [(&a, 0, 1), (&a, 3_600, 1), (&b, 0, 1), (&b, 3_600, 1)] {
-        assert_eq!(e.items(&block_pk(t, at(hour))).await.len(), n, "{t} {hour}");
+        assert_eq!(
+            e.items(&blocks_pk(t, at(hour))).await.len(),
+            n,
+            "{t} {hour}"
+        );
     }
     let got_a = store
         .results_since(&a, &x, at(0), 10)
@@ -339,7 +352,7 @@ async fn steady_state_is_one_write_per_record() {
     let t = tenant("hcost");
     let clock = Arc::new(ManualClock::new(at(60)));
     let store = e.store(&clock);
-    let job = |secs: i64| -> Vec<ProbeResult> {
+    let results = |secs: i64| -> Vec<ProbeResult> {
         (0..50)
             .map(|i| {
                 probe(
@@ -360,7 +373,7 @@ async fn steady_state_is_one_write_per_record() {
             .sum::<usize>()
     };
 
-    store.record(&job(60)).await.expect("record");
+    job(&store, &results(60)).await;
     let first = e.calls.take();
     assert_eq!(
         first.get("PutItem"),
@@ -369,7 +382,7 @@ async fn steady_state_is_one_write_per_record() {
     );
     for minute in 2..60 {
         clock.set(at(minute * 60 + 5));
-        store.record(&job(minute * 60)).await.expect("record");
+        job(&store, &results(minute * 60)).await;
     }
     let steady = e.calls.take();
     assert_eq!(steady.get("PutItem"), Some(&58), "{steady:?}");
@@ -377,14 +390,14 @@ async fn steady_state_is_one_write_per_record() {
     // Reads: once the hour is SETTLE old, one Query for earlier hours left to roll up.
     assert_eq!(steady.get("Query"), Some(&1), "{steady:?}");
     assert_eq!(steady.len(), 2, "nothing else: {steady:?}");
-    assert_eq!(e.items(&block_pk(&t, at(0))).await.len(), 59);
+    assert_eq!(e.items(&blocks_pk(&t, at(0))).await.len(), 59);
 
     // The new hour: a marker, then once settled one rollup of the 50 targets.
     clock.set(at(3_600 + 5));
-    store.record(&job(3_600)).await.expect("record");
+    job(&store, &results(3_600)).await;
     assert_eq!(writes(&e.calls.take()), 3);
     clock.set(at(3_600 + 6 * 60 + 5));
-    store.record(&job(3_600 + 6 * 60)).await.expect("record");
+    job(&store, &results(3_600 + 6 * 60)).await;
     let rollup = e.calls.take();
     assert_eq!(rollup.get("PutItem"), Some(&1), "{rollup:?}");
     assert_eq!(
@@ -399,10 +412,7 @@ async fn steady_state_is_one_write_per_record() {
     );
     for minute in 7..60 {
         clock.set(at(3_600 + minute * 60 + 5));
-        store
-            .record(&job(3_600 + minute * 60))
-            .await
-            .expect("record");
+        job(&store, &results(3_600 + minute * 60)).await;
     }
     let steady = e.calls.take();
     assert_eq!((writes(&steady), steady.len()), (53, 1), "{steady:?}");
@@ -477,7 +487,20 @@ async fn buckets_equal_the_sqlite_store_for_the_same_results() {
             Duration::seconds(40)
         };
         clock.set(clock_max(clock.as_ref(), newest + delay));
-        dynamo.record(job).await.expect("dynamo record");
+        // Jobs of several group levels and none ("check now"), as a tenant growing across
+        // levels records them; every seventh is redelivered at another level (an event of an
+        // older version), which must count once.
+        let level = [Some(0), Some(2), None, Some(1)][i % 4];
+        dynamo
+            .record_batch(job, level)
+            .await
+            .expect("dynamo record");
+        if i % 7 == 3 {
+            dynamo
+                .record_batch(job, Some(3))
+                .await
+                .expect("dynamo record");
+        }
         sqlite.record(job).await.expect("sqlite record");
     }
     let markers = e.items(&marker_pk(&t)).await;
@@ -550,7 +573,7 @@ async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sw
     let store = e.store(&clock);
     clock.set(at(70));
     let last = vec![probe(&quiet, "x", "eu", BASE + 60, true, 12.0)];
-    store.record(&last).await.expect("record");
+    job(&store, &last).await;
     assert!(!e.marker(&quiet, at(0)).await.contains_key("d"));
 
     // Hours later, another tenant records (another instance: this one swept at start).
@@ -575,7 +598,7 @@ async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sw
         "the entry of a rolled-up hour is dropped: {pending:?}"
     );
     // The rollup alone now carries the hour.
-    e.delete_partition(&block_pk(&quiet, at(0))).await;
+    e.delete_partition(&blocks_pk(&quiet, at(0))).await;
     let got = other
         .buckets(&quiet, &target_id("x"), at(0), at(3_600), Granularity::Hour)
         .await
@@ -583,5 +606,148 @@ async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sw
     assert_eq!(
         got,
         raw_buckets(&last, &target_id("x"), at(0), at(3_600), Granularity::Hour)
+    );
+}
+
+/// Issue 14's bound: a target's history, and a status page of a few public targets, read as
+/// much in a tenant of 5,000 other targets as in one of a single other target, up to one
+/// group's worth (blocks hold one stable group of the tenant, about [`GROUP_TARGETS`]
+/// targets). Read units are computed from the items returned, as AWS bills them (the emulator
+/// fakes consumed capacity).
+///
+/// Measured (half-units, one target's `buckets` and the status page): 1 other target (3, 40),
+/// 5,000 others (21, 298), one full group of 300 (36, 535). Checked to fail without groups:
+/// recording the 5,000-target tenant at level 0 (one partition per tenant-hour, the keying
+/// before groups) makes it (587, 8800), and the first assertion fails.
+#[tokio::test]
+async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
+    let e = env().await;
+    // Twenty days on: clear of the other tests' hours and of their sweeps.
+    const BASE: i64 = 20 * 86_400;
+    const MINUTES: i64 = 10;
+    let now = at(BASE + MINUTES * 60 + 30);
+    let clock = Arc::new(ManualClock::new(now));
+    let store = e.store(&clock);
+    let public: Vec<String> = (0..5).map(|i| format!("public-{i}")).collect();
+
+    // Ten minutes of one-minute results, each minute's jobs one group of the tenant's level,
+    // as the scheduler sends them.
+    let record = |others: usize| {
+        let (store, public) = (&store, &public);
+        async move {
+            let t = tenant("hreads");
+            let ids: Vec<String> = public
+                .iter()
+                .cloned()
+                .chain((0..others).map(|i| format!("other-{i}")))
+                .collect();
+            let level = group::level_for(ids.len());
+            let mut groups: BTreeMap<Group, Vec<&str>> = BTreeMap::new();
+            for id in &ids {
+                groups
+                    .entry(Group::of(&target_id(id), level))
+                    .or_default()
+                    .push(id);
+            }
+            for minute in 0..MINUTES {
+                for members in groups.values() {
+                    let batch: Vec<ProbeResult> = members
+                        .iter()
+                        .enumerate()
+                        .map(|(i, id)| {
+                            let ms = 20.0 + (i % 90) as f64;
+                            probe(&t, id, "eu", BASE + minute * 60 + 1, i % 13 != 0, ms)
+                        })
+                        .collect();
+                    store
+                        .record_batch(&batch, Some(level))
+                        .await
+                        .expect("record");
+                }
+            }
+            t
+        }
+    };
+    let counter = &e.calls.counter;
+    // Read half-units since `before`.
+    let half_units = |before: &CallSnapshot| {
+        counter
+            .snapshot()
+            .since(before)
+            .billed_for("DynamoDB")
+            .read_half_units
+    };
+    let measure = |t: TenantId| {
+        let (store, public) = (&store, &public);
+        async move {
+            let before = counter.snapshot();
+            let one = store
+                .buckets(
+                    &t,
+                    &target_id(&public[0]),
+                    now - Duration::hours(24),
+                    now,
+                    Granularity::Hour,
+                )
+                .await
+                .expect("buckets");
+            assert_eq!(one.iter().map(|b| b.probes).sum::<u32>(), MINUTES as u32);
+            let buckets = half_units(&before);
+            // What the status page reads per public target: 90 days, 24 hours, recent results.
+            let before = counter.snapshot();
+            let (today, hour) = (Granularity::Day.floor(now), Granularity::Hour.floor(now));
+            for id in public {
+                let id = target_id(id);
+                let days = store
+                    .buckets(
+                        &t,
+                        &id,
+                        today - Duration::days(89),
+                        today + Duration::days(1),
+                        Granularity::Day,
+                    )
+                    .await
+                    .expect("days");
+                let hours = store
+                    .buckets(
+                        &t,
+                        &id,
+                        hour - Duration::hours(23),
+                        hour + Duration::hours(1),
+                        Granularity::Hour,
+                    )
+                    .await
+                    .expect("hours");
+                let recent = store
+                    .results_since(&t, &id, now - Duration::minutes(3), 200)
+                    .await
+                    .expect("recent");
+                assert_eq!((days.len(), hours.len(), recent.len()), (1, 1, 2), "{id}");
+            }
+            (buckets, half_units(&before))
+        }
+    };
+
+    let small = record(1).await;
+    let large = record(5_000).await;
+    // The largest group a tenant has on average: all its targets at level 0.
+    let full = record(GROUP_TARGETS - public.len()).await;
+    let (small, large, full) = (
+        measure(small).await,
+        measure(large).await,
+        measure(full).await,
+    );
+    eprintln!(
+        "read half-units (one target's buckets, status page of {}): 1 other {small:?}, \
+         5,000 others {large:?}, one full group {full:?}",
+        public.len()
+    );
+    assert!(
+        large.0 <= full.0 && large.1 <= full.1,
+        "5,000 others read more than one full group: {large:?} > {full:?}"
+    );
+    assert!(
+        small.0 <= large.0 && small.1 <= large.1,
+        "{small:?} {large:?}"
     );
 }

@@ -36,6 +36,7 @@ fn job(id: &str, due_in: chrono::Duration) -> ProbeJob {
         scheduled_for: Utc::now() + due_in,
         targets: vec![spec],
         correlation_id: None,
+        group_level: None,
     }
 }
 

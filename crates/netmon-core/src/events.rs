@@ -182,6 +182,11 @@ pub struct ProbeBatch {
     pub job_id: String,
     pub location: String,
     pub results: Vec<ProbeResult>,
+    /// The job's [`crate::group`] level, copied from [`crate::jobs::ProbeJob::group_level`]:
+    /// the history store keys the results by group at this level. Absent for "check now",
+    /// heartbeats and events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_level: Option<u8>,
 }
 
 /// Why an incident opened: the result that crossed the failure threshold.

@@ -19,10 +19,14 @@ pub struct ProbeJob {
     /// as its envelope's `correlation_id`, so the caller's reply can be matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// Set for scheduled jobs: every target is in one [`crate::group::Group`] of this level
+    /// (the tenant's, from its size). Absent for "check now" and jobs of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_level: Option<u8>,
 }
 
 impl ProbeJob {
-    /// A scheduled job (no correlation id) with a fresh id.
+    /// A scheduled job (no correlation id, no group: see [`Self::in_group`]) with a fresh id.
     pub fn scheduled(tenant: TenantId, at: DateTime<Utc>, targets: Vec<TargetSpec>) -> Self {
         Self {
             job_id: uuid::Uuid::now_v7().to_string(),
@@ -30,6 +34,13 @@ impl ProbeJob {
             scheduled_for: at,
             targets,
             correlation_id: None,
+            group_level: None,
         }
+    }
+
+    /// The job with its targets marked as one group of `level`.
+    pub fn in_group(mut self, level: u8) -> Self {
+        self.group_level = Some(level);
+        self
     }
 }

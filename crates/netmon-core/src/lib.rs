@@ -5,6 +5,7 @@ pub mod channel;
 pub mod conditions;
 pub mod duration;
 pub mod events;
+pub mod group;
 pub mod history;
 pub mod ids;
 pub mod incident;

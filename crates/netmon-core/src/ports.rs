@@ -284,6 +284,17 @@ pub trait Idempotency: Send + Sync {
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
     async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError>;
+    /// [`Self::record`] of one probe batch whose targets are one [`crate::group::Group`] of
+    /// `group_level` (the batch's, when it has one). Stores that key history by target ignore
+    /// it; the cloud store keys raw results by group at that level.
+    async fn record_batch(
+        &self,
+        results: &[ProbeResult],
+        group_level: Option<u8>,
+    ) -> Result<(), StoreError> {
+        let _ = group_level;
+        self.record(results).await
+    }
     /// Uptime and latency of one target per hour or day in `[from, to)`, ascending, empty
     /// buckets left out.
     async fn buckets(

@@ -20,10 +20,9 @@
 //! round robin over the 1,024 shards rather than by hash): the tick reads only the shards, and
 //! 100,000 `put_target` transactions would take the emulator an hour.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -43,42 +42,10 @@ use netmon_lambda_testkit::emulator_clients;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::emulator;
 
-struct Counting;
+#[path = "support/measure.rs"]
+mod measure;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                let grown = new_size - layout.size();
-                let now = LIVE.fetch_add(grown, Ordering::Relaxed) + grown;
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb, targets_arg};
 
 const SHARDS: usize = 1024;
 const CHILD: &str = "NETMON_BENCH_SCHEDULER_WAY";
@@ -86,38 +53,6 @@ const CHILD: &str = "NETMON_BENCH_SCHEDULER_WAY";
 fn minute() -> DateTime<Utc> {
     // A whole minute, 2027-01-15T08:00:00Z.
     DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
-}
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// User + system CPU seconds this process has used (`/proc/self/stat`, clock ticks of 1/100 s).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = f.get(11)?.parse().ok()?;
-            let stime: f64 = f.get(12)?.parse().ok()?;
-            Some((utime + stime) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-/// Kilobytes from a `/proc/self/status` line such as `VmHWM:   123456 kB`.
-fn status_kb(field: &str) -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A typical HTTP target (two conditions, two tags, ~0.5 KB of JSON), half of them in one large
@@ -224,9 +159,8 @@ async fn child(way: &str) {
     let function = SchedulerFunction::new(&clients, config).with_tick_clock(clock);
 
     // Reset both high-water marks: what is measured is the tick alone, on a warm process.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    reset_peaks();
     let rss_before = status_kb("VmRSS:");
-    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
     let heap_before = LIVE.load(Ordering::Relaxed);
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -270,20 +204,7 @@ async fn main() {
         child(&way).await;
         return;
     }
-    let mut args = std::env::args().skip(1);
-    let mut n = 100_000;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--targets" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("--targets takes a number"))
-            }
-            "--bench" => {}
-            other => panic!("unknown argument {other} (use --targets N)"),
-        }
-    }
+    let n = targets_arg(100_000);
     let emu = emulator::start();
     let res = emulator::provision_async(emulator::unique_prefix("schedmem"), 30).await;
     let sdk = emulator_clients(&emu.endpoint, &emu.region).await;

@@ -587,12 +587,19 @@ fn judged_probe_results_validate() {
             job_id: uuid_like(),
             location: "eu-west-1".into(),
             results,
+            group_level: None,
         }),
         tenant(),
         "prober",
         t0 + Duration::milliseconds(1_285),
     );
     env.correlation_id = Some("check-now-1".into());
+    validate_envelope(&env).unwrap_or_else(|e| panic!("{e}"));
+    // A scheduled job's batch carries its target group level.
+    env.correlation_id = None;
+    if let Event::ProbeCompleted(batch) = &mut env.event {
+        batch.group_level = Some(6);
+    }
     validate_envelope(&env).unwrap_or_else(|e| panic!("{e}"));
 }
 

@@ -58,6 +58,7 @@ impl JobQueue for ProberStandIn {
                     job_id: job.job_id.clone(),
                     location: "eu-west-1".into(),
                     results,
+                    group_level: None,
                 }),
                 job.tenant.clone(),
                 "prober",
@@ -105,6 +106,7 @@ async fn polled_rpc_gets_the_reply_record_the_alerter_writes() {
         scheduled_for: fixtures::at(0),
         targets: vec![target.spec.clone()],
         correlation_id: None,
+        group_level: None,
     };
 
     let rpc = PolledRpc::new(

@@ -579,6 +579,7 @@ pub(crate) async fn check_target(
         scheduled_for: ctx.clock.now(),
         targets: vec![target.spec.clone()],
         correlation_id: None,
+        group_level: None,
     };
     let reply = ctx.rpc.call(job, wait).await.map_err(|e| match e {
         RpcError::Timeout(_) => Problem::new(

@@ -134,6 +134,7 @@ impl ProberService {
                 job_id: job.job_id.clone(),
                 location: self.location.clone(),
                 results,
+                group_level: job.group_level,
             }),
             job.tenant.clone(),
             "prober",

@@ -23,7 +23,9 @@ impl Recorder {
                 env.event_type().as_str()
             )));
         };
-        self.history.record(&batch.results).await?;
+        self.history
+            .record_batch(&batch.results, batch.group_level)
+            .await?;
         Ok(batch.results.len())
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::group::{self, Group};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::observation::{ErrorKind, PhaseTimings, ProbeError};
 use netmon_core::ports::{
@@ -173,8 +174,8 @@ impl Scheduler {
         self.send(plan, check_minute, now).await
     }
 
-    /// Sends the plan's jobs (at most `shard_size` targets, one tenant and slot each, in
-    /// tenant, slot and id order), less the probes already too late at `now`, and reports
+    /// Sends the plan's jobs (at most `shard_size` targets, one tenant, slot and target group
+    /// each, in tenant, slot, group and id order), less the probes already too late at `now`, and reports
     /// heartbeats missed in the minute before `check_minute`.
     async fn send(
         &self,
@@ -186,9 +187,20 @@ impl Scheduler {
             mut due,
             heartbeats,
             tenants,
+            targets_per_tenant,
             ..
         } = plan;
         due.retain(|probe| now <= probe.latest);
+        // Each tenant's slot is split by stable target group (netmon_core::group), so history
+        // blocks hold one group's targets and a target's history is read without its tenant's.
+        let levels: Vec<u8> = targets_per_tenant
+            .iter()
+            .map(|n| group::level_for(*n))
+            .collect();
+        for probe in &mut due {
+            let level = levels.get(probe.tenant as usize).copied().unwrap_or(0);
+            probe.group = Group::of(&probe.id, level).index;
+        }
         let mut by_name: Vec<usize> = (0..tenants.len()).collect();
         by_name.sort_unstable_by(|a, b| tenants[*a].cmp(&tenants[*b]));
         let mut rank = vec![0; tenants.len()];
@@ -196,18 +208,24 @@ impl Scheduler {
             rank[t] = r;
         }
         due.sort_unstable_by(|a, b| {
-            (rank[a.tenant as usize], a.slot, &a.id).cmp(&(rank[b.tenant as usize], b.slot, &b.id))
+            (rank[a.tenant as usize], a.slot, a.group, &a.id).cmp(&(
+                rank[b.tenant as usize],
+                b.slot,
+                b.group,
+                &b.id,
+            ))
         });
         // Each job's range of `due`; specs are decoded only when its batch is sent.
         let mut ranges = Vec::new();
         let mut start = 0;
-        for group in due.chunk_by(|a, b| (&a.tenant, a.slot) == (&b.tenant, b.slot)) {
+        for group in due.chunk_by(|a, b| (a.tenant, a.slot, a.group) == (b.tenant, b.slot, b.group))
+        {
             for chunk in group.chunks(self.shard_size.max(1)) {
                 ranges.push(start..start + chunk.len());
                 start += chunk.len();
             }
         }
-        let (due, tenants) = (&due, &tenants);
+        let (due, tenants, levels) = (&due, &tenants, &levels);
         let sent: Vec<(usize, usize)> = futures::stream::iter(ranges.chunks(SEND_JOBS))
             .map(|batch| async move {
                 let jobs: Vec<ProbeJob> = batch
@@ -215,10 +233,13 @@ impl Scheduler {
                     .filter_map(|range| {
                         let chunk = &due[range.clone()];
                         let tenant = &tenants[chunk[0].tenant as usize];
+                        let level = levels.get(chunk[0].tenant as usize).copied().unwrap_or(0);
                         let specs: Vec<TargetSpec> =
                             chunk.iter().filter_map(|p| p.spec(tenant)).collect();
-                        (!specs.is_empty())
-                            .then(|| ProbeJob::scheduled(tenant.clone(), chunk[0].slot, specs))
+                        (!specs.is_empty()).then(|| {
+                            ProbeJob::scheduled(tenant.clone(), chunk[0].slot, specs)
+                                .in_group(level)
+                        })
                     })
                     .collect();
                 let counts = (jobs.len(), jobs.iter().map(|j| j.targets.len()).sum());
@@ -412,6 +433,7 @@ impl Scheduler {
                         job_id,
                         location: PUSH_LOCATION.to_owned(),
                         results,
+                        group_level: None,
                     }),
                     tenant,
                     "scheduler",
@@ -440,6 +462,8 @@ struct MinutePlan {
     /// The tenants of `due`, each once (a plan of 100,000 targets often has few tenants).
     tenants: Vec<TenantId>,
     tenant_index: HashMap<TenantId, u32>,
+    /// Targets of each tenant of [`MinutePlan::tenants`], due or not: the tenant's group level.
+    targets_per_tenant: Vec<usize>,
     /// Enabled heartbeat targets, for the check of missed pings (few and small).
     heartbeats: Vec<Target>,
     /// Targets seen.
@@ -454,6 +478,8 @@ struct PlannedProbe {
     slot: DateTime<Utc>,
     /// The latest a probe may still be sent for its due instant.
     latest: DateTime<Utc>,
+    /// The target's group index at its tenant's level, set once every target is counted.
+    group: u32,
     id: TargetId,
     spec: Arc<str>,
 }
@@ -477,6 +503,7 @@ impl MinutePlan {
             due: Vec::new(),
             tenants: Vec::new(),
             tenant_index: HashMap::new(),
+            targets_per_tenant: Vec::new(),
             heartbeats: Vec::new(),
             targets: 0,
         }
@@ -488,6 +515,7 @@ impl MinutePlan {
         }
         let i = u32::try_from(self.tenants.len()).unwrap_or(u32::MAX);
         self.tenants.push(tenant.clone());
+        self.targets_per_tenant.push(0);
         self.tenant_index.insert(tenant.clone(), i);
         i
     }
@@ -495,13 +523,16 @@ impl MinutePlan {
     /// Every instant of the minute on which `target` is due (a 10 s target six times).
     fn add(&mut self, target: &Target) {
         self.targets += 1;
+        let tenant = self.tenant(&target.tenant);
+        if let Some(n) = self.targets_per_tenant.get_mut(tenant as usize) {
+            *n += 1;
+        }
         if target.spec.enabled && matches!(target.spec.check, CheckSpec::Heartbeat(_)) {
             self.heartbeats.push(target.clone());
             return;
         }
         let late = schedule::late_limit(&target.spec).min(PLAN_LATE);
         let mut spec = None;
-        let mut tenant = None;
         let upto = self.from + chrono::Duration::seconds(60);
         for (_, at) in schedule::due_each_in([target], self.from, upto) {
             // Shared by the instants of one target: a 10 s target is due six times.
@@ -516,11 +547,11 @@ impl MinutePlan {
                     }
                 },
             };
-            let tenant = *tenant.get_or_insert_with(|| self.tenant(&target.tenant));
             self.due.push(PlannedProbe {
                 tenant,
                 slot: schedule::floor_to_slot(at, self.slot),
                 latest: at + late,
+                group: 0,
                 id: target.id().clone(),
                 spec: encoded,
             });
@@ -755,13 +786,24 @@ mod tests {
                 .count(),
             minutely
         );
-        // Six slots: at most one partly filled job per slot.
+        // Each job is one stable group of the tenant's level (history reads one group).
+        let level = group::level_for(100_000);
+        for job in &jobs {
+            assert_eq!(job.group_level, Some(level));
+            let groups: std::collections::BTreeSet<Group> = job
+                .targets
+                .iter()
+                .map(|t| Group::of(&t.id, level))
+                .collect();
+            assert_eq!(groups.len(), 1, "one group per job");
+        }
+        // Six slots of 2^level groups: at most one partly filled job per slot and group.
         assert_eq!(
             report.probes,
             jobs.iter().map(|j| j.targets.len()).sum::<usize>()
         );
         assert!(
-            jobs.len() <= report.probes.div_ceil(50) + 6,
+            jobs.len() <= report.probes.div_ceil(50) + 6 * (1 << level),
             "{} jobs",
             jobs.len()
         );

@@ -1,13 +1,19 @@
 //! `HistoryStore` on the history table, cheap by construction (docs/dynamodb.md, "History
 //! table", has the item sizes and costs):
 //!
-//! - **Block** `B#<tenant>#<YYYY-MM-DDTHH>` / `<first start ms>#<hash>`: every result of one
-//!   `record()` call for one tenant and UTC hour, in one compact document ([`codec`]). One write
-//!   per probe job, not per probe; the key comes from the content, so a redelivery overwrites.
-//!   Kept 3 days.
-//! - **Hour marker** `M#<tenant>` / `<YYYY-MM-DDTHH>`: the tenant has blocks in that hour. `r`
-//!   is set when a rollup of the hour starts, `d` when it is done. Readers find block hours
-//!   through markers, so nothing ever queries empty hours. Kept 4 days.
+//! - **Block** `B#<tenant>#<YYYY-MM-DDTHH>#<level>.<index>` / `<first start ms>#<hash>`: the
+//!   results of one `record_batch()` call for one tenant, UTC hour and stable target group
+//!   ([`netmon_core::group`]) at the batch's level, in one compact document ([`codec`]). A
+//!   scheduled job holds one group of its tenant's level (the scheduler picks the level from the
+//!   tenant's size, about 300 targets a group), so that is one write per probe job; results
+//!   without a level ("check now", pings) go to groups of [`LOOSE_LEVEL`]. Level 0 is the whole
+//!   tenant and keeps the key blocks had before groups, `B#<tenant>#<YYYY-MM-DDTHH>`. The sort
+//!   key comes from the content, so a redelivery overwrites. Kept 3 days.
+//! - **Hour marker** `M#<tenant>` / `<YYYY-MM-DDTHH>`: the tenant has blocks in that hour, at
+//!   level 0 and at the levels in `g` (a number set), and at the [`LOOSE_LEVEL`] groups in `x`.
+//!   `r` is set when a rollup of the hour starts, `d` when it is done. Readers find block hours
+//!   through markers, so nothing ever queries empty hours, and read per hour only the target's
+//!   group at each level listed: an amount bounded by the group, not the tenant. Kept 4 days.
 //! - **Rollup** `R#<tenant>#<target>` / `<YYYY-MM-DD>`: one item per target-day with a slot per
 //!   hour (`hHH` = probes, up and the shared latency histogram; `nHH` = how many blocks the slot
 //!   was computed from). 90 days of a status page is 90 small items. Kept 100 days.
@@ -17,7 +23,9 @@
 //!
 //! An hour is rolled up once it has settled ([`SETTLE`] after its end): the first block of a
 //! later hour that a recorder instance writes after that point claims the pending hours
-//! (conditional update of `r`), aggregates their blocks per target and writes the slots.
+//! (conditional update of `r`, which returns the levels listed at that moment), aggregates
+//! their blocks group by group, a query page at a time, and writes the slots. Memory holds one
+//! page, one group's result identities and a bucket per target, not the tenant-hour.
 //! `buckets()` merges slots with blocks of hours that are not rolled up yet, so the numbers are
 //! complete at every moment and identical to aggregating the raw results.
 //!
@@ -32,7 +40,9 @@
 //! Late blocks: a block written more than [`LATE_CHECK`] after its hour ended checks the marker;
 //! if a rollup already started, the writer recomputes the slots of its targets from all blocks
 //! of that hour. Rollups set `r` before reading blocks and late writers read the marker after
-//! writing theirs, so one of the two always sees the block (given clocks within 30 s).
+//! writing theirs, so one of the two always sees the block (given clocks within 30 s). A writer
+//! adding a level to the marker does so atomically with reading `r`, so a rollup either lists
+//! the level or the writer recomputes its targets.
 
 pub mod codec;
 
@@ -44,9 +54,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use netmon_core::group::{Group, MAX_LEVEL};
 use netmon_core::history::{Granularity, HistoryBucket};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::{Clock, HistoryStore, StoreError};
@@ -79,10 +90,15 @@ pub(crate) const SWEEP_EVERY: TimeDelta = TimeDelta::minutes(10);
 const ROLL_CONCURRENCY: usize = 16;
 /// Hours remembered per Lambda instance before the oldest are forgotten.
 const SEEN_MAX: usize = 20_000;
+/// The level of results recorded without one ("check now", pings, older events): 256 groups,
+/// each listed in the marker only once used, so a rollup reads only those.
+pub const LOOSE_LEVEL: u8 = 8;
 
 const DOC: &str = "d";
 const ROLL_STARTED: &str = "r";
 const ROLL_DONE: &str = "d";
+const LEVELS: &str = "g";
+const LOOSE: &str = "x";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -99,7 +115,117 @@ pub struct DynamoHistoryStore {
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
     marker: bool,
+    /// Levels this instance listed in the marker (bit per level).
+    levels: u32,
+    /// [`LOOSE_LEVEL`] groups this instance listed (bit per index).
+    loose: [u64; 4],
     triggered: bool,
+}
+
+impl Seen {
+    fn covers(&self, levels: &BTreeSet<u8>, loose: &BTreeSet<u32>) -> bool {
+        self.marker
+            && levels.iter().all(|l| self.levels & (1 << l) != 0)
+            && loose.iter().all(|i| {
+                self.loose
+                    .get(*i as usize / 64)
+                    .is_some_and(|w| w & (1 << (i % 64)) != 0)
+            })
+    }
+
+    fn add(&mut self, levels: &BTreeSet<u8>, loose: &BTreeSet<u32>) {
+        self.marker = true;
+        for l in levels {
+            self.levels |= 1 << l;
+        }
+        for i in loose {
+            if let Some(w) = self.loose.get_mut(*i as usize / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+    }
+}
+
+/// What an hour marker lists: where the hour's blocks are.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Marker {
+    done: bool,
+    /// Levels with blocks besides 0 (always read: it also holds blocks written before groups).
+    levels: BTreeSet<u8>,
+    /// [`LOOSE_LEVEL`] groups with blocks.
+    loose: BTreeSet<u32>,
+}
+
+impl Marker {
+    fn parse(item: &Item) -> Result<Self, StoreError> {
+        fn set<T: std::str::FromStr + Ord>(
+            item: &Item,
+            name: &str,
+        ) -> Result<BTreeSet<T>, StoreError> {
+            match item.get(name) {
+                None => Ok(BTreeSet::new()),
+                Some(AttributeValue::Ns(v)) => v
+                    .iter()
+                    .map(|n| {
+                        n.parse().map_err(|_| {
+                            StoreError::Corrupt(format!("history hour marker {name}: {n:?}"))
+                        })
+                    })
+                    .collect(),
+                Some(_) => Err(StoreError::Corrupt(format!(
+                    "history hour marker {name} is not a number set"
+                ))),
+            }
+        }
+        let levels: BTreeSet<u8> = set(item, LEVELS)?;
+        let loose: BTreeSet<u32> = set(item, LOOSE)?;
+        if levels.iter().any(|l| *l > MAX_LEVEL) || loose.iter().any(|i| *i >> LOOSE_LEVEL != 0) {
+            return Err(StoreError::Corrupt(format!(
+                "history hour marker lists groups out of range: {levels:?} {loose:?}"
+            )));
+        }
+        Ok(Self {
+            done: item.contains_key(ROLL_DONE),
+            levels,
+            loose,
+        })
+    }
+
+    fn with(mut self, levels: &BTreeSet<u8>, loose: &BTreeSet<u32>) -> Self {
+        self.levels.extend(levels);
+        self.loose.extend(loose);
+        self
+    }
+
+    /// The groups that may hold results of `target`: one per level listed.
+    fn groups_of(&self, target: &TargetId) -> BTreeSet<Group> {
+        let mut out = BTreeSet::from([Group::of(target, 0)]);
+        out.extend(self.levels.iter().map(|l| Group::of(target, *l)));
+        let loose = Group::of(target, LOOSE_LEVEL);
+        if self.loose.contains(&loose.index) {
+            out.insert(loose);
+        }
+        out
+    }
+
+    /// Every group with blocks, coarsest level first.
+    fn groups(&self) -> BTreeSet<Group> {
+        let mut out = BTreeSet::from([Group { level: 0, index: 0 }]);
+        for level in &self.levels {
+            out.extend(Group::all(*level));
+        }
+        out.extend(self.loose.iter().map(|index| Group {
+            level: LOOSE_LEVEL,
+            index: *index,
+        }));
+        out
+    }
+
+    /// Whether a group of a level finer than `level` may hold results of `target`.
+    fn finer_may_hold(&self, level: u8, target: &TargetId) -> bool {
+        self.levels.iter().any(|l| *l > level)
+            || (LOOSE_LEVEL > level && self.loose.contains(&Group::of(target, LOOSE_LEVEL).index))
+    }
 }
 
 impl DynamoHistoryStore {
@@ -166,37 +292,54 @@ impl DynamoHistoryStore {
         }
     }
 
+    /// Writes one tenant-hour of a batch, a block per group at `level` (the job's, or
+    /// [`LOOSE_LEVEL`]), then lists the groups in the hour marker.
     async fn record_hour(
         &self,
         tenant: &TenantId,
         hour: DateTime<Utc>,
         rows: &[&ProbeResult],
+        level: Option<u8>,
     ) -> Result<(), StoreError> {
-        let blocks = codec::encode_blocks(rows)?;
-        let pk = block_pk(tenant, hour);
-        let ttl = epoch(hour + TimeDelta::hours(1) + BLOCK_KEEP);
-        for b in blocks {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item(PK, s(&pk))
-                .item(SK, AttributeValue::S(b.sk))
-                .item(DOC, AttributeValue::S(b.doc))
-                .item(TTL, n(ttl))
-                .send()
-                .await
-                .map_err(|e| sdk_error("write history block", e))?;
+        let at = level.map_or(LOOSE_LEVEL, |l| l.min(MAX_LEVEL));
+        let mut groups: BTreeMap<Group, Vec<&ProbeResult>> = BTreeMap::new();
+        for r in rows {
+            groups.entry(Group::of(&r.target, at)).or_default().push(r);
         }
-        // Registered after the block is durable: readers find blocks through markers.
+        let ttl = epoch(hour + TimeDelta::hours(1) + BLOCK_KEEP);
+        for (group, rows) in &groups {
+            let pk = block_pk(tenant, hour, *group);
+            for b in codec::encode_blocks(rows)? {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item(PK, s(&pk))
+                    .item(SK, AttributeValue::S(b.sk))
+                    .item(DOC, AttributeValue::S(b.doc))
+                    .item(TTL, n(ttl))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("write history block", e))?;
+            }
+        }
+        let (levels, loose): (BTreeSet<u8>, BTreeSet<u32>) = match level {
+            Some(_) => (
+                (at != 0).then_some(at).into_iter().collect(),
+                BTreeSet::new(),
+            ),
+            None => (BTreeSet::new(), groups.keys().map(|g| g.index).collect()),
+        };
+        // Registered after the blocks are durable: readers find blocks through markers.
         let now = self.clock.now();
         let late = now >= hour + TimeDelta::hours(1) + LATE_CHECK;
-        if late || !self.seen(tenant, hour).marker {
-            let roll_started = self.put_marker(tenant, hour).await?;
-            self.note(tenant, hour, |s| s.marker = true);
-            if roll_started {
-                // The rollup may have read the hour before this block existed.
+        if late || !self.seen(tenant, hour).covers(&levels, &loose) {
+            let started = self.register(tenant, hour, &levels, &loose).await?;
+            self.note(tenant, hour, |s| s.add(&levels, &loose));
+            if let Some(marker) = started {
+                // The rollup may have read the hour before these blocks existed.
                 let targets: BTreeSet<&TargetId> = rows.iter().map(|r| &r.target).collect();
-                self.roll_hour(tenant, hour, Some(&targets)).await?;
+                self.roll_hour(tenant, hour, &marker, Some(&targets))
+                    .await?;
             }
         }
         if now >= hour + SETTLE && !self.seen(tenant, hour).triggered {
@@ -210,9 +353,19 @@ impl DynamoHistoryStore {
         Ok(())
     }
 
-    /// Creates the hour marker if absent. Returns whether a rollup of the hour has started.
-    async fn put_marker(&self, tenant: &TenantId, hour: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = self
+    /// Lists blocks at `levels` and `loose` groups in the hour marker, creating it if absent.
+    /// Returns the marker, with these groups, if a rollup of the hour has started.
+    async fn register(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        levels: &BTreeSet<u8>,
+        loose: &BTreeSet<u32>,
+    ) -> Result<Option<Marker>, StoreError> {
+        let numbers = |set: Vec<String>| (!set.is_empty()).then_some(AttributeValue::Ns(set));
+        let g = numbers(levels.iter().map(u8::to_string).collect());
+        let x = numbers(loose.iter().map(u32::to_string).collect());
+        let mut res = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -221,10 +374,14 @@ impl DynamoHistoryStore {
             .item(TTL, n(epoch(hour + TimeDelta::hours(1) + MARKER_KEEP)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(g) = &g {
+            res = res.item(LEVELS, g.clone());
+        }
+        if let Some(x) = &x {
+            res = res.item(LOOSE, x.clone());
+        }
+        let old = match res.send().await {
             Ok(_) => {
                 // A new hour: list it for the sweep, in case this tenant never writes again.
                 self.client
@@ -236,20 +393,54 @@ impl DynamoHistoryStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("write pending history hour", e))?;
-                Ok(false)
+                return Ok(None);
             }
             Err(e) => match e.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(c)) => match c.item() {
-                    Some(old) => Ok(old.contains_key(ROLL_STARTED)),
+                    Some(old) => old.clone(),
                     // Emulators may not return the old item; ask for it.
-                    None => Ok(self
-                        .get_marker(tenant, hour)
-                        .await?
-                        .is_some_and(|m| m.contains_key(ROLL_STARTED))),
+                    None => self.get_marker(tenant, hour).await?.unwrap_or_default(),
                 },
-                _ => Err(sdk_error("write history hour marker", e)),
+                _ => return Err(sdk_error("write history hour marker", e)),
             },
+        };
+        let listed = Marker::parse(&old)?;
+        if levels.is_subset(&listed.levels) && loose.is_subset(&listed.loose) {
+            return Ok(old
+                .contains_key(ROLL_STARTED)
+                .then(|| listed.with(levels, loose)));
         }
+        // A level new to the hour. Added and `r` read in one step: a rollup that claimed
+        // the hour before this lists the level or is seen here.
+        let mut adds = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&marker_pk(tenant)))
+            .key(SK, s(&hour_key(hour)))
+            .return_values(ReturnValue::AllOld);
+        if let Some(g) = g {
+            adds.push("#g :g");
+            update = update
+                .expression_attribute_names("#g", LEVELS)
+                .expression_attribute_values(":g", g);
+        }
+        if let Some(x) = x {
+            adds.push("#x :x");
+            update = update
+                .expression_attribute_names("#x", LOOSE)
+                .expression_attribute_values(":x", x);
+        }
+        let out = update
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .send()
+            .await
+            .map_err(|e| sdk_error("list history groups in hour marker", e))?;
+        let old = out.attributes.unwrap_or_default();
+        old.contains_key(ROLL_STARTED)
+            .then(|| Marker::parse(&old).map(|m| m.with(levels, loose)))
+            .transpose()
     }
 
     async fn get_marker(
@@ -290,8 +481,8 @@ impl DynamoHistoryStore {
         let mut rolled = 0;
         for item in pending {
             let hour = parse_hour_key(sk_of(&item)?)?;
-            if self.claim(tenant, hour, now).await? {
-                self.roll_hour(tenant, hour, None).await?;
+            if let Some(marker) = self.claim(tenant, hour, now).await? {
+                self.roll_hour(tenant, hour, &marker, None).await?;
                 self.client
                     .update_item()
                     .table_name(&self.table)
@@ -318,14 +509,15 @@ impl DynamoHistoryStore {
         Ok(rolled)
     }
 
-    /// Marks a rollup as started, unless it is done or another instance holds a fresh claim.
-    /// Setting `r` before reading blocks is what lets late writers notice the rollup.
+    /// Marks a rollup as started, unless it is done or another instance holds a fresh claim,
+    /// and returns the marker as claimed. Setting `r` before reading blocks is what lets late
+    /// writers notice the rollup; the levels listed at that moment are the ones to read.
     async fn claim(
         &self,
         tenant: &TenantId,
         hour: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Marker>, StoreError> {
         let res = self
             .client
             .update_item()
@@ -342,37 +534,93 @@ impl DynamoHistoryStore {
             .expression_attribute_names("#d", ROLL_DONE)
             .expression_attribute_values(":now", n(epoch(now)))
             .expression_attribute_values(":stale", n(epoch(now - CLAIM_LEASE)))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_update_conflict(&e) => Ok(false),
+            Ok(out) => Marker::parse(&out.attributes.unwrap_or_default()).map(Some),
+            Err(e) if is_update_conflict(&e) => Ok(None),
             Err(e) => Err(sdk_error("claim history rollup", e)),
         }
     }
 
-    /// Recomputes the slots of one hour (of `only` those targets) from all its blocks.
+    /// Recomputes the slots of one hour (of `only` those targets) from all its blocks, group
+    /// by group and a query page at a time. A target is in one group per level; the same
+    /// result recorded at two levels (an older event redelivered, say) is counted once, which
+    /// needs a target's result identities kept only while a finer level listed may hold it.
     async fn roll_hour(
         &self,
         tenant: &TenantId,
         hour: DateTime<Utc>,
+        marker: &Marker,
         only: Option<&BTreeSet<&TargetId>>,
     ) -> Result<(), StoreError> {
-        let (blocks, results) = self.hour_results(tenant, hour, None, true).await?;
-        let mut per_target: BTreeMap<TargetId, HistoryBucket> = BTreeMap::new();
-        for r in results {
-            if only.is_some_and(|o| !o.contains(&r.target)) {
-                continue;
-            }
-            per_target
-                .entry(r.target)
-                .or_insert_with(|| HistoryBucket::empty(hour))
-                .add(r.outcome, r.duration_ms);
+        let groups = match only {
+            Some(targets) => targets.iter().flat_map(|t| marker.groups_of(t)).collect(),
+            None => marker.groups(),
+        };
+        #[derive(Default)]
+        struct Target {
+            bucket: Option<HistoryBucket>,
+            /// (location, start ns) counted at coarser levels.
+            counted: HashSet<(String, i64)>,
         }
+        let mut per_target: BTreeMap<TargetId, Target> = BTreeMap::new();
+        let mut blocks_in: HashMap<Group, usize> = HashMap::new();
+        for group in groups {
+            let pk = block_pk(tenant, hour, group);
+            // This group's identities: a redelivered batch wrote the same results twice.
+            let mut fresh: HashMap<TargetId, HashSet<(String, i64)>> = HashMap::new();
+            let mut blocks = 0;
+            self.for_each_page(&pk, true, |items| {
+                for item in &items {
+                    blocks += 1;
+                    for r in decode_item(item, &pk, tenant, None)? {
+                        if only.is_some_and(|o| !o.contains(&r.target)) {
+                            continue;
+                        }
+                        let id = (r.location, nanos(r.started_at));
+                        let target = per_target.entry(r.target.clone()).or_default();
+                        if target.counted.contains(&id)
+                            || !fresh.entry(r.target).or_default().insert(id)
+                        {
+                            continue;
+                        }
+                        target
+                            .bucket
+                            .get_or_insert_with(|| HistoryBucket::empty(hour))
+                            .add(r.outcome, r.duration_ms);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            blocks_in.insert(group, blocks);
+            for (target, ids) in fresh {
+                if marker.finer_may_hold(group.level, &target)
+                    && let Some(t) = per_target.get_mut(&target)
+                {
+                    t.counted.extend(ids);
+                }
+            }
+        }
+        // A slot's version counts the blocks of the target's groups, which a rollup of the
+        // whole hour and one of only late writers' targets both read.
+        let per_target: Vec<(TargetId, HistoryBucket, usize)> = per_target
+            .into_iter()
+            .filter_map(|(target, t)| {
+                let blocks = marker
+                    .groups_of(&target)
+                    .iter()
+                    .map(|g| blocks_in.get(g).copied().unwrap_or(0))
+                    .sum();
+                t.bucket.map(|b| (target, b, blocks))
+            })
+            .collect();
         let ttl = epoch(Granularity::Day.floor(hour) + TimeDelta::days(1) + ROLLUP_KEEP);
         let (slot, version) = slot_names(hour);
         stream::iter(per_target)
-            .map(|(target, bucket)| {
+            .map(|(target, bucket, blocks)| {
                 let (slot, version) = (slot.clone(), version.clone());
                 async move {
                     let res = self
@@ -405,50 +653,44 @@ impl DynamoHistoryStore {
         Ok(())
     }
 
-    /// Results of one tenant-hour (of one target), de-duplicated on (target, location, start)
-    /// as the SQLite store's key does, with the number of blocks read.
-    async fn hour_results(
+    /// Results of one target in one hour, from the target's groups listed in `marker`,
+    /// de-duplicated on (location, start) as the SQLite store's key does.
+    async fn target_hour(
         &self,
         tenant: &TenantId,
+        target: &TargetId,
         hour: DateTime<Utc>,
-        only: Option<&TargetId>,
-        consistent: bool,
-    ) -> Result<(usize, Vec<ProbeResult>), StoreError> {
-        let pk = block_pk(tenant, hour);
-        let items = self
-            .query(pk.clone(), SkRange::All, consistent, None)
-            .await?;
+        marker: &Marker,
+    ) -> Result<Vec<ProbeResult>, StoreError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for item in &items {
-            let doc = item.get(DOC).and_then(|v| v.as_s().ok()).ok_or_else(|| {
-                StoreError::Corrupt(format!("history block {pk} has no document"))
-            })?;
-            let results = codec::decode_block(doc, tenant, only).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "history block {pk}/{}: {e}",
-                    sk_of(item).unwrap_or("?")
-                ))
-            })?;
-            for r in results {
-                if seen.insert((r.target.clone(), r.location.clone(), r.started_at)) {
-                    out.push(r);
+        for group in marker.groups_of(target) {
+            let pk = block_pk(tenant, hour, group);
+            self.for_each_page(&pk, false, |items| {
+                for item in &items {
+                    for r in decode_item(item, &pk, tenant, Some(target))? {
+                        if seen.insert((r.location.clone(), nanos(r.started_at))) {
+                            out.push(r);
+                        }
+                    }
                 }
-            }
+                Ok(())
+            })
+            .await?;
         }
-        Ok((items.len(), out))
+        Ok(out)
     }
 
-    /// Hours of `tenant` in `[first, last]` that have blocks, and whether each is rolled up.
+    /// Hours of `tenant` in `range` that have blocks, with their markers.
     async fn markers(
         &self,
         tenant: &TenantId,
         range: SkRange,
-    ) -> Result<BTreeMap<DateTime<Utc>, bool>, StoreError> {
+    ) -> Result<BTreeMap<DateTime<Utc>, Marker>, StoreError> {
         let items = self.query(marker_pk(tenant), range, false, None).await?;
         items
             .iter()
-            .map(|m| Ok((parse_hour_key(sk_of(m)?)?, m.contains_key(ROLL_DONE))))
+            .map(|m| Ok((parse_hour_key(sk_of(m)?)?, Marker::parse(m)?)))
             .collect()
     }
 
@@ -512,6 +754,32 @@ impl DynamoHistoryStore {
         filter: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
+        self.pages(&pk, &range, consistent, filter, |page| {
+            out.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Every item of one partition, a page at a time: `f` sees each page and drops it.
+    async fn for_each_page(
+        &self,
+        pk: &str,
+        consistent: bool,
+        f: impl FnMut(Vec<Item>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.pages(pk, &SkRange::All, consistent, None, f).await
+    }
+
+    async fn pages(
+        &self,
+        pk: &str,
+        range: &SkRange,
+        consistent: bool,
+        filter: Option<&str>,
+        mut f: impl FnMut(Vec<Item>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut start: Option<Item> = None;
         loop {
             let mut q = self
@@ -520,9 +788,9 @@ impl DynamoHistoryStore {
                 .table_name(&self.table)
                 .consistent_read(consistent)
                 .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start.take());
-            q = match &range {
+            q = match range {
                 SkRange::All => q.key_condition_expression("#pk = :pk"),
                 SkRange::Between(a, b) => q
                     .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
@@ -534,14 +802,14 @@ impl DynamoHistoryStore {
                     .expression_attribute_names("#sk", SK)
                     .expression_attribute_values(":a", s(a)),
             };
-            if let Some(f) = filter {
-                q = q.filter_expression(f);
+            if let Some(filter) = filter {
+                q = q.filter_expression(filter);
             }
             let page = q.send().await.map_err(|e| sdk_error("query history", e))?;
-            out.extend(page.items.unwrap_or_default());
+            f(page.items.unwrap_or_default())?;
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }
@@ -575,9 +843,18 @@ enum SkRange {
 
 #[async_trait]
 impl HistoryStore for DynamoHistoryStore {
-    /// One block item per tenant and hour in the batch (one in the steady state: a probe job
-    /// holds one tenant's targets).
+    /// Results of no job level: see [`Self::record_batch`].
     async fn record(&self, results: &[ProbeResult]) -> Result<(), StoreError> {
+        self.record_batch(results, None).await
+    }
+
+    /// One block item per tenant, hour and group of `group_level` in the batch (one in the
+    /// steady state: a probe job holds one group of one tenant).
+    async fn record_batch(
+        &self,
+        results: &[ProbeResult],
+        group_level: Option<u8>,
+    ) -> Result<(), StoreError> {
         let mut groups: BTreeMap<(DateTime<Utc>, &TenantId), Vec<&ProbeResult>> = BTreeMap::new();
         for r in results {
             groups
@@ -587,7 +864,7 @@ impl HistoryStore for DynamoHistoryStore {
         }
         // Oldest hour first, so a batch spanning hours rolls up the earlier ones.
         for ((hour, tenant), rows) in groups {
-            self.record_hour(tenant, hour, &rows).await?;
+            self.record_hour(tenant, hour, &rows, group_level).await?;
         }
         Ok(())
     }
@@ -614,7 +891,7 @@ impl HistoryStore for DynamoHistoryStore {
         let mut hours = self.slots(tenant, target, first, last).await?;
         let mut raw: Vec<DateTime<Utc>> = markers
             .iter()
-            .filter(|(_, done)| !**done)
+            .filter(|(_, m)| !m.done)
             .map(|(h, _)| *h)
             .collect();
         let partial = [
@@ -627,7 +904,10 @@ impl HistoryStore for DynamoHistoryStore {
             }
         }
         for hour in raw {
-            let (_, results) = self.hour_results(tenant, hour, Some(target), false).await?;
+            let Some(marker) = markers.get(&hour) else {
+                continue;
+            };
+            let results = self.target_hour(tenant, target, hour, marker).await?;
             let mut exact = HistoryBucket::empty(hour);
             for r in &results {
                 if r.started_at >= from && r.started_at < to {
@@ -664,8 +944,8 @@ impl HistoryStore for DynamoHistoryStore {
             .markers(tenant, SkRange::AtLeast(hour_key(hour_of(since))))
             .await?;
         let mut out = Vec::new();
-        for hour in hours.into_keys() {
-            let (_, mut results) = self.hour_results(tenant, hour, Some(target), false).await?;
+        for (hour, marker) in &hours {
+            let mut results = self.target_hour(tenant, target, *hour, marker).await?;
             results.retain(|r| r.started_at >= since);
             results.sort_by(|a, b| (a.started_at, &a.location).cmp(&(b.started_at, &b.location)));
             out.extend(results);
@@ -703,8 +983,36 @@ fn parse_hour_key(key: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("history hour key {key:?}: {e}")))
 }
 
-pub fn block_pk(tenant: &TenantId, hour: DateTime<Utc>) -> String {
-    format!("B#{tenant}#{}", hour_key(hour))
+/// Level 0 keeps the key of blocks written before groups.
+pub fn block_pk(tenant: &TenantId, hour: DateTime<Utc>, group: Group) -> String {
+    match group.level {
+        0 => format!("B#{tenant}#{}", hour_key(hour)),
+        level => format!("B#{tenant}#{}#{level}.{}", hour_key(hour), group.index),
+    }
+}
+
+/// A block's results (or `only` those of one target).
+fn decode_item(
+    item: &Item,
+    pk: &str,
+    tenant: &TenantId,
+    only: Option<&TargetId>,
+) -> Result<Vec<ProbeResult>, StoreError> {
+    let doc = item
+        .get(DOC)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("history block {pk} has no document")))?;
+    codec::decode_block(doc, tenant, only).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "history block {pk}/{}: {e}",
+            sk_of(item).unwrap_or("?")
+        ))
+    })
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or_else(|| t.timestamp_millis())
 }
 
 pub fn pending_pk(day: NaiveDate) -> String {
@@ -783,7 +1091,21 @@ mod tests {
         assert_eq!(day_key(h), "2026-11-28");
         assert_eq!(slot_names(h), ("h13".into(), "n13".into()));
         let tenant = TenantId::parse("acme").unwrap();
-        assert_eq!(block_pk(&tenant, h), "B#acme#2026-11-28T13");
+        assert_eq!(
+            block_pk(&tenant, h, Group { level: 0, index: 0 }),
+            "B#acme#2026-11-28T13"
+        );
+        assert_eq!(
+            block_pk(
+                &tenant,
+                h,
+                Group {
+                    level: 6,
+                    index: 41
+                }
+            ),
+            "B#acme#2026-11-28T13#6.41"
+        );
         assert!(parse_hour_key("2026-11-28").is_err());
     }
 }
