@@ -10,13 +10,14 @@ use netmon_app::services::prober::ProberService;
 use netmon_app::services::scheduler::Scheduler;
 use netmon_core::history::Granularity;
 use netmon_core::jobs::ProbeJob;
-use netmon_core::ports::{BusError, Clock, JobQueue, TargetStore};
+use netmon_core::ports::{BusError, Clock, JobQueue, StoreError, TargetStore};
 use netmon_core::rpc::{RpcOutcome, RpcReply};
 use netmon_core::schedule::{self, DueQueue};
 use netmon_core::target::{CheckSpec, Target};
 use netmon_embedded::sqlite::SETTLE;
 use netmon_embedded::{Retention, SqliteStore};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::{JoinError, JoinHandle};
 use tracing::{error, warn};
 
 /// Job queue for one process: a bounded channel to the probe workers.
@@ -160,6 +161,9 @@ pub(crate) async fn scheduler_loop(
     let mut beats = split_targets(targets, &mut queue, after);
     // Read again only once passed (or after a reload): pings only move deadlines later.
     let mut heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, start).await;
+    // The periodic reread runs beside the loop: at 100,000 targets it holds the store for about
+    // a second, and dispatching waited for it (scheduling lag p99 of 1 s in `scripts/bench`).
+    let mut reloading: Option<JoinHandle<Result<Vec<Target>, StoreError>>> = None;
     loop {
         let next = queue
             .next_due()
@@ -171,19 +175,43 @@ pub(crate) async fn scheduler_loop(
         tokio::select! {
             _ = clock.sleep_until(next) => {}
             _ = targets_changed.notified() => {
+                // A reread already under way may predate the change.
+                if let Some(stale) = reloading.take() {
+                    stale.abort();
+                }
                 beats = split_targets(load_targets(store.as_ref()).await, &mut queue, after);
                 loaded_at = clock.now();
                 heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, loaded_at).await;
                 continue;
             }
-            _ = stopped(&mut shutdown) => return,
+            Some(reread) = finished(&mut reloading) => {
+                reloading = None;
+                match reread {
+                    Ok(Ok(targets)) => {
+                        beats = split_targets(targets, &mut queue, after);
+                        heartbeat_deadline =
+                            next_heartbeat_deadline(&scheduler, &beats, clock.now()).await;
+                    }
+                    // The targets already queued keep being probed.
+                    Ok(Err(e)) => error!(error = %e, "cannot reread targets; keeping the loaded ones"),
+                    Err(e) => error!(error = %e, "target reread task failed; keeping the loaded ones"),
+                }
+                continue;
+            }
+            _ = stopped(&mut shutdown) => {
+                if let Some(reread) = reloading.take() {
+                    reread.abort();
+                }
+                return;
+            }
         }
         let now = clock.now();
         if now <= after {
             continue;
         }
-        if now - loaded_at >= reload_every {
-            beats = split_targets(load_targets(store.as_ref()).await, &mut queue, after);
+        if now - loaded_at >= reload_every && reloading.is_none() {
+            let store = store.clone();
+            reloading = Some(tokio::spawn(async move { store.all_targets().await }));
             loaded_at = now;
         }
         let due = queue.take_due(now);
@@ -198,6 +226,14 @@ pub(crate) async fn scheduler_loop(
         if heartbeat_deadline.is_none_or(|d| d <= now) {
             heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, now).await;
         }
+    }
+}
+
+/// The reread's outcome once it is done; never, while none runs.
+async fn finished<T>(task: &mut Option<JoinHandle<T>>) -> Option<Result<T, JoinError>> {
+    match task {
+        Some(task) => Some(task.await),
+        None => std::future::pending().await,
     }
 }
 
@@ -260,6 +296,8 @@ mod tests {
     struct Fixed {
         targets: Mutex<Vec<Target>>,
         probes: Mutex<Vec<(String, DateTime<Utc>)>>,
+        /// Held for writing, it stalls `all_targets` (a slow store).
+        reads: tokio::sync::RwLock<()>,
     }
 
     impl Fixed {
@@ -288,6 +326,7 @@ mod tests {
             })
         }
         async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
+            let _open = self.reads.read().await;
             Ok(self.targets.lock().unwrap().clone())
         }
         async fn put_target(&self, target: Target, _: Expect) -> Result<Target, StoreError> {
@@ -351,6 +390,11 @@ mod tests {
     }
 
     async fn run(targets: Vec<Target>) -> Running {
+        // No periodic reread inside the measured windows.
+        run_rereading(targets, Duration::from_secs(3_600)).await
+    }
+
+    async fn run_rereading(targets: Vec<Target>, reread: Duration) -> Running {
         let fixed = Arc::new(Fixed {
             targets: Mutex::new(targets),
             ..Fixed::default()
@@ -364,8 +408,7 @@ mod tests {
             fixed.clone(),
             clock.clone(),
             changed.clone(),
-            // No periodic reload inside the measured window.
-            Duration::from_secs(3_600),
+            reread,
             stop_rx,
         ));
         settle().await;
@@ -470,6 +513,39 @@ mod tests {
             assert_eq!(of(t.id().as_str()), want);
             assert_eq!(want.len(), 6);
         }
+        running.stop().await;
+    }
+
+    /// The periodic reread of every target runs beside dispatching: a store that takes its
+    /// time (a second at 100,000 targets) delays no probe, and what it read is applied when it
+    /// lands. The loop used to await the reread, so nothing was probed while it hung.
+    #[tokio::test]
+    async fn a_slow_reread_delays_no_probe() {
+        let running = run_rereading(vec![http("a", 10)], Duration::from_secs(1)).await;
+        running.fixed.take_probes();
+        let hold = running.fixed.reads.write().await;
+        for _ in 0..600 {
+            running.clock.advance(Duration::from_millis(100));
+            settle().await;
+        }
+        let held = running.fixed.take_probes();
+        assert_eq!(
+            held.len(),
+            6,
+            "a 10 s target over a minute of stalled rereads: {held:?}"
+        );
+        running.fixed.targets.lock().unwrap().push(http("b", 10));
+        drop(hold);
+        settle().await;
+        for _ in 0..100 {
+            running.clock.advance(Duration::from_millis(100));
+            settle().await;
+        }
+        let after = running.fixed.take_probes();
+        assert!(
+            after.iter().any(|(t, _)| t == "b"),
+            "the reread landed: {after:?}"
+        );
         running.stop().await;
     }
 }
