@@ -286,30 +286,50 @@ fn split_probe_batch(
     batch: &ProbeBatch,
     limit: usize,
 ) -> Result<Vec<Encoded>, BusError> {
+    // Each part carries the alerter contexts of its own results' targets.
     let part = |results: Vec<netmon_core::result::ProbeResult>, n: usize| {
         let mut e = env.clone();
         e.id = format!("{}#{n}", env.id);
+        let targets = batch
+            .targets
+            .iter()
+            .filter(|c| results.iter().any(|r| r.target == c.id))
+            .cloned()
+            .collect();
         e.event = Event::ProbeCompleted(ProbeBatch {
             job_id: batch.job_id.clone(),
             location: batch.location.clone(),
             results,
+            targets,
         });
         e
     };
-    // Sizes are exact: an envelope with results [r1..rn] is the empty one plus each result's
-    // JSON plus n-1 commas; the `#n` suffix is reserved at its widest (`base` drops the `#0`
-    // of the empty part it is measured on).
-    let base = to_json(&part(Vec::new(), 0))?.len() - "#0".len();
+    fn encoded_len<T: serde::Serialize>(v: &T, env: &Envelope) -> Result<usize, BusError> {
+        serde_json::to_string(v)
+            .map(|s| s.len())
+            .map_err(|e| BusError::Unavailable(format!("encoding event {}: {e}", env.id)))
+    }
+    // Sizes are exact without contexts: an envelope with results [r1..rn] is the empty one plus
+    // each result's JSON plus n-1 commas; the `#n` suffix is reserved at its widest (`base`
+    // drops the `#0` of the empty part it is measured on). With contexts, each result also
+    // counts its target's context and a comma, and `,"targets":[]` is reserved: at most a few
+    // bytes over.
+    let mut base = to_json(&part(Vec::new(), 0))?.len() - "#0".len();
+    if !batch.targets.is_empty() {
+        base += r#","targets":[]"#.len();
+    }
     let suffix_max = 1 + batch.results.len().to_string().len();
     let sizes = batch
         .results
         .iter()
         .map(|r| {
-            serde_json::to_string(r)
-                .map(|s| s.len())
-                .map_err(|e| BusError::Unavailable(format!("encoding event {}: {e}", env.id)))
+            let context = match batch.targets.iter().find(|c| c.id == r.target) {
+                Some(c) => encoded_len(c, env)? + 1,
+                None => 0,
+            };
+            Ok(encoded_len(r, env)? + context)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, BusError>>()?;
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     let (mut start, mut bytes) = (0, base + suffix_max);
     for (i, size) in sizes.iter().enumerate() {
@@ -390,6 +410,7 @@ mod tests {
                 job_id: "job1".into(),
                 location: "eu".into(),
                 results: (0..n).map(|i| result(i, pad)).collect(),
+                targets: Vec::new(),
             }),
             TenantId::default_tenant(),
             "prober",

@@ -535,6 +535,7 @@ fn batch_of(results: Vec<netmon_core::result::ProbeResult>, id: &str) -> String 
             job_id: id.to_owned(),
             location: support::LOCATION.into(),
             results,
+            targets: Vec::new(),
         }),
         tenant(),
         "prober",

@@ -587,6 +587,7 @@ fn judged_probe_results_validate() {
             job_id: uuid_like(),
             location: "eu-west-1".into(),
             results,
+            targets: Vec::new(),
         }),
         tenant(),
         "prober",

@@ -174,6 +174,7 @@ mod tests {
                 job_id: "j".into(),
                 location: "laptop".into(),
                 results: vec![r],
+                targets: Vec::new(),
             }),
             TenantId::default_tenant(),
             "prober",

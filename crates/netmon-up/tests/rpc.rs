@@ -58,6 +58,7 @@ impl JobQueue for ProberStandIn {
                     job_id: job.job_id.clone(),
                     location: "eu-west-1".into(),
                     results,
+                    targets: Vec::new(),
                 }),
                 job.tenant.clone(),
                 "prober",

@@ -106,6 +106,7 @@ async fn inline_mode_publishes_what_it_committed_even_if_the_outbox_index_lags()
             job_id: "j".into(),
             location: "eu".into(),
             results: vec![down],
+            targets: Vec::new(),
         }),
         tenant.clone(),
         "prober",

@@ -98,6 +98,7 @@ async fn ping(ctx: Ctx, PathParam(token): PathParam, kind: PingKind) -> Result<R
             job_id: format!("ping:{}", uuid::Uuid::now_v7()),
             location: PUSH_LOCATION.to_owned(),
             results: vec![result],
+            targets: Vec::new(),
         }),
         target.tenant.clone(),
         "api",

@@ -412,6 +412,7 @@ impl Scheduler {
                         job_id,
                         location: PUSH_LOCATION.to_owned(),
                         results,
+                        targets: Vec::new(),
                     }),
                     tenant,
                     "scheduler",

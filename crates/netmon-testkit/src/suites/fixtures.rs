@@ -124,6 +124,7 @@ pub fn probe_completed(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Enve
             job_id: format!("job-{id}"),
             location: "local".into(),
             results: Vec::new(),
+            targets: Vec::new(),
         }),
         tenant.clone(),
         "suite",
