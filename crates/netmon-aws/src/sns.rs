@@ -374,6 +374,7 @@ fn split_probe_batch(
 mod tests {
     use super::*;
     use chrono::DateTime;
+    use netmon_core::events::AlertContext;
     use netmon_core::observation::{ConditionResult, PhaseTimings};
     use netmon_core::result::{Outcome, ProbeResult};
     use netmon_core::{TargetId, TenantId};
@@ -481,6 +482,42 @@ mod tests {
         };
         assert_eq!(all, b.results);
         assert_eq!(encode(&env, limit).unwrap(), out, "same input, same split");
+    }
+
+    #[test]
+    fn split_parts_carry_the_contexts_of_their_own_results() {
+        let mut env = probe_env(200, 300);
+        if let Event::ProbeCompleted(b) = &mut env.event {
+            b.targets = (0..200)
+                .map(|i| AlertContext {
+                    id: TargetId::parse(format!("t{i:03}")).unwrap(),
+                    failure_threshold: 2,
+                    success_threshold: 2,
+                    interval: netmon_core::HumanDuration::from_secs(60),
+                    reminder_interval: None,
+                    tags: vec!["prod".into()],
+                })
+                .collect();
+        }
+        let limit = 16 * 1024;
+        let out = encode(&env, limit).unwrap();
+        assert!(out.len() >= 4, "{} parts", out.len());
+        let mut carried = 0;
+        for m in &out {
+            assert!(m.body.len() <= limit, "{}", m.body.len());
+            let e: Envelope = serde_json::from_str(&m.body).unwrap();
+            let Event::ProbeCompleted(b) = e.event else {
+                panic!("not a probe batch")
+            };
+            let ids: Vec<&TargetId> = b.results.iter().map(|r| &r.target).collect();
+            let with: Vec<&TargetId> = b.targets.iter().map(|c| &c.id).collect();
+            assert_eq!(
+                ids, with,
+                "each part: the contexts of its results, in order"
+            );
+            carried += b.targets.len();
+        }
+        assert_eq!(carried, 200);
     }
 
     #[test]

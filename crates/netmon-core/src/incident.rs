@@ -389,7 +389,7 @@ mod tests {
             spec(serde_json::json!({"id": "a", "http": {"url": "http://x/"}})),
             spec(
                 serde_json::json!({"id": "b", "tcp": {"host": "x", "port": 1},
-                "interval": "10s", "failure_threshold": 4, "success_threshold": 3,
+                "interval": "10s", "timeout": "5s", "failure_threshold": 4, "success_threshold": 3,
                 "reminder_interval": "1h", "tags": ["db"]}),
             ),
         ] {

@@ -25,6 +25,7 @@ use netmon_app::services::relay::OutboxRelay;
 use netmon_aws::dynamo::state::DynamoStateStore;
 use netmon_core::events::{AlertContext, Envelope, Event, ProbeBatch};
 use netmon_core::incident::CheckState;
+use netmon_core::observation::ConditionResult;
 use netmon_core::ports::{Expect, IncidentRecord, StateStore, StoreError, TargetStore, Versioned};
 use netmon_core::result::Outcome;
 use netmon_core::target::Target;
@@ -36,6 +37,21 @@ use netmon_testkit::emulator;
 use netmon_testkit::suites::fixtures;
 
 const TARGETS: usize = 50;
+
+/// User + system CPU seconds this process has used (`/proc/self/stat`, clock ticks of 1/100 s):
+/// the alerter's own work, since the emulator runs in another process.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
 
 /// Counts the state store's round trips, and optionally hides `load_states` (the port's
 /// default then reads one state at a time).
@@ -147,13 +163,21 @@ fn batch(tenant: &TenantId, targets: &[Target], minute: i64, carry: bool) -> Env
     let results = targets
         .iter()
         .map(|t| {
-            fixtures::result(
+            let mut r = fixtures::result(
                 tenant,
                 t.spec.id.as_str(),
                 "eu",
                 fixtures::at(60 * minute),
                 Outcome::Up,
-            )
+            );
+            // As the prober reports an HTTP target with one condition.
+            r.ip = "203.0.113.10".parse().ok();
+            r.conditions = vec![ConditionResult {
+                condition: "[STATUS] == 200".into(),
+                passed: true,
+                actual: Some("200".into()),
+            }];
+            r
         })
         .collect();
     Envelope::new(
@@ -211,11 +235,35 @@ async fn run(batches: i64) {
             .expect("put target");
         targets.push(t);
     }
+    // What the contexts add to the message (SNS and SQS bill per started 64 KB).
+    let size = |carry: bool| {
+        serde_json::to_string(&batch(&tenant, &targets, 1, carry)).map_or(0, |s| s.len())
+    };
+    let (without, with) = (size(false), size(true));
+    println!(
+        "probe.completed of {TARGETS} results: {without} B without contexts ({:.0} B a result), \
+         {with} B with ({:.0} B a result, +{:.1} %)",
+        without as f64 / TARGETS as f64,
+        with as f64 / TARGETS as f64,
+        (with as f64 / without as f64 - 1.0) * 100.0
+    );
+    // Decoding the SQS body is the batch driver's, outside `handle`.
+    let body = serde_json::to_string(&batch(&tenant, &targets, 1, true)).unwrap_or_default();
+    let started = Instant::now();
+    for _ in 0..500 {
+        let _ = std::hint::black_box(serde_json::from_str::<Envelope>(&body));
+    }
+    println!(
+        "decoding it: {:.2} ms a batch",
+        started.elapsed().as_secs_f64() * 1000.0 / 500.0
+    );
     println!(
         "alerter handler time on the emulator: {TARGETS} steady results a batch, {batches} batches a way"
     );
-    println!("| way | ms a batch | ms a result | state requests a batch | target reads a batch |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| way | ms a batch | ms a result | CPU ms a batch | state requests a batch | target reads a batch |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut minute = 0;
     for (way, carry, batch_reads) in [
         ("read-target", false, false),
@@ -251,6 +299,7 @@ async fn run(batches: i64) {
         reads.reads.store(0, Ordering::Relaxed);
         let mut total = std::time::Duration::ZERO;
         let mut writes = 0;
+        let cpu_before = cpu_seconds();
         for _ in 0..batches {
             minute += 1;
             clock.set(fixtures::at(60 * minute + 2));
@@ -260,9 +309,10 @@ async fn run(batches: i64) {
             total += started.elapsed();
             writes += report.state_writes;
         }
+        let cpu = (cpu_seconds() - cpu_before) * 1000.0 / batches as f64;
         let per_batch = total.as_secs_f64() * 1000.0 / batches as f64;
         println!(
-            "| {way} | {per_batch:.1} | {:.2} | {:.1} | {:.1} |{}",
+            "| {way} | {per_batch:.1} | {:.2} | {cpu:.1} | {:.1} | {:.1} |{}",
             per_batch / TARGETS as f64,
             states.requests.load(Ordering::Relaxed) as f64 / batches as f64,
             reads.reads.load(Ordering::Relaxed) as f64 / batches as f64,
