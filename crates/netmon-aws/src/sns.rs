@@ -286,31 +286,51 @@ fn split_probe_batch(
     batch: &ProbeBatch,
     limit: usize,
 ) -> Result<Vec<Encoded>, BusError> {
+    // Each part carries the alerter contexts of its own results' targets.
     let part = |results: Vec<netmon_core::result::ProbeResult>, n: usize| {
         let mut e = env.clone();
         e.id = format!("{}#{n}", env.id);
+        let targets = batch
+            .targets
+            .iter()
+            .filter(|c| results.iter().any(|r| r.target == c.id))
+            .cloned()
+            .collect();
         e.event = Event::ProbeCompleted(ProbeBatch {
             job_id: batch.job_id.clone(),
             location: batch.location.clone(),
             results,
             group_level: batch.group_level,
+            targets,
         });
         e
     };
-    // Sizes are exact: an envelope with results [r1..rn] is the empty one plus each result's
-    // JSON plus n-1 commas; the `#n` suffix is reserved at its widest (`base` drops the `#0`
-    // of the empty part it is measured on).
-    let base = to_json(&part(Vec::new(), 0))?.len() - "#0".len();
+    fn encoded_len<T: serde::Serialize>(v: &T, env: &Envelope) -> Result<usize, BusError> {
+        serde_json::to_string(v)
+            .map(|s| s.len())
+            .map_err(|e| BusError::Unavailable(format!("encoding event {}: {e}", env.id)))
+    }
+    // Sizes are exact without contexts: an envelope with results [r1..rn] is the empty one plus
+    // each result's JSON plus n-1 commas; the `#n` suffix is reserved at its widest (`base`
+    // drops the `#0` of the empty part it is measured on). With contexts, each result also
+    // counts its target's context and a comma, and `,"targets":[]` is reserved: at most a few
+    // bytes over.
+    let mut base = to_json(&part(Vec::new(), 0))?.len() - "#0".len();
+    if !batch.targets.is_empty() {
+        base += r#","targets":[]"#.len();
+    }
     let suffix_max = 1 + batch.results.len().to_string().len();
     let sizes = batch
         .results
         .iter()
         .map(|r| {
-            serde_json::to_string(r)
-                .map(|s| s.len())
-                .map_err(|e| BusError::Unavailable(format!("encoding event {}: {e}", env.id)))
+            let context = match batch.targets.iter().find(|c| c.id == r.target) {
+                Some(c) => encoded_len(c, env)? + 1,
+                None => 0,
+            };
+            Ok(encoded_len(r, env)? + context)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, BusError>>()?;
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     let (mut start, mut bytes) = (0, base + suffix_max);
     for (i, size) in sizes.iter().enumerate() {
@@ -355,6 +375,7 @@ fn split_probe_batch(
 mod tests {
     use super::*;
     use chrono::DateTime;
+    use netmon_core::events::AlertContext;
     use netmon_core::observation::{ConditionResult, PhaseTimings};
     use netmon_core::result::{Outcome, ProbeResult};
     use netmon_core::{TargetId, TenantId};
@@ -392,6 +413,7 @@ mod tests {
                 location: "eu".into(),
                 results: (0..n).map(|i| result(i, pad)).collect(),
                 group_level: None,
+                targets: Vec::new(),
             }),
             TenantId::default_tenant(),
             "prober",
@@ -462,6 +484,42 @@ mod tests {
         };
         assert_eq!(all, b.results);
         assert_eq!(encode(&env, limit).unwrap(), out, "same input, same split");
+    }
+
+    #[test]
+    fn split_parts_carry_the_contexts_of_their_own_results() {
+        let mut env = probe_env(200, 300);
+        if let Event::ProbeCompleted(b) = &mut env.event {
+            b.targets = (0..200)
+                .map(|i| AlertContext {
+                    id: TargetId::parse(format!("t{i:03}")).unwrap(),
+                    failure_threshold: 2,
+                    success_threshold: 2,
+                    interval: netmon_core::HumanDuration::from_secs(60),
+                    reminder_interval: None,
+                    tags: vec!["prod".into()],
+                })
+                .collect();
+        }
+        let limit = 16 * 1024;
+        let out = encode(&env, limit).unwrap();
+        assert!(out.len() >= 4, "{} parts", out.len());
+        let mut carried = 0;
+        for m in &out {
+            assert!(m.body.len() <= limit, "{}", m.body.len());
+            let e: Envelope = serde_json::from_str(&m.body).unwrap();
+            let Event::ProbeCompleted(b) = e.event else {
+                panic!("not a probe batch")
+            };
+            let ids: Vec<&TargetId> = b.results.iter().map(|r| &r.target).collect();
+            let with: Vec<&TargetId> = b.targets.iter().map(|c| &c.id).collect();
+            assert_eq!(
+                ids, with,
+                "each part: the contexts of its results, in order"
+            );
+            carried += b.targets.len();
+        }
+        assert_eq!(carried, 200);
     }
 
     #[test]

@@ -187,6 +187,50 @@ pub struct ProbeBatch {
     /// heartbeats and events of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_level: Option<u8>,
+    /// What the alerter needs of each probed target, from the spec the job was planned with,
+    /// so a result that changes nothing costs it no target read. Absent in batches from before
+    /// it existed and for targets it does not describe (heartbeats); the alerter then reads the
+    /// target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<AlertContext>,
+}
+
+/// The part of a [`TargetSpec`](crate::target::TargetSpec) that decides whether a result
+/// changes a target's check state: its thresholds and intervals ([`Rules`]) and what
+/// maintenance windows match on (id and tags). Names and checks are left out: events are only
+/// built on a change, and the alerter reads the target itself before it commits one (it may
+/// have been deleted, disabled or edited since the job was planned).
+///
+/// [`Rules`]: crate::incident::Rules
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertContext {
+    pub id: crate::ids::TargetId,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub interval: crate::duration::HumanDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_interval: Option<crate::duration::HumanDuration>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl AlertContext {
+    /// None for targets it cannot describe: disabled ones (the alerter ignores them) and
+    /// heartbeats (every heartbeat result moves the state, so the alerter reads the target
+    /// anyway).
+    pub fn of(spec: &crate::target::TargetSpec) -> Option<Self> {
+        if !spec.enabled || matches!(spec.check, crate::target::CheckSpec::Heartbeat(_)) {
+            return None;
+        }
+        Some(Self {
+            id: spec.id.clone(),
+            failure_threshold: spec.failure_threshold,
+            success_threshold: spec.success_threshold,
+            interval: spec.interval,
+            reminder_interval: spec.reminder_interval,
+            tags: spec.tags.clone(),
+        })
+    }
 }
 
 /// Why an incident opened: the result that crossed the failure threshold.

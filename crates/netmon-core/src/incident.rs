@@ -25,7 +25,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{IncidentCause, IncidentOpened, IncidentReminder, IncidentResolved, Subject};
+use crate::events::{
+    AlertContext, IncidentCause, IncidentOpened, IncidentReminder, IncidentResolved, Subject,
+};
 use crate::result::{Outcome, ProbeResult};
 use crate::target::{CheckSpec, TargetSpec};
 
@@ -76,6 +78,20 @@ impl Rules {
                 _ => spec.interval.as_chrono(),
             },
             watermark_every_slot: matches!(spec.check, CheckSpec::Heartbeat(_)),
+            quorum: 1,
+            suppress_new: false,
+        }
+    }
+
+    /// The rules of a target from what a job carried of it: the same as
+    /// [`for_target`](Self::for_target) on the spec it was taken from.
+    pub fn for_context(ctx: &AlertContext) -> Self {
+        Self {
+            failure_threshold: ctx.failure_threshold.max(1),
+            success_threshold: ctx.success_threshold.max(1),
+            reminder_interval: ctx.reminder_interval.map(|d| d.as_chrono()),
+            interval: ctx.interval.as_chrono(),
+            watermark_every_slot: false,
             quorum: 1,
             suppress_new: false,
         }
@@ -363,6 +379,30 @@ mod tests {
             quorum: 1,
             suppress_new: false,
         }
+    }
+
+    #[test]
+    fn a_carried_context_gives_the_rules_of_its_spec() {
+        let spec =
+            |json: serde_json::Value| -> TargetSpec { serde_json::from_value(json).unwrap() };
+        for s in [
+            spec(serde_json::json!({"id": "a", "http": {"url": "http://x/"}})),
+            spec(
+                serde_json::json!({"id": "b", "tcp": {"host": "x", "port": 1},
+                "interval": "10s", "timeout": "5s", "failure_threshold": 4, "success_threshold": 3,
+                "reminder_interval": "1h", "tags": ["db"]}),
+            ),
+        ] {
+            let ctx = AlertContext::of(&s).expect("an enabled probe target");
+            assert_eq!(Rules::for_context(&ctx), Rules::for_target(&s), "{s:?}");
+        }
+        let heartbeat = spec(serde_json::json!({"id": "h", "heartbeat": {"period": "1h"}}));
+        let disabled = spec(
+            serde_json::json!({"id": "d", "tcp": {"host": "x", "port": 1},
+            "enabled": false}),
+        );
+        assert_eq!(AlertContext::of(&heartbeat), None);
+        assert_eq!(AlertContext::of(&disabled), None);
     }
 
     fn result(at: i64, outcome: Outcome, location: &str) -> ProbeResult {

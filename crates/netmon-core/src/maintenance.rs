@@ -30,9 +30,13 @@ impl MaintenanceSpec {
     }
 
     pub fn covers(&self, target: &TargetSpec) -> bool {
+        self.covers_tagged(&target.id, &target.tags)
+    }
+
+    fn covers_tagged(&self, id: &TargetId, tags: &[String]) -> bool {
         (self.targets.is_empty() && self.tags.is_empty())
-            || self.targets.contains(&target.id)
-            || target.tags.iter().any(|t| self.tags.contains(t))
+            || self.targets.contains(id)
+            || tags.iter().any(|t| self.tags.contains(t))
     }
 }
 
@@ -42,9 +46,19 @@ pub fn in_maintenance(
     target: &TargetSpec,
     at: DateTime<Utc>,
 ) -> bool {
+    in_maintenance_tagged(windows, &target.id, &target.tags, at)
+}
+
+/// [`in_maintenance`] for a target known by its id and tags (what a job carries of it).
+pub fn in_maintenance_tagged(
+    windows: &[MaintenanceWindow],
+    id: &TargetId,
+    tags: &[String],
+    at: DateTime<Utc>,
+) -> bool {
     windows
         .iter()
-        .any(|w| w.spec.is_active(at) && w.spec.covers(target))
+        .any(|w| w.spec.is_active(at) && w.spec.covers_tagged(id, tags))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

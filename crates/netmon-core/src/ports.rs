@@ -188,6 +188,22 @@ pub trait StateStore: Send + Sync {
         target: &TargetId,
     ) -> Result<Option<Versioned<CheckState>>, StoreError>;
 
+    /// The stored states of `targets` (strongly consistent, as [`load_state`](Self::load_state)),
+    /// those without one left out: one round trip for a batch where the store can.
+    async fn load_states(
+        &self,
+        tenant: &TenantId,
+        targets: &[TargetId],
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        let mut found = Vec::new();
+        for target in targets {
+            if let Some(v) = self.load_state(tenant, target).await? {
+                found.push((target.clone(), v));
+            }
+        }
+        Ok(found)
+    }
+
     /// Atomically: write `state` if the stored version matches `expect`, upsert `incidents`, and
     /// append `outbox` events (ignoring ids already present). Returns the new version.
     async fn commit_state(

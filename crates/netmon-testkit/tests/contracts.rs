@@ -588,6 +588,7 @@ fn judged_probe_results_validate() {
             location: "eu-west-1".into(),
             results,
             group_level: None,
+            targets: Vec::new(),
         }),
         tenant(),
         "prober",

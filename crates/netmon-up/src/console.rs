@@ -175,6 +175,7 @@ mod tests {
                 location: "laptop".into(),
                 results: vec![r],
                 group_level: None,
+                targets: Vec::new(),
             }),
             TenantId::default_tenant(),
             "prober",

@@ -59,6 +59,7 @@ impl JobQueue for ProberStandIn {
                     location: "eu-west-1".into(),
                     results,
                     group_level: None,
+                    targets: Vec::new(),
                 }),
                 job.tenant.clone(),
                 "prober",

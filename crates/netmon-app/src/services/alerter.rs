@@ -1,14 +1,16 @@
 //! Alerter: applies probe results to each target's check state and records incident events in
 //! the outbox in the same write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use netmon_core::events::{Envelope, Event, Subject};
+use netmon_core::TargetId;
+use netmon_core::events::{AlertContext, Envelope, Event, Subject};
 use netmon_core::incident::{CheckState, IncidentEvent, Rules, evaluate};
-use netmon_core::maintenance::{MaintenanceWindow, in_maintenance};
+use netmon_core::maintenance::{MaintenanceWindow, in_maintenance, in_maintenance_tagged};
 use netmon_core::ports::{
     Clock, Expect, IncidentRecord, MaintenanceStore, ReplyStore, StateStore, StoreError,
-    TargetStore,
+    TargetStore, Versioned,
 };
 use netmon_core::result::ProbeResult;
 use tracing::{debug, info, warn};
@@ -101,14 +103,40 @@ impl Alerter {
             (Some(store), false) => store.list_windows(&env.tenant).await?,
             _ => Vec::new(),
         };
+        results.retain(|r| {
+            let ours = r.tenant == env.tenant;
+            if !ours {
+                warn!(envelope = %env.id, result_tenant = %r.tenant, "result tenant differs from envelope tenant; skipped");
+            }
+            ours
+        });
+        let carried: HashMap<&TargetId, &AlertContext> =
+            batch.targets.iter().map(|c| (&c.id, c)).collect();
+        // One round trip for the batch's states; `apply` keeps it current as it commits.
+        let mut ids: Vec<TargetId> = results.iter().map(|r| r.target.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut states: HashMap<TargetId, Versioned<CheckState>> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.states
+                .load_states(&env.tenant, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut committed = Vec::new();
         for result in results {
-            if result.tenant != env.tenant {
-                warn!(envelope = %env.id, result_tenant = %result.tenant, "result tenant differs from envelope tenant; skipped");
-                continue;
-            }
-            self.apply(result, &windows, &mut report, &mut committed)
-                .await?;
+            let ctx = carried.get(&result.target).copied();
+            self.apply(
+                result,
+                ctx,
+                &mut states,
+                &windows,
+                &mut report,
+                &mut committed,
+            )
+            .await?;
         }
         // After the results are applied, so a caller reading the target next sees its state.
         if let (Some(store), Some(reply)) =
@@ -134,13 +162,44 @@ impl Alerter {
         Ok(report)
     }
 
+    /// `stored` holds the batch's states as loaded (a target without one is absent) and is
+    /// updated on each commit, so a later result of the same target starts from it.
     async fn apply(
         &self,
         result: &ProbeResult,
+        carried: Option<&AlertContext>,
+        stored: &mut HashMap<TargetId, Versioned<CheckState>>,
         windows: &[MaintenanceWindow],
         report: &mut AlertReport,
         committed: &mut Vec<Envelope>,
     ) -> Result<(), HandleError> {
+        let now = self.clock.now();
+        // Most results change nothing; with what the job carried of the target, that is known
+        // without reading it. The events built here are dropped (they would lack the target's
+        // name and check): a change is evaluated again below, on the target as it is now.
+        let mut maintenance_counted = false;
+        if let Some(ctx) = carried {
+            let mut rules = Rules::for_context(ctx);
+            if in_maintenance_tagged(windows, &ctx.id, &ctx.tags, result.started_at) {
+                rules.suppress_new = true;
+                report.in_maintenance += 1;
+                maintenance_counted = true;
+            }
+            let state = stored
+                .get(&result.target)
+                .map_or_else(CheckState::default, |v| v.value.clone());
+            let unnamed = Subject {
+                target_id: ctx.id.clone(),
+                target_name: String::new(),
+                check: String::new(),
+            };
+            if !evaluate(&state, result, &unnamed, &rules, now).changed {
+                return Ok(());
+            }
+        }
+        // A change (or nothing carried): read the target, strongly consistent, right before
+        // committing, so a target deleted or disabled since its job was planned gets no state
+        // and no incident, and events name it as it is now.
         let Some(target) = self
             .targets
             .get_target(&result.tenant, &result.target)
@@ -157,15 +216,24 @@ impl Alerter {
         let mut rules = Rules::for_target(&target.spec);
         if in_maintenance(windows, &target.spec, result.started_at) {
             rules.suppress_new = true;
-            report.in_maintenance += 1;
+            if !maintenance_counted {
+                report.in_maintenance += 1;
+            }
         }
         let subject = Subject::of(&target.spec);
         for attempt in 1..=COMMIT_ATTEMPTS {
-            let stored = self
-                .states
-                .load_state(&result.tenant, &result.target)
-                .await?;
-            let (state, expect) = match &stored {
+            // The batch's snapshot first; after a conflict, the state as it is now.
+            if attempt > 1 {
+                match self
+                    .states
+                    .load_state(&result.tenant, &result.target)
+                    .await?
+                {
+                    Some(v) => stored.insert(result.target.clone(), v),
+                    None => stored.remove(&result.target),
+                };
+            }
+            let (state, expect) = match stored.get(&result.target) {
                 Some(v) => (v.value.clone(), Expect::Version(v.version)),
                 None => (CheckState::default(), Expect::Absent),
             };
@@ -191,7 +259,14 @@ impl Alerter {
                 )
                 .await
             {
-                Ok(_) => {
+                Ok(version) => {
+                    stored.insert(
+                        result.target.clone(),
+                        Versioned {
+                            value: eval.state,
+                            version,
+                        },
+                    );
                     report.state_writes += 1;
                     report.events += envelopes.len();
                     for e in &envelopes {

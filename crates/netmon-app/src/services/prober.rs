@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use netmon_core::TenantId;
-use netmon_core::events::{Envelope, Event, ProbeBatch};
+use netmon_core::events::{AlertContext, Envelope, Event, ProbeBatch};
 use netmon_core::jobs::ProbeJob;
 use netmon_core::observation::{ErrorKind, Observation, ProbeError};
 use netmon_core::ports::{Clock, EventBus, ProbeEngine};
@@ -103,6 +103,10 @@ impl ProberService {
                 late_s = (now - job.scheduled_for).num_seconds(),
                 "probes skipped: a redelivered job, too late for their slot");
         }
+        let targets: Vec<AlertContext> = work
+            .iter()
+            .filter_map(|(_, spec)| AlertContext::of(spec))
+            .collect();
         let clock = self.clock.as_ref();
         let probes = probe_all(
             self.engine.as_ref(),
@@ -135,6 +139,7 @@ impl ProberService {
                 location: self.location.clone(),
                 results,
                 group_level: job.group_level,
+                targets,
             }),
             job.tenant.clone(),
             "prober",

@@ -125,6 +125,7 @@ pub fn probe_completed(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Enve
             location: "local".into(),
             results: Vec::new(),
             group_level: None,
+            targets: Vec::new(),
         }),
         tenant.clone(),
         "suite",

@@ -17,6 +17,7 @@ where
     conflicting_commit_writes_nothing(&new_store().await).await;
     incidents_upsert_and_list_open_first_newest_first(&new_store().await).await;
     list_states_per_tenant(&new_store().await).await;
+    load_states_returns_the_stored_ones(&new_store().await).await;
 }
 
 pub async fn versioned_commits<S: StateStore + ?Sized>(store: &S) {
@@ -250,5 +251,47 @@ pub async fn list_states_per_tenant<S: StateStore + ?Sized>(store: &S) {
             ("x".to_owned(), Status::Up, 1),
             ("y".to_owned(), Status::Down, 2)
         ]
+    );
+}
+
+pub async fn load_states_returns_the_stored_ones<S: StateStore + ?Sized>(store: &S) {
+    let (a, b) = (tenant("lsa"), tenant("lsb"));
+    let up = state(Status::Up, at(0));
+    let down = state(Status::Down, at(5));
+    let v = store
+        .commit_state(&a, &target_id("x"), Expect::Absent, &up, &[], &[])
+        .await
+        .expect("a/x");
+    store
+        .commit_state(&a, &target_id("x"), Expect::Version(v), &down, &[], &[])
+        .await
+        .expect("a/x again");
+    store
+        .commit_state(&a, &target_id("y"), Expect::Absent, &up, &[], &[])
+        .await
+        .expect("a/y");
+    store
+        .commit_state(&b, &target_id("z"), Expect::Absent, &up, &[], &[])
+        .await
+        .expect("b/z");
+    // 131 names: more than one request's worth where the store batches (DynamoDB: 100 keys).
+    let mut ask: Vec<_> = (0..128).map(|i| target_id(&format!("none-{i}"))).collect();
+    ask.extend([target_id("y"), target_id("z"), target_id("x")]);
+    let mut got: Vec<_> = store
+        .load_states(&a, &ask)
+        .await
+        .expect("load states")
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), v.value, v.version))
+        .collect();
+    got.sort_by(|l, r| l.0.cmp(&r.0));
+    assert_eq!(
+        got,
+        vec![("x".to_owned(), down, 2), ("y".to_owned(), up, 1)],
+        "each stored state of the tenant at its version; missing ones and other tenants' left out"
+    );
+    assert_eq!(
+        store.load_states(&a, &[]).await.expect("none asked"),
+        vec![]
     );
 }
