@@ -12,7 +12,7 @@ use netmon_core::ports::{
     Versioned as VersionedValue,
 };
 use netmon_core::target::{CheckSpec, Target};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     SqliteStore, Versioned, decode, encode, from_nanos, nanos, put_versioned, version_from_db,
@@ -271,23 +271,25 @@ impl StateStore for SqliteStore {
         target: &TargetId,
     ) -> Result<Option<VersionedValue<CheckState>>, StoreError> {
         let (tenant, target) = (tenant.to_string(), target.to_string());
+        self.call(move |conn| load_check_state(conn, &tenant, &target))
+            .await
+    }
+
+    /// One trip to the store's thread for a whole batch, not one per result.
+    async fn load_states(
+        &self,
+        tenant: &TenantId,
+        targets: &[TargetId],
+    ) -> Result<Vec<(TargetId, VersionedValue<CheckState>)>, StoreError> {
+        let (tenant, targets) = (tenant.to_string(), targets.to_vec());
         self.call(move |conn| {
-            let row: Option<(i64, String)> = conn
-                .prepare_cached(
-                    "SELECT version, body FROM check_states WHERE tenant = ?1 AND id = ?2",
-                )
-                .db()?
-                .query_row([&tenant, &target], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .db()?;
-            row.map(|(v, body)| {
-                let what = format!("check state {tenant}/{target}");
-                Ok(VersionedValue {
-                    value: decode(&what, &body)?,
-                    version: version_from_db(&what, v)?,
-                })
-            })
-            .transpose()
+            let mut found = Vec::with_capacity(targets.len());
+            for target in targets {
+                if let Some(state) = load_check_state(conn, &tenant, target.as_str())? {
+                    found.push((target, state));
+                }
+            }
+            Ok(found)
         })
         .await
     }
@@ -598,4 +600,25 @@ impl HeartbeatStore for SqliteStore {
         })
         .await
     }
+}
+
+fn load_check_state(
+    conn: &Connection,
+    tenant: &str,
+    target: &str,
+) -> Result<Option<VersionedValue<CheckState>>, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT version, body FROM check_states WHERE tenant = ?1 AND id = ?2")
+        .db()?
+        .query_row([tenant, target], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?;
+    row.map(|(v, body)| {
+        let what = format!("check state {tenant}/{target}");
+        Ok(VersionedValue {
+            value: decode(&what, &body)?,
+            version: version_from_db(&what, v)?,
+        })
+    })
+    .transpose()
 }
