@@ -36,22 +36,13 @@ use netmon_testkit::doubles::NoBus;
 use netmon_testkit::emulator;
 use netmon_testkit::suites::fixtures;
 
-const TARGETS: usize = 50;
+// The alerter's own work, since the emulator runs in another process. Not `support/measure.rs`:
+// its counting allocator would add to the CPU measured here.
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 
-/// User + system CPU seconds this process has used (`/proc/self/stat`, clock ticks of 1/100 s):
-/// the alerter's own work, since the emulator runs in another process.
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = f.get(11)?.parse().ok()?;
-            let stime: f64 = f.get(12)?.parse().ok()?;
-            Some((utime + stime) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
+const TARGETS: usize = 50;
 
 /// Counts the state store's round trips, and optionally hides `load_states` (the port's
 /// default then reads one state at a time).

@@ -16,6 +16,8 @@
 //! it includes the runtime, the SDK client and the binary, as Lambda's "Max Memory Used"
 //! does).
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/measure.rs"]
 mod measure;
 
@@ -38,7 +40,8 @@ use netmon_lambda_testkit::emulator_clients;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::emulator;
 
-use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb, targets_arg};
+use cpu::cpu_seconds;
+use measure::{LIVE, PEAK, mib, reset_peaks, status_kb, targets_arg};
 
 const CHILD: &str = "NETMON_BENCH_ROLLUP_WAY";
 const TENANT: &str = "NETMON_BENCH_ROLLUP_TENANT";

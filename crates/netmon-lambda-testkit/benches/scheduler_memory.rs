@@ -42,10 +42,13 @@ use netmon_lambda_testkit::emulator_clients;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::emulator;
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/measure.rs"]
 mod measure;
 
-use measure::{LIVE, PEAK, cpu_seconds, mib, reset_peaks, status_kb, targets_arg};
+use cpu::cpu_seconds;
+use measure::{LIVE, PEAK, mib, reset_peaks, status_kb, targets_arg};
 
 const SHARDS: usize = 1024;
 const CHILD: &str = "NETMON_BENCH_SCHEDULER_WAY";
