@@ -25,52 +25,45 @@ async fn put_heartbeats(store: &SqliteStore, n: usize) {
     }
 }
 
-/// 10,000 lookups against 10,000 heartbeat targets of 100 tenants take under a second in all
-/// (a scan decoded every target per lookup: about 25 ms each at 3,000 targets).
+/// The time per lookup does not grow with the targets stored: 10,000 heartbeat targets of 100
+/// tenants against 100. A scan decodes every target per lookup (about 25 ms each at 3,000
+/// targets), 100 times the work at 10,000; by index both are a thread hop and a B-tree probe.
+/// A ratio on one machine, best of three rounds each, so neither the machine's speed nor a
+/// moment's load decides it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_pings_against_ten_thousand_targets_take_under_a_second() {
-    const N: usize = 10_000;
-    let store = SqliteStore::in_memory().await.expect("store");
-    put_heartbeats(&store, N).await;
-    let budget = Duration::from_secs(1);
-    // Best of three rounds, so a machine busy with other work for a moment does not fail it;
-    // a scan takes minutes per round and fails every one.
-    let mut rounds = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let mut done = 0;
-        for i in 0..N {
-            let wanted = (i * 7919) % N;
-            let found = store
-                .find_by_heartbeat_token(&token(wanted))
-                .await
-                .expect("lookup")
-                .expect("every token is found");
-            assert_eq!(found.id().as_str(), format!("job-{wanted}"));
-            done += 1;
-            if started.elapsed() > budget {
-                break;
+async fn lookup_time_does_not_grow_with_the_targets_stored() {
+    const LOOKUPS: usize = 1_000;
+    async fn per_lookup(n: usize) -> Duration {
+        let store = SqliteStore::in_memory().await.expect("store");
+        put_heartbeats(&store, n).await;
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            for i in 0..LOOKUPS {
+                let wanted = (i * 7919) % n;
+                let found = store
+                    .find_by_heartbeat_token(&token(wanted))
+                    .await
+                    .expect("lookup")
+                    .expect("every token is found");
+                assert_eq!(found.id().as_str(), format!("job-{wanted}"));
             }
+            best = best.min(started.elapsed() / LOOKUPS as u32);
         }
-        let took = started.elapsed();
-        println!("{done} lookups against {N} targets in {took:?}");
-        rounds.push((done, took));
-        if done == N && took < budget {
-            break;
-        }
+        assert_eq!(
+            store
+                .find_by_heartbeat_token("no-such-token-0123")
+                .await
+                .expect("lookup"),
+            None
+        );
+        best
     }
+    let (few, many) = (per_lookup(100).await, per_lookup(10_000).await);
+    println!("per lookup: {few:?} at 100 targets, {many:?} at 10,000");
     assert!(
-        rounds
-            .iter()
-            .any(|&(done, took)| done == N && took < budget),
-        "lookups done and time per round: {rounds:?}"
-    );
-    assert_eq!(
-        store
-            .find_by_heartbeat_token("no-such-token-0123")
-            .await
-            .expect("lookup"),
-        None
+        many < few * 5,
+        "a lookup takes {many:?} at 10,000 targets and {few:?} at 100: it scans"
     );
 }
 
@@ -84,11 +77,12 @@ async fn the_migration_indexes_existing_targets() {
     put_heartbeats(&store, 3).await;
     store.close().await;
     drop(store);
-    // Back to schema version 2, as an older netmon left it: without what v3 (the token index)
-    // v4 (the notification log) and v5 (bounded history) added.
+    // Back to schema version 2, as an older netmon left it: without what v3 (the token index),
+    // v4 (the notification log), v5 (bounded history) and v6 (the public index) added.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
     conn.execute_batch(
-        "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw;
+        "DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public;
+         DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw;
          DROP TABLE rollups; DROP TABLE rollup_state;
          DROP INDEX targets_by_heartbeat_token;
          ALTER TABLE targets DROP COLUMN heartbeat_token;
