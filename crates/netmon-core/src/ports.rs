@@ -116,6 +116,12 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// How far [`TargetStore::public_targets`]'s default scan reads, in pages of
+/// [`PUBLIC_SCAN_PAGE`]: public targets past a tenant's first 10,000 are neither shown nor counted
+/// by a store without an index.
+pub const PUBLIC_SCAN_TARGETS: usize = 10_000;
+const PUBLIC_SCAN_PAGE: u32 = 500;
+
 #[async_trait]
 pub trait TargetStore: Send + Sync {
     async fn get_target(
@@ -148,6 +154,40 @@ pub trait TargetStore: Send + Sync {
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError>;
     /// Returns whether it existed. Also removes its check state.
     async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError>;
+
+    /// Up to `limit` of the tenant's public targets in id order, and how many more are public
+    /// (the status page). The default scans the tenant's first [`PUBLIC_SCAN_TARGETS`] targets
+    /// in pages; adapters that index `public` override it and see every target.
+    async fn public_targets(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<(Vec<Target>, usize), StoreError> {
+        let (mut shown, mut more, mut after) = (Vec::new(), 0, None);
+        for _ in 0..PUBLIC_SCAN_TARGETS / PUBLIC_SCAN_PAGE as usize {
+            let page = self
+                .list_targets(
+                    tenant,
+                    PageRequest {
+                        limit: PUBLIC_SCAN_PAGE,
+                        after,
+                    },
+                )
+                .await?;
+            for t in page.items.into_iter().filter(|t| t.spec.public) {
+                if shown.len() < limit {
+                    shown.push(t);
+                } else {
+                    more += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok((shown, more))
+    }
 
     /// The heartbeat target whose ping token is `token`, in any tenant. The default scans every
     /// target (fine for one process); cloud adapters keep an index.

@@ -477,7 +477,8 @@ async fn an_old_store_with_90_days_of_results_migrates_and_rolls_up() {
             .await;
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
+            "DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
+             DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
              DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
         )
         .expect("roll back to version 4");

@@ -227,6 +227,35 @@ async fn file_is_in_wal_mode_with_a_schema_version() {
     file(&path).await.close().await;
 }
 
+/// A store written before the `public` column (schema 5) finds its public targets once
+/// migrated: the step fills the column from the stored bodies.
+#[tokio::test]
+async fn public_targets_survive_the_migration_that_indexes_them() {
+    use netmon_core::ports::{Expect, TargetStore};
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let t = netmon_testkit::suites::fixtures::tenant("mig");
+    for (id, public) in [("a", true), ("b", false), ("c", true)] {
+        let mut x = netmon_testkit::suites::fixtures::target(&t, id, "T");
+        x.spec.public = public;
+        store.put_target(x, Expect::Absent).await.expect("create");
+    }
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    raw.execute_batch(
+        "DROP INDEX targets_public;
+         ALTER TABLE targets DROP COLUMN public;
+         UPDATE schema_version SET version = 5;",
+    )
+    .expect("back to schema 5");
+    drop(raw);
+    let reopened = file(&path).await;
+    let (shown, more) = reopened.public_targets(&t, 10).await.expect("list");
+    let ids: Vec<String> = shown.iter().map(|x| x.id().to_string()).collect();
+    assert_eq!((ids, more), (vec!["a".to_owned(), "c".to_owned()], 0));
+}
+
 #[tokio::test]
 async fn newer_schema_is_refused() {
     let dir = TempDir::new();
@@ -391,7 +420,8 @@ pub(crate) fn to_version_4(
     results: &[netmon_core::result::ProbeResult],
 ) {
     conn.execute_batch(
-        "DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
+        "DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
+         DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
          DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
     )
     .expect("roll back to version 4");

@@ -33,7 +33,7 @@ use futures::{StreamExt, TryStreamExt};
 use netmon_core::history::Granularity;
 use netmon_core::incident::CheckState;
 use netmon_core::maintenance::MaintenanceWindow;
-use netmon_core::ports::{PageRequest, StoreError};
+use netmon_core::ports::StoreError;
 use netmon_core::target::{CheckSpec, Target, TargetSpec};
 use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
@@ -46,10 +46,6 @@ use view::{DAYS, HOURS, IncidentView, MaintenanceNotice, PageView, ServiceView, 
 
 /// Targets shown on one page; the page says so when more are public.
 pub(crate) const MAX_SERVICES: usize = 100;
-/// Targets read per page of the target scan, and at most this many pages: public targets past
-/// 10,000 targets of one tenant are neither shown nor counted.
-const SCAN_PAGE: u32 = 500;
-const MAX_SCAN_PAGES: usize = 20;
 /// History queries in flight at once for one page.
 const QUERY_CONCURRENCY: usize = 8;
 /// Past incidents listed, from the most recent this many records of the tenant.
@@ -216,41 +212,6 @@ async fn status_page(
     }
 }
 
-/// The tenant's public targets in id order, at most [`MAX_SERVICES`], and how many more there
-/// are.
-async fn public_targets(
-    ctx: &ApiContext,
-    tenant: &TenantId,
-) -> Result<(Vec<Target>, usize), StoreError> {
-    let mut shown = Vec::new();
-    let mut hidden = 0;
-    let mut after = None;
-    for _ in 0..MAX_SCAN_PAGES {
-        let page = ctx
-            .targets
-            .list_targets(
-                tenant,
-                PageRequest {
-                    limit: SCAN_PAGE,
-                    after,
-                },
-            )
-            .await?;
-        for t in page.items.into_iter().filter(|t| t.spec.public) {
-            if shown.len() < MAX_SERVICES {
-                shown.push(t);
-            } else {
-                hidden += 1;
-            }
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    Ok((shown, hidden))
-}
-
 /// How far back the newest result of a healthy target lies: two check intervals (a heartbeat's
 /// period and grace), plus a minute of scheduling slack.
 pub(crate) fn recent_window(spec: &TargetSpec) -> Duration {
@@ -314,14 +275,16 @@ async fn load_service(
 }
 
 async fn load_page(ctx: &ApiContext, tenant: &TenantId) -> Result<Option<PageView>, StoreError> {
-    let (targets, hidden) = public_targets(ctx, tenant).await?;
+    let (targets, hidden) = ctx.targets.public_targets(tenant, MAX_SERVICES).await?;
     if targets.is_empty() {
         return Ok(None);
     }
     let now = ctx.clock.now();
+    // Only the shown targets' states: a page's reads follow its public targets, not the tenant.
+    let ids: Vec<TargetId> = targets.iter().map(|t| t.id().clone()).collect();
     let states: HashMap<TargetId, CheckState> = ctx
         .states
-        .list_states(tenant)
+        .load_states(tenant, &ids)
         .await?
         .into_iter()
         .map(|(id, v)| (id, v.value))

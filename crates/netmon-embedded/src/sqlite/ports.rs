@@ -123,6 +123,40 @@ impl TargetStore for SqliteStore {
         .await
     }
 
+    async fn public_targets(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<(Vec<Target>, usize), StoreError> {
+        let tenant = tenant.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT tenant, id, version, body FROM targets \
+                     WHERE tenant = ?1 AND public = 1 ORDER BY id LIMIT ?2",
+                )
+                .db()?;
+            let mut shown = Vec::new();
+            for row in stmt.query_map(params![tenant, limit], full_row).db()? {
+                match target_of(row.db()?) {
+                    Ok(t) => shown.push(t),
+                    Err(e) => {
+                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
+                    }
+                }
+            }
+            let public: i64 = conn
+                .prepare_cached("SELECT count(*) FROM targets WHERE tenant = ?1 AND public = 1")
+                .db()?
+                .query_row([&tenant], |r| r.get(0))
+                .db()?;
+            let more = usize::try_from(public.saturating_sub(limit).max(0)).unwrap_or(0);
+            Ok((shown, more))
+        })
+        .await
+    }
+
     async fn find_by_heartbeat_token(&self, token: &str) -> Result<Option<Target>, StoreError> {
         let token = token.to_owned();
         self.call(move |conn| {
@@ -153,10 +187,10 @@ impl TargetStore for SqliteStore {
                 _ => None,
             };
             tx.prepare_cached(
-                "UPDATE targets SET heartbeat_token = ?3 WHERE tenant = ?1 AND id = ?2",
+                "UPDATE targets SET heartbeat_token = ?3, public = ?4 WHERE tenant = ?1 AND id = ?2",
             )
             .db()?
-            .execute(params![tenant, id, token])
+            .execute(params![tenant, id, token, target.spec.public])
             .db()?;
             Ok(target)
         })

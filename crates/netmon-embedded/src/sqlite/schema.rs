@@ -217,8 +217,16 @@ INSERT INTO rollup_state (id, rolled_before, rolling, cursor, seen, raw_from) VA
     NULL, 0, 0, 0);
 "#;
 
+/// Public targets by index: the status page lists a tenant's public targets without reading
+/// (and decoding) all of its targets.
+const V6: &str = r#"
+ALTER TABLE targets ADD COLUMN public INTEGER NOT NULL DEFAULT 0;
+UPDATE targets SET public = COALESCE(json_extract(body, '$.spec.public'), 0);
+CREATE INDEX targets_public ON targets (tenant, id) WHERE public = 1;
+"#;
+
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -22,6 +22,70 @@ where
     tenant_isolation(&new_store().await).await;
     delete_reports_existence_and_removes_state(&new_store().await).await;
     heartbeat_tokens_find_their_target(&new_store().await).await;
+    public_targets_follow_the_flag(&new_store().await).await;
+}
+
+/// The status page's list: only public targets, in id order, at most `limit` with the rest
+/// counted; it follows updates and deletes and never shows another tenant's targets.
+pub(crate) async fn public_targets_follow_the_flag<S: TargetStore + ?Sized>(store: &S) {
+    let (t, other) = (tenant("pub"), tenant("pub-other"));
+    let ids = |ts: &[netmon_core::target::Target]| -> Vec<String> {
+        ts.iter().map(|t| t.id().to_string()).collect()
+    };
+    for (i, public) in [true, false, true, true, false, true]
+        .into_iter()
+        .enumerate()
+    {
+        let mut x = target(&t, &format!("t{i}"), "T");
+        x.spec.public = public;
+        store.put_target(x, Expect::Absent).await.expect("create");
+    }
+    let mut foreign = target(&other, "t9", "Theirs");
+    foreign.spec.public = true;
+    store
+        .put_target(foreign, Expect::Absent)
+        .await
+        .expect("create");
+
+    let (shown, more) = store.public_targets(&t, 10).await.expect("list");
+    assert_eq!(
+        (ids(&shown), more),
+        (vec!["t0".into(), "t2".into(), "t3".into(), "t5".into()], 0)
+    );
+    let (shown, more) = store.public_targets(&t, 2).await.expect("list");
+    assert_eq!((ids(&shown), more), (vec!["t0".into(), "t2".into()], 2));
+
+    // Made private, made public, deleted.
+    for (id, public) in [("t0", false), ("t1", true)] {
+        let mut x = store
+            .get_target(&t, &target_id(id))
+            .await
+            .expect("get")
+            .expect("stored");
+        x.spec.public = public;
+        let version = x.version;
+        store
+            .put_target(x, Expect::Version(version))
+            .await
+            .expect("update");
+    }
+    assert!(
+        store
+            .delete_target(&t, &target_id("t5"))
+            .await
+            .expect("delete")
+    );
+    let (shown, more) = store.public_targets(&t, 10).await.expect("list");
+    assert_eq!(
+        (ids(&shown), more),
+        (vec!["t1".into(), "t2".into(), "t3".into()], 0)
+    );
+
+    let (shown, more) = store
+        .public_targets(&tenant("pub-none"), 10)
+        .await
+        .expect("list");
+    assert_eq!((shown.len(), more), (0, 0));
 }
 
 /// Pings arrive with only a token; the store must map it to the target, following updates and
