@@ -116,11 +116,56 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// Hands the tenant's targets to `visit` a page at a time, in id order, until it returns false
+/// or they end; true if it stopped with targets left unread.
+async fn scan_targets<S: TargetStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    mut visit: impl FnMut(Vec<Target>) -> bool + Send,
+) -> Result<bool, StoreError> {
+    let mut after = None;
+    loop {
+        let page = store
+            .list_targets(
+                tenant,
+                PageRequest {
+                    limit: SCAN_PAGE,
+                    after,
+                },
+            )
+            .await?;
+        let go_on = visit(page.items);
+        after = page.next;
+        if after.is_none() {
+            return Ok(false);
+        }
+        if !go_on {
+            return Ok(true);
+        }
+    }
+}
+
+/// What the overview needs of a target to count it ([`TargetStore::target_flags`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFlags {
+    pub id: TargetId,
+    pub enabled: bool,
+    /// Empty unless asked for.
+    pub tags: Vec<String>,
+}
+
+/// What the overview needs of a target's state to count it ([`StateStore::state_flags`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateFlags {
+    pub status: crate::incident::Status,
+    pub incident_open: bool,
+}
+
 /// How far [`TargetStore::public_targets`]'s default scan reads, in pages of
-/// [`PUBLIC_SCAN_PAGE`]: public targets past a tenant's first 10,000 are neither shown nor counted
+/// [`SCAN_PAGE`]: public targets past a tenant's first 10,000 are neither shown nor counted
 /// by a store without an index.
 pub const PUBLIC_SCAN_TARGETS: usize = 10_000;
-const PUBLIC_SCAN_PAGE: u32 = 500;
+const SCAN_PAGE: u32 = 500;
 
 #[async_trait]
 pub trait TargetStore: Send + Sync {
@@ -163,30 +208,45 @@ pub trait TargetStore: Send + Sync {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<(Vec<Target>, usize), StoreError> {
-        let (mut shown, mut more, mut after) = (Vec::new(), 0, None);
-        for _ in 0..PUBLIC_SCAN_TARGETS / PUBLIC_SCAN_PAGE as usize {
-            let page = self
-                .list_targets(
-                    tenant,
-                    PageRequest {
-                        limit: PUBLIC_SCAN_PAGE,
-                        after,
-                    },
-                )
-                .await?;
-            for t in page.items.into_iter().filter(|t| t.spec.public) {
+        let (mut shown, mut more) = (Vec::new(), 0);
+        let mut scanned = 0;
+        scan_targets(self, tenant, |page| {
+            scanned += page.len();
+            for t in page.into_iter().filter(|t| t.spec.public) {
                 if shown.len() < limit {
                     shown.push(t);
                 } else {
                     more += 1;
                 }
             }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+            scanned < PUBLIC_SCAN_TARGETS
+        })
+        .await?;
         Ok((shown, more))
+    }
+
+    /// The first `max` of the tenant's targets in id order as the overview counts them (id,
+    /// enabled, and the tags when `with_tags`), and whether it has more. The default decodes
+    /// every target in pages; adapters that keep these as columns override it and its bound.
+    async fn target_flags(
+        &self,
+        tenant: &TenantId,
+        max: usize,
+        with_tags: bool,
+    ) -> Result<(Vec<TargetFlags>, bool), StoreError> {
+        let mut flags = Vec::new();
+        let stopped = scan_targets(self, tenant, |page| {
+            flags.extend(page.into_iter().map(|t| TargetFlags {
+                enabled: t.spec.enabled,
+                tags: if with_tags { t.spec.tags } else { Vec::new() },
+                id: t.spec.id,
+            }));
+            flags.len() < max
+        })
+        .await?;
+        let more = stopped || flags.len() > max;
+        flags.truncate(max);
+        Ok((flags, more))
     }
 
     /// The heartbeat target whose ping token is `token`, in any tenant. The default scans every
@@ -260,6 +320,26 @@ pub trait StateStore: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError>;
+
+    /// Every stored state of the tenant as the overview counts it. The default decodes
+    /// `list_states`; adapters that keep these as columns override it.
+    async fn state_flags(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, StateFlags)>, StoreError> {
+        Ok(self
+            .list_states(tenant)
+            .await?
+            .into_iter()
+            .map(|(id, v)| {
+                let flags = StateFlags {
+                    status: v.value.status,
+                    incident_open: v.value.incident.is_some(),
+                };
+                (id, flags)
+            })
+            .collect())
+    }
 
     /// Open incidents and the most recent closed ones, newest first.
     async fn list_incidents(

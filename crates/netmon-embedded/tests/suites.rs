@@ -227,25 +227,43 @@ async fn file_is_in_wal_mode_with_a_schema_version() {
     file(&path).await.close().await;
 }
 
-/// A store written before the `public` column (schema 5) finds its public targets once
-/// migrated: the step fills the column from the stored bodies.
+/// A store written before the status page's and the overview's columns (schema 5) answers both
+/// from them once migrated: the steps fill them from the stored bodies.
 #[tokio::test]
-async fn public_targets_survive_the_migration_that_indexes_them() {
-    use netmon_core::ports::{Expect, TargetStore};
+async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() {
+    use netmon_core::incident::{OpenIncident, Status};
+    use netmon_core::ports::{Expect, StateStore, TargetStore};
+    use netmon_testkit::suites::fixtures::{at, incident, state, target, target_id, tenant};
     let dir = TempDir::new();
     let path = dir.db();
     let store = file(&path).await;
-    let t = netmon_testkit::suites::fixtures::tenant("mig");
-    for (id, public) in [("a", true), ("b", false), ("c", true)] {
-        let mut x = netmon_testkit::suites::fixtures::target(&t, id, "T");
-        x.spec.public = public;
+    let t = tenant("mig");
+    for (id, public, enabled) in [("a", true, true), ("b", false, false), ("c", true, true)] {
+        let mut x = target(&t, id, "T");
+        (x.spec.public, x.spec.enabled) = (public, enabled);
         store.put_target(x, Expect::Absent).await.expect("create");
+    }
+    let mut down = state(Status::Down, at(5));
+    down.incident = Some(OpenIncident {
+        id: "c-5".into(),
+        opened_at: at(5),
+        cause: incident(&t, "c", "c-5", at(5), None).cause,
+        last_notified_at: at(5),
+        reminders_sent: 0,
+    });
+    for (id, s) in [("a", state(Status::Up, at(0))), ("c", down)] {
+        store
+            .commit_state(&t, &target_id(id), Expect::Absent, &s, &[], &[])
+            .await
+            .expect("commit");
     }
     store.close().await;
     let raw = rusqlite::Connection::open(&path).expect("raw open");
     raw.execute_batch(
-        "DROP INDEX targets_public;
-         ALTER TABLE targets DROP COLUMN public;
+        "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags;
+         ALTER TABLE check_states DROP COLUMN status;
+         ALTER TABLE check_states DROP COLUMN incident_open;
+         DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public;
          UPDATE schema_version SET version = 5;",
     )
     .expect("back to schema 5");
@@ -254,6 +272,38 @@ async fn public_targets_survive_the_migration_that_indexes_them() {
     let (shown, more) = reopened.public_targets(&t, 10).await.expect("list");
     let ids: Vec<String> = shown.iter().map(|x| x.id().to_string()).collect();
     assert_eq!((ids, more), (vec!["a".to_owned(), "c".to_owned()], 0));
+    let (flags, more) = reopened.target_flags(&t, 10, true).await.expect("flags");
+    let flags: Vec<(String, bool, Vec<String>)> = flags
+        .into_iter()
+        .map(|f| (f.id.to_string(), f.enabled, f.tags))
+        .collect();
+    let suite = vec!["suite".to_owned()];
+    assert_eq!(
+        (flags, more),
+        (
+            vec![
+                ("a".into(), true, suite.clone()),
+                ("b".into(), false, suite.clone()),
+                ("c".into(), true, suite)
+            ],
+            false
+        )
+    );
+    let mut states: Vec<(String, Status, bool)> = reopened
+        .state_flags(&t)
+        .await
+        .expect("flags")
+        .into_iter()
+        .map(|(id, f)| (id.to_string(), f.status, f.incident_open))
+        .collect();
+    states.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        states,
+        vec![
+            ("a".into(), Status::Up, false),
+            ("c".into(), Status::Down, true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -420,7 +470,7 @@ pub(crate) fn to_version_4(
     results: &[netmon_core::result::ProbeResult],
 ) {
     conn.execute_batch(
-        "DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
+        "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
          DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
          DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
     )

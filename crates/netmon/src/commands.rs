@@ -455,7 +455,22 @@ pub async fn incidents(client: &Client, out: Output, cmd: IncidentsCmd) -> Resul
 }
 
 pub async fn status(client: &Client, out: Output) -> Result<u8, CliError> {
-    let r = client.get("/v1/overview").await?;
+    // Counts cover the tenant on every page; the target lines come a page at a time.
+    let mut r = client.get("/v1/overview").await?;
+    let mut lines = r["targets"].as_array().cloned().unwrap_or_default();
+    while let Some(next) = r["next"].as_str().map(str::to_owned) {
+        r = client
+            .get(&format!(
+                "/v1/overview?after={}",
+                crate::client::encode(&next)
+            ))
+            .await?;
+        lines.extend(r["targets"].as_array().cloned().unwrap_or_default());
+    }
+    r["targets"] = Value::Array(lines);
+    if let Some(body) = r.as_object_mut() {
+        body.remove("next");
+    }
     if out == Output::Json {
         print_json(&r);
         return Ok(exit::OK);

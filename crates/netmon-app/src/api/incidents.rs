@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use netmon_core::incident::CheckState;
 use netmon_core::incident::Status;
 use netmon_core::maintenance::MaintenanceWindow;
-use netmon_core::maintenance::in_maintenance;
+use netmon_core::maintenance::{in_maintenance, in_maintenance_tagged};
 use netmon_core::notification::NotificationOutcome;
 use netmon_core::ports::PageRequest;
-use netmon_core::ports::StoreError;
+use netmon_core::ports::{StateFlags, StoreError};
 use netmon_core::target::Target;
 use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
@@ -92,7 +92,13 @@ pub(super) fn routes() -> Vec<Route> {
                 "Every target's status and the open incidents",
                 "incidents",
             )
-            .ok(200, "Counts and one line per target", "Overview"),
+            .query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 500}),
+                "target lines per page, default 500 (counts always cover the tenant)",
+            )
+            .query("after", json!({"type": "string"}), "the `next` of the previous page")
+            .ok(200, "Counts over the tenant and one line per target of this page", "Overview"),
             overview,
         ),
     ]
@@ -195,16 +201,14 @@ async fn list_notifications(
 /// Every target of a tenant with its state and the maintenance windows, read as the overview
 /// reads them; the dashboard's pages start from this too.
 pub(crate) struct TenantOverview {
+    /// The first [`OVERVIEW_PAGES`] pages of targets.
     pub targets: Vec<Target>,
-    /// More targets exist than [`OVERVIEW_PAGES`] pages hold: `targets` is the first part.
-    pub truncated: bool,
     pub states: HashMap<TargetId, CheckState>,
     pub windows: Vec<MaintenanceWindow>,
     pub now: DateTime<Utc>,
 }
 
-/// Store pages of targets read at most (500 each): one response stays a few MB. A tenant with
-/// more is told so (`truncated`) rather than shown a partial count as the whole.
+/// Store pages of targets the dashboard reads at most (500 each), so one page stays a few MB.
 const OVERVIEW_PAGES: usize = 40;
 
 pub(crate) async fn tenant_overview(
@@ -234,62 +238,105 @@ pub(crate) async fn tenant_overview(
     let windows = ctx.maintenance.list_windows(tenant).await?;
     Ok(TenantOverview {
         targets,
-        truncated: after.is_some(),
         states,
         windows,
         now: ctx.clock.now(),
     })
 }
 
-async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
-    let TenantOverview {
-        targets,
-        truncated,
-        states,
-        windows,
-        now,
-    } = tenant_overview(&ctx, &p.tenant).await?;
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverviewQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// Targets counted at most by a store that decodes each target to count it (the default
+/// `TargetStore::target_flags`); a bigger tenant is told so (`truncated`). The embedded store
+/// counts from columns and has no such bound.
+const OVERVIEW_TARGETS: usize = 20_000;
+
+/// Counts over the whole tenant, from what the stores keep of each target and state (no target
+/// or state is decoded by the embedded store); lines for one page of targets, with `next`.
+async fn overview(
+    ctx: Ctx,
+    p: Principal,
+    Params(q): Params<OverviewQuery>,
+) -> Result<Response, Problem> {
+    let limit = page_limit(q.limit, 500)?;
+    let now = ctx.clock.now();
+    let windows = ctx.maintenance.list_windows(&p.tenant).await?;
+    let any_active = windows.iter().any(|w| w.spec.is_active(now));
+    let (flags, truncated) = ctx
+        .targets
+        .target_flags(&p.tenant, OVERVIEW_TARGETS, any_active)
+        .await?;
+    let states: HashMap<TargetId, StateFlags> = ctx
+        .states
+        .state_flags(&p.tenant)
+        .await?
+        .into_iter()
+        .collect();
     let (mut up, mut down, mut unknown, mut disabled, mut maint, mut open) = (0, 0, 0, 0, 0, 0);
-    let lines: Vec<_> = targets
+    for f in &flags {
+        let state = states.get(&f.id);
+        if !f.enabled {
+            disabled += 1;
+        } else {
+            match state.map(|s| s.status).unwrap_or_default() {
+                Status::Up => up += 1,
+                Status::Down => down += 1,
+                Status::Unknown => unknown += 1,
+            }
+        }
+        maint += usize::from(any_active && in_maintenance_tagged(&windows, &f.id, &f.tags, now));
+        open += usize::from(state.is_some_and(|s| s.incident_open));
+    }
+    let page = ctx
+        .targets
+        .list_targets(
+            &p.tenant,
+            PageRequest {
+                limit,
+                after: q.after,
+            },
+        )
+        .await?;
+    let ids: Vec<TargetId> = page.items.iter().map(|t| t.id().clone()).collect();
+    let page_states: HashMap<TargetId, CheckState> = ctx
+        .states
+        .load_states(&p.tenant, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, v)| (id, v.value))
+        .collect();
+    let lines: Vec<_> = page
+        .items
         .iter()
         .map(|t| {
-            let state = states.get(t.id());
-            let status = state.map(|s| s.status).unwrap_or_default();
-            let covered = in_maintenance(&windows, &t.spec, now);
-            if !t.spec.enabled {
-                disabled += 1;
-            } else {
-                match status {
-                    Status::Up => up += 1,
-                    Status::Down => down += 1,
-                    Status::Unknown => unknown += 1,
-                }
-            }
-            maint += usize::from(covered);
-            let incident = state
-                .and_then(|s| s.incident.as_ref())
-                .map(|i| i.id.clone());
-            open += usize::from(incident.is_some());
+            let state = page_states.get(t.id());
             let mut line = json!({
                 "id": t.id(),
                 "name": t.spec.name,
                 "check": t.spec.check.to_string(),
-                "status": status,
+                "status": state.map(|s| s.status).unwrap_or_default(),
                 "enabled": t.spec.enabled,
-                "in_maintenance": covered,
+                "in_maintenance": in_maintenance(&windows, &t.spec, now),
             });
             if let Some(since) = state.and_then(|s| s.status_since) {
                 line["since"] = json!(since);
             }
-            if let Some(id) = incident {
-                line["incident_id"] = json!(id);
+            if let Some(incident) = state.and_then(|s| s.incident.as_ref()) {
+                line["incident_id"] = json!(incident.id);
             }
             line
         })
         .collect();
-    Ok(axum::Json(json!({
+    let mut body = json!({
         "counts": {
-            "total": targets.len(),
+            "total": flags.len(),
             "up": up,
             "down": down,
             "unknown": unknown,
@@ -299,6 +346,9 @@ async fn overview(ctx: Ctx, p: Principal) -> Result<Response, Problem> {
         "open_incidents": open,
         "targets": lines,
         "truncated": truncated,
-    }))
-    .into_response())
+    });
+    if let Some(next) = page.next {
+        body["next"] = json!(next);
+    }
+    Ok(axum::Json(body).into_response())
 }

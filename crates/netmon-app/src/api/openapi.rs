@@ -555,7 +555,8 @@ fn schemas() -> Value {
                         },
                     },
                 },
-                "truncated": { "type": "boolean", "description": "true when the tenant has more than 20,000 targets: counts and lines cover the first 20,000 by id" },
+                "next": { "type": "string", "description": "present when more target lines follow: pass it as `after`" },
+                "truncated": { "type": "boolean", "description": "true when counts cover only the first 20,000 targets by id (a store that decodes each target to count it; the embedded store counts every target)" },
             },
         },
         "KeyCreate": {

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use netmon_core::channel::Channel;
 use netmon_core::events::Envelope;
 use netmon_core::ids::{TargetId, TenantId};
-use netmon_core::incident::CheckState;
+use netmon_core::incident::{CheckState, Status};
 use netmon_core::ports::{
     ChannelStore, Claim, Expect, HeartbeatStore, Idempotency, IncidentRecord, Outbox, OutboxEntry,
-    Page, PageRequest, PingRecord, StateStore, StoreError, TargetStore,
+    Page, PageRequest, PingRecord, StateFlags, StateStore, StoreError, TargetFlags, TargetStore,
     Versioned as VersionedValue,
 };
 use netmon_core::target::{CheckSpec, Target};
@@ -123,6 +123,47 @@ impl TargetStore for SqliteStore {
         .await
     }
 
+    async fn target_flags(
+        &self,
+        tenant: &TenantId,
+        max: usize,
+        with_tags: bool,
+    ) -> Result<(Vec<TargetFlags>, bool), StoreError> {
+        let tenant = tenant.to_string();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX - 1) + 1;
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, enabled, CASE WHEN ?3 THEN tags ELSE '[]' END FROM targets \
+                     WHERE tenant = ?1 ORDER BY id LIMIT ?2",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(params![tenant, limit, with_tags], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .db()?;
+            let mut flags = Vec::new();
+            for row in rows {
+                let (id, enabled, tags) = row.db()?;
+                let what = format!("target {tenant}/{id}");
+                let parsed = TargetId::parse(id)
+                    .map_err(|e| StoreError::Corrupt(format!("{what}: bad id: {e}")))
+                    .and_then(|id| Ok((id, decode::<Vec<String>>(&what, &tags)?)));
+                match parsed {
+                    Ok((id, tags)) => flags.push(TargetFlags { id, enabled, tags }),
+                    Err(e) => {
+                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
+                    }
+                }
+            }
+            let more = flags.len() > max;
+            flags.truncate(max);
+            Ok((flags, more))
+        })
+        .await
+    }
+
     async fn public_targets(
         &self,
         tenant: &TenantId,
@@ -186,11 +227,20 @@ impl TargetStore for SqliteStore {
                 CheckSpec::Heartbeat(hb) => hb.token.clone(),
                 _ => None,
             };
+            let tags = encode("target tags", &target.spec.tags)?;
             tx.prepare_cached(
-                "UPDATE targets SET heartbeat_token = ?3, public = ?4 WHERE tenant = ?1 AND id = ?2",
+                "UPDATE targets SET heartbeat_token = ?3, public = ?4, enabled = ?5, tags = ?6 \
+                 WHERE tenant = ?1 AND id = ?2",
             )
             .db()?
-            .execute(params![tenant, id, token, target.spec.public])
+            .execute(params![
+                tenant,
+                id,
+                token,
+                target.spec.public,
+                target.spec.enabled,
+                tags
+            ])
             .db()?;
             Ok(target)
         })
@@ -340,6 +390,7 @@ impl StateStore for SqliteStore {
         let (tenant, target) = (tenant.to_string(), target.to_string());
         // Encode before queueing: cheap, and keeps CPU work off the connection thread.
         let state_body = encode("check state", state)?;
+        let (status, incident_open) = (status_column(state.status), state.incident.is_some());
         let incidents = incidents
             .iter()
             .map(|i| Ok((i.clone(), encode("incident", i)?)))
@@ -358,6 +409,13 @@ impl StateStore for SqliteStore {
                 put_versioned(tx, Versioned::CheckStates, &tenant, &target, expect, |_| {
                     Ok(state_body)
                 })?;
+            tx.prepare_cached(
+                "UPDATE check_states SET status = ?3, incident_open = ?4 \
+                 WHERE tenant = ?1 AND id = ?2",
+            )
+            .db()?
+            .execute(params![tenant, target, status, incident_open])
+            .db()?;
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO incidents \
@@ -390,6 +448,42 @@ impl StateStore for SqliteStore {
                 append.execute(params![id, created_at, body]).db()?;
             }
             Ok(version)
+        })
+        .await
+    }
+
+    async fn state_flags(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, StateFlags)>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, status, incident_open FROM check_states WHERE tenant = ?1",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })
+                .db()?;
+            let mut flags = Vec::new();
+            for row in rows {
+                let (id, status, incident_open) = row.db()?;
+                // One unreadable row must not hide the tenant's other states.
+                match TargetId::parse(id) {
+                    Ok(id) => flags.push((
+                        id,
+                        StateFlags {
+                            status: status_of_column(&status),
+                            incident_open,
+                        },
+                    )),
+                    Err(e) => tracing::error!(error = %e, "check state skipped: bad target id"),
+                }
+            }
+            Ok(flags)
         })
         .await
     }
@@ -655,4 +749,22 @@ fn load_check_state(
         })
     })
     .transpose()
+}
+
+/// `check_states.status`: the state's status as its JSON spells it.
+fn status_column(status: Status) -> &'static str {
+    match status {
+        Status::Unknown => "unknown",
+        Status::Up => "up",
+        Status::Down => "down",
+    }
+}
+
+/// A status column written by a newer version reads as unknown rather than failing the tenant.
+fn status_of_column(text: &str) -> Status {
+    match text {
+        "up" => Status::Up,
+        "down" => Status::Down,
+        _ => Status::Unknown,
+    }
 }

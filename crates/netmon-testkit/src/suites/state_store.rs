@@ -18,6 +18,63 @@ where
     incidents_upsert_and_list_open_first_newest_first(&new_store().await).await;
     list_states_per_tenant(&new_store().await).await;
     load_states_returns_the_stored_ones(&new_store().await).await;
+    state_flags_follow_commits(&new_store().await).await;
+}
+
+/// The overview's counts: each stored state's status and whether an incident is open, following
+/// every commit, one tenant at a time.
+pub async fn state_flags_follow_commits<S: StateStore + ?Sized>(store: &S) {
+    use netmon_core::incident::OpenIncident;
+    use netmon_core::ports::StateFlags;
+    let (t, other) = (tenant("flags"), tenant("flags-other"));
+    let failing = |id: &str| {
+        let mut s = state(Status::Down, at(5));
+        s.incident = Some(OpenIncident {
+            id: id.to_owned(),
+            opened_at: at(5),
+            cause: incident(&t, "db", id, at(5), None).cause,
+            last_notified_at: at(5),
+            reminders_sent: 0,
+        });
+        s
+    };
+    let commit = async |tenant, id, expect, s| {
+        store
+            .commit_state(tenant, &target_id(id), expect, &s, &[], &[])
+            .await
+            .expect("commit")
+    };
+    commit(&t, "api", Expect::Absent, state(Status::Up, at(0))).await;
+    let db = commit(&t, "db", Expect::Absent, failing("db-5")).await;
+    commit(&other, "web", Expect::Absent, failing("web-5")).await;
+    let flags = |list: Vec<(netmon_core::TargetId, StateFlags)>| {
+        let mut list: Vec<(String, Status, bool)> = list
+            .into_iter()
+            .map(|(id, f)| (id.to_string(), f.status, f.incident_open))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
+    };
+    assert_eq!(
+        flags(store.state_flags(&t).await.expect("flags")),
+        vec![
+            ("api".into(), Status::Up, false),
+            ("db".into(), Status::Down, true)
+        ]
+    );
+    // Recovered: the incident closes with the same commit.
+    commit(&t, "db", Expect::Version(db), state(Status::Up, at(9))).await;
+    assert_eq!(
+        flags(store.state_flags(&t).await.expect("flags")),
+        vec![
+            ("api".into(), Status::Up, false),
+            ("db".into(), Status::Up, false)
+        ]
+    );
+    assert_eq!(
+        flags(store.state_flags(&other).await.expect("flags")),
+        vec![("web".into(), Status::Down, true)]
+    );
 }
 
 pub async fn versioned_commits<S: StateStore + ?Sized>(store: &S) {

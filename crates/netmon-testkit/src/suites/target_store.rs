@@ -23,6 +23,91 @@ where
     delete_reports_existence_and_removes_state(&new_store().await).await;
     heartbeat_tokens_find_their_target(&new_store().await).await;
     public_targets_follow_the_flag(&new_store().await).await;
+    target_flags_follow_puts(&new_store().await).await;
+}
+
+/// The overview's counts: each target's id, enabled flag and (when asked) tags, in id order up
+/// to a bound, following updates and deletes, one tenant at a time.
+pub(crate) async fn target_flags_follow_puts<S: TargetStore + ?Sized>(store: &S) {
+    use netmon_core::ports::TargetFlags;
+    let (t, other) = (tenant("flags"), tenant("flags-other"));
+    for (id, enabled, tags) in [
+        ("a", true, vec!["x"]),
+        ("b", false, vec![]),
+        ("c", true, vec!["x", "y"]),
+    ] {
+        let mut x = target(&t, id, "T");
+        x.spec.enabled = enabled;
+        x.spec.tags = tags.into_iter().map(str::to_owned).collect();
+        store.put_target(x, Expect::Absent).await.expect("create");
+    }
+    store
+        .put_target(target(&other, "z", "Theirs"), Expect::Absent)
+        .await
+        .expect("create");
+    let flag = |id: &str, enabled: bool, tags: &[&str]| TargetFlags {
+        id: target_id(id),
+        enabled,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    assert_eq!(
+        store.target_flags(&t, 10, true).await.expect("flags"),
+        (
+            vec![
+                flag("a", true, &["x"]),
+                flag("b", false, &[]),
+                flag("c", true, &["x", "y"])
+            ],
+            false
+        )
+    );
+    assert_eq!(
+        store.target_flags(&t, 10, false).await.expect("flags"),
+        (
+            vec![
+                flag("a", true, &[]),
+                flag("b", false, &[]),
+                flag("c", true, &[])
+            ],
+            false
+        ),
+        "tags only when asked"
+    );
+    assert_eq!(
+        store.target_flags(&t, 2, false).await.expect("flags"),
+        (vec![flag("a", true, &[]), flag("b", false, &[])], true),
+        "bounded, and says more exist"
+    );
+    assert!(
+        !store.target_flags(&t, 3, false).await.expect("flags").1,
+        "exactly the bound is not more"
+    );
+    // Re-enabled and re-tagged, and deleted.
+    let mut b = store
+        .get_target(&t, &target_id("b"))
+        .await
+        .expect("get")
+        .expect("b");
+    b.spec.enabled = true;
+    b.spec.tags = vec!["z".into()];
+    let version = b.version;
+    store
+        .put_target(b, Expect::Version(version))
+        .await
+        .expect("update");
+    assert!(
+        store
+            .delete_target(&t, &target_id("a"))
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        store.target_flags(&t, 10, true).await.expect("flags"),
+        (
+            vec![flag("b", true, &["z"]), flag("c", true, &["x", "y"])],
+            false
+        )
+    );
 }
 
 /// The status page's list: only public targets, in id order, at most `limit` with the rest
