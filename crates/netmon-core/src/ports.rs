@@ -145,6 +145,41 @@ async fn scan_targets<S: TargetStore + ?Sized>(
     }
 }
 
+/// A tenant's targets by status: `up`, `down` and `unknown` count enabled targets, `disabled`
+/// the rest; `open_incidents` counts targets with an open incident, enabled or not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub total: usize,
+    pub up: usize,
+    pub down: usize,
+    pub unknown: usize,
+    pub disabled: usize,
+    pub open_incidents: usize,
+}
+
+impl StatusCounts {
+    /// Counts `n` targets of one kind.
+    pub fn add(
+        &mut self,
+        enabled: bool,
+        status: crate::incident::Status,
+        incident_open: bool,
+        n: usize,
+    ) {
+        use crate::incident::Status;
+        self.total += n;
+        match (enabled, status) {
+            (false, _) => self.disabled += n,
+            (true, Status::Up) => self.up += n,
+            (true, Status::Down) => self.down += n,
+            (true, Status::Unknown) => self.unknown += n,
+        }
+        if incident_open {
+            self.open_incidents += n;
+        }
+    }
+}
+
 /// What the overview needs of a target to count it ([`TargetStore::target_flags`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetFlags {
@@ -195,10 +230,23 @@ pub trait TargetStore: Send + Sync {
         }
         Ok(())
     }
+    /// A token that changes whenever the stored targets may have changed, by this process or
+    /// another, so a reader can skip a periodic reread that would find nothing new. `None`
+    /// (the default) when the store cannot tell: readers then reread on their schedule.
+    async fn targets_token(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
     /// Writes the target with `version` = previous + 1 (1 when created) and returns it stored.
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError>;
     /// Returns whether it existed. Also removes its check state.
     async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError>;
+
+    /// The tenant's targets counted by status as the overview shows them, when the store can
+    /// count them itself (`None`, the default: the caller counts from [`Self::target_flags`] and
+    /// [`StateStore::state_flags`]). Maintenance is not counted here.
+    async fn status_counts(&self, _tenant: &TenantId) -> Result<Option<StatusCounts>, StoreError> {
+        Ok(None)
+    }
 
     /// Up to `limit` of the tenant's public targets in id order, and how many more are public
     /// (the status page). The default scans the tenant's first [`PUBLIC_SCAN_TARGETS`] targets

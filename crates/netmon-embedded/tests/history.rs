@@ -477,7 +477,7 @@ async fn an_old_store_with_90_days_of_results_migrates_and_rolls_up() {
             .await;
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
+            "DROP INDEX targets_flags; DROP INDEX check_states_flags; ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
              DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
              DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
         )

@@ -260,7 +260,7 @@ async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() 
     store.close().await;
     let raw = rusqlite::Connection::open(&path).expect("raw open");
     raw.execute_batch(
-        "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags;
+        "DROP INDEX targets_flags; DROP INDEX check_states_flags; ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags;
          ALTER TABLE check_states DROP COLUMN status;
          ALTER TABLE check_states DROP COLUMN incident_open;
          DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public;
@@ -304,6 +304,179 @@ async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() 
             ("c".into(), Status::Down, true)
         ]
     );
+}
+
+/// `all_targets` reads in pages of 1,000 (one trip to the store's thread each): every target of
+/// every tenant comes back once, in tenant and id order, and an unreadable one is skipped
+/// without stopping the pages after it.
+#[tokio::test]
+async fn all_targets_reads_every_page_once_and_skips_an_unreadable_row() {
+    use netmon_core::ports::{Expect, TargetStore};
+    use netmon_testkit::suites::fixtures::{target, tenant};
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let tenants = [tenant("all-a"), tenant("all-b"), tenant("all-c")];
+    let mut expected = Vec::new();
+    for i in 0..2_500 {
+        let t = &tenants[i % 3];
+        let id = format!("t{i:04}");
+        store
+            .put_target(target(t, &id, "T"), Expect::Absent)
+            .await
+            .expect("create");
+        expected.push((t.to_string(), id));
+    }
+    expected.sort();
+    let read = |targets: Vec<netmon_core::target::Target>| -> Vec<(String, String)> {
+        targets
+            .iter()
+            .map(|t| (t.tenant.to_string(), t.id().to_string()))
+            .collect()
+    };
+    assert_eq!(read(store.all_targets().await.expect("all")), expected);
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    let (bad_tenant, bad_id) = expected[1_500].clone();
+    raw.execute(
+        "UPDATE targets SET body = 'not json' WHERE tenant = ?1 AND id = ?2",
+        [&bad_tenant, &bad_id],
+    )
+    .expect("damage");
+    drop(raw);
+    let reopened = file(&path).await;
+    expected.remove(1_500);
+    assert_eq!(read(reopened.all_targets().await.expect("all")), expected);
+}
+
+/// The targets token moves with every target put or delete through the store and with any
+/// commit by another connection (the CLI's `--store`), and stays while only this store's other
+/// writes (states, results) happen: the embedded scheduler skips its periodic reread on it.
+#[tokio::test]
+async fn the_targets_token_moves_with_target_writes_and_other_connections() {
+    use netmon_core::incident::Status;
+    use netmon_core::ports::{Expect, StateStore, TargetStore};
+    use netmon_testkit::suites::fixtures::{at, state, target, target_id, tenant};
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let t = tenant("token");
+    let token = async || store.targets_token().await.expect("token").expect("known");
+    let t0 = token().await;
+    assert_eq!(token().await, t0, "nothing written");
+    store
+        .put_target(target(&t, "a", "A"), Expect::Absent)
+        .await
+        .expect("create");
+    let t1 = token().await;
+    assert_ne!(t1, t0, "a put");
+    store
+        .commit_state(
+            &t,
+            &target_id("a"),
+            Expect::Absent,
+            &state(Status::Up, at(0)),
+            &[],
+            &[],
+        )
+        .await
+        .expect("state");
+    assert_eq!(token().await, t1, "a state commit is not a target change");
+    assert!(
+        store
+            .delete_target(&t, &target_id("a"))
+            .await
+            .expect("delete")
+    );
+    let t2 = token().await;
+    assert_ne!(t2, t1, "a delete");
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute(
+            "INSERT INTO targets (tenant, id, version, body) VALUES ('elsewhere', 'z', 1, '{}')",
+            [],
+        )
+        .expect("a commit elsewhere");
+    assert_ne!(token().await, t2, "another connection's commit");
+}
+
+/// The overview's counts in one grouped query agree with counting each target: enabled ones by
+/// state (none stored is unknown), disabled ones apart, open incidents whatever the flag, and
+/// nothing of another tenant's.
+#[tokio::test]
+async fn status_counts_agree_with_counting_each_target() {
+    use netmon_core::incident::{OpenIncident, Status};
+    use netmon_core::ports::{Expect, StateStore, StatusCounts, TargetStore};
+    use netmon_testkit::suites::fixtures::{at, incident, state, target, target_id, tenant};
+    let store = SqliteStore::in_memory().await.expect("store");
+    let (t, other) = (tenant("counts"), tenant("counts-other"));
+    let open = |s: Status| {
+        let mut st = state(s, at(5));
+        st.incident = Some(OpenIncident {
+            id: "i".into(),
+            opened_at: at(5),
+            cause: incident(&t, "x", "i", at(5), None).cause,
+            last_notified_at: at(5),
+            reminders_sent: 0,
+        });
+        st
+    };
+    let cases = [
+        ("a", true, Some(state(Status::Up, at(0)))),
+        ("b", true, Some(state(Status::Up, at(0)))),
+        ("c", true, Some(open(Status::Down))),
+        ("d", true, None),
+        ("e", false, Some(open(Status::Down))),
+        ("f", false, None),
+        ("g", true, Some(state(Status::Unknown, at(0)))),
+    ];
+    for (id, enabled, st) in cases {
+        let mut x = target(&t, id, "T");
+        x.spec.enabled = enabled;
+        store.put_target(x, Expect::Absent).await.expect("create");
+        if let Some(st) = st {
+            store
+                .commit_state(&t, &target_id(id), Expect::Absent, &st, &[], &[])
+                .await
+                .expect("state");
+        }
+    }
+    store
+        .put_target(target(&other, "z", "Z"), Expect::Absent)
+        .await
+        .expect("create");
+    store
+        .commit_state(
+            &other,
+            &target_id("z"),
+            Expect::Absent,
+            &open(Status::Down),
+            &[],
+            &[],
+        )
+        .await
+        .expect("state");
+    let counts = store
+        .status_counts(&t)
+        .await
+        .expect("counts")
+        .expect("counted");
+    assert_eq!(
+        counts,
+        StatusCounts {
+            total: 7,
+            up: 2,
+            down: 1,
+            unknown: 2,
+            disabled: 2,
+            open_incidents: 2,
+        }
+    );
+    let empty = store
+        .status_counts(&tenant("counts-none"))
+        .await
+        .expect("counts");
+    assert_eq!(empty, Some(StatusCounts::default()));
 }
 
 #[tokio::test]
@@ -470,7 +643,7 @@ pub(crate) fn to_version_4(
     results: &[netmon_core::result::ProbeResult],
 ) {
     conn.execute_batch(
-        "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
+        "DROP INDEX targets_flags; DROP INDEX check_states_flags; ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public; \
          DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw; \
          DROP TABLE rollups; DROP TABLE rollup_state; UPDATE schema_version SET version = 4;",
     )

@@ -81,7 +81,7 @@ async fn the_migration_indexes_existing_targets() {
     // v4 (the notification log), v5 (bounded history) and v6 (the public index) added.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
     conn.execute_batch(
-        "ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public;
+        "DROP INDEX targets_flags; DROP INDEX check_states_flags; ALTER TABLE targets DROP COLUMN enabled; ALTER TABLE targets DROP COLUMN tags; ALTER TABLE check_states DROP COLUMN status; ALTER TABLE check_states DROP COLUMN incident_open; DROP INDEX targets_public; ALTER TABLE targets DROP COLUMN public;
          DROP TABLE series; DROP TABLE locations; DROP TABLE details; DROP TABLE raw;
          DROP TABLE rollups; DROP TABLE rollup_state;
          DROP INDEX targets_by_heartbeat_token;

@@ -134,6 +134,8 @@ pub(crate) async fn scheduler_loop(
 ) {
     let reload_every =
         chrono::Duration::from_std(reload_every).unwrap_or(chrono::Duration::minutes(1));
+    // Read before the targets, so a change made while they are read moves it on.
+    let mut token = targets_token(store.as_ref()).await;
     let targets = load_targets(store.as_ref()).await;
     let mut loaded_at = clock.now();
     let start = clock.now();
@@ -163,7 +165,7 @@ pub(crate) async fn scheduler_loop(
     let mut heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, start).await;
     // The periodic reread runs beside the loop: at 100,000 targets it holds the store for about
     // a second, and dispatching waited for it (scheduling lag p99 of 1 s in `scripts/bench`).
-    let mut reloading: Option<JoinHandle<Result<Vec<Target>, StoreError>>> = None;
+    let mut reloading: Option<JoinHandle<Result<Reread, StoreError>>> = None;
     loop {
         let next = queue
             .next_due()
@@ -179,6 +181,7 @@ pub(crate) async fn scheduler_loop(
                 if let Some(stale) = reloading.take() {
                     stale.abort();
                 }
+                token = targets_token(store.as_ref()).await;
                 beats = split_targets(load_targets(store.as_ref()).await, &mut queue, after);
                 loaded_at = clock.now();
                 heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, loaded_at).await;
@@ -187,7 +190,9 @@ pub(crate) async fn scheduler_loop(
             Some(reread) = finished(&mut reloading) => {
                 reloading = None;
                 match reread {
-                    Ok(Ok(targets)) => {
+                    Ok(Ok(Reread::Unchanged)) => {}
+                    Ok(Ok(Reread::Read(targets, read_token))) => {
+                        token = read_token;
                         beats = split_targets(targets, &mut queue, after);
                         heartbeat_deadline =
                             next_heartbeat_deadline(&scheduler, &beats, clock.now()).await;
@@ -211,7 +216,7 @@ pub(crate) async fn scheduler_loop(
         }
         if now - loaded_at >= reload_every && reloading.is_none() {
             let store = store.clone();
-            reloading = Some(tokio::spawn(async move { store.all_targets().await }));
+            reloading = Some(tokio::spawn(reread(store, token)));
             loaded_at = now;
         }
         let due = queue.take_due(now);
@@ -227,6 +232,31 @@ pub(crate) async fn scheduler_loop(
             heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, now).await;
         }
     }
+}
+
+/// What a periodic reread found.
+enum Reread {
+    /// The store's token still matches the last read's: nothing to reread.
+    Unchanged,
+    /// The targets, and the token read just before them.
+    Read(Vec<Target>, Option<u64>),
+}
+
+/// Rereads the targets unless the store can tell nothing changed since `last` (at 100,000
+/// targets a reread is about a second of CPU on this machine, every minute, for nothing).
+async fn reread(store: Arc<dyn TargetStore>, last: Option<u64>) -> Result<Reread, StoreError> {
+    let token = store.targets_token().await?;
+    if token.is_some() && token == last {
+        return Ok(Reread::Unchanged);
+    }
+    Ok(Reread::Read(store.all_targets().await?, token))
+}
+
+async fn targets_token(store: &dyn TargetStore) -> Option<u64> {
+    store.targets_token().await.unwrap_or_else(|e| {
+        warn!(error = %e, "cannot tell whether targets changed; the next reread reads them all");
+        None
+    })
 }
 
 /// The reread's outcome once it is done; never, while none runs.
@@ -298,6 +328,10 @@ mod tests {
         probes: Mutex<Vec<(String, DateTime<Utc>)>>,
         /// Held for writing, it stalls `all_targets` (a slow store).
         reads: tokio::sync::RwLock<()>,
+        /// `all_targets` calls.
+        rereads: std::sync::atomic::AtomicUsize,
+        /// What `targets_token` answers (`None`: cannot tell).
+        token: Mutex<Option<u64>>,
     }
 
     impl Fixed {
@@ -327,7 +361,12 @@ mod tests {
         }
         async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
             let _open = self.reads.read().await;
+            self.rereads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(self.targets.lock().unwrap().clone())
+        }
+        async fn targets_token(&self) -> Result<Option<u64>, StoreError> {
+            Ok(*self.token.lock().unwrap())
         }
         async fn put_target(&self, target: Target, _: Expect) -> Result<Target, StoreError> {
             Ok(target)
@@ -546,6 +585,41 @@ mod tests {
             after.iter().any(|(t, _)| t == "b"),
             "the reread landed: {after:?}"
         );
+        running.stop().await;
+    }
+
+    /// The periodic reread is skipped while the store's token says nothing changed, and runs
+    /// once it moves; a store that cannot tell (no token) is reread every time, as before.
+    #[tokio::test]
+    async fn rereads_only_when_the_targets_token_moves() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let running = run_rereading(vec![http("a", 10)], Duration::from_secs(1)).await;
+        let minute = async || {
+            for _ in 0..600 {
+                running.clock.advance(Duration::from_millis(100));
+                settle().await;
+            }
+        };
+        // No token: every second.
+        let before = running.fixed.rereads.load(SeqCst);
+        minute().await;
+        let untold = running.fixed.rereads.load(SeqCst) - before;
+        // (The loop looks at the reread clock when it wakes: each 10 s here.)
+        assert!(untold >= 5, "rereads a minute without a token: {untold}");
+        // A token that stays: none after the one that records it.
+        *running.fixed.token.lock().unwrap() = Some(7);
+        minute().await;
+        let before = running.fixed.rereads.load(SeqCst);
+        minute().await;
+        assert_eq!(running.fixed.rereads.load(SeqCst) - before, 0);
+        // The token moves with a change: read once, and the new target is probed.
+        running.fixed.targets.lock().unwrap().push(http("b", 10));
+        *running.fixed.token.lock().unwrap() = Some(8);
+        running.fixed.take_probes();
+        minute().await;
+        assert_eq!(running.fixed.rereads.load(SeqCst) - before, 1);
+        let probed = running.fixed.take_probes();
+        assert!(probed.iter().any(|(t, _)| t == "b"), "{probed:?}");
         running.stop().await;
     }
 }

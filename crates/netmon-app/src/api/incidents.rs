@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use netmon_core::incident::CheckState;
-use netmon_core::incident::Status;
 use netmon_core::maintenance::MaintenanceWindow;
 use netmon_core::maintenance::{in_maintenance, in_maintenance_tagged};
 use netmon_core::notification::NotificationOutcome;
 use netmon_core::ports::PageRequest;
-use netmon_core::ports::{StateFlags, StoreError};
+use netmon_core::ports::{StateFlags, StatusCounts, StoreError};
 use netmon_core::target::Target;
 use netmon_core::{TargetId, TenantId};
 use serde::Deserialize;
@@ -258,8 +257,38 @@ struct OverviewQuery {
 /// counts from columns and has no such bound.
 const OVERVIEW_TARGETS: usize = 20_000;
 
-/// Counts over the whole tenant, from what the stores keep of each target and state (no target
-/// or state is decoded by the embedded store); lines for one page of targets, with `next`.
+/// Counts from each target's flags and state flags: the first [`OVERVIEW_TARGETS`] targets of a
+/// store that decodes targets to count them (`truncated` past them), every target otherwise.
+async fn count_from_flags(
+    ctx: &ApiContext,
+    tenant: &TenantId,
+    windows: &[MaintenanceWindow],
+    any_active: bool,
+    now: DateTime<Utc>,
+) -> Result<(StatusCounts, usize, bool), StoreError> {
+    let (flags, truncated) = ctx
+        .targets
+        .target_flags(tenant, OVERVIEW_TARGETS, any_active)
+        .await?;
+    let states: HashMap<TargetId, StateFlags> =
+        ctx.states.state_flags(tenant).await?.into_iter().collect();
+    let (mut counts, mut maint) = (StatusCounts::default(), 0);
+    for f in &flags {
+        let state = states.get(&f.id);
+        counts.add(
+            f.enabled,
+            state.map(|s| s.status).unwrap_or_default(),
+            state.is_some_and(|s| s.incident_open),
+            1,
+        );
+        maint += usize::from(any_active && in_maintenance_tagged(windows, &f.id, &f.tags, now));
+    }
+    Ok((counts, maint, truncated))
+}
+
+/// Counts over the whole tenant, by the store itself where it can (the embedded store: one
+/// grouped query over narrow indexes) and else from each target's flags; lines for one page of
+/// targets, with `next`.
 async fn overview(
     ctx: Ctx,
     p: Principal,
@@ -269,31 +298,12 @@ async fn overview(
     let now = ctx.clock.now();
     let windows = ctx.maintenance.list_windows(&p.tenant).await?;
     let any_active = windows.iter().any(|w| w.spec.is_active(now));
-    let (flags, truncated) = ctx
-        .targets
-        .target_flags(&p.tenant, OVERVIEW_TARGETS, any_active)
-        .await?;
-    let states: HashMap<TargetId, StateFlags> = ctx
-        .states
-        .state_flags(&p.tenant)
-        .await?
-        .into_iter()
-        .collect();
-    let (mut up, mut down, mut unknown, mut disabled, mut maint, mut open) = (0, 0, 0, 0, 0, 0);
-    for f in &flags {
-        let state = states.get(&f.id);
-        if !f.enabled {
-            disabled += 1;
-        } else {
-            match state.map(|s| s.status).unwrap_or_default() {
-                Status::Up => up += 1,
-                Status::Down => down += 1,
-                Status::Unknown => unknown += 1,
-            }
-        }
-        maint += usize::from(any_active && in_maintenance_tagged(&windows, &f.id, &f.tags, now));
-        open += usize::from(state.is_some_and(|s| s.incident_open));
-    }
+    let (counts, maint, truncated) = match ctx.targets.status_counts(&p.tenant).await? {
+        // The store counts itself (no target read), unless windows are active: which targets
+        // they cover needs each target's id and tags.
+        Some(counts) if !any_active => (counts, 0, false),
+        _ => count_from_flags(&ctx, &p.tenant, &windows, any_active, now).await?,
+    };
     let page = ctx
         .targets
         .list_targets(
@@ -336,14 +346,14 @@ async fn overview(
         .collect();
     let mut body = json!({
         "counts": {
-            "total": flags.len(),
-            "up": up,
-            "down": down,
-            "unknown": unknown,
-            "disabled": disabled,
+            "total": counts.total,
+            "up": counts.up,
+            "down": counts.down,
+            "unknown": counts.unknown,
+            "disabled": counts.disabled,
             "in_maintenance": maint,
         },
-        "open_incidents": open,
+        "open_incidents": counts.open_incidents,
         "targets": lines,
         "truncated": truncated,
     });

@@ -17,6 +17,8 @@ mod schema;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -52,6 +54,9 @@ enum Msg {
 #[derive(Clone)]
 pub struct SqliteStore {
     tx: mpsc::Sender<Msg>,
+    /// Target puts and deletes through this store (any clone): half of `targets_token`, the
+    /// other half being SQLite's `data_version`, which moves only with other connections.
+    pub(crate) target_writes: Arc<AtomicU64>,
 }
 
 /// What [`SqliteStore::prune_history`] removed.
@@ -131,7 +136,11 @@ impl SqliteStore {
                 }
             })
             .map_err(|e| EmbeddedError::Worker(e.to_string()))?;
-        Ok((Self { tx }, ready_rx))
+        let store = Self {
+            tx,
+            target_writes: Arc::default(),
+        };
+        Ok((store, ready_rx))
     }
 
     /// Finishes queued operations and closes the database; later operations fail with

@@ -8,17 +8,20 @@ use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::{CheckState, Status};
 use netmon_core::ports::{
     ChannelStore, Claim, Expect, HeartbeatStore, Idempotency, IncidentRecord, Outbox, OutboxEntry,
-    Page, PageRequest, PingRecord, StateFlags, StateStore, StoreError, TargetFlags, TargetStore,
-    Versioned as VersionedValue,
+    Page, PageRequest, PingRecord, StateFlags, StateStore, StatusCounts, StoreError, TargetFlags,
+    TargetStore, Versioned as VersionedValue,
 };
 use netmon_core::target::{CheckSpec, Target};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::atomic::Ordering;
 
 use super::{
     SqliteStore, Versioned, decode, encode, from_nanos, nanos, put_versioned, version_from_db,
 };
 use crate::error::Db;
 
+/// Targets per trip to the store's thread when all are read (`all_targets`).
+const ALL_TARGETS_PAGE: i64 = 1_000;
 /// Page size when the caller passes 0, and the most one page returns.
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
@@ -102,23 +105,81 @@ impl TargetStore for SqliteStore {
     }
 
     async fn all_targets(&self) -> Result<Vec<Target>, StoreError> {
-        self.call(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT tenant, id, version, body FROM targets ORDER BY tenant, id")
-                .db()?;
-            let rows = stmt.query_map([], full_row).db()?;
-            let mut targets = Vec::new();
-            for row in rows {
-                // One unreadable target (say, written by a newer version) must not stop the
-                // others from being scheduled.
-                match target_of(row.db()?) {
-                    Ok(t) => targets.push(t),
-                    Err(e) => {
-                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
+        // In pages, each its own trip to the store's thread: at 100,000 targets one read held
+        // the thread (and every probe result and API read queued behind it) for about a second.
+        let mut targets = Vec::new();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let from = after.clone();
+            let (page, last) = self
+                .call(move |conn| {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT tenant, id, version, body FROM targets \
+                             WHERE ?1 IS NULL OR (tenant, id) > (?1, ?2) \
+                             ORDER BY tenant, id LIMIT ?3",
+                        )
+                        .db()?;
+                    let (tenant, id) = from.unzip();
+                    let rows = stmt
+                        .query_map(params![tenant, id, ALL_TARGETS_PAGE], full_row)
+                        .db()?;
+                    let (mut page, mut last) = (Vec::new(), None);
+                    for row in rows {
+                        let row = row.db()?;
+                        last = Some((row.0.clone(), row.1.clone()));
+                        // One unreadable target (say, written by a newer version) must not stop
+                        // the others from being scheduled.
+                        match target_of(row) {
+                            Ok(t) => page.push(t),
+                            Err(e) => tracing::error!(
+                                error = %e,
+                                "target skipped: its stored row cannot be read"
+                            ),
+                        }
                     }
-                }
+                    Ok((page, last))
+                })
+                .await?;
+            targets.extend(page);
+            match last {
+                Some(last) => after = Some(last),
+                None => return Ok(targets),
             }
-            Ok(targets)
+        }
+    }
+
+    async fn targets_token(&self) -> Result<Option<u64>, StoreError> {
+        let writes = self.target_writes.load(Ordering::SeqCst);
+        let elsewhere: i64 = self
+            .call(|conn| conn.query_row("PRAGMA data_version", [], |r| r.get(0)).db())
+            .await?;
+        Ok(Some((elsewhere as u64) << 32 ^ writes))
+    }
+
+    async fn status_counts(&self, tenant: &TenantId) -> Result<Option<StatusCounts>, StoreError> {
+        let tenant = tenant.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT t.enabled, COALESCE(s.status, 'unknown'), \
+                     COALESCE(s.incident_open, 0), count(*) \
+                     FROM targets t LEFT JOIN check_states s ON s.tenant = t.tenant AND s.id = t.id \
+                     WHERE t.tenant = ?1 GROUP BY 1, 2, 3",
+                )
+                .db()?;
+            let mut counts = StatusCounts::default();
+            let mut rows = stmt.query([&tenant]).db()?;
+            while let Some(row) = rows.next().db()? {
+                let n: i64 = row.get(3).db()?;
+                counts.add(
+                    row.get(0).db()?,
+                    status_of_column(row.get_ref(1).db()?.as_str().unwrap_or_default()),
+                    row.get(2).db()?,
+                    usize::try_from(n).unwrap_or(0),
+                );
+            }
+            Ok(Some(counts))
         })
         .await
     }
@@ -217,58 +278,65 @@ impl TargetStore for SqliteStore {
     }
 
     async fn put_target(&self, mut target: Target, expect: Expect) -> Result<Target, StoreError> {
-        self.write(move |tx| {
-            let (tenant, id) = (target.tenant.to_string(), target.id().to_string());
-            put_versioned(tx, Versioned::Targets, &tenant, &id, expect, |v| {
-                target.version = v;
-                encode("target", &target)
-            })?;
-            let token = match &target.spec.check {
-                CheckSpec::Heartbeat(hb) => hb.token.clone(),
-                _ => None,
-            };
-            let tags = encode("target tags", &target.spec.tags)?;
-            tx.prepare_cached(
-                "UPDATE targets SET heartbeat_token = ?3, public = ?4, enabled = ?5, tags = ?6 \
+        let written = self
+            .write(move |tx| {
+                let (tenant, id) = (target.tenant.to_string(), target.id().to_string());
+                put_versioned(tx, Versioned::Targets, &tenant, &id, expect, |v| {
+                    target.version = v;
+                    encode("target", &target)
+                })?;
+                let token = match &target.spec.check {
+                    CheckSpec::Heartbeat(hb) => hb.token.clone(),
+                    _ => None,
+                };
+                let tags = encode("target tags", &target.spec.tags)?;
+                tx.prepare_cached(
+                    "UPDATE targets SET heartbeat_token = ?3, public = ?4, enabled = ?5, tags = ?6 \
                  WHERE tenant = ?1 AND id = ?2",
-            )
-            .db()?
-            .execute(params![
-                tenant,
-                id,
-                token,
-                target.spec.public,
-                target.spec.enabled,
-                tags
-            ])
-            .db()?;
-            Ok(target)
-        })
-        .await
+                )
+                .db()?
+                .execute(params![
+                    tenant,
+                    id,
+                    token,
+                    target.spec.public,
+                    target.spec.enabled,
+                    tags
+                ])
+                .db()?;
+                Ok(target)
+            })
+            .await;
+        // After the write: a reader holding the old token rereads and sees it.
+        self.target_writes.fetch_add(1, Ordering::SeqCst);
+        written
     }
 
     async fn delete_target(&self, tenant: &TenantId, id: &TargetId) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.write(move |tx| {
-            let existed = tx
-                .prepare_cached("DELETE FROM targets WHERE tenant = ?1 AND id = ?2")
-                .db()?
-                .execute([&tenant, &id])
-                .db()?
-                > 0;
-            // State and last ping belong to the target: a re-created target starts fresh.
-            // Incidents and history stay; they are records of what happened.
-            tx.prepare_cached("DELETE FROM check_states WHERE tenant = ?1 AND id = ?2")
-                .db()?
-                .execute([&tenant, &id])
-                .db()?;
-            tx.prepare_cached("DELETE FROM heartbeats WHERE tenant = ?1 AND target = ?2")
-                .db()?
-                .execute([&tenant, &id])
-                .db()?;
-            Ok(existed)
-        })
-        .await
+        let deleted = self
+            .write(move |tx| {
+                let existed = tx
+                    .prepare_cached("DELETE FROM targets WHERE tenant = ?1 AND id = ?2")
+                    .db()?
+                    .execute([&tenant, &id])
+                    .db()?
+                    > 0;
+                // State and last ping belong to the target: a re-created target starts fresh.
+                // Incidents and history stay; they are records of what happened.
+                tx.prepare_cached("DELETE FROM check_states WHERE tenant = ?1 AND id = ?2")
+                    .db()?
+                    .execute([&tenant, &id])
+                    .db()?;
+                tx.prepare_cached("DELETE FROM heartbeats WHERE tenant = ?1 AND target = ?2")
+                    .db()?
+                    .execute([&tenant, &id])
+                    .db()?;
+                Ok(existed)
+            })
+            .await;
+        self.target_writes.fetch_add(1, Ordering::SeqCst);
+        deleted
     }
 }
 

@@ -237,6 +237,9 @@ ALTER TABLE check_states ADD COLUMN incident_open INTEGER NOT NULL DEFAULT 0;
 UPDATE check_states SET status = COALESCE(json_extract(body, '$.status'), 'unknown'),
                         incident_open = json_type(body, '$.incident') IS NOT NULL
                                         AND json_type(body, '$.incident') != 'null';
+-- Covering: the counts read these narrow entries, not the rows with their JSON bodies.
+CREATE INDEX targets_flags ON targets (tenant, id, enabled, tags);
+CREATE INDEX check_states_flags ON check_states (tenant, id, status, incident_open);
 "#;
 
 /// Index i holds the step from version i to i + 1. Append only; never edit a shipped step.
