@@ -145,19 +145,17 @@ pub fn floor_to_slot(at: DateTime<Utc>, slot: std::time::Duration) -> DateTime<U
 /// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
 /// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
 /// at most six jobs per 50 targets, while the load is still spread over the minute.
-pub fn into_jobs(
-    due: Vec<(&Target, DateTime<Utc>)>,
+pub fn into_jobs<'a>(
+    due: impl IntoIterator<Item = (&'a Target, DateTime<Utc>)>,
     shard_size: usize,
     slot: std::time::Duration,
 ) -> Vec<ProbeJob> {
-    let mut groups: std::collections::BTreeMap<(String, DateTime<Utc>), Vec<&Target>> =
+    // Keyed by borrowed tenant ids: an owned key cost a copy per probe.
+    let mut groups: std::collections::BTreeMap<(&str, DateTime<Utc>), Vec<&Target>> =
         std::collections::BTreeMap::new();
     for (t, at) in due {
         let at = floor_to_slot(at, slot);
-        groups
-            .entry((t.tenant.as_str().to_owned(), at))
-            .or_default()
-            .push(t);
+        groups.entry((t.tenant.as_str(), at)).or_default().push(t);
     }
     let mut jobs = Vec::new();
     for ((_, at), targets) in groups {

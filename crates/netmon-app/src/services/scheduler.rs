@@ -285,9 +285,9 @@ impl Scheduler {
 
     /// Enqueues `due` (what is due in `(after, upto]`, found by the caller, e.g. from a
     /// `schedule::DueQueue`) and reports heartbeats among `targets` missed in that window.
-    pub async fn enqueue_due(
+    pub async fn enqueue_due<'a>(
         &self,
-        due: Vec<(&Target, DateTime<Utc>)>,
+        due: impl IntoIterator<Item = (&'a Target, DateTime<Utc>)>,
         targets: &[Target],
         after: DateTime<Utc>,
         upto: DateTime<Utc>,

@@ -25,6 +25,9 @@ pub struct DueQueue {
     index: HashMap<(TenantId, TargetId), usize>,
     generation: u64,
     epoch: u64,
+    /// `take_due`'s working list, kept between wake-ups: a fresh one of a kilobyte or more each
+    /// time made glibc consolidate its free lists (14 % of `netmon up`'s CPU at 10,000 targets).
+    taken: Vec<(usize, usize, DateTime<Utc>)>,
 }
 
 struct Slot {
@@ -137,9 +140,13 @@ impl DueQueue {
 
     /// The targets due by `upto` (since the previous call's `upto`, or the `after` they were
     /// queued with), each once with its latest due instant `<= upto`, in list order.
-    pub fn take_due(&mut self, upto: DateTime<Utc>) -> Vec<(&Target, DateTime<Utc>)> {
+    pub fn take_due(
+        &mut self,
+        upto: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&Target, DateTime<Utc>)> + '_ {
         let upto_ms = upto.timestamp_millis();
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut self.taken);
+        due.clear();
         while let Some(&Reverse((at, i, generation))) = self.heap.peek() {
             if at > upto_ms {
                 break;
@@ -161,9 +168,11 @@ impl DueQueue {
             ));
         }
         due.sort_unstable_by_key(|&(order, _, _)| order);
-        due.into_iter()
-            .filter_map(|(_, i, at)| Some((&self.slots[i].as_ref()?.target, at)))
-            .collect()
+        self.taken = due;
+        let slots = &self.slots;
+        self.taken
+            .iter()
+            .filter_map(move |&(_, i, at)| Some((&slots[i].as_ref()?.target, at)))
     }
 
     fn live(&self, i: usize, generation: u64) -> bool {
@@ -263,7 +272,7 @@ mod tests {
             };
             let upto = after + chrono::Duration::milliseconds(gap_ms);
             let want = owned(due_in(&targets, after, upto));
-            let got = owned(queue.take_due(upto));
+            let got = owned(queue.take_due(upto).collect());
             assert_eq!(got, want, "step {step}");
             probes += got.len();
             after = upto;
@@ -322,7 +331,7 @@ mod tests {
             while let Some(next) = queue.next_due().filter(|n| *n <= window.1) {
                 now = now.max(next);
                 let counted = due_evaluations();
-                let due = queue.take_due(now).len();
+                let due = queue.take_due(now).count();
                 per_wake_up.push((due, due_evaluations() - counted));
             }
             (per_wake_up, due_evaluations() - before)
