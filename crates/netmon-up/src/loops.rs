@@ -104,12 +104,15 @@ pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-async fn load_targets(store: &dyn TargetStore) -> Vec<Target> {
+/// The targets, and the store's token read just before them; no token when they could not be
+/// read, so the next periodic reread is not skipped.
+async fn load_targets(store: &dyn TargetStore) -> (Vec<Target>, Option<u64>) {
+    let token = targets_token(store).await;
     match store.all_targets().await {
-        Ok(t) => t,
+        Ok(t) => (t, token),
         Err(e) => {
             error!(error = %e, "cannot load targets; scheduling none until the next reload");
-            Vec::new()
+            (Vec::new(), None)
         }
     }
 }
@@ -134,9 +137,7 @@ pub(crate) async fn scheduler_loop(
 ) {
     let reload_every =
         chrono::Duration::from_std(reload_every).unwrap_or(chrono::Duration::minutes(1));
-    // Read before the targets, so a change made while they are read moves it on.
-    let mut token = targets_token(store.as_ref()).await;
-    let targets = load_targets(store.as_ref()).await;
+    let (targets, mut token) = load_targets(store.as_ref()).await;
     let mut loaded_at = clock.now();
     let start = clock.now();
     // Probe everything once at start, and report heartbeats already overdue (a deadline that
@@ -181,8 +182,9 @@ pub(crate) async fn scheduler_loop(
                 if let Some(stale) = reloading.take() {
                     stale.abort();
                 }
-                token = targets_token(store.as_ref()).await;
-                beats = split_targets(load_targets(store.as_ref()).await, &mut queue, after);
+                let (targets, read_token) = load_targets(store.as_ref()).await;
+                token = read_token;
+                beats = split_targets(targets, &mut queue, after);
                 loaded_at = clock.now();
                 heartbeat_deadline = next_heartbeat_deadline(&scheduler, &beats, loaded_at).await;
                 continue;
@@ -332,6 +334,8 @@ mod tests {
         rereads: std::sync::atomic::AtomicUsize,
         /// What `targets_token` answers (`None`: cannot tell).
         token: Mutex<Option<u64>>,
+        /// `all_targets` fails while set.
+        failing: std::sync::atomic::AtomicBool,
     }
 
     impl Fixed {
@@ -363,6 +367,9 @@ mod tests {
             let _open = self.reads.read().await;
             self.rereads
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("the store is down".into()));
+            }
             Ok(self.targets.lock().unwrap().clone())
         }
         async fn targets_token(&self) -> Result<Option<u64>, StoreError> {
@@ -434,10 +441,18 @@ mod tests {
     }
 
     async fn run_rereading(targets: Vec<Target>, reread: Duration) -> Running {
-        let fixed = Arc::new(Fixed {
-            targets: Mutex::new(targets),
-            ..Fixed::default()
-        });
+        run_over(
+            Fixed {
+                targets: Mutex::new(targets),
+                ..Fixed::default()
+            },
+            reread,
+        )
+        .await
+    }
+
+    async fn run_over(fixed: Fixed, reread: Duration) -> Running {
+        let fixed = Arc::new(fixed);
         let clock = Arc::new(ManualClock::at_fixed_start());
         let changed = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
@@ -620,6 +635,29 @@ mod tests {
         assert_eq!(running.fixed.rereads.load(SeqCst) - before, 1);
         let probed = running.fixed.take_probes();
         assert!(probed.iter().any(|(t, _)| t == "b"), "{probed:?}");
+        running.stop().await;
+    }
+
+    /// A first read that fails leaves no token behind, so the periodic reread is not skipped
+    /// (the store's token did not move, but what the scheduler holds is nothing).
+    #[tokio::test]
+    async fn a_failed_first_read_is_reread_whatever_the_token() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let fixed = Fixed {
+            targets: Mutex::new(vec![http("a", 10)]),
+            token: Mutex::new(Some(7)),
+            failing: true.into(),
+            ..Fixed::default()
+        };
+        let running = run_over(fixed, Duration::from_secs(1)).await;
+        running.fixed.failing.store(false, SeqCst);
+        // With nothing queued the loop wakes once a minute, and rereads then.
+        for _ in 0..900 {
+            running.clock.advance(Duration::from_millis(100));
+            settle().await;
+        }
+        let probed = running.fixed.take_probes();
+        assert!(probed.iter().any(|(t, _)| t == "a"), "{probed:?}");
         running.stop().await;
     }
 }

@@ -286,8 +286,8 @@ async fn count_from_flags(
     Ok((counts, maint, truncated))
 }
 
-/// Counts over the whole tenant, by the store itself where it can (the embedded store: one
-/// grouped query over narrow indexes) and else from each target's flags; lines for one page of
+/// Counts over the whole tenant, by the store itself where it can (the embedded store: two
+/// ordered scans over narrow indexes) and else from each target's flags; lines for one page of
 /// targets, with `next`.
 async fn overview(
     ctx: Ctx,
@@ -298,11 +298,15 @@ async fn overview(
     let now = ctx.clock.now();
     let windows = ctx.maintenance.list_windows(&p.tenant).await?;
     let any_active = windows.iter().any(|w| w.spec.is_active(now));
-    let (counts, maint, truncated) = match ctx.targets.status_counts(&p.tenant).await? {
-        // The store counts itself (no target read), unless windows are active: which targets
-        // they cover needs each target's id and tags.
-        Some(counts) if !any_active => (counts, 0, false),
-        _ => count_from_flags(&ctx, &p.tenant, &windows, any_active, now).await?,
+    // The store counts itself (no target read) unless windows are active: which targets they
+    // cover needs each target's id and tags.
+    let counted = match any_active {
+        true => None,
+        false => ctx.targets.status_counts(&p.tenant).await?,
+    };
+    let (counts, maint, truncated) = match counted {
+        Some(counts) => (counts, 0, false),
+        None => count_from_flags(&ctx, &p.tenant, &windows, any_active, now).await?,
     };
     let page = ctx
         .targets
