@@ -231,9 +231,11 @@ async fn file_is_in_wal_mode_with_a_schema_version() {
 /// from them once migrated: the steps fill them from the stored bodies.
 #[tokio::test]
 async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() {
-    use netmon_core::incident::{OpenIncident, Status};
+    use netmon_core::incident::Status;
     use netmon_core::ports::{Expect, StateStore, TargetStore};
-    use netmon_testkit::suites::fixtures::{at, incident, state, target, target_id, tenant};
+    use netmon_testkit::suites::fixtures::{
+        at, open_incident_state, state, target, target_id, tenant,
+    };
     let dir = TempDir::new();
     let path = dir.db();
     let store = file(&path).await;
@@ -243,14 +245,7 @@ async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() 
         (x.spec.public, x.spec.enabled) = (public, enabled);
         store.put_target(x, Expect::Absent).await.expect("create");
     }
-    let mut down = state(Status::Down, at(5));
-    down.incident = Some(OpenIncident {
-        id: "c-5".into(),
-        opened_at: at(5),
-        cause: incident(&t, "c", "c-5", at(5), None).cause,
-        last_notified_at: at(5),
-        reminders_sent: 0,
-    });
+    let down = open_incident_state(&t, Status::Down, "c-5", at(5));
     for (id, s) in [("a", state(Status::Up, at(0))), ("c", down)] {
         store
             .commit_state(&t, &target_id(id), Expect::Absent, &s, &[], &[])
@@ -405,22 +400,14 @@ async fn the_targets_token_moves_with_target_writes_and_other_connections() {
 /// nothing of another tenant's.
 #[tokio::test]
 async fn status_counts_agree_with_counting_each_target() {
-    use netmon_core::incident::{OpenIncident, Status};
+    use netmon_core::incident::Status;
     use netmon_core::ports::{Expect, StateStore, StatusCounts, TargetStore};
-    use netmon_testkit::suites::fixtures::{at, incident, state, target, target_id, tenant};
+    use netmon_testkit::suites::fixtures::{
+        at, open_incident_state, state, target, target_id, tenant,
+    };
     let store = SqliteStore::in_memory().await.expect("store");
     let (t, other) = (tenant("counts"), tenant("counts-other"));
-    let open = |s: Status| {
-        let mut st = state(s, at(5));
-        st.incident = Some(OpenIncident {
-            id: "i".into(),
-            opened_at: at(5),
-            cause: incident(&t, "x", "i", at(5), None).cause,
-            last_notified_at: at(5),
-            reminders_sent: 0,
-        });
-        st
-    };
+    let open = |s: Status| open_incident_state(&t, s, "i", at(5));
     let cases = [
         ("a", true, Some(state(Status::Up, at(0)))),
         ("b", true, Some(state(Status::Up, at(0)))),

@@ -79,6 +79,24 @@ pub fn state(status: Status, since: DateTime<Utc>) -> CheckState {
     }
 }
 
+/// A state of `status` since `since` with incident `incident_id` open from then.
+pub fn open_incident_state(
+    tenant: &TenantId,
+    status: Status,
+    incident_id: &str,
+    since: DateTime<Utc>,
+) -> CheckState {
+    let mut s = state(status, since);
+    s.incident = Some(netmon_core::incident::OpenIncident {
+        id: incident_id.to_owned(),
+        opened_at: since,
+        cause: incident(tenant, "x", incident_id, since, None).cause,
+        last_notified_at: since,
+        reminders_sent: 0,
+    });
+    s
+}
+
 pub fn incident(
     tenant: &TenantId,
     target: &str,

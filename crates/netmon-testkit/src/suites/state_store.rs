@@ -5,7 +5,7 @@ use std::future::Future;
 use netmon_core::incident::Status;
 use netmon_core::ports::{Expect, IncidentRecord, Outbox, StateStore, StoreError};
 
-use super::fixtures::{at, event, incident, state, target_id, tenant, unique};
+use super::fixtures::{at, event, incident, open_incident_state, state, target_id, tenant, unique};
 
 pub async fn run_all<S, F, Fut>(new_store: F)
 where
@@ -24,20 +24,9 @@ where
 /// The overview's counts: each stored state's status and whether an incident is open, following
 /// every commit, one tenant at a time.
 pub async fn state_flags_follow_commits<S: StateStore + ?Sized>(store: &S) {
-    use netmon_core::incident::OpenIncident;
     use netmon_core::ports::StateFlags;
     let (t, other) = (tenant("flags"), tenant("flags-other"));
-    let failing = |id: &str| {
-        let mut s = state(Status::Down, at(5));
-        s.incident = Some(OpenIncident {
-            id: id.to_owned(),
-            opened_at: at(5),
-            cause: incident(&t, "db", id, at(5), None).cause,
-            last_notified_at: at(5),
-            reminders_sent: 0,
-        });
-        s
-    };
+    let failing = |id: &str| open_incident_state(&t, Status::Down, id, at(5));
     let commit = async |tenant, id, expect, s| {
         store
             .commit_state(tenant, &target_id(id), expect, &s, &[], &[])
