@@ -466,6 +466,75 @@ async fn status_counts_agree_with_counting_each_target() {
     assert_eq!(empty, Some(StatusCounts::default()));
 }
 
+/// The counts are kept between calls (the steady state writes nothing that changes them), so
+/// every write that can change them must be seen: a state commit, a target put or delete through
+/// the store, and a commit by another connection (the CLI's `--store`).
+#[tokio::test]
+async fn status_counts_follow_every_write_that_changes_them() {
+    use netmon_core::ports::{Expect, StateStore, StatusCounts, TargetStore};
+    use netmon_testkit::suites::fixtures::{at, state, target, target_id, tenant};
+    let dir = TempDir::new();
+    let path = dir.db();
+    let store = file(&path).await;
+    let t = tenant("counted");
+    let counts = async || store.status_counts(&t).await.expect("counts").expect("counted");
+    for id in ["a", "b"] {
+        store
+            .put_target(target(&t, id, "T"), Expect::Absent)
+            .await
+            .expect("create");
+    }
+    let both_unknown = StatusCounts {
+        total: 2,
+        unknown: 2,
+        ..StatusCounts::default()
+    };
+    assert_eq!(counts().await, both_unknown);
+    assert_eq!(counts().await, both_unknown, "asked again, nothing written");
+
+    let version = store
+        .commit_state(&t, &target_id("a"), Expect::Absent, &state(Status::Up, at(0)), &[], &[])
+        .await
+        .expect("state");
+    assert_eq!(counts().await.up, 1, "a state commit");
+    store
+        .commit_state(
+            &t,
+            &target_id("a"),
+            Expect::Version(version),
+            &state(Status::Down, at(1)),
+            &[],
+            &[],
+        )
+        .await
+        .expect("state");
+    assert_eq!((counts().await.up, counts().await.down), (0, 1), "a state change");
+
+    let mut b = target(&t, "b", "T");
+    b.spec.enabled = false;
+    store.put_target(b, Expect::Any).await.expect("disable");
+    assert_eq!(counts().await.disabled, 1, "a target put");
+    assert!(store.delete_target(&t, &target_id("a")).await.expect("delete"));
+    assert_eq!(
+        counts().await,
+        StatusCounts {
+            total: 1,
+            disabled: 1,
+            ..StatusCounts::default()
+        },
+        "a target delete"
+    );
+
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute(
+            "UPDATE targets SET enabled = 1 WHERE tenant = ?1 AND id = 'b'",
+            [t.as_str()],
+        )
+        .expect("a commit elsewhere");
+    assert_eq!(counts().await.unknown, 1, "another connection's commit");
+}
+
 #[tokio::test]
 async fn newer_schema_is_refused() {
     let dir = TempDir::new();

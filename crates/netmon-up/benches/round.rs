@@ -22,7 +22,19 @@ use netmon_up::Options;
 use netmon_up::config;
 
 /// Public targets in the steady run: the status page shows these.
+/// The allocator the `netmon` binary runs on (crates/netmon/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const STATUS_PAGE_TARGETS: usize = 20;
+
+/// The console's state-change lines (formatted, then dropped): one per target at start-up would
+/// bury the report.
+struct Discard;
+
+impl netmon_core::ports::LineSink for Discard {
+    fn line(&self, _: &str) {}
+}
 
 /// What the target server saw.
 #[derive(Clone, Copy)]
@@ -245,6 +257,7 @@ async fn steady_state(
     let db = cfg.store.clone();
     let mut opts = Options::new(cfg);
     opts.log_sink = Arc::new(MemorySink::default());
+    opts.console = Arc::new(Discard);
     let running = netmon_up::start(opts).await.expect("pipeline starts");
     let base = format!("http://{}", running.api_addr());
     let key = running.initial_admin_key().map(str::to_owned);

@@ -57,7 +57,17 @@ pub struct SqliteStore {
     /// Target puts and deletes through this store (any clone): half of `targets_token`, the
     /// other half being SQLite's `data_version`, which moves only with other connections.
     pub(crate) target_writes: Arc<AtomicU64>,
+    /// Check-state commits through this store: with `target_writes` and `data_version`, what
+    /// tells whether a tenant's cached counts still hold.
+    pub(crate) state_writes: Arc<AtomicU64>,
+    /// Each tenant's last `status_counts` and the writes it was counted at. The steady state
+    /// writes no state, so a dashboard's overview polls count a large tenant once, not every
+    /// time (about 50 ms on the store's thread at 100,000 targets).
+    pub(crate) counts: Arc<std::sync::Mutex<std::collections::HashMap<String, CachedCounts>>>,
 }
+
+/// Counts and the `(data_version, target writes, state writes)` they were read at.
+pub(crate) type CachedCounts = ((i64, u64, u64), netmon_core::ports::StatusCounts);
 
 /// What [`SqliteStore::prune_history`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,6 +149,8 @@ impl SqliteStore {
         let store = Self {
             tx,
             target_writes: Arc::default(),
+            state_writes: Arc::default(),
+            counts: Arc::default(),
         };
         Ok((store, ready_rx))
     }

@@ -22,6 +22,8 @@ use crate::error::Db;
 
 /// Targets per trip to the store's thread when all are read (`all_targets`).
 const ALL_TARGETS_PAGE: i64 = 1_000;
+/// Tenants whose counts are kept (`status_counts`); past it the cache starts over.
+const COUNTED_TENANTS: usize = 1_024;
 /// Page size when the caller passes 0, and the most one page returns.
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
@@ -159,9 +161,25 @@ impl TargetStore for SqliteStore {
 
     async fn status_counts(&self, tenant: &TenantId) -> Result<Option<StatusCounts>, StoreError> {
         let tenant = tenant.to_string();
+        // Read before the call: a write that lands meanwhile bumps its counter after it commits,
+        // so counts read at the old values are never kept past the next call.
+        let writes = (
+            self.target_writes.load(Ordering::SeqCst),
+            self.state_writes.load(Ordering::SeqCst),
+        );
+        let cache = self.counts.clone();
         // Two scans in id order over the narrow indexes, merged here: a join probed the states
         // once per target (about 100 ms at 100,000), and no row is copied out.
         self.call(move |conn| {
+            let elsewhere: i64 = conn
+                .query_row("PRAGMA data_version", [], |r| r.get(0))
+                .db()?;
+            let key = (elsewhere, writes.0, writes.1);
+            if let Some(&(at, counts)) = lock(&cache).get(&tenant)
+                && at == key
+            {
+                return Ok(Some(counts));
+            }
             let mut targets = conn
                 .prepare_cached("SELECT id, enabled FROM targets WHERE tenant = ?1 ORDER BY id")
                 .db()?;
@@ -194,6 +212,11 @@ impl TargetStore for SqliteStore {
                 };
                 counts.add(target.get(1).db()?, status, incident_open, 1);
             }
+            let mut cache = lock(&cache);
+            if cache.len() >= COUNTED_TENANTS && !cache.contains_key(&tenant) {
+                cache.clear();
+            }
+            cache.insert(tenant, (key, counts));
             Ok(Some(counts))
         })
         .await
@@ -487,7 +510,7 @@ impl StateStore for SqliteStore {
         let created_at = nanos(Utc::now());
         // One transaction: a conflict (or any failure) leaves state, incidents and outbox as
         // they were, so an event exists if and only if its state transition was stored.
-        self.write(move |tx| {
+        let committed = self.write(move |tx| {
             let version =
                 put_versioned(tx, Versioned::CheckStates, &tenant, &target, expect, |_| {
                     Ok(state_body)
@@ -532,7 +555,10 @@ impl StateStore for SqliteStore {
             }
             Ok(version)
         })
-        .await
+        .await;
+        // After the write, as for targets: cached counts read before it are not used again.
+        self.state_writes.fetch_add(1, Ordering::SeqCst);
+        committed
     }
 
     async fn state_flags(
@@ -832,6 +858,11 @@ fn load_check_state(
         })
     })
     .transpose()
+}
+
+/// The counts cache's lock; a panic while it was held left nothing half-written in it.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `check_states.status`: the state's status as its JSON spells it.
