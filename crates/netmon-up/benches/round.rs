@@ -271,14 +271,19 @@ async fn steady_state(
     // Then readers, as a dashboard and a status page visitor would be, in a second window so
     // their CPU (client side included: same process) stays out of the pipeline's figure.
     let readers_for = Duration::from_secs(seconds.clamp(10, 30));
+    // Clients built first: building one (its TLS roots) runs on the core netmon is pinned to,
+    // and one reader's first timed request would otherwise share it with the other's build.
+    let (overview_client, status_client) = (reqwest::Client::new(), reqwest::Client::new());
     let (cpu2, t2) = (usage().0, Instant::now());
     let deadline = t2 + readers_for;
     let overview = tokio::spawn(api_latencies(
+        overview_client,
         format!("{base}/v1/overview"),
         key.clone(),
         deadline,
     ));
     let status = tokio::spawn(api_latencies(
+        status_client,
         format!("{base}/status/default"),
         None,
         deadline,
@@ -382,8 +387,12 @@ fn store_bytes(db: &std::path::Path) -> u64 {
 
 /// Latencies in ms of GETs to `url`, two a second until `deadline`; a failed request counts as
 /// infinitely slow, so errors show in the p99 instead of vanishing.
-async fn api_latencies(url: String, key: Option<String>, deadline: Instant) -> Vec<f64> {
-    let client = reqwest::Client::new();
+async fn api_latencies(
+    client: reqwest::Client,
+    url: String,
+    key: Option<String>,
+    deadline: Instant,
+) -> Vec<f64> {
     let mut out = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     while Instant::now() < deadline {
