@@ -477,7 +477,13 @@ async fn status_counts_follow_every_write_that_changes_them() {
     let path = dir.db();
     let store = file(&path).await;
     let t = tenant("counted");
-    let counts = async || store.status_counts(&t).await.expect("counts").expect("counted");
+    let counts = async || {
+        store
+            .status_counts(&t)
+            .await
+            .expect("counts")
+            .expect("counted")
+    };
     for id in ["a", "b"] {
         store
             .put_target(target(&t, id, "T"), Expect::Absent)
@@ -493,7 +499,14 @@ async fn status_counts_follow_every_write_that_changes_them() {
     assert_eq!(counts().await, both_unknown, "asked again, nothing written");
 
     let version = store
-        .commit_state(&t, &target_id("a"), Expect::Absent, &state(Status::Up, at(0)), &[], &[])
+        .commit_state(
+            &t,
+            &target_id("a"),
+            Expect::Absent,
+            &state(Status::Up, at(0)),
+            &[],
+            &[],
+        )
         .await
         .expect("state");
     assert_eq!(counts().await.up, 1, "a state commit");
@@ -508,13 +521,22 @@ async fn status_counts_follow_every_write_that_changes_them() {
         )
         .await
         .expect("state");
-    assert_eq!((counts().await.up, counts().await.down), (0, 1), "a state change");
+    assert_eq!(
+        (counts().await.up, counts().await.down),
+        (0, 1),
+        "a state change"
+    );
 
     let mut b = target(&t, "b", "T");
     b.spec.enabled = false;
     store.put_target(b, Expect::Any).await.expect("disable");
     assert_eq!(counts().await.disabled, 1, "a target put");
-    assert!(store.delete_target(&t, &target_id("a")).await.expect("delete"));
+    assert!(
+        store
+            .delete_target(&t, &target_id("a"))
+            .await
+            .expect("delete")
+    );
     assert_eq!(
         counts().await,
         StatusCounts {

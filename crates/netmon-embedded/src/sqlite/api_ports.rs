@@ -144,9 +144,7 @@ impl MaintenanceStore for SqliteStore {
             // Sorted here, not by `ORDER BY`: with it, the bundled SQLite compiled the statement
             // again on every run (its reprepare counter says so), and the alerter runs it once
             // per job: about 4 % of `netmon up`'s steady-state CPU in perf.
-            let mut stmt = conn
-                .prepare_cached(LIST_WINDOWS)
-                .db()?;
+            let mut stmt = conn.prepare_cached(LIST_WINDOWS).db()?;
             let rows = stmt
                 .query_map([&tenant], |r| {
                     Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
@@ -345,7 +343,11 @@ mod tests {
             for t in &tenants {
                 let listed = store.list_windows(t).await.expect("list");
                 let ids: Vec<&str> = listed.iter().map(|w| w.spec.id.as_str()).collect();
-                let expected: &[&str] = if *t == tenants[0] { &["aa", "mm", "zz"] } else { &[] };
+                let expected: &[&str] = if *t == tenants[0] {
+                    &["aa", "mm", "zz"]
+                } else {
+                    &[]
+                };
                 assert_eq!(ids, expected, "round {round}, tenant {t}");
             }
         }
@@ -358,6 +360,9 @@ mod tests {
             })
             .await
             .expect("status");
-        assert_eq!(reprepared, 0, "the statement was compiled again {reprepared} times");
+        assert_eq!(
+            reprepared, 0,
+            "the statement was compiled again {reprepared} times"
+        );
     }
 }

@@ -510,52 +510,53 @@ impl StateStore for SqliteStore {
         let created_at = nanos(Utc::now());
         // One transaction: a conflict (or any failure) leaves state, incidents and outbox as
         // they were, so an event exists if and only if its state transition was stored.
-        let committed = self.write(move |tx| {
-            let version =
-                put_versioned(tx, Versioned::CheckStates, &tenant, &target, expect, |_| {
-                    Ok(state_body)
-                })?;
-            tx.prepare_cached(
-                "UPDATE check_states SET status = ?3, incident_open = ?4 \
+        let committed = self
+            .write(move |tx| {
+                let version =
+                    put_versioned(tx, Versioned::CheckStates, &tenant, &target, expect, |_| {
+                        Ok(state_body)
+                    })?;
+                tx.prepare_cached(
+                    "UPDATE check_states SET status = ?3, incident_open = ?4 \
                  WHERE tenant = ?1 AND id = ?2",
-            )
-            .db()?
-            .execute(params![tenant, target, status, incident_open])
-            .db()?;
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO incidents \
+                )
+                .db()?
+                .execute(params![tenant, target, status, incident_open])
+                .db()?;
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO incidents \
                      (tenant, incident_id, target_id, opened_at, resolved_at, body) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                      ON CONFLICT (tenant, incident_id) DO UPDATE SET \
                      target_id = excluded.target_id, opened_at = excluded.opened_at, \
                      resolved_at = excluded.resolved_at, body = excluded.body",
-                )
-                .db()?;
-            for (i, body) in &incidents {
-                upsert
-                    .execute(params![
-                        i.tenant.as_str(),
-                        i.incident_id,
-                        i.target_id.as_str(),
-                        nanos(i.opened_at),
-                        i.resolved_at.map(nanos),
-                        body
-                    ])
+                    )
                     .db()?;
-            }
-            let mut append = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (event_id, created_at, body) VALUES (?1, ?2, ?3) \
+                for (i, body) in &incidents {
+                    upsert
+                        .execute(params![
+                            i.tenant.as_str(),
+                            i.incident_id,
+                            i.target_id.as_str(),
+                            nanos(i.opened_at),
+                            i.resolved_at.map(nanos),
+                            body
+                        ])
+                        .db()?;
+                }
+                let mut append = tx
+                    .prepare_cached(
+                        "INSERT INTO outbox (event_id, created_at, body) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (event_id) DO NOTHING",
-                )
-                .db()?;
-            for (id, body) in &events {
-                append.execute(params![id, created_at, body]).db()?;
-            }
-            Ok(version)
-        })
-        .await;
+                    )
+                    .db()?;
+                for (id, body) in &events {
+                    append.execute(params![id, created_at, body]).db()?;
+                }
+                Ok(version)
+            })
+            .await;
         // After the write, as for targets: cached counts read before it are not used again.
         self.state_writes.fetch_add(1, Ordering::SeqCst);
         committed
