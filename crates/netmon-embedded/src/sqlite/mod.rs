@@ -57,8 +57,8 @@ pub struct SqliteStore {
     /// Target puts and deletes through this store (any clone): half of `targets_token`, the
     /// other half being SQLite's `data_version`, which moves only with other connections.
     pub(crate) target_writes: Arc<AtomicU64>,
-    /// Check-state commits through this store: with `target_writes` and `data_version`, what
-    /// tells whether a tenant's cached counts still hold.
+    /// Check-state commits through this store; with `target_writes` and `data_version`, they
+    /// tell whether a tenant's cached counts still hold.
     pub(crate) state_writes: Arc<AtomicU64>,
     /// Each tenant's last `status_counts` and the writes it was counted at. The steady state
     /// writes no state, so a dashboard's overview polls count a large tenant once, not every
