@@ -72,9 +72,11 @@ impl From<fn(EventType) -> bool> for EventFilter {
 
 /// One event handed to one subscriber. Call [`Delivery::ack`] with the handling outcome;
 /// dropping it unacked tells the publisher the subscriber went away (`BusError::Closed`).
+/// Subscribers share the event: a `probe.completed` of a whole job goes to five of them in
+/// `netmon up`, and copying it for each was 2 % of the steady state's CPU in perf.
 #[derive(Debug)]
 pub struct Delivery {
-    envelope: Envelope,
+    envelope: Arc<Envelope>,
     ack: Ack,
 }
 
@@ -87,7 +89,7 @@ impl Delivery {
         self.ack.send(outcome);
     }
 
-    pub fn into_parts(self) -> (Envelope, Ack) {
+    pub fn into_parts(self) -> (Arc<Envelope>, Ack) {
         (self.envelope, self.ack)
     }
 }
@@ -215,6 +217,7 @@ impl EventBus for MemoryBus {
         let mut pending = Vec::new();
         let mut closed = false;
         'events: for envelope in events {
+            let envelope = Arc::new(envelope);
             let targets = self.matching(envelope.event_type());
             if targets.is_empty() {
                 tracing::debug!(
@@ -227,7 +230,7 @@ impl EventBus for MemoryBus {
             for (name, tx) in targets {
                 let (ack_tx, ack_rx) = oneshot::channel();
                 let delivery = Delivery {
-                    envelope: envelope.clone(),
+                    envelope: Arc::clone(&envelope),
                     ack: Ack(ack_tx),
                 };
                 if tx.send(delivery).await.is_err() {
@@ -273,7 +276,7 @@ pub fn spawn_consumer<F, Fut>(
     handler: F,
 ) -> JoinHandle<()>
 where
-    F: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    F: Fn(Arc<Envelope>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
     let handler = Arc::new(handler);

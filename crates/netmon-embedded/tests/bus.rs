@@ -47,12 +47,12 @@ type Seen = Arc<Mutex<Vec<String>>>;
 /// Records the ids a consumer handled.
 fn recorder() -> (
     Seen,
-    impl Fn(Envelope) -> std::future::Ready<Result<(), String>>,
+    impl Fn(Arc<Envelope>) -> std::future::Ready<Result<(), String>>,
 ) {
     let seen = Seen::default();
     let sink = seen.clone();
-    let handler = move |e: Envelope| {
-        sink.lock().expect("lock").push(e.id);
+    let handler = move |e: Arc<Envelope>| {
+        sink.lock().expect("lock").push(e.id.clone());
         std::future::ready(Ok(()))
     };
     (seen, handler)
@@ -111,7 +111,7 @@ async fn slow_consumer_throttles_publisher_and_handles_all() {
     let handled = Arc::new(AtomicUsize::new(0));
     let consumer = spawn_consumer(bus.subscribe("slow", EventFilter::All, 1), 1, {
         let (gate, handled) = (gate.clone(), handled.clone());
-        move |_e: Envelope| {
+        move |_e: Arc<Envelope>| {
             let (gate, handled) = (gate.clone(), handled.clone());
             async move {
                 gate.acquire().await.map_err(|e| e.to_string())?.forget();
@@ -199,7 +199,7 @@ async fn handler_failure_reaches_the_publisher() {
     let _picky = spawn_consumer(
         bus.subscribe("picky", EventFilter::All, 4),
         2,
-        |e: Envelope| async move {
+        |e: Arc<Envelope>| async move {
             if e.id.starts_with("bad") {
                 Err("webhook returned 500".to_owned())
             } else {
@@ -239,7 +239,7 @@ async fn panicking_handler_is_a_failure_not_a_hang() {
     let _c = spawn_consumer(
         bus.subscribe("buggy", EventFilter::All, 4),
         1,
-        |e: Envelope| async move {
+        |e: Arc<Envelope>| async move {
             if e.id == "boom" {
                 panic!("bug in handler");
             }
@@ -342,7 +342,7 @@ async fn consumer_concurrency_is_bounded() {
     let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let consumer = spawn_consumer(bus.subscribe("c", EventFilter::All, 16), 3, {
         let (gate, running, peak) = (gate.clone(), running.clone(), peak.clone());
-        move |_e: Envelope| {
+        move |_e: Arc<Envelope>| {
             let (gate, running, peak) = (gate.clone(), running.clone(), peak.clone());
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;

@@ -338,7 +338,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
     tasks.push(spawn_consumer(
         bus.subscribe("alerter", EventType::ProbeCompleted, 64),
         4,
-        move |env: Envelope| {
+        move |env: Arc<Envelope>| {
             let alerter = alerter.clone();
             async move { handler_result(alerter.handle(&env).await) }
         },
@@ -346,7 +346,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
     tasks.push(spawn_consumer(
         bus.subscribe("recorder", EventType::ProbeCompleted, 64),
         2,
-        move |env: Envelope| {
+        move |env: Arc<Envelope>| {
             let recorder = recorder.clone();
             async move { handler_result(recorder.handle(&env).await) }
         },
@@ -358,7 +358,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
             64,
         ),
         4,
-        move |env: Envelope| {
+        move |env: Arc<Envelope>| {
             let notifier = notifier.clone();
             async move { handler_result(notifier.handle(&env).await) }
         },
@@ -377,7 +377,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
                 16,
             ),
             1,
-            move |_env: Envelope| {
+            move |_env: Arc<Envelope>| {
                 changed.notify_one();
                 async { Ok(()) }
             },
@@ -396,7 +396,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
                 256,
             ),
             1,
-            move |env: Envelope| {
+            move |env: Arc<Envelope>| {
                 live.publish(&env);
                 async { Ok(()) }
             },
@@ -418,7 +418,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
                 256,
             ),
             1,
-            move |env: Envelope| {
+            move |env: Arc<Envelope>| {
                 let lines = console
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -439,7 +439,7 @@ pub async fn start(opts: Options) -> Result<Running, StartError> {
         tasks.push(spawn_consumer(
             bus.subscribe("rpc", EventType::ProbeCompleted, 64),
             1,
-            move |env: Envelope| {
+            move |env: Arc<Envelope>| {
                 rpc.observe(&env, clock.now());
                 async { Ok(()) }
             },

@@ -84,8 +84,8 @@ impl Harness {
         spawn_consumer(
             bus.subscribe("tap", EventFilter::All, 1024),
             1,
-            move |env: Envelope| {
-                events.lock().unwrap().push(env);
+            move |env: Arc<Envelope>| {
+                events.lock().unwrap().push(Envelope::clone(&env));
                 async { Ok(()) }
             },
         );
