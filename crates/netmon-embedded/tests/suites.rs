@@ -14,6 +14,20 @@ use netmon_core::result::Outcome;
 use netmon_embedded::{EmbeddedError, Retention, SCHEMA_VERSION, SqliteStore};
 use netmon_testkit::suites::{self, fixtures};
 
+/// A state commit with no incidents and no events; returns the new version.
+async fn commit_bare(
+    store: &SqliteStore,
+    tenant: &netmon_core::ids::TenantId,
+    id: &str,
+    expect: Expect,
+    state: &netmon_core::incident::CheckState,
+) -> u64 {
+    store
+        .commit_state(tenant, &fixtures::target_id(id), expect, state, &[], &[])
+        .await
+        .expect("state commit")
+}
+
 /// A directory under the system temp dir, removed (with its databases) on drop.
 struct TempDir(PathBuf);
 
@@ -233,9 +247,7 @@ async fn file_is_in_wal_mode_with_a_schema_version() {
 async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() {
     use netmon_core::incident::Status;
     use netmon_core::ports::{Expect, StateStore, TargetStore};
-    use netmon_testkit::suites::fixtures::{
-        at, open_incident_state, state, target, target_id, tenant,
-    };
+    use netmon_testkit::suites::fixtures::{at, open_incident_state, state, target, tenant};
     let dir = TempDir::new();
     let path = dir.db();
     let store = file(&path).await;
@@ -247,10 +259,7 @@ async fn a_schema_5_store_gains_the_columns_the_status_page_and_overview_read() 
     }
     let down = open_incident_state(&t, Status::Down, "c-5", at(5));
     for (id, s) in [("a", state(Status::Up, at(0))), ("c", down)] {
-        store
-            .commit_state(&t, &target_id(id), Expect::Absent, &s, &[], &[])
-            .await
-            .expect("commit");
+        commit_bare(&store, &t, id, Expect::Absent, &s).await;
     }
     store.close().await;
     let raw = rusqlite::Connection::open(&path).expect("raw open");
@@ -350,7 +359,7 @@ async fn all_targets_reads_every_page_once_and_skips_an_unreadable_row() {
 #[tokio::test]
 async fn the_targets_token_moves_with_target_writes_and_other_connections() {
     use netmon_core::incident::Status;
-    use netmon_core::ports::{Expect, StateStore, TargetStore};
+    use netmon_core::ports::{Expect, TargetStore};
     use netmon_testkit::suites::fixtures::{at, state, target, target_id, tenant};
     let dir = TempDir::new();
     let path = dir.db();
@@ -365,17 +374,7 @@ async fn the_targets_token_moves_with_target_writes_and_other_connections() {
         .expect("create");
     let t1 = token().await;
     assert_ne!(t1, t0, "a put");
-    store
-        .commit_state(
-            &t,
-            &target_id("a"),
-            Expect::Absent,
-            &state(Status::Up, at(0)),
-            &[],
-            &[],
-        )
-        .await
-        .expect("state");
+    commit_bare(&store, &t, "a", Expect::Absent, &state(Status::Up, at(0))).await;
     assert_eq!(token().await, t1, "a state commit is not a target change");
     assert!(
         store
@@ -401,10 +400,8 @@ async fn the_targets_token_moves_with_target_writes_and_other_connections() {
 #[tokio::test]
 async fn status_counts_agree_with_counting_each_target() {
     use netmon_core::incident::Status;
-    use netmon_core::ports::{Expect, StateStore, StatusCounts, TargetStore};
-    use netmon_testkit::suites::fixtures::{
-        at, open_incident_state, state, target, target_id, tenant,
-    };
+    use netmon_core::ports::{Expect, StatusCounts, TargetStore};
+    use netmon_testkit::suites::fixtures::{at, open_incident_state, state, target, tenant};
     let store = SqliteStore::in_memory().await.expect("store");
     let (t, other) = (tenant("counts"), tenant("counts-other"));
     let open = |s: Status| open_incident_state(&t, s, "i", at(5));
@@ -422,27 +419,14 @@ async fn status_counts_agree_with_counting_each_target() {
         x.spec.enabled = enabled;
         store.put_target(x, Expect::Absent).await.expect("create");
         if let Some(st) = st {
-            store
-                .commit_state(&t, &target_id(id), Expect::Absent, &st, &[], &[])
-                .await
-                .expect("state");
+            commit_bare(&store, &t, id, Expect::Absent, &st).await;
         }
     }
     store
         .put_target(target(&other, "z", "Z"), Expect::Absent)
         .await
         .expect("create");
-    store
-        .commit_state(
-            &other,
-            &target_id("z"),
-            Expect::Absent,
-            &open(Status::Down),
-            &[],
-            &[],
-        )
-        .await
-        .expect("state");
+    commit_bare(&store, &other, "z", Expect::Absent, &open(Status::Down)).await;
     let counts = store
         .status_counts(&t)
         .await
@@ -471,7 +455,7 @@ async fn status_counts_agree_with_counting_each_target() {
 /// the store, and a commit by another connection (the CLI's `--store`).
 #[tokio::test]
 async fn status_counts_follow_every_write_that_changes_them() {
-    use netmon_core::ports::{Expect, StateStore, StatusCounts, TargetStore};
+    use netmon_core::ports::{Expect, StatusCounts, TargetStore};
     use netmon_testkit::suites::fixtures::{at, state, target, target_id, tenant};
     let dir = TempDir::new();
     let path = dir.db();
@@ -498,29 +482,16 @@ async fn status_counts_follow_every_write_that_changes_them() {
     assert_eq!(counts().await, both_unknown);
     assert_eq!(counts().await, both_unknown, "asked again, nothing written");
 
-    let version = store
-        .commit_state(
-            &t,
-            &target_id("a"),
-            Expect::Absent,
-            &state(Status::Up, at(0)),
-            &[],
-            &[],
-        )
-        .await
-        .expect("state");
+    let version = commit_bare(&store, &t, "a", Expect::Absent, &state(Status::Up, at(0))).await;
     assert_eq!(counts().await.up, 1, "a state commit");
-    store
-        .commit_state(
-            &t,
-            &target_id("a"),
-            Expect::Version(version),
-            &state(Status::Down, at(1)),
-            &[],
-            &[],
-        )
-        .await
-        .expect("state");
+    commit_bare(
+        &store,
+        &t,
+        "a",
+        Expect::Version(version),
+        &state(Status::Down, at(1)),
+    )
+    .await;
     assert_eq!(
         (counts().await.up, counts().await.down),
         (0, 1),

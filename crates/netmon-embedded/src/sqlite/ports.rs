@@ -130,15 +130,7 @@ impl TargetStore for SqliteStore {
                     for row in rows {
                         let row = row.db()?;
                         last = Some((row.0.clone(), row.1.clone()));
-                        // One unreadable target (say, written by a newer version) must not stop
-                        // the others from being scheduled.
-                        match target_of(row) {
-                            Ok(t) => page.push(t),
-                            Err(e) => tracing::error!(
-                                error = %e,
-                                "target skipped: its stored row cannot be read"
-                            ),
-                        }
+                        page.extend(readable(target_of(row)));
                     }
                     Ok((page, last))
                 })
@@ -153,9 +145,7 @@ impl TargetStore for SqliteStore {
 
     async fn targets_token(&self) -> Result<Option<u64>, StoreError> {
         let writes = self.target_writes.load(Ordering::SeqCst);
-        let elsewhere: i64 = self
-            .call(|conn| conn.query_row("PRAGMA data_version", [], |r| r.get(0)).db())
-            .await?;
+        let elsewhere = self.call(|conn| data_version(conn)).await?;
         Ok(Some((elsewhere as u64) << 32 ^ writes))
     }
 
@@ -171,10 +161,7 @@ impl TargetStore for SqliteStore {
         // Two scans in id order over the narrow indexes, merged here: a join probed the states
         // once per target (about 100 ms at 100,000), and no row is copied out.
         self.call(move |conn| {
-            let elsewhere: i64 = conn
-                .query_row("PRAGMA data_version", [], |r| r.get(0))
-                .db()?;
-            let key = (elsewhere, writes.0, writes.1);
+            let key = (data_version(conn)?, writes.0, writes.1);
             if let Some(&(at, counts)) = lock(&cache).get(&tenant)
                 && at == key
             {
@@ -249,11 +236,8 @@ impl TargetStore for SqliteStore {
                 let parsed = TargetId::parse(id)
                     .map_err(|e| StoreError::Corrupt(format!("{what}: bad id: {e}")))
                     .and_then(|id| Ok((id, decode::<Vec<String>>(&what, &tags)?)));
-                match parsed {
-                    Ok((id, tags)) => flags.push(TargetFlags { id, enabled, tags }),
-                    Err(e) => {
-                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
-                    }
+                if let Some((id, tags)) = readable(parsed) {
+                    flags.push(TargetFlags { id, enabled, tags });
                 }
             }
             let more = flags.len() > max;
@@ -279,12 +263,7 @@ impl TargetStore for SqliteStore {
                 .db()?;
             let mut shown = Vec::new();
             for row in stmt.query_map(params![tenant, limit], full_row).db()? {
-                match target_of(row.db()?) {
-                    Ok(t) => shown.push(t),
-                    Err(e) => {
-                        tracing::error!(error = %e, "target skipped: its stored row cannot be read")
-                    }
-                }
+                shown.extend(readable(target_of(row.db()?)));
             }
             let public: i64 = conn
                 .prepare_cached("SELECT count(*) FROM targets WHERE tenant = ?1 AND public = 1")
@@ -859,6 +838,24 @@ fn load_check_state(
         })
     })
     .transpose()
+}
+
+/// Commits by other connections to the file (the CLI's `--store`): moves whenever one commits.
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("PRAGMA data_version")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .db()
+}
+
+/// A stored target, or `None` after logging why it cannot be read: one unreadable row (say,
+/// written by a newer version) must not hide the tenant's other targets.
+fn readable<T>(decoded: Result<T, StoreError>) -> Option<T> {
+    decoded
+        .inspect_err(
+            |e| tracing::error!(error = %e, "target skipped: its stored row cannot be read"),
+        )
+        .ok()
 }
 
 /// The counts cache's lock; a panic while it was held left nothing half-written in it.
