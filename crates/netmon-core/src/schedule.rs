@@ -141,6 +141,49 @@ pub fn floor_to_slot(at: DateTime<Utc>, slot: std::time::Duration) -> DateTime<U
     DateTime::from_timestamp_millis(ms - ms.rem_euclid(slot_ms)).unwrap_or(at)
 }
 
+/// A minute: the longest period [`group_slot`] aligns.
+const MINUTE_MS: i64 = 60_000;
+
+/// Where in the minute a target group's probes go out in the cloud (a multiple of the phase
+/// step): a stable hash of the tenant and the group, so a tenant's groups, and tenants, are
+/// spread over the minute.
+pub fn group_offset_ms(tenant: &str, group: crate::group::Group) -> i64 {
+    let mut h = stable_hash(&[tenant, &group.level.to_string(), &group.index.to_string()]);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    let steps = (MINUTE_MS / PHASE_STEP_MS) as u64;
+    i64::try_from(h % steps).map_or(0, |step| step * PHASE_STEP_MS)
+}
+
+/// The instant a cloud job sends the probe of a target due at `due`, when the target's group
+/// shares one instant per period, `offset_ms` ([`group_offset_ms`]) into it: the period is a
+/// minute for intervals of whole minutes, the interval itself for intervals that divide a
+/// minute (10, 15, 20, 30 s), so every probe of the group due in one period leaves in one job
+/// and consecutive probes of a target stay exactly one interval apart. The instant stays in
+/// the period (hence the minute) holding `due`, so one tick plans all of it; it may be up to a
+/// period earlier or later than the target's own phase. `None` for other intervals (90 s,
+/// 45 s…), which keep their own phase.
+///
+/// Per-target phases made a tenant of three targets three jobs a minute, and every job pays
+/// an SQS message, an SNS publish, state and maintenance reads and a history write.
+pub fn group_slot(
+    due: DateTime<Utc>,
+    interval: std::time::Duration,
+    offset_ms: i64,
+) -> Option<DateTime<Utc>> {
+    let every = i64::try_from(interval.as_millis()).ok()?;
+    let period = if every > 0 && every % MINUTE_MS == 0 {
+        MINUTE_MS
+    } else if every > 0 && MINUTE_MS % every == 0 && every % PHASE_STEP_MS == 0 {
+        every
+    } else {
+        return None;
+    };
+    let ms = due.timestamp_millis();
+    DateTime::from_timestamp_millis(ms - ms.rem_euclid(period) + offset_ms.rem_euclid(period))
+}
+
 /// Groups due targets into jobs of at most `shard_size`, one tenant per job. Due instants are
 /// floored to `slot` (zero keeps exact instants): every target has its own phase, so without
 /// slots a minute of 1,000 targets would become 1,000 one-target jobs; with 10 s slots it is
@@ -325,6 +368,67 @@ mod tests {
                 .all(|j| j.scheduled_for.timestamp() % 10 == 0)
         );
         assert_eq!(slotted.iter().map(|j| j.targets.len()).sum::<usize>(), 100);
+    }
+
+    /// Group slots keep each target exactly one interval apart from minute to minute, stay in
+    /// the minute planned, and put a group's targets of every aligned interval in one instant
+    /// per minute.
+    #[test]
+    fn group_slots_keep_intervals_and_share_one_instant() {
+        use crate::group::Group;
+        let ms = chrono::Duration::milliseconds(1);
+        let group = Group { level: 0, index: 0 };
+        let offset = group_offset_ms("acme", group);
+        assert_eq!(offset % PHASE_STEP_MS, 0);
+        assert!((0..MINUTE_MS).contains(&offset));
+        let mut shared: Option<std::collections::BTreeSet<DateTime<Utc>>> = None;
+        for (i, every) in [10u64, 15, 20, 30, 60, 300].into_iter().enumerate() {
+            let t = target(&format!("t{i}"), every);
+            let mut slots = Vec::new();
+            for m in 0..10 {
+                for (_, d) in due_each_in([&t], at(60 * m) - ms, at(60 * (m + 1)) - ms) {
+                    let slot = group_slot(d, t.spec.interval.as_duration(), offset)
+                        .expect("aligned interval");
+                    assert_eq!(
+                        floor_minute(slot),
+                        floor_minute(d),
+                        "{every} s: {d} -> {slot}"
+                    );
+                    slots.push(slot);
+                }
+            }
+            slots.sort();
+            assert!(
+                slots
+                    .windows(2)
+                    .all(|w| w[1] - w[0] == chrono::Duration::seconds(every as i64)),
+                "{every} s: {slots:?}"
+            );
+            // Each minute's instant of the group is among every aligned target's slots.
+            let instants: std::collections::BTreeSet<_> = slots
+                .iter()
+                .copied()
+                .filter(|s| s.timestamp_millis().rem_euclid(MINUTE_MS) == offset)
+                .collect();
+            if every <= 60 {
+                assert_eq!(instants.len(), 10, "{every} s");
+                shared = Some(match shared {
+                    None => instants,
+                    Some(s) => s.intersection(&instants).copied().collect(),
+                });
+            }
+        }
+        assert_eq!(shared.map(|s| s.len()), Some(10));
+        let odd = target("odd", 90);
+        assert_eq!(
+            group_slot(at(0), odd.spec.interval.as_duration(), offset),
+            None
+        );
+        let odd = target("odd", 45);
+        assert_eq!(
+            group_slot(at(0), odd.spec.interval.as_duration(), offset),
+            None
+        );
     }
 
     #[test]

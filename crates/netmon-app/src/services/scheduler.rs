@@ -91,6 +91,8 @@ impl Scheduler {
     }
 
     /// Floors due instants to `slot` so one tick yields few jobs (see `schedule::into_jobs`).
+    /// The minute plans of the cloud use it only for intervals [`schedule::group_slot`] does
+    /// not align (90 s, 45 s…).
     pub fn with_slot(mut self, slot: std::time::Duration) -> Self {
         self.slot = slot;
         self
@@ -152,7 +154,7 @@ impl Scheduler {
         clock: &dyn Clock,
     ) -> Result<(usize, TickReport), HandleError> {
         let next = schedule::floor_minute(minute) + chrono::Duration::seconds(60);
-        let mut plan = MinutePlan::new(next, self.slot);
+        let mut plan = MinutePlan::new(next);
         store.visit_targets(&mut |t| plan.add(&t)).await?;
         let targets = plan.targets;
         Ok((targets, self.send(plan, minute, clock.now()).await?))
@@ -167,7 +169,7 @@ impl Scheduler {
         check_minute: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<TickReport, HandleError> {
-        let mut plan = MinutePlan::new(probe_minute, self.slot);
+        let mut plan = MinutePlan::new(probe_minute);
         for t in targets {
             plan.add(t);
         }
@@ -190,17 +192,25 @@ impl Scheduler {
             targets_per_tenant,
             ..
         } = plan;
-        due.retain(|probe| now <= probe.latest);
-        // Each tenant's slot is split by stable target group (netmon_core::group), so history
-        // blocks hold one group's targets and a target's history is read without its tenant's.
+        // Each tenant's probes are split by stable target group (netmon_core::group), so
+        // history blocks hold one group's targets and a target's history is read without its
+        // tenant's; a group's probes of one period leave together ([`schedule::group_slot`]).
         let levels: Vec<u8> = targets_per_tenant
             .iter()
             .map(|n| group::level_for(*n))
             .collect();
         for probe in &mut due {
             let level = levels.get(probe.tenant as usize).copied().unwrap_or(0);
-            probe.group = Group::of(&probe.id, level).index;
+            let group = Group::of(&probe.id, level);
+            probe.group = group.index;
+            let offset = tenants
+                .get(probe.tenant as usize)
+                .map_or(0, |t| schedule::group_offset_ms(t.as_str(), group));
+            probe.slot = schedule::group_slot(probe.due, probe.interval, offset)
+                .unwrap_or_else(|| schedule::floor_to_slot(probe.due, self.slot));
         }
+        // Lateness counts from the instant the probe is sent for.
+        due.retain(|probe| now <= probe.slot + probe.late);
         let mut by_name: Vec<usize> = (0..tenants.len()).collect();
         by_name.sort_unstable_by(|a, b| tenants[*a].cmp(&tenants[*b]));
         let mut rank = vec![0; tenants.len()];
@@ -458,7 +468,6 @@ const SEND_BATCHES_IN_FLIGHT: usize = 2;
 struct MinutePlan {
     /// Due instants are in `(from, from + 60 s]`.
     from: DateTime<Utc>,
-    slot: std::time::Duration,
     due: Vec<PlannedProbe>,
     /// The tenants of `due`, each once (a plan of 100,000 targets often has few tenants).
     tenants: Vec<TenantId>,
@@ -475,10 +484,14 @@ struct MinutePlan {
 struct PlannedProbe {
     /// In [`MinutePlan::tenants`].
     tenant: u32,
-    /// The due instant floored to the scheduler's slot: the job's `scheduled_for`.
+    /// The target's own due instant.
+    due: DateTime<Utc>,
+    interval: std::time::Duration,
+    /// The job's `scheduled_for`: the group's instant for `due` (or `due` floored to the
+    /// scheduler's slot), set once every target is counted.
     slot: DateTime<Utc>,
-    /// The latest a probe may still be sent for its due instant.
-    latest: DateTime<Utc>,
+    /// How long after `slot` the probe may still be sent.
+    late: chrono::Duration,
     /// The target's group index at its tenant's level, set once every target is counted.
     group: u32,
     id: TargetId,
@@ -497,10 +510,9 @@ impl PlannedProbe {
 }
 
 impl MinutePlan {
-    fn new(probe_minute: DateTime<Utc>, slot: std::time::Duration) -> Self {
+    fn new(probe_minute: DateTime<Utc>) -> Self {
         Self {
             from: schedule::floor_minute(probe_minute) - chrono::Duration::milliseconds(1),
-            slot,
             due: Vec::new(),
             tenants: Vec::new(),
             tenant_index: HashMap::new(),
@@ -550,8 +562,10 @@ impl MinutePlan {
             };
             self.due.push(PlannedProbe {
                 tenant,
-                slot: schedule::floor_to_slot(at, self.slot),
-                latest: at + late,
+                due: at,
+                interval: target.spec.interval.as_duration(),
+                slot: at,
+                late,
                 group: 0,
                 id: target.id().clone(),
                 spec: encoded,
@@ -769,7 +783,13 @@ mod tests {
             assert!(job.targets.len() <= 50);
             assert!(job.scheduled_for >= minute);
             assert!(job.scheduled_for < minute + chrono::Duration::seconds(60));
-            assert_eq!(job.scheduled_for.timestamp() % 10, 0, "on a 10 s slot");
+            let group = Group::of(&job.targets[0].id, job.group_level.unwrap_or(0));
+            let offset = schedule::group_offset_ms(TenantId::default_tenant().as_str(), group);
+            assert_eq!(
+                job.scheduled_for.timestamp_millis() % 10_000,
+                offset % 10_000,
+                "at its group's instant"
+            );
             for t in &job.targets {
                 per_target
                     .entry(t.id.to_string())
@@ -798,7 +818,8 @@ mod tests {
                 .collect();
             assert_eq!(groups.len(), 1, "one group per job");
         }
-        // Six slots of 2^level groups: at most one partly filled job per slot and group.
+        // A group's one-minute and daily targets leave at one instant; its 10 s targets at
+        // six. So at most one partly filled job per group and instant.
         assert_eq!(
             report.probes,
             jobs.iter().map(|j| j.targets.len()).sum::<usize>()
@@ -808,8 +829,26 @@ mod tests {
             "{} jobs",
             jobs.len()
         );
-        let slots: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.scheduled_for).collect();
-        assert_eq!(slots.len(), 6, "spread over the minute");
+        let minutely_instants: std::collections::BTreeSet<(Group, DateTime<Utc>)> = jobs
+            .iter()
+            .filter(|j| {
+                j.targets
+                    .iter()
+                    .any(|t| t.interval.as_duration().as_secs() == 60)
+            })
+            .map(|j| (Group::of(&j.targets[0].id, level), j.scheduled_for))
+            .collect();
+        assert_eq!(minutely_instants.len(), 1 << level, "one instant per group");
+        // Groups are spread over the minute: no second holds three times its share.
+        let mut per_second: HashMap<i64, usize> = HashMap::new();
+        for job in &jobs {
+            *per_second.entry(job.scheduled_for.timestamp()).or_default() += job.targets.len();
+        }
+        let busiest = per_second.values().max().copied().unwrap_or(0);
+        assert!(
+            busiest * 20 <= report.probes,
+            "{busiest} probes in one second"
+        );
     }
 
     /// A tick 45 s late (EventBridge may deliver that late) still sends every probe of the
@@ -844,14 +883,14 @@ mod tests {
             "all in the next minute"
         );
 
-        // The tick's own minute, planned as late, loses most of its slots.
+        // The tick's own minute, planned as late, loses the groups whose instant has passed.
         let own = Arc::new(Recording::default());
         let report = Scheduler::new(own.clone(), own.clone(), own.clone(), 50)
             .with_slot(std::time::Duration::from_secs(10))
             .plan_minute_at(&targets, minute, late)
             .await
             .unwrap();
-        assert!(report.probes < 600 / 2, "{} probes", report.probes);
+        assert!(report.probes < 600, "{} probes", report.probes);
     }
 
     /// Visits its targets newest tenant and id first: the streamed plan must not depend on the
