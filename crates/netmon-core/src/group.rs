@@ -38,6 +38,13 @@ impl Group {
         Group { level, index }
     }
 
+    /// The indices at [`MAX_LEVEL`] of the groups inside this one: levels refine, so they are
+    /// one contiguous range.
+    pub fn finest_range(self) -> std::ops::Range<u32> {
+        let shift = u32::from(MAX_LEVEL - self.level.min(MAX_LEVEL));
+        (self.index << shift)..((self.index + 1) << shift)
+    }
+
     /// Every group of `level`, in index order.
     pub fn all(level: u8) -> impl Iterator<Item = Group> {
         let level = level.min(MAX_LEVEL);
@@ -107,6 +114,18 @@ mod tests {
                 assert_eq!(inner.index >> 1, outer.index, "{t} at level {level}");
             }
         }
+    }
+
+    #[test]
+    fn a_group_holds_the_finest_groups_of_its_range() {
+        for i in 0..500 {
+            let t = id(&format!("t{i}"));
+            let finest = Group::of(&t, MAX_LEVEL).index;
+            for level in 0..=MAX_LEVEL {
+                assert!(Group::of(&t, level).finest_range().contains(&finest));
+            }
+        }
+        assert_eq!(Group { level: 0, index: 0 }.finest_range(), 0..65_536);
     }
 
     #[test]

@@ -32,7 +32,9 @@ use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::history::{DynamoHistoryStore, SETTLE};
 use netmon_aws::resources;
 use netmon_core::TenantId;
-use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
+use netmon_lambda_testkit::metrics::{
+    CallCounter, CallSnapshot, EmulatorWaits, time_emulator_waits,
+};
 use netmon_lambda_testkit::runner::{Runner, RunningRunner, SourceSettings};
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::servers::WebhookReceiver;
@@ -209,6 +211,7 @@ fn hour_of(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
 struct Rollup {
     calls: CallSnapshot,
     duration: Duration,
+    waits: EmulatorWaits,
 }
 
 /// The hourly rollups of every tenant-hour the run wrote, as the recorder runs them once an
@@ -228,10 +231,11 @@ async fn measure_rollup(stack: &Stack, last_hour: chrono::DateTime<chrono::Utc>)
         clock,
     );
     let started = Instant::now();
-    store.sweep_if_due().await;
+    let ((), waits) = time_emulator_waits(store.sweep_if_due()).await;
     Rollup {
         calls: counter.snapshot(),
         duration: started.elapsed(),
+        waits,
     }
 }
 
@@ -251,6 +255,12 @@ fn memory_gb(function: &str) -> f64 {
     resources::Function::named(function)
         .map(|f| f64::from(f.memory_mb) / 1024.0)
         .unwrap_or_else(|| panic!("{function} is not in resources::FUNCTIONS"))
+}
+
+/// A handler's wall time with the time it waited on the emulator replaced by AWS's latency for
+/// the same rounds of requests ([`EmulatorWaits`]).
+fn modelled(wall: Duration, waits: &EmulatorWaits) -> Duration {
+    wall.saturating_sub(waits.busy) + waits.modelled
 }
 
 /// Billed Lambda duration: each invocation rounded up to 1 ms.
@@ -401,7 +411,9 @@ async fn run(o: Options) {
     let runner = deployed_runner(&stack).await;
     let mut measured: BTreeMap<&'static str, CallSnapshot> = BTreeMap::new();
     let mut polling = CallSnapshot::default();
-    let mut durations: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    // Per function, each invocation's (wall time, wall time with the emulator's waits replaced
+    // by AWS's latencies).
+    let mut durations: BTreeMap<&'static str, Vec<(Duration, Duration)>> = BTreeMap::new();
     let mut jobs = 0;
     let mut probes = 0;
     let mut seen_invocations = 0;
@@ -413,10 +425,8 @@ async fn run(o: Options) {
         flappy.down.store((tick / 4) % 2 == 1, Ordering::SeqCst);
         let before = stack.snapshot();
         let started = Instant::now();
-        let out = runner
-            .tick(minute(tick as i64))
-            .await
-            .expect("scheduler tick");
+        let (out, tick_waits) = time_emulator_waits(runner.tick(minute(tick as i64))).await;
+        let out = out.expect("scheduler tick");
         let tick_time = started.elapsed();
         runner.wait_idle(IDLE).await.expect("the pipeline drains");
         let after = stack.snapshot();
@@ -459,9 +469,15 @@ async fn run(o: Options) {
                 measured.entry(name).or_default().absorb(&delta);
             }
         }
-        durations.entry("scheduler").or_default().push(tick_time);
+        durations
+            .entry("scheduler")
+            .or_default()
+            .push((tick_time, modelled(tick_time, &tick_waits)));
         for i in new {
-            durations.entry(i.function).or_default().push(i.duration);
+            durations
+                .entry(i.function)
+                .or_default()
+                .push((i.duration, modelled(i.duration, &i.emulator)));
         }
     }
     runner.stop().await;
@@ -473,11 +489,15 @@ async fn run(o: Options) {
     ));
     let rollup = measure_rollup(&stack, last_hour).await;
 
-    // Price it.
+    // Price it. Lambda durations are priced with the emulator's waits replaced by AWS's
+    // latencies; what the waits added as measured is kept apart.
     let mut terms = Vec::new();
+    let mut emulator_waits = Vec::new();
     for function in FUNCTIONS {
         let d = durations.get(function).cloned().unwrap_or_default();
         let invocations = d.len() as f64;
+        let wall: Vec<Duration> = d.iter().map(|(wall, _)| *wall).collect();
+        let model: Vec<Duration> = d.iter().map(|(_, model)| *model).collect();
         terms.push(Term {
             function,
             service: "Lambda",
@@ -487,7 +507,7 @@ async fn run(o: Options) {
             dollars: invocations * LAMBDA_PER_REQUEST,
             fixed: function == "scheduler",
         });
-        let gb_s = billed_seconds(&d) * memory_gb(function);
+        let gb_s = billed_seconds(&model) * memory_gb(function);
         terms.push(Term {
             function,
             service: "Lambda",
@@ -495,6 +515,16 @@ async fn run(o: Options) {
             quantity: gb_s,
             unit: "GB-s",
             dollars: gb_s * LAMBDA_PER_GB_S,
+            fixed: false,
+        });
+        let extra = billed_seconds(&wall) * memory_gb(function) - gb_s;
+        emulator_waits.push(Term {
+            function,
+            service: "Lambda",
+            what: "the emulator's waits beyond AWS latency".into(),
+            quantity: extra,
+            unit: "GB-s",
+            dollars: extra * LAMBDA_PER_GB_S,
             fixed: false,
         });
         if let Some(snap) = measured.get(function) {
@@ -516,8 +546,9 @@ async fn run(o: Options) {
         t.dollars *= scale;
         terms.push(t);
     }
-    let gb_s =
-        billed_seconds(&[rollup.duration]) * memory_gb("recorder") * o.ticks as f64 / total as f64;
+    let rollup_gb_s =
+        |d: Duration| billed_seconds(&[d]) * memory_gb("recorder") * o.ticks as f64 / total as f64;
+    let gb_s = rollup_gb_s(modelled(rollup.duration, &rollup.waits));
     terms.push(Term {
         function: "rollup",
         service: "Lambda",
@@ -525,6 +556,16 @@ async fn run(o: Options) {
         quantity: gb_s,
         unit: "GB-s",
         dollars: gb_s * LAMBDA_PER_GB_S,
+        fixed: false,
+    });
+    let extra = rollup_gb_s(rollup.duration) - gb_s;
+    emulator_waits.push(Term {
+        function: "rollup",
+        service: "Lambda",
+        what: "the emulator's waits beyond AWS latency".into(),
+        quantity: extra,
+        unit: "GB-s",
+        dollars: extra * LAMBDA_PER_GB_S,
         fixed: false,
     });
     let idle_receives = IDLE_RECEIVES_PER_QUEUE_MINUTE * SOURCES.len() as f64 * o.ticks as f64;
@@ -588,6 +629,25 @@ async fn run(o: Options) {
         );
     }
     println!();
+    println!(
+        "Lambda durations above: each handler's wall time, with the time it waited on the emulator \
+         (moto, one request at a time) replaced by AWS's latency for the same rounds of requests \
+         (DynamoDB 10 ms, SQS 20 ms, SNS 40 ms a round). What the emulator's waits added as \
+         measured, not in the totals below:"
+    );
+    for t in &emulator_waits {
+        println!(
+            "{:<10} {:<8} {:<38} {:>14.1} {:<8} {:>12.4} {:>14.7}",
+            t.function,
+            t.service,
+            t.what,
+            t.quantity + 0.0,
+            t.unit,
+            t.dollars / minutes * TICKS_PER_MONTH + 0.0,
+            per_target_month(t, targets) + 0.0,
+        );
+    }
+    println!();
     let group = |key: &dyn Fn(&Term) -> &str| {
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         for t in &terms {
@@ -608,7 +668,7 @@ async fn run(o: Options) {
         "Notes: DynamoDB units are computed from the items sent and returned (the emulator fakes \
          consumed capacity); UpdateItem and DeleteItem are sized from the request (key and values \
          set), a lower bound. Lambda GB-s are in-process handler wall times on this machine \
-         ({} cores) against the emulator, a proxy for Lambda's. Fixed terms (paid once a minute \
+         ({} cores), the emulator's waits replaced as said above: a proxy for Lambda's. Fixed terms (paid once a minute \
          whatever the target count): the scheduler's invocation, its tick claim (PutItem) and \
          index reads (the outbox sweep), and Lambda's idle SQS long polls (modelled: {} \
          receives a minute per queue). Hourly rollups (function `rollup`): every tenant-hour \
@@ -622,12 +682,20 @@ async fn run(o: Options) {
     );
     println!();
     let at = |n: f64| terms.iter().map(|t| per_target_month(t, n)).sum::<f64>();
+    let waits = |n: f64| {
+        emulator_waits
+            .iter()
+            .map(|t| per_target_month(t, n))
+            .sum::<f64>()
+    };
     for n in [1_000.0, 10_000.0, 100_000.0] {
         println!(
-            "{:>7} targets: ${:.5} per target-month, ${:.2} a month",
+            "{:>7} targets: ${:.5} per target-month, ${:.2} a month (with the emulator's waits as \
+             measured: ${:.5})",
             n as u64,
             at(n),
-            at(n) * n
+            at(n) * n,
+            at(n) + waits(n)
         );
     }
     println!(

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
@@ -45,8 +46,9 @@ use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
 use aws_sdk_sqs::types::MessageAttributeValue as SqsAttr;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef, Input, Output,
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef, Input, Output,
 };
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -283,6 +285,100 @@ impl Storable for ReadRequest {
     type Storer = StoreReplace<Self>;
 }
 
+/// AWS's own latency for one request, standing in for the emulator's when a benchmark models
+/// Lambda durations ([`EmulatorWaits::modelled`]): in-region round trips, conservative.
+fn aws_latency(service: &str) -> Duration {
+    Duration::from_millis(match service {
+        "DynamoDB" => 10,
+        "SNS" => 40,
+        _ => 20,
+    })
+}
+
+/// The time an invocation spent waiting on the emulator: moto answers one request at a time
+/// behind a serialising proxy, at tens to hundreds of milliseconds under load, so wall times
+/// measured against it say more about moto than about Lambda.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmulatorWaits {
+    /// Wall time with at least one request of the invocation in flight.
+    pub busy: Duration,
+    /// Periods with requests in flight: requests sent together wait together.
+    pub rounds: u32,
+    /// The same periods at AWS's latencies: each period costs its slowest service's
+    /// [`aws_latency`].
+    pub modelled: Duration,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    in_flight: u32,
+    since: Option<Instant>,
+    round_latency: Duration,
+    waits: EmulatorWaits,
+}
+
+/// Collects [`EmulatorWaits`] for the requests made inside [`time_emulator_waits`].
+#[derive(Debug, Default)]
+struct WaitClock(Mutex<WaitState>);
+
+impl WaitClock {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn begin(&self, service: &str) {
+        let mut s = self.lock();
+        if s.in_flight == 0 {
+            s.since = Some(Instant::now());
+            s.round_latency = Duration::ZERO;
+        }
+        s.in_flight += 1;
+        s.round_latency = s.round_latency.max(aws_latency(service));
+    }
+
+    fn end(&self) {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        s.in_flight = s.in_flight.saturating_sub(1);
+        if s.in_flight == 0
+            && let Some(since) = s.since.take()
+        {
+            s.waits.busy += since.elapsed();
+            s.waits.rounds += 1;
+            s.waits.modelled += s.round_latency;
+        }
+    }
+}
+
+tokio::task_local! {
+    static WAITS: Arc<WaitClock>;
+}
+
+/// Runs `work`, timing the emulator requests its task makes through a client with a
+/// [`CallCounter`] interceptor (requests of tasks it spawns are not seen: their time stays
+/// in the wall time, which only overstates).
+pub async fn time_emulator_waits<F: Future>(work: F) -> (F::Output, EmulatorWaits) {
+    let clock = Arc::new(WaitClock::default());
+    let out = WAITS.scope(clock.clone(), work).await;
+    let waits = clock.lock().waits;
+    (out, waits)
+}
+
+/// Marks an attempt whose wait is being timed, so that it ends exactly once.
+#[derive(Debug, Clone, Copy)]
+struct Waiting;
+
+impl Storable for Waiting {
+    type Storer = StoreReplace<Self>;
+}
+
+fn end_wait(cfg: &mut ConfigBag) {
+    if cfg.load::<Waiting>().is_some() {
+        cfg.interceptor_state().unset::<Waiting>();
+        let _ = WAITS.try_with(|clock| clock.end());
+    }
+}
+
 /// Attached to each client config by [`CallCounter::interceptor`].
 #[derive(Debug, Clone)]
 struct CountingInterceptor {
@@ -381,6 +477,20 @@ impl Intercept for CountingInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.counter.update(cfg, |s| s.attempts += 1);
+        let (service, _) = op_key(cfg);
+        if WAITS.try_with(|clock| clock.begin(&service)).is_ok() {
+            cfg.interceptor_state().store_put(Waiting);
+        }
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        end_wait(cfg);
         Ok(())
     }
 
@@ -390,6 +500,8 @@ impl Intercept for CountingInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // An attempt that never got an answer (connection error, timeout).
+        end_wait(cfg);
         if matches!(context.output_or_error(), Some(Err(_))) {
             self.counter.update(cfg, |s| s.errors += 1);
         }
@@ -717,6 +829,54 @@ mod tests {
 
     fn erased<T: fmt::Debug + Send + Sync + 'static>(t: T) -> Input {
         Input::erase(t)
+    }
+
+    /// Requests in flight together are one round; the emulator's time is what they waited.
+    #[tokio::test]
+    async fn emulator_waits_count_rounds_of_requests_in_flight() {
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/",
+            post(|| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                "{}"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let counter = CallCounter::new();
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+            .endpoint_url(format!("http://{addr}"))
+            .interceptor(counter.interceptor())
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let get = || {
+            client
+                .get_item()
+                .table_name("t")
+                .key("pk", AttributeValue::S("k".into()))
+                .send()
+        };
+        let started = Instant::now();
+        let (_, waits) = time_emulator_waits(async {
+            let (a, b) = tokio::join!(get(), get());
+            a.unwrap();
+            b.unwrap();
+            get().await.unwrap();
+        })
+        .await;
+        let wall = started.elapsed();
+        assert_eq!(waits.rounds, 2, "{waits:?}");
+        assert!(waits.busy >= Duration::from_millis(100), "{waits:?}");
+        assert!(waits.busy <= wall, "{waits:?} in {wall:?}");
+        assert_eq!(waits.modelled, Duration::from_millis(20));
+        // Outside a timed scope nothing is recorded, and nothing breaks.
+        get().await.unwrap();
+        assert_eq!(counter.snapshot().calls("DynamoDB", "GetItem"), 4);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::metrics::{EmulatorWaits, time_emulator_waits};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{
@@ -97,6 +98,8 @@ pub struct Invocation {
     pub deleted: usize,
     /// Wall time of the handler, from the call to its answer (or timeout): what Lambda bills.
     pub duration: Duration,
+    /// How much of `duration` went on waiting for the emulator.
+    pub emulator: EmulatorWaits,
 }
 
 struct Source {
@@ -532,15 +535,22 @@ impl Invoke {
             panicked: false,
             deleted: 0,
             duration: Duration::ZERO,
+            emulator: EmulatorWaits::default(),
         };
         let mut event = SqsEvent::default();
         event.records = records;
         let function = self.source.function.clone();
         let started = tokio::time::Instant::now();
-        let handle = tokio::spawn(async move { function.handle(event).await });
+        let handle = tokio::spawn(async move { time_emulator_waits(function.handle(event)).await });
         let abort = handle.abort_handle();
         let answer = tokio::time::timeout(self.source.settings.function_timeout, handle).await;
         invocation.duration = started.elapsed();
+        let answer = answer.map(|joined| {
+            joined.map(|(outcome, waits)| {
+                invocation.emulator = waits;
+                outcome
+            })
+        });
         match answer {
             Ok(Ok(Ok(outcome))) => {
                 let ids: HashSet<&str> = message_ids.iter().map(String::as_str).collect();
