@@ -614,7 +614,7 @@ async fn run(o: Options) {
         "{:<10} {:<8} {:<38} {:>14} {:<8} {:>12} {:>14}",
         "function", "service", "what", "quantity", "unit", "$/month", "$/target-month"
     );
-    for t in &terms {
+    let row = |t: &Term| {
         println!(
             "{:<10} {:<8} {:<38} {:>14.1} {:<8} {:>12.4} {:>14.7}{}",
             t.function,
@@ -627,7 +627,8 @@ async fn run(o: Options) {
             per_target_month(t, targets) + 0.0,
             if t.fixed { "  (fixed)" } else { "" }
         );
-    }
+    };
+    terms.iter().for_each(row);
     println!();
     println!(
         "Lambda durations above: each handler's wall time, with the time it waited on the emulator \
@@ -635,18 +636,7 @@ async fn run(o: Options) {
          (DynamoDB 10 ms, SQS 20 ms, SNS 40 ms a round). What the emulator's waits added as \
          measured, not in the totals below:"
     );
-    for t in &emulator_waits {
-        println!(
-            "{:<10} {:<8} {:<38} {:>14.1} {:<8} {:>12.4} {:>14.7}",
-            t.function,
-            t.service,
-            t.what,
-            t.quantity + 0.0,
-            t.unit,
-            t.dollars / minutes * TICKS_PER_MONTH + 0.0,
-            per_target_month(t, targets) + 0.0,
-        );
-    }
+    emulator_waits.iter().for_each(row);
     println!();
     let group = |key: &dyn Fn(&Term) -> &str| {
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
