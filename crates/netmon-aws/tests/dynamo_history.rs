@@ -625,9 +625,10 @@ async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sw
 /// fakes consumed capacity).
 ///
 /// Measured (half-units, one target's `buckets` and the status page): 1 other target (3, 40),
-/// 5,000 others (21, 298), one full group of 300 (36, 535). Checked to fail without groups:
-/// recording the 5,000-target tenant at level 0 (one partition per tenant-hour, the keying
-/// before groups) makes it (587, 8800), and the first assertion fails.
+/// 5,000 others (6, 85), one full group of 300 (7, 100); with JSON blocks (format 1) it was
+/// (21, 298) and (36, 535). Checked to fail without groups (with JSON blocks): recording the
+/// 5,000-target tenant at level 0 (one partition per tenant-hour, the keying before groups)
+/// made it (587, 8800), and the first assertion failed.
 #[tokio::test]
 async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
     let e = env().await;
