@@ -380,10 +380,19 @@ async fn steady_state_is_one_write_per_record() {
         Some(&3),
         "block, hour marker and its pending entry: {first:?}"
     );
+    let before = e.calls.counter.snapshot();
     for minute in 2..60 {
         clock.set(at(minute * 60 + 5));
         job(&store, &results(minute * 60)).await;
     }
+    let billed = e
+        .calls
+        .counter
+        .snapshot()
+        .since(&before)
+        .billed_for("DynamoDB");
+    // A block of 50 (packed) results fits one write unit; format 1 took 2 for these.
+    assert_eq!(billed.write_units, 58, "{billed:?}");
     let steady = e.calls.take();
     assert_eq!(steady.get("PutItem"), Some(&58), "{steady:?}");
     assert_eq!(writes(&steady), 58, "only blocks: {steady:?}");
@@ -616,9 +625,10 @@ async fn the_last_hour_of_a_tenant_that_stopped_reporting_is_rolled_up_by_the_sw
 /// fakes consumed capacity).
 ///
 /// Measured (half-units, one target's `buckets` and the status page): 1 other target (3, 40),
-/// 5,000 others (21, 298), one full group of 300 (36, 535). Checked to fail without groups:
-/// recording the 5,000-target tenant at level 0 (one partition per tenant-hour, the keying
-/// before groups) makes it (587, 8800), and the first assertion fails.
+/// 5,000 others (6, 85), one full group of 300 (7, 100); with JSON blocks (format 1) it was
+/// (21, 298) and (36, 535). Checked to fail without groups (with JSON blocks): recording the
+/// 5,000-target tenant at level 0 (one partition per tenant-hour, the keying before groups)
+/// made it (587, 8800), and the first assertion failed.
 #[tokio::test]
 async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
     let e = env().await;
@@ -749,5 +759,118 @@ async fn reads_are_bounded_by_the_targets_asked_not_the_tenant() {
     assert!(
         small.0 <= large.0 && small.1 <= large.1,
         "{small:?} {large:?}"
+    );
+}
+
+/// Puts a block item as another writer would have: `doc` is its `d` attribute.
+async fn put_block(e: &Env, pk: &str, sk: &str, doc: AttributeValue) {
+    e.raw
+        .put_item()
+        .table_name(&e.table)
+        .item("pk", AttributeValue::S(pk.to_owned()))
+        .item("sk", AttributeValue::S(sk.to_owned()))
+        .item("d", doc)
+        .send()
+        .await
+        .expect("put block");
+}
+
+/// Blocks written before format 2 (JSON strings) stay readable next to new ones, by reads and
+/// by the hourly rollup, until they expire.
+#[tokio::test]
+async fn blocks_of_format_1_are_still_read_and_rolled_up() {
+    let e = env().await;
+    let t = tenant("hv1");
+    let x = target_id("x");
+    let clock = Arc::new(ManualClock::new(at(100)));
+    let store = e.store(&clock);
+    job(&store, &[probe(&t, "x", "eu", 10, true, 20.0)]).await;
+    // What format 1 wrote for one result of `x` at 20 s, 12.5 ms, up, status 200.
+    let base = at(20).timestamp_nanos_opt().expect("in range");
+    let v1 = format!(r#"{{"v":1,"b":{base},"t":["x"],"l":["us"],"r":[[0,0,0,12500,1,200]]}}"#);
+    put_block(
+        &e,
+        &blocks_pk(&t, at(0)),
+        "1795860020000#00000000000000aa",
+        AttributeValue::S(v1),
+    )
+    .await;
+
+    let since = store
+        .results_since(&t, &x, at(0), 10)
+        .await
+        .expect("results");
+    assert_eq!(since.len(), 2, "{since:?}");
+    let old = since
+        .iter()
+        .find(|r| r.location == "us")
+        .expect("the format 1 result");
+    assert_eq!(
+        (old.started_at, old.duration_ms, old.status_code),
+        (at(20), 12.5, Some(200))
+    );
+    let new = since
+        .iter()
+        .find(|r| r.location == "eu")
+        .expect("the format 2 result");
+    assert_eq!(new, &probe(&t, "x", "eu", 10, true, 20.0));
+
+    clock.set(at(3_600 + 6 * 60 + 10));
+    job(&store, &[probe(&t, "x", "eu", 3_600 + 6 * 60, true, 5.0)]).await;
+    assert!(e.marker(&t, at(0)).await.contains_key("d"), "rolled up");
+    e.delete_partition(&blocks_pk(&t, at(0))).await;
+    let got = store
+        .buckets(&t, &x, at(0), at(3_600), Granularity::Hour)
+        .await
+        .expect("buckets");
+    assert_eq!(
+        got.iter().map(|b| (b.probes, b.up)).collect::<Vec<_>>(),
+        [(2, 2)]
+    );
+}
+
+/// An unreadable block (corrupt, or of a format newer than this build) fails its reads and
+/// leaves its hour pending, without stopping the rollups of other tenants or later hours.
+#[tokio::test]
+async fn an_unreadable_block_stops_only_its_own_hour() {
+    let e = env().await;
+    let (bad, good) = (tenant("hbad"), tenant("hgood"));
+    // Thirty days on: clear of the other tests' hours and of their sweeps.
+    const BASE: i64 = 30 * 86_400;
+    let at = |secs: i64| at(BASE + secs);
+    let clock = Arc::new(ManualClock::new(at(100)));
+    let store = e.store(&clock);
+    for t in [&bad, &good] {
+        job(&store, &[probe(t, "x", "eu", BASE + 10, true, 20.0)]).await;
+    }
+    clock.set(at(3_600 + 100));
+    job(
+        &store,
+        &[probe(&bad, "x", "eu", BASE + 3_600 + 10, true, 20.0)],
+    )
+    .await;
+    for (sk, blob) in [("a", vec![2, 0x78, 0x9c, 1, 2, 3]), ("b", vec![9, 1, 2])] {
+        let doc = AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(blob));
+        put_block(&e, &blocks_pk(&bad, at(0)), sk, doc).await;
+    }
+    let err = store
+        .results_since(&bad, &target_id("x"), at(0), 10)
+        .await
+        .expect_err("an unreadable block is reported");
+    assert!(err.to_string().contains("history block"), "{err}");
+
+    let later = Arc::new(ManualClock::new(at(2 * 3_600 + 10 * 60)));
+    e.store(&later).sweep_if_due().await;
+    assert!(
+        !e.marker(&bad, at(0)).await.contains_key("d"),
+        "left pending"
+    );
+    assert!(
+        e.marker(&bad, at(3_600)).await.contains_key("d"),
+        "a later hour rolled up"
+    );
+    assert!(
+        e.marker(&good, at(0)).await.contains_key("d"),
+        "another tenant rolled up"
     );
 }

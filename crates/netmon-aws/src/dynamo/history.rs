@@ -3,7 +3,8 @@
 //!
 //! - **Block** `B#<tenant>#<YYYY-MM-DDTHH>#<level>.<index>` / `<first start ms>#<hash>`: the
 //!   results of one `record_batch()` call for one tenant, UTC hour and stable target group
-//!   ([`netmon_core::group`]) at the batch's level, in one compact document ([`codec`]). A
+//!   ([`netmon_core::group`]) at the batch's level, in one compact document ([`codec`]; a
+//!   binary attribute, or a JSON string in blocks written before format 2). A
 //!   scheduled job holds one group of its tenant's level (the scheduler picks the level from the
 //!   tenant's size, about 300 targets a group), so that is one write per probe job; results
 //!   without a level ("check now", pings) go to groups of [`LOOSE_LEVEL`]. Level 0 is the whole
@@ -54,6 +55,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -65,7 +67,7 @@ use netmon_core::result::ProbeResult;
 
 use crate::resources::{PK, SK, TTL};
 
-use codec::CodecError;
+use codec::{CodecError, StoredDoc};
 
 /// How long raw blocks are kept after their hour ends (and so how far back `results_since`
 /// reaches in the cloud). Rollups keep the long-term numbers.
@@ -261,9 +263,10 @@ impl DynamoHistoryStore {
         }
         let mut rolled = 0;
         for tenant in tenants {
-            // One bad entry must not stop the other tenants' rollups.
+            // One bad entry or block must not stop the other tenants' rollups.
             match TenantId::parse(&tenant) {
-                Ok(tenant) => rolled += self.roll_pending(&tenant, settled, now).await?,
+                // Each failed hour is logged there and stays pending for the next sweep.
+                Ok(tenant) => rolled += self.roll_pending(&tenant, settled, now).await.unwrap_or(0),
                 Err(_) => tracing::warn!(
                     tenant,
                     "pending history hour of an invalid tenant id; skipped"
@@ -315,7 +318,7 @@ impl DynamoHistoryStore {
                     .table_name(&self.table)
                     .item(PK, s(&pk))
                     .item(SK, AttributeValue::S(b.sk))
-                    .item(DOC, AttributeValue::S(b.doc))
+                    .item(DOC, AttributeValue::B(Blob::new(b.doc)))
                     .item(TTL, n(ttl))
                     .send()
                     .await
@@ -462,6 +465,8 @@ impl DynamoHistoryStore {
     }
 
     /// Rolls up the hours of `tenant` before `before` that have blocks but no finished rollup.
+    /// An hour that fails (an unreadable block, say) is logged and left pending, and the later
+    /// ones are still tried; the first failure is returned after them, so callers retry.
     async fn roll_pending(
         &self,
         tenant: &TenantId,
@@ -478,35 +483,53 @@ impl DynamoHistoryStore {
                 Some("attribute_not_exists(d)"),
             )
             .await?;
-        let mut rolled = 0;
+        let (mut rolled, mut failed) = (0, None);
         for item in pending {
             let hour = parse_hour_key(sk_of(&item)?)?;
-            if let Some(marker) = self.claim(tenant, hour, now).await? {
-                self.roll_hour(tenant, hour, &marker, None).await?;
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(PK, s(&marker_pk(tenant)))
-                    .key(SK, s(&hour_key(hour)))
-                    .update_expression("SET #d = :now")
-                    .expression_attribute_names("#d", ROLL_DONE)
-                    .expression_attribute_values(":now", n(epoch(now)))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("finish history rollup", e))?;
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key(PK, s(&pending_pk(hour.date_naive())))
-                    .key(SK, s(&format!("{}#{tenant}", hour_key(hour))))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("delete pending history hour", e))?;
-                rolled += 1;
-                tracing::debug!(%tenant, %hour, "rolled up history hour");
+            match self.roll_pending_hour(tenant, hour, now).await {
+                Ok(true) => rolled += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(%tenant, %hour, error = %e, "history rollup failed");
+                    failed.get_or_insert(e);
+                }
             }
         }
-        Ok(rolled)
+        failed.map_or(Ok(rolled), Err)
+    }
+
+    /// Claims and rolls up one hour; false if another instance has it or it is done.
+    async fn roll_pending_hour(
+        &self,
+        tenant: &TenantId,
+        hour: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(marker) = self.claim(tenant, hour, now).await? else {
+            return Ok(false);
+        };
+        self.roll_hour(tenant, hour, &marker, None).await?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&marker_pk(tenant)))
+            .key(SK, s(&hour_key(hour)))
+            .update_expression("SET #d = :now")
+            .expression_attribute_names("#d", ROLL_DONE)
+            .expression_attribute_values(":now", n(epoch(now)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("finish history rollup", e))?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(&pending_pk(hour.date_naive())))
+            .key(SK, s(&format!("{}#{tenant}", hour_key(hour))))
+            .send()
+            .await
+            .map_err(|e| sdk_error("delete pending history hour", e))?;
+        tracing::debug!(%tenant, %hour, "rolled up history hour");
+        Ok(true)
     }
 
     /// Marks a rollup as started, unless it is done or another instance holds a fresh claim,
@@ -998,10 +1021,16 @@ fn decode_item(
     tenant: &TenantId,
     only: Option<&TargetId>,
 ) -> Result<Vec<ProbeResult>, StoreError> {
-    let doc = item
-        .get(DOC)
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("history block {pk} has no document")))?;
+    // The attribute's type tells the format: blocks written before format 2 are strings.
+    let doc = match item.get(DOC) {
+        Some(AttributeValue::B(b)) => StoredDoc::Binary(b.as_ref()),
+        Some(AttributeValue::S(s)) => StoredDoc::Json(s),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "history block {pk} has no document"
+            )));
+        }
+    };
     codec::decode_block(doc, tenant, only).map_err(|e| {
         StoreError::Corrupt(format!(
             "history block {pk}/{}: {e}",
