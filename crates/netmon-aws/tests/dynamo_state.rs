@@ -1251,3 +1251,51 @@ async fn concurrent_movers_lose_nothing() {
     );
     assert!(items.iter().all(|i| num_of(i, "version") == 11));
 }
+
+/// One state that does not decode, asked for or only in the range, leaves the group's other
+/// states readable (the batch goes on; that target's commit is refused and its re-read fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_state_does_not_hide_the_rest_of_its_group() {
+    let env = shared().await;
+    let t = fixtures::tenant("badgroup");
+    let (group, ids) = ids_in_one_group("b", 0, 4);
+    for id in &ids[..2] {
+        env.store
+            .commit_state(&t, &tid(id), Expect::Absent, &sized_state(1), &[], &[])
+            .await
+            .expect("commit");
+    }
+    for id in &ids[2..] {
+        env.raw_put(vec![
+            ("pk", s(&format!("T#{t}"))),
+            ("sk", s(&check_sk(id))),
+            ("body", s("{not json")),
+        ])
+        .await;
+    }
+    let asked: Vec<TargetId> = ids[..3].iter().map(|id| tid(id)).collect();
+    let mut got: Vec<String> = env
+        .store
+        .load_group_states(&t, group, &asked)
+        .await
+        .expect("group read")
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    got.sort();
+    let mut want = ids[..2].to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    let err = env
+        .store
+        .commit_state(&t, &tid(&ids[2]), Expect::Absent, &sized_state(2), &[], &[])
+        .await
+        .expect_err("the unreadable item is still there");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = env
+        .store
+        .load_state(&t, &tid(&ids[2]))
+        .await
+        .expect_err("re-read");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}

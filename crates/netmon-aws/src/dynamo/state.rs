@@ -214,6 +214,26 @@ impl DynamoStateStore {
         }
     }
 
+    /// A strongly consistent Query of the tenant's items with sort keys from `lo` to `hi`
+    /// inclusive.
+    pub(crate) fn range_query(
+        &self,
+        tenant: &TenantId,
+        lo: String,
+        hi: String,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table.as_ref())
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#pk", crate::resources::PK)
+            .expression_attribute_names("#sk", crate::resources::SK)
+            .expression_attribute_values(":pk", codec::s(tenant_pk(tenant)))
+            .expression_attribute_values(":lo", codec::s(lo))
+            .expression_attribute_values(":hi", codec::s(hi))
+    }
+
     /// Every item of a Query, following pages, stopping once `max` items are in hand.
     pub(crate) async fn query_all(
         &self,

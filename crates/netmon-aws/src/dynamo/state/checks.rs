@@ -298,17 +298,7 @@ impl StateStore for DynamoStateStore {
             .into_iter()
             .partition(|t| Group::of(t, group.level) == group);
         let asked: HashMap<&str, &TargetId> = inside.iter().map(|t| (t.as_str(), *t)).collect();
-        let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_names("#sk", crate::resources::SK)
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":lo", s(lo))
-            .expression_attribute_values(":hi", s(hi));
+        let query = self.range_query(tenant, lo, hi);
         let items = self.query_all("Query group states", query, None).await?;
         let mut found = Vec::with_capacity(asked.len());
         let mut seen = HashSet::with_capacity(asked.len());

@@ -6,6 +6,8 @@
 //! being absent, and delete the old key at the version read. If another reader moved it first,
 //! or a commit already followed the move, the new key is read instead.
 
+use std::collections::{HashMap, HashSet};
+
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
@@ -30,14 +32,28 @@ impl DynamoStateStore {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let by_sk = targets.iter().map(|t| (legacy_state_sk(t), *t)).collect();
+        let by_sk: HashMap<String, &TargetId> =
+            targets.iter().map(|t| (legacy_state_sk(t), *t)).collect();
         let mut found = Vec::new();
+        let mut seen = HashSet::new();
         for (target, item) in self.batch_get(tenant, &by_sk).await? {
+            seen.insert(target);
             if readable(&item, tenant, target).is_none() {
                 continue;
             }
             if let Some(moved) = self.move_state(tenant, target, item).await? {
                 found.extend(readable(&moved, tenant, target).map(|v| (target.clone(), v)));
+            }
+        }
+        // At neither key: another reader may have moved it between our two reads.
+        let again: HashMap<String, &TargetId> = targets
+            .iter()
+            .filter(|t| !seen.contains(*t))
+            .map(|t| (check_sk(t), *t))
+            .collect();
+        if !again.is_empty() {
+            for (target, item) in self.batch_get(tenant, &again).await? {
+                found.extend(readable(&item, tenant, target).map(|v| (target.clone(), v)));
             }
         }
         Ok(found)
@@ -124,11 +140,12 @@ impl DynamoStateStore {
             return Ok(Some(item));
         }
         match self
-            .get_item("GetItem legacy state", pk, legacy_state_sk(target))
+            .get_item("GetItem legacy state", pk.clone(), legacy_state_sk(target))
             .await?
         {
             Some(item) => self.move_state(tenant, target, item).await,
-            None => Ok(None),
+            // At neither key: another reader may have moved it between the two reads.
+            None => self.get_item("GetItem state", pk, check_sk(target)).await,
         }
     }
 }

@@ -353,16 +353,7 @@ impl TargetStore for DynamoStateStore {
         // of the TARGET# range (`$` follows `#`).
         let lo = cursor_bound(page.after.as_deref().unwrap_or(""));
         let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_names("#sk", crate::resources::SK)
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":lo", s(lo.as_str()))
-            .expression_attribute_values(":hi", s("TARGET$"))
+            .range_query(tenant, lo.clone(), "TARGET$".to_owned())
             // The cursor's own item (BETWEEN is inclusive) and one more to see a next page.
             .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX));
         let found = self
