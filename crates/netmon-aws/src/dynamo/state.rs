@@ -117,7 +117,7 @@ pub(crate) fn check_target(sk: &str) -> Option<&str> {
     Some(id)
 }
 /// Where check states were kept before `CHECK#`: read as a fallback and moved on first read
-/// (docs/dynamodb.md, "Check state keys").
+/// (docs/dynamodb.md, "Moving states from `STATE#<target>`").
 pub(crate) fn legacy_state_sk(target: &TargetId) -> String {
     format!("{LEGACY_STATE_PREFIX}{target}")
 }
