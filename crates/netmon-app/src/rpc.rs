@@ -259,6 +259,7 @@ mod tests {
             targets: Vec::new(),
             correlation_id: None,
             group_level: None,
+            group_size: None,
         }
     }
 

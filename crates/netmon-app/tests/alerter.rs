@@ -2,16 +2,20 @@
 //! target, and a change is applied to the target as it is when the alerter commits it, so a
 //! target deleted, disabled or renamed after its job was planned is never alerted on as it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use netmon_app::services::alerter::{AlertReport, Alerter, RelayMode};
 use netmon_app::services::relay::OutboxRelay;
-use netmon_core::TenantId;
 use netmon_core::events::{AlertContext, Envelope, Event, ProbeBatch};
-use netmon_core::incident::Status;
-use netmon_core::ports::{Expect, Outbox, StateStore, TargetStore};
+use netmon_core::group::Group;
+use netmon_core::incident::{CheckState, Status};
+use netmon_core::ports::{
+    Expect, IncidentRecord, Outbox, StateStore, StoreError, TargetStore, Versioned,
+};
 use netmon_core::result::{Outcome, ProbeResult};
 use netmon_core::target::Target;
+use netmon_core::{TargetId, TenantId};
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::doubles::NoBus;
 use netmon_testkit::memory::{MemoryStore, Op};
@@ -64,6 +68,7 @@ impl Setup {
                 location: "eu".into(),
                 results: vec![result],
                 group_level: None,
+                group_size: None,
                 targets: if carry {
                     AlertContext::of(&self.target.spec).into_iter().collect()
                 } else {
@@ -229,4 +234,178 @@ async fn two_results_of_one_target_in_a_batch_both_apply() {
         "the batch's state read once"
     );
     assert_eq!(s.status().await, Some(Status::Down));
+}
+
+/// How the alerter asked for a batch's states.
+#[derive(Debug, Clone, PartialEq)]
+enum Read {
+    Group(Group, Vec<TargetId>),
+    Keys(usize),
+}
+
+/// A state store that records which batch read the alerter chose.
+struct ReadLog {
+    inner: Arc<MemoryStore>,
+    reads: Mutex<Vec<Read>>,
+}
+
+impl ReadLog {
+    fn take(&self) -> Vec<Read> {
+        std::mem::take(&mut *self.reads.lock().expect("reads"))
+    }
+}
+
+#[async_trait]
+impl StateStore for ReadLog {
+    async fn load_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+    ) -> Result<Option<Versioned<CheckState>>, StoreError> {
+        self.inner.load_state(tenant, target).await
+    }
+
+    async fn load_states(
+        &self,
+        tenant: &TenantId,
+        targets: &[TargetId],
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        self.reads
+            .lock()
+            .expect("reads")
+            .push(Read::Keys(targets.len()));
+        self.inner.load_states(tenant, targets).await
+    }
+
+    async fn load_group_states(
+        &self,
+        tenant: &TenantId,
+        group: Group,
+        targets: &[TargetId],
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        self.reads
+            .lock()
+            .expect("reads")
+            .push(Read::Group(group, targets.to_vec()));
+        self.inner.load_states(tenant, targets).await
+    }
+
+    async fn commit_state(
+        &self,
+        tenant: &TenantId,
+        target: &TargetId,
+        expect: Expect,
+        state: &CheckState,
+        incidents: &[IncidentRecord],
+        outbox: &[Envelope],
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .commit_state(tenant, target, expect, state, incidents, outbox)
+            .await
+    }
+
+    async fn list_states(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        self.inner.list_states(tenant).await
+    }
+
+    async fn list_incidents(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.inner.list_incidents(tenant, limit).await
+    }
+}
+
+/// A range read of the job's group is billed on the group's states (~12 a read unit), a read
+/// by key per state: the alerter reads the group only when the job says which group and how
+/// big it is, every result is in it, and the group has at most 12 states per result.
+#[tokio::test]
+async fn a_batch_reads_its_group_as_a_range_only_when_that_is_cheaper() {
+    const LEVEL: u8 = 3;
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let log = Arc::new(ReadLog {
+        inner: store.clone(),
+        reads: Mutex::new(Vec::new()),
+    });
+    let relay = Arc::new(OutboxRelay::new(store.clone(), Arc::new(NoBus)));
+    let alerter = Alerter::new(
+        store.clone(),
+        log.clone(),
+        clock,
+        relay,
+        RelayMode::Background,
+    );
+    let tenant = fixtures::tenant("ranged");
+    let group = Group::of(&fixtures::target_id("t0"), LEVEL);
+    let (mut inside, mut outside) = (Vec::new(), None);
+    for i in 0.. {
+        let id = format!("t{i}");
+        if Group::of(&fixtures::target_id(&id), LEVEL) == group {
+            inside.push(id);
+        } else {
+            outside.get_or_insert(id);
+        }
+        if inside.len() == 3 && outside.is_some() {
+            break;
+        }
+    }
+    let outside = outside.unwrap_or_default();
+    let batch = |ids: &[&String], level: Option<u8>, size: Option<u32>| {
+        let results = ids
+            .iter()
+            .map(|id| fixtures::result(&tenant, id, "eu", fixtures::at(0), Outcome::Up))
+            .collect();
+        Envelope::new(
+            Event::ProbeCompleted(ProbeBatch {
+                job_id: "job".into(),
+                location: "eu".into(),
+                results,
+                group_level: level,
+                group_size: size,
+                targets: Vec::new(),
+            }),
+            tenant.clone(),
+            "prober",
+            fixtures::at(1),
+        )
+    };
+    let three: Vec<&String> = inside.iter().collect();
+    let mut asked: Vec<TargetId> = inside.iter().map(|id| fixtures::target_id(id)).collect();
+    asked.sort();
+    let cases = [
+        (
+            "36 in the group: 12 a result",
+            batch(&three, Some(LEVEL), Some(36)),
+            vec![Read::Group(group, asked.clone())],
+        ),
+        (
+            "37 in the group",
+            batch(&three, Some(LEVEL), Some(37)),
+            vec![Read::Keys(3)],
+        ),
+        (
+            "no group size",
+            batch(&three, Some(LEVEL), None),
+            vec![Read::Keys(3)],
+        ),
+        (
+            "no group level",
+            batch(&three, None, Some(3)),
+            vec![Read::Keys(3)],
+        ),
+        (
+            "a result outside the group",
+            batch(&[&inside[0], &outside], Some(LEVEL), Some(2)),
+            vec![Read::Keys(2)],
+        ),
+    ];
+    for (what, env, want) in cases {
+        alerter.handle(&env).await.expect("handled");
+        assert_eq!(log.take(), want, "{what}");
+    }
 }

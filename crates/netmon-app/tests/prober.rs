@@ -49,19 +49,25 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
         targets: vec![spec("minutely", "1m"), spec("hourly", "1h")],
         correlation_id: None,
         group_level: Some(3),
+        group_size: Some(7),
     };
     let env = service.run_job_again(&job).await.unwrap();
     assert_eq!(results(&env), ["hourly"]);
     assert_eq!(engine.probes(), 1);
-    let (r, level) = match &env.event {
-        Event::ProbeCompleted(b) => (b.results[0].slot, b.group_level),
-        _ => (None, None),
+    let (r, level, size) = match &env.event {
+        Event::ProbeCompleted(b) => (b.results[0].slot, b.group_level, b.group_size),
+        _ => (None, None, None),
     };
     assert_eq!(r, Some(job.scheduled_for), "results count for their slot");
     assert_eq!(
         level,
         Some(3),
         "the recorder keys history by the job's group"
+    );
+    assert_eq!(
+        size,
+        Some(7),
+        "the alerter sizes its state read by the job's group"
     );
 
     // Its first delivery, however late (a backlog), probes both.
@@ -105,6 +111,7 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         targets: vec![spec("a", "1m"), spec("b", "1m")],
         correlation_id: Some("c1".into()),
         group_level: None,
+        group_size: None,
     };
     let ran = service
         .run_job_unless(&job, std::future::ready(()))

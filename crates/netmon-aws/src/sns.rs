@@ -301,6 +301,7 @@ fn split_probe_batch(
             location: batch.location.clone(),
             results,
             group_level: batch.group_level,
+            group_size: batch.group_size,
             targets,
         });
         e
@@ -413,6 +414,7 @@ mod tests {
                 location: "eu".into(),
                 results: (0..n).map(|i| result(i, pad)).collect(),
                 group_level: None,
+                group_size: None,
                 targets: Vec::new(),
             }),
             TenantId::default_tenant(),

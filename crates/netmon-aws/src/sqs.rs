@@ -182,6 +182,7 @@ pub(crate) fn encode_job(
             targets: targets.to_vec(),
             correlation_id: job.correlation_id.clone(),
             group_level: job.group_level,
+            group_size: job.group_size,
         };
         out.extend(encode_job(&part, now, limit)?);
     }
@@ -234,6 +235,7 @@ mod tests {
             targets,
             correlation_id: None,
             group_level: None,
+            group_size: None,
         }
     }
 

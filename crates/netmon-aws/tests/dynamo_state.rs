@@ -8,13 +8,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
 use netmon_aws::dynamo::state::{DynamoStateStore, SHARD_BUDGET_BYTES, SHARDS};
+use netmon_core::group::{Group, MAX_LEVEL};
 use netmon_core::ids::{TargetId, TenantId};
-use netmon_core::incident::Status;
+use netmon_core::incident::{CheckState, LocationState, Status};
 use netmon_core::ports::{
     ChannelStore, Claim, Expect, HeartbeatStore, Idempotency, Outbox, PageRequest, PingKind,
-    StateStore, StoreError, TargetStore,
+    StateStore, StoreError, TargetStore, Versioned,
 };
 use netmon_core::target::{CheckSpec, HeartbeatCheck, Target};
+use netmon_lambda_testkit::metrics::{CallCounter, CallSnapshot};
 use netmon_testkit::suites::{self, fixtures};
 
 type Item = HashMap<String, AttributeValue>;
@@ -245,7 +247,7 @@ async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
     let partition = format!("T#{t}");
     let before = sks(&env.raw_partition(&partition).await);
     assert_eq!(before.len(), 2, "state + one open incident: {before:?}");
-    assert!(before[0].starts_with("OPEN#") && before[1] == "STATE#api");
+    assert!(before[0] == check_sk("api") && before[1].starts_with("OPEN#"));
 
     // Stale version: resolving the incident, a second incident and a new event all vanish.
     let lost = fixtures::event(&t, &fixtures::unique("ev"), fixtures::at(20));
@@ -306,7 +308,7 @@ async fn a_refused_commit_writes_no_item_and_known_event_ids_are_skipped() {
     assert_eq!(v2, 2);
     let after = sks(&env.raw_partition(&partition).await);
     assert_eq!(after.len(), 2, "{after:?}");
-    assert!(after[0].starts_with("CLOSED#") && after[1] == "STATE#api");
+    assert!(after[0] == check_sk("api") && after[1].starts_with("CLOSED#"));
     let first = env
         .raw_get(&format!("EVENT#{}", e1.id), "EVENT")
         .await
@@ -447,7 +449,11 @@ async fn schedule_shards_follow_puts_updates_and_deletes() {
             .await
             .is_none()
     );
-    assert!(env.raw_get(&format!("T#{t}"), "STATE#beat").await.is_none());
+    assert!(
+        env.raw_get(&format!("T#{t}"), &check_sk("beat"))
+            .await
+            .is_none()
+    );
     assert!(env.raw_get("PING", &format!("{t}#beat")).await.is_none());
     let shard = env
         .raw_get("SCHED", &shard_sk(&t, "beat"))
@@ -908,4 +914,388 @@ async fn a_claim_retried_after_a_lost_answer_is_acquired() {
             .expect("claim"),
         Claim::InProgress
     );
+}
+
+// ---- check state keys: groups as ranges, and the move from `STATE#` ----
+
+/// The documented key of a check state: its target's group at the finest level, 4 hex digits.
+fn check_sk(id: &str) -> String {
+    let index = Group::of(&tid(id), MAX_LEVEL).index;
+    format!("CHECK#{index:04x}#{id}")
+}
+
+/// A state of about the size deployed ones have (~300 B): two locations.
+fn sized_state(since: i64) -> CheckState {
+    let mut state = fixtures::state(Status::Up, fixtures::at(since));
+    for location in ["eu-west-1", "us-east-1"] {
+        state.locations.insert(
+            location.to_owned(),
+            LocationState {
+                down: false,
+                consecutive_failures: 0,
+                consecutive_successes: 3,
+                failing_since: None,
+                watermark: fixtures::at(since),
+            },
+        );
+    }
+    state
+}
+
+/// A state item as an older release wrote it, at `STATE#<target>`.
+async fn put_legacy(env: &Env, t: &TenantId, id: &str, version: u64, state: &CheckState) {
+    env.raw_put(vec![
+        ("pk", s(&format!("T#{t}"))),
+        ("sk", s(&format!("STATE#{id}"))),
+        ("version", AttributeValue::N(version.to_string())),
+        (
+            "body",
+            s(&serde_json::to_string(state).expect("state json")),
+        ),
+    ])
+    .await;
+}
+
+/// The same table through a client whose requests are counted and billed.
+async fn counted(env: &Env) -> (DynamoStateStore, CallCounter) {
+    let emu = netmon_testkit::emulator::start();
+    let sdk = netmon_lambda_testkit::emulator_clients(&emu.endpoint, &emu.region).await;
+    let counter = CallCounter::new();
+    let client = Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.interceptor())
+            .build(),
+    );
+    (DynamoStateStore::new(client, env.table.clone()), counter)
+}
+
+/// `n` ids of the form `{prefix}{i}` in one group of `level`.
+fn ids_in_one_group(prefix: &str, level: u8, n: usize) -> (Group, Vec<String>) {
+    let group = Group::of(&tid(&format!("{prefix}0")), level);
+    let ids = (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|id| Group::of(&tid(id), level) == group)
+        .take(n)
+        .collect();
+    (group, ids)
+}
+
+/// A job of 50 targets whose group holds only them, in a tenant of 250 more: the group read is
+/// billed on the 50 states' bytes, the read by key 1 unit per state. Measured: 4 RRU (about
+/// 15 KB of states) against 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_read_is_billed_on_its_states_bytes() {
+    let env = shared().await;
+    let t = fixtures::tenant("grouprru");
+    let (group, ids) = ids_in_one_group("job-", 3, 50);
+    let others: Vec<String> = (0..)
+        .map(|i| format!("other-{i}"))
+        .filter(|id| Group::of(&tid(id), 3) != group)
+        .take(250)
+        .collect();
+    let state = sized_state(1);
+    let commit = |id: String| {
+        let (store, t, state) = (&env.store, &t, &state);
+        async move {
+            let target = tid(&id);
+            on_emulator(|| store.commit_state(t, &target, Expect::Absent, state, &[], &[]))
+                .await
+                .expect("commit");
+        }
+    };
+    stream::iter(ids.iter().chain(&others).cloned())
+        .for_each_concurrent(16, commit)
+        .await;
+    let item = env
+        .raw_get(&format!("T#{t}"), &check_sk(&ids[0]))
+        .await
+        .expect("state item");
+    let size = netmon_lambda_testkit::billing::item_size(&item);
+    assert!((250..=400).contains(&size), "a state item is {size} B");
+
+    let (store, counter) = counted(&env).await;
+    let asked: Vec<TargetId> = ids.iter().map(|id| tid(id)).collect();
+    let rru = |before: &CallSnapshot| {
+        counter
+            .snapshot()
+            .since(before)
+            .billed_for("DynamoDB")
+            .read_half_units
+            .div_ceil(2)
+    };
+    let before = counter.snapshot();
+    let by_group = store
+        .load_group_states(&t, group, &asked)
+        .await
+        .expect("group read");
+    let group_rru = rru(&before);
+    let before = counter.snapshot();
+    let by_key = store.load_states(&t, &asked).await.expect("key read");
+    let key_rru = rru(&before);
+    eprintln!("50 states of {size} B: group read {group_rru} RRU, load_states {key_rru} RRU");
+    assert_eq!(by_group.len(), 50);
+    let mut by_group: Vec<_> = by_group
+        .into_iter()
+        .map(|(id, v)| (id, v.version))
+        .collect();
+    let mut by_key: Vec<_> = by_key.into_iter().map(|(id, v)| (id, v.version)).collect();
+    by_group.sort();
+    by_key.sort();
+    assert_eq!(by_group, by_key);
+    assert!(group_rru <= 5, "group read: {group_rru} RRU");
+    assert_eq!(key_rru, 50);
+}
+
+/// A state an older release wrote is read, moved to its new key by whichever read finds it
+/// (by target, by batch, by group, or a last-writer-wins commit's version read), then
+/// committed against at its version; a deleted target loses both keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_state_is_read_moved_and_committed_against() {
+    let env = shared().await;
+    let t = fixtures::tenant("legacy");
+    let pk = format!("T#{t}");
+    let old = sized_state(5);
+    for (i, id) in ["one", "batch", "grouped", "any", "listed"]
+        .iter()
+        .enumerate()
+    {
+        put_legacy(&env, &t, id, 3 + i as u64, &old).await;
+    }
+    let moved = |id: &'static str| {
+        let env = &env;
+        let pk = pk.clone();
+        async move {
+            let new = env.raw_get(&pk, &check_sk(id)).await;
+            let legacy = env.raw_get(&pk, &format!("STATE#{id}")).await;
+            (new.map(|i| num_of(&i, "version")), legacy.is_some())
+        }
+    };
+    let store = &env.store;
+
+    let one = store.load_state(&t, &tid("one")).await.expect("load");
+    assert_eq!(one.map(|v| (v.value, v.version)), Some((old.clone(), 3)));
+    assert_eq!(moved("one").await, (Some(3), false));
+    let v = store
+        .commit_state(
+            &t,
+            &tid("one"),
+            Expect::Version(3),
+            &sized_state(9),
+            &[],
+            &[],
+        )
+        .await
+        .expect("commit at the moved version");
+    assert_eq!(v, 4);
+    assert_eq!(moved("one").await, (Some(4), false));
+
+    let batch = store
+        .load_states(&t, &[tid("batch"), tid("nothing")])
+        .await
+        .expect("load states");
+    assert_eq!(
+        batch,
+        vec![(
+            tid("batch"),
+            Versioned {
+                value: old.clone(),
+                version: 4
+            }
+        )]
+    );
+    assert_eq!(moved("batch").await, (Some(4), false));
+
+    let group = Group::of(&tid("grouped"), 2);
+    let grouped = store
+        .load_group_states(&t, group, &[tid("grouped")])
+        .await
+        .expect("group read");
+    assert_eq!(
+        grouped,
+        vec![(
+            tid("grouped"),
+            Versioned {
+                value: old.clone(),
+                version: 5
+            }
+        )]
+    );
+    assert_eq!(moved("grouped").await, (Some(5), false));
+
+    let v = store
+        .commit_state(&t, &tid("any"), Expect::Any, &sized_state(9), &[], &[])
+        .await
+        .expect("last writer wins");
+    assert_eq!(v, 7, "counts on from the legacy version");
+    assert_eq!(moved("any").await, (Some(7), false));
+
+    // Listing reads both layouts and moves nothing.
+    let listed: Vec<(String, u64)> = store
+        .list_states(&t)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), v.version))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("any", 7),
+            ("batch", 4),
+            ("grouped", 5),
+            ("listed", 7),
+            ("one", 4)
+        ]
+        .map(|(id, v)| (id.to_owned(), v))
+    );
+    assert_eq!(moved("listed").await, (None, true));
+
+    // Deleting a target removes its state under either key.
+    assert!(
+        !store
+            .delete_target(&t, &tid("listed"))
+            .await
+            .expect("delete")
+    );
+    assert!(!store.delete_target(&t, &tid("one")).await.expect("delete"));
+    assert_eq!(moved("listed").await, (None, false));
+    assert_eq!(moved("one").await, (None, false));
+}
+
+/// A first state for a target whose state is still at its legacy key would hide it: refused,
+/// and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_state_is_refused_while_a_legacy_one_exists() {
+    let env = shared().await;
+    let t = fixtures::tenant("shadow");
+    put_legacy(&env, &t, "web", 2, &sized_state(5)).await;
+    let err = env
+        .store
+        .commit_state(&t, &tid("web"), Expect::Absent, &sized_state(9), &[], &[])
+        .await
+        .expect_err("a legacy state exists");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let items = env.raw_partition(&format!("T#{t}")).await;
+    assert_eq!(sks(&items), ["STATE#web"]);
+    assert_eq!(num_of(&items[0], "version"), 2);
+    // The alerter's re-read moves it; its version then commits.
+    let v = env.store.load_state(&t, &tid("web")).await.expect("load");
+    assert_eq!(v.map(|v| v.version), Some(2));
+    let v = env
+        .store
+        .commit_state(
+            &t,
+            &tid("web"),
+            Expect::Version(2),
+            &sized_state(9),
+            &[],
+            &[],
+        )
+        .await
+        .expect("commit");
+    assert_eq!(v, 3);
+    assert_eq!(
+        sks(&env.raw_partition(&format!("T#{t}")).await),
+        [check_sk("web")]
+    );
+}
+
+/// Readers that find the same legacy states at once, and a writer committing as soon as its
+/// read has moved one: every state ends at its new key, at the writer's version, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_movers_lose_nothing() {
+    let env = shared().await;
+    let t = fixtures::tenant("movers");
+    let ids: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    let targets: Vec<TargetId> = ids.iter().map(|id| tid(id)).collect();
+    for id in &ids {
+        put_legacy(&env, &t, id, 10, &sized_state(5)).await;
+    }
+    let store = &env.store;
+    let whole = Group::of(&targets[0], 0);
+    let readers = (0..4).map(|n| {
+        let (t, targets) = (&t, &targets);
+        async move {
+            let got = if n % 2 == 0 {
+                on_emulator(|| store.load_states(t, targets)).await
+            } else {
+                on_emulator(|| store.load_group_states(t, whole, targets)).await
+            };
+            let got = got.expect("read");
+            assert_eq!(got.len(), targets.len(), "reader {n} sees every state");
+            assert!(got.iter().all(|(_, v)| v.version == 10 || v.version == 11));
+        }
+    });
+    let next = sized_state(9);
+    let writer = async {
+        for target in &targets {
+            let v = on_emulator(|| store.load_state(&t, target))
+                .await
+                .expect("load")
+                .expect("a state");
+            on_emulator(|| {
+                store.commit_state(&t, target, Expect::Version(v.version), &next, &[], &[])
+            })
+            .await
+            .expect("commit after the move");
+        }
+    };
+    futures::join!(futures::future::join_all(readers), writer);
+    let items = env.raw_partition(&format!("T#{t}")).await;
+    let mut want: Vec<String> = ids.iter().map(|id| check_sk(id)).collect();
+    want.sort();
+    assert_eq!(
+        sks(&items),
+        want,
+        "every state at its new key, none left behind"
+    );
+    assert!(items.iter().all(|i| num_of(i, "version") == 11));
+}
+
+/// One state that does not decode, asked for or only in the range, leaves the group's other
+/// states readable (the batch goes on; that target's commit is refused and its re-read fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_state_does_not_hide_the_rest_of_its_group() {
+    let env = shared().await;
+    let t = fixtures::tenant("badgroup");
+    let (group, ids) = ids_in_one_group("b", 0, 4);
+    for id in &ids[..2] {
+        env.store
+            .commit_state(&t, &tid(id), Expect::Absent, &sized_state(1), &[], &[])
+            .await
+            .expect("commit");
+    }
+    for id in &ids[2..] {
+        env.raw_put(vec![
+            ("pk", s(&format!("T#{t}"))),
+            ("sk", s(&check_sk(id))),
+            ("body", s("{not json")),
+        ])
+        .await;
+    }
+    let asked: Vec<TargetId> = ids[..3].iter().map(|id| tid(id)).collect();
+    let mut got: Vec<String> = env
+        .store
+        .load_group_states(&t, group, &asked)
+        .await
+        .expect("group read")
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    got.sort();
+    let mut want = ids[..2].to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    let err = env
+        .store
+        .commit_state(&t, &tid(&ids[2]), Expect::Absent, &sized_state(2), &[], &[])
+        .await
+        .expect_err("the unreadable item is still there");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = env
+        .store
+        .load_state(&t, &tid(&ids[2]))
+        .await
+        .expect_err("re-read");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }

@@ -37,6 +37,7 @@ fn job(id: &str, due_in: chrono::Duration) -> ProbeJob {
         targets: vec![spec],
         correlation_id: None,
         group_level: None,
+        group_size: None,
     }
 }
 

@@ -187,6 +187,11 @@ pub struct ProbeBatch {
     /// heartbeats and events of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_level: Option<u8>,
+    /// Targets of the tenant in the job's group, as the scheduler counted them, copied from
+    /// [`crate::jobs::ProbeJob::group_size`]: tells the alerter whether reading the group's
+    /// states as one range costs less than reading the results' states one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<u32>,
     /// What the alerter needs of each probed target, from the spec the job was planned with,
     /// so a result that changes nothing costs it no target read. Absent in batches from before
     /// it existed and for targets it does not describe (heartbeats); the alerter then reads the

@@ -23,6 +23,11 @@ pub struct ProbeJob {
     /// (the tenant's, from its size). Absent for "check now" and jobs of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_level: Option<u8>,
+    /// Targets of the job's tenant in its group, as the scheduler counted them (set with
+    /// `group_level`). The alerter reads the group's states as one range when the job's
+    /// results cover enough of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<u32>,
 }
 
 impl ProbeJob {
@@ -35,6 +40,7 @@ impl ProbeJob {
             targets,
             correlation_id: None,
             group_level: None,
+            group_size: None,
         }
     }
 

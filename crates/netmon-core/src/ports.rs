@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
 use crate::events::Envelope;
+use crate::group::Group;
 use crate::ids::{TargetId, TenantId};
 use crate::incident::CheckState;
 use crate::notification::NotificationRecord;
@@ -350,6 +351,19 @@ pub trait StateStore: Send + Sync {
             }
         }
         Ok(found)
+    }
+
+    /// The stored states of `targets`, as [`load_states`](Self::load_states), for a batch whose
+    /// targets are all in `group`: a store that keeps states ordered by group reads the group as
+    /// one range and drops the states of targets not asked for. The default reads by target.
+    async fn load_group_states(
+        &self,
+        tenant: &TenantId,
+        group: Group,
+        targets: &[TargetId],
+    ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
+        let _ = group;
+        self.load_states(tenant, targets).await
     }
 
     /// Atomically: write `state` if the stored version matches `expect`, upsert `incidents`, and

@@ -177,6 +177,7 @@ fn batch(tenant: &TenantId, targets: &[Target], minute: i64, carry: bool) -> Env
             location: "eu".into(),
             results,
             group_level: None,
+            group_size: None,
             targets: if carry {
                 targets
                     .iter()

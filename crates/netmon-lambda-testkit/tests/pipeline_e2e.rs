@@ -536,6 +536,7 @@ fn batch_of(results: Vec<netmon_core::result::ProbeResult>, id: &str) -> String 
             location: support::LOCATION.into(),
             results,
             group_level: None,
+            group_size: None,
             targets: Vec::new(),
         }),
         tenant(),

@@ -41,6 +41,7 @@ async fn a_redelivered_job_skips_probes_too_late_for_their_slot() {
         targets: vec![spec],
         correlation_id: None,
         group_level: None,
+        group_size: None,
     };
     let first = prober.handle(record(&job, 1)).await.unwrap();
     assert!(first.failures.is_empty());

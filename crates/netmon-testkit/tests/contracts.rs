@@ -588,6 +588,7 @@ fn judged_probe_results_validate() {
             location: "eu-west-1".into(),
             results,
             group_level: None,
+            group_size: None,
             targets: Vec::new(),
         }),
         tenant(),
@@ -600,6 +601,7 @@ fn judged_probe_results_validate() {
     env.correlation_id = None;
     if let Event::ProbeCompleted(batch) = &mut env.event {
         batch.group_level = Some(6);
+        batch.group_size = Some(212);
     }
     validate_envelope(&env).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -175,6 +175,7 @@ mod tests {
                 location: "laptop".into(),
                 results: vec![r],
                 group_level: None,
+                group_size: None,
                 targets: Vec::new(),
             }),
             TenantId::default_tenant(),

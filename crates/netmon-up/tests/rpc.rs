@@ -59,6 +59,7 @@ impl JobQueue for ProberStandIn {
                     location: "eu-west-1".into(),
                     results,
                     group_level: None,
+                    group_size: None,
                     targets: Vec::new(),
                 }),
                 job.tenant.clone(),
@@ -108,6 +109,7 @@ async fn polled_rpc_gets_the_reply_record_the_alerter_writes() {
         targets: vec![target.spec.clone()],
         correlation_id: None,
         group_level: None,
+        group_size: None,
     };
 
     let rpc = PolledRpc::new(

@@ -107,6 +107,7 @@ async fn inline_mode_publishes_what_it_committed_even_if_the_outbox_index_lags()
             location: "eu".into(),
             results: vec![down],
             group_level: None,
+            group_size: None,
             targets: Vec::new(),
         }),
         tenant.clone(),

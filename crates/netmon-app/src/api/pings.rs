@@ -99,6 +99,7 @@ async fn ping(ctx: Ctx, PathParam(token): PathParam, kind: PingKind) -> Result<R
             location: PUSH_LOCATION.to_owned(),
             results: vec![result],
             group_level: None,
+            group_size: None,
             targets: Vec::new(),
         }),
         target.tenant.clone(),

@@ -580,6 +580,7 @@ pub(crate) async fn check_target(
         targets: vec![target.spec.clone()],
         correlation_id: None,
         group_level: None,
+        group_size: None,
     };
     let reply = ctx.rpc.call(job, wait).await.map_err(|e| match e {
         RpcError::Timeout(_) => Problem::new(

@@ -139,6 +139,7 @@ impl ProberService {
                 location: self.location.clone(),
                 results,
                 group_level: job.group_level,
+                group_size: job.group_size,
                 targets,
             }),
             job.tenant.clone(),

@@ -444,6 +444,7 @@ impl Scheduler {
                         location: PUSH_LOCATION.to_owned(),
                         results,
                         group_level: None,
+                        group_size: None,
                         targets: Vec::new(),
                     }),
                     tenant,

@@ -14,6 +14,7 @@ mod error;
 mod heartbeats;
 mod idempotency;
 mod keys;
+mod legacy;
 mod maintenance;
 mod notifications;
 mod outbox;
@@ -29,6 +30,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, Delete, TransactWriteItem};
 use chrono::DateTime;
 use chrono::Utc;
+use netmon_core::group::{Group, MAX_LEVEL};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::StoreError;
 
@@ -89,12 +91,40 @@ pub(crate) fn target_sk(id: &TargetId) -> String {
 pub(crate) fn channel_sk(id: &str) -> String {
     format!("CHANNEL#{id}")
 }
-pub(crate) fn state_sk(target: &TargetId) -> String {
-    format!("STATE#{target}")
+/// Check states sort by their target's finest group (`CHECK#<index at MAX_LEVEL, 4 hex
+/// digits>#<target>`), so the states of a job's group are one key range (`check_range`).
+pub(crate) fn check_sk(target: &TargetId) -> String {
+    let index = Group::of(target, MAX_LEVEL).index;
+    format!("{CHECK_PREFIX}{index:04x}#{target}")
+}
+/// The first and last possible sort keys of `group`'s check states, inclusive (`~` sorts after
+/// every id character); `None` for a group that cannot exist (index beyond its level).
+pub(crate) fn check_range(group: Group) -> Option<(String, String)> {
+    let shift = u32::from(MAX_LEVEL.checked_sub(group.level)?);
+    if group.index.checked_shr(u32::from(group.level)).unwrap_or(0) != 0 {
+        return None;
+    }
+    let lo = group.index << shift;
+    let hi = ((group.index + 1) << shift) - 1;
+    Some((
+        format!("{CHECK_PREFIX}{lo:04x}#"),
+        format!("{CHECK_PREFIX}{hi:04x}#~"),
+    ))
+}
+/// The target id in a check state's sort key.
+pub(crate) fn check_target(sk: &str) -> Option<&str> {
+    let (_, id) = sk.strip_prefix(CHECK_PREFIX)?.split_once('#')?;
+    Some(id)
+}
+/// Where check states were kept before `CHECK#`: read as a fallback and moved on first read
+/// (docs/dynamodb.md, "Moving states from `STATE#<target>`").
+pub(crate) fn legacy_state_sk(target: &TargetId) -> String {
+    format!("{LEGACY_STATE_PREFIX}{target}")
 }
 pub(crate) const TARGET_PREFIX: &str = "TARGET#";
 pub(crate) const CHANNEL_PREFIX: &str = "CHANNEL#";
-pub(crate) const STATE_PREFIX: &str = "STATE#";
+pub(crate) const CHECK_PREFIX: &str = "CHECK#";
+pub(crate) const LEGACY_STATE_PREFIX: &str = "STATE#";
 pub(crate) const OPEN_PREFIX: &str = "OPEN#";
 pub(crate) const CLOSED_PREFIX: &str = "CLOSED#";
 /// Incidents sort by when they opened, then id: `OPEN#2026-11-22T10:00:00.000000000Z#api-…`.
@@ -182,6 +212,26 @@ impl DynamoStateStore {
                 _ => Err(error::sdk(op, err)),
             },
         }
+    }
+
+    /// A strongly consistent Query of the tenant's items with sort keys from `lo` to `hi`
+    /// inclusive.
+    pub(crate) fn range_query(
+        &self,
+        tenant: &TenantId,
+        lo: String,
+        hi: String,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table.as_ref())
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#pk", crate::resources::PK)
+            .expression_attribute_names("#sk", crate::resources::SK)
+            .expression_attribute_values(":pk", codec::s(tenant_pk(tenant)))
+            .expression_attribute_values(":lo", codec::s(lo))
+            .expression_attribute_values(":hi", codec::s(hi))
     }
 
     /// Every item of a Query, following pages, stopping once `max` items are in hand.

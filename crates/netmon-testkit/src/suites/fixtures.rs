@@ -143,6 +143,7 @@ pub fn probe_completed(tenant: &TenantId, id: &str, time: DateTime<Utc>) -> Enve
             location: "local".into(),
             results: Vec::new(),
             group_level: None,
+            group_size: None,
             targets: Vec::new(),
         }),
         tenant.clone(),

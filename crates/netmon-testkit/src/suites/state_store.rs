@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use netmon_core::group::Group;
 use netmon_core::incident::Status;
 use netmon_core::ports::{Expect, IncidentRecord, Outbox, StateStore, StoreError};
 
@@ -18,6 +19,7 @@ where
     incidents_upsert_and_list_open_first_newest_first(&new_store().await).await;
     list_states_per_tenant(&new_store().await).await;
     load_states_returns_the_stored_ones(&new_store().await).await;
+    load_group_states_returns_only_the_asked_ones(&new_store().await).await;
     state_flags_follow_commits(&new_store().await).await;
 }
 
@@ -340,4 +342,51 @@ pub async fn load_states_returns_the_stored_ones<S: StateStore + ?Sized>(store: 
         store.load_states(&a, &[]).await.expect("none asked"),
         vec![]
     );
+}
+
+/// A group read returns the states of the targets asked, whatever else the group, the other
+/// groups and other tenants hold: at level 0 (the whole tenant), a middle level, and the finest.
+pub async fn load_group_states_returns_only_the_asked_ones<S: StateStore + ?Sized>(store: &S) {
+    let (a, b) = (tenant("lga"), tenant("lgb"));
+    let ids: Vec<String> = (0..40).map(|i| format!("n-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (up, down) = (state(Status::Up, at(i as i64)), state(Status::Down, at(0)));
+        for (t, s) in [(&a, &up), (&b, &down)] {
+            store
+                .commit_state(t, &target_id(id), Expect::Absent, s, &[], &[])
+                .await
+                .expect("commit");
+        }
+    }
+    for level in [0, 4, netmon_core::group::MAX_LEVEL] {
+        let group = Group::of(&target_id(&ids[0]), level);
+        let inside: Vec<&String> = ids
+            .iter()
+            .filter(|id| Group::of(&target_id(id), level) == group)
+            .collect();
+        // Every other stored one, and one without a state.
+        let stateless = (0..)
+            .map(|i| format!("free-{i}"))
+            .find(|id| Group::of(&target_id(id), level) == group)
+            .unwrap_or_default();
+        let mut ask: Vec<_> = inside.iter().step_by(2).map(|id| target_id(id)).collect();
+        let mut want: Vec<_> = ask
+            .iter()
+            .map(|id| {
+                let i: i64 = id.as_str()["n-".len()..].parse().unwrap_or_default();
+                (id.to_string(), state(Status::Up, at(i)), 1)
+            })
+            .collect();
+        ask.push(target_id(&stateless));
+        let mut got: Vec<_> = store
+            .load_group_states(&a, group, &ask)
+            .await
+            .expect("load group states")
+            .into_iter()
+            .map(|(id, v)| (id.to_string(), v.value, v.version))
+            .collect();
+        got.sort_by(|l, r| l.0.cmp(&r.0));
+        want.sort_by(|l, r| l.0.cmp(&r.0));
+        assert_eq!(got, want, "level {level}: {} in the group", inside.len());
+    }
 }

@@ -22,8 +22,8 @@ use super::codec::{Item, decode, encode, get_s, get_u64, key, n, s};
 use super::error::{self, CONDITION_FAILED, TRANSACTION_CONFLICT, reason_is};
 use super::{
     A_BODY, A_VERSION, DEFAULT_PAGE, DynamoStateStore, MAX_ATTEMPTS, MAX_PAGE, PING_PK, SCHED_PK,
-    TARGET_PREFIX, TOKEN_SK, TxOutcome, backoff, ping_sk, shard_sk, state_sk, target_sk, tenant_pk,
-    token_pk,
+    TARGET_PREFIX, TOKEN_SK, TxOutcome, backoff, check_sk, legacy_state_sk, ping_sk, shard_sk,
+    target_sk, tenant_pk, token_pk,
 };
 
 /// Schedule shards. More shards make each shard item smaller, so a target edit (which rewrites
@@ -267,7 +267,8 @@ impl DynamoStateStore {
         // State and last ping belong to the target: a re-created target starts fresh.
         // Incidents stay; they are records of what happened.
         let mut items = vec![
-            self.delete_item(tenant_pk(tenant), state_sk(id))?,
+            self.delete_item(tenant_pk(tenant), check_sk(id))?,
+            self.delete_item(tenant_pk(tenant), legacy_state_sk(id))?,
             self.delete_item(PING_PK.to_owned(), ping_sk(tenant, id))?,
         ];
         let Some(current) = current else {
@@ -352,16 +353,7 @@ impl TargetStore for DynamoStateStore {
         // of the TARGET# range (`$` follows `#`).
         let lo = cursor_bound(page.after.as_deref().unwrap_or(""));
         let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_names("#sk", crate::resources::SK)
-            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-            .expression_attribute_values(":lo", s(lo.as_str()))
-            .expression_attribute_values(":hi", s("TARGET$"))
+            .range_query(tenant, lo.clone(), "TARGET$".to_owned())
             // The cursor's own item (BETWEEN is inclusive) and one more to see a next page.
             .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX));
         let found = self
