@@ -44,9 +44,11 @@ impl ProbeJob {
         }
     }
 
-    /// The job with its targets marked as one group of `level`.
-    pub fn in_group(mut self, level: u8) -> Self {
+    /// The job with its targets marked as one group of `level`, which holds `size` targets of
+    /// the tenant.
+    pub fn in_group(mut self, level: u8, size: usize) -> Self {
         self.group_level = Some(level);
+        self.group_size = Some(u32::try_from(size).unwrap_or(u32::MAX));
         self
     }
 }

@@ -144,16 +144,28 @@ pub fn floor_to_slot(at: DateTime<Utc>, slot: std::time::Duration) -> DateTime<U
 /// A minute: the longest period [`group_slot`] aligns.
 const MINUTE_MS: i64 = 60_000;
 
-/// Where in the minute a target group's probes go out in the cloud (a multiple of the phase
-/// step): a stable hash of the tenant and the group, so a tenant's groups, and tenants, are
-/// spread over the minute.
-pub fn group_offset_ms(tenant: &str, group: crate::group::Group) -> i64 {
+/// Groups of fewer targets than this go out on [`SMALL_GROUP_STEP_MS`] steps: their jobs then
+/// share instants, so the cloud's transport packs several into one message (and the prober's
+/// SNS publish into one request), where spread over 250 ms steps almost every small tenant's
+/// job would travel alone.
+pub const SMALL_GROUP_TARGETS: usize = 50;
+const SMALL_GROUP_STEP_MS: i64 = 10_000;
+
+/// Where in the minute a target group of `targets` targets sends its probes in the cloud: a
+/// stable hash of the tenant and the group, so a tenant's groups, and tenants, are spread over
+/// the minute; on the phase step, or on [`SMALL_GROUP_STEP_MS`] for small groups.
+pub fn group_offset_ms(tenant: &str, group: crate::group::Group, targets: usize) -> i64 {
+    let step = if targets < SMALL_GROUP_TARGETS {
+        SMALL_GROUP_STEP_MS
+    } else {
+        PHASE_STEP_MS
+    };
     let mut h = stable_hash(&[tenant, &group.level.to_string(), &group.index.to_string()]);
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
-    let steps = (MINUTE_MS / PHASE_STEP_MS) as u64;
-    i64::try_from(h % steps).map_or(0, |step| step * PHASE_STEP_MS)
+    let steps = (MINUTE_MS / step) as u64;
+    i64::try_from(h % steps).map_or(0, |n| n * step)
 }
 
 /// The instant a cloud job sends the probe of a target due at `due`, when the target's group
@@ -378,9 +390,15 @@ mod tests {
         use crate::group::Group;
         let ms = chrono::Duration::milliseconds(1);
         let group = Group { level: 0, index: 0 };
-        let offset = group_offset_ms("acme", group);
+        let offset = group_offset_ms("acme", group, SMALL_GROUP_TARGETS);
         assert_eq!(offset % PHASE_STEP_MS, 0);
         assert!((0..MINUTE_MS).contains(&offset));
+        // Small groups share ten-second instants.
+        let small: std::collections::BTreeSet<i64> = (0..200)
+            .map(|i| group_offset_ms(&format!("tenant-{i}"), group, 3))
+            .collect();
+        assert_eq!(small.len(), 6, "{small:?}");
+        assert!(small.iter().all(|o| o % SMALL_GROUP_STEP_MS == 0));
         let mut shared: Option<std::collections::BTreeSet<DateTime<Utc>>> = None;
         for (i, every) in [10u64, 15, 20, 30, 60, 300].into_iter().enumerate() {
             let t = target(&format!("t{i}"), every);

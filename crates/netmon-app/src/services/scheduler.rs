@@ -189,23 +189,29 @@ impl Scheduler {
             mut due,
             heartbeats,
             tenants,
-            targets_per_tenant,
+            mut finest_groups,
             ..
         } = plan;
         // Each tenant's probes are split by stable target group (netmon_core::group), so
         // history blocks hold one group's targets and a target's history is read without its
         // tenant's; a group's probes of one period leave together ([`schedule::group_slot`]).
-        let levels: Vec<u8> = targets_per_tenant
+        let levels: Vec<u8> = finest_groups
             .iter()
-            .map(|n| group::level_for(*n))
+            .map(|finest| group::level_for(finest.len()))
             .collect();
+        for finest in &mut finest_groups {
+            finest.sort_unstable();
+        }
         for probe in &mut due {
             let level = levels.get(probe.tenant as usize).copied().unwrap_or(0);
             let group = Group::of(&probe.id, level);
             probe.group = group.index;
-            let offset = tenants
+            probe.group_size = finest_groups
                 .get(probe.tenant as usize)
-                .map_or(0, |t| schedule::group_offset_ms(t.as_str(), group));
+                .map_or(0, |finest| targets_in(finest, group));
+            let offset = tenants.get(probe.tenant as usize).map_or(0, |t| {
+                schedule::group_offset_ms(t.as_str(), group, probe.group_size)
+            });
             probe.slot = schedule::group_slot(probe.due, probe.interval, offset)
                 .unwrap_or_else(|| schedule::floor_to_slot(probe.due, self.slot));
         }
@@ -248,7 +254,7 @@ impl Scheduler {
                             chunk.iter().filter_map(|p| p.spec(tenant)).collect();
                         (!specs.is_empty()).then(|| {
                             ProbeJob::scheduled(tenant.clone(), chunk[0].slot, specs)
-                                .in_group(level)
+                                .in_group(level, chunk[0].group_size)
                         })
                     })
                     .collect();
@@ -473,8 +479,10 @@ struct MinutePlan {
     /// The tenants of `due`, each once (a plan of 100,000 targets often has few tenants).
     tenants: Vec<TenantId>,
     tenant_index: HashMap<TenantId, u32>,
-    /// Targets of each tenant of [`MinutePlan::tenants`], due or not: the tenant's group level.
-    targets_per_tenant: Vec<usize>,
+    /// The finest group ([`group::MAX_LEVEL`]) of every target of each tenant of
+    /// [`MinutePlan::tenants`], due or not: how many there are sets the tenant's group level,
+    /// and sorted, they count the targets of any group.
+    finest_groups: Vec<Vec<u16>>,
     /// Enabled heartbeat targets, for the check of missed pings (few and small).
     heartbeats: Vec<Target>,
     /// Targets seen.
@@ -493,8 +501,10 @@ struct PlannedProbe {
     slot: DateTime<Utc>,
     /// How long after `slot` the probe may still be sent.
     late: chrono::Duration,
-    /// The target's group index at its tenant's level, set once every target is counted.
+    /// The target's group index at its tenant's level, and how many of the tenant's targets
+    /// are in it, set once every target is counted.
     group: u32,
+    group_size: usize,
     id: TargetId,
     spec: Arc<str>,
 }
@@ -517,7 +527,7 @@ impl MinutePlan {
             due: Vec::new(),
             tenants: Vec::new(),
             tenant_index: HashMap::new(),
-            targets_per_tenant: Vec::new(),
+            finest_groups: Vec::new(),
             heartbeats: Vec::new(),
             targets: 0,
         }
@@ -529,7 +539,7 @@ impl MinutePlan {
         }
         let i = u32::try_from(self.tenants.len()).unwrap_or(u32::MAX);
         self.tenants.push(tenant.clone());
-        self.targets_per_tenant.push(0);
+        self.finest_groups.push(Vec::new());
         self.tenant_index.insert(tenant.clone(), i);
         i
     }
@@ -538,8 +548,9 @@ impl MinutePlan {
     fn add(&mut self, target: &Target) {
         self.targets += 1;
         let tenant = self.tenant(&target.tenant);
-        if let Some(n) = self.targets_per_tenant.get_mut(tenant as usize) {
-            *n += 1;
+        if let Some(finest) = self.finest_groups.get_mut(tenant as usize) {
+            let index = Group::of(target.id(), group::MAX_LEVEL).index;
+            finest.push(u16::try_from(index).unwrap_or(u16::MAX));
         }
         if target.spec.enabled && matches!(target.spec.check, CheckSpec::Heartbeat(_)) {
             self.heartbeats.push(target.clone());
@@ -567,12 +578,21 @@ impl MinutePlan {
                 interval: target.spec.interval.as_duration(),
                 slot: at,
                 late,
+                group_size: 0,
                 group: 0,
                 id: target.id().clone(),
                 spec: encoded,
             });
         }
     }
+}
+
+/// How many of a tenant's targets (their finest groups, sorted) are in `group`.
+fn targets_in(finest: &[u16], group: Group) -> usize {
+    let range = group.finest_range();
+    let from = finest.partition_point(|i| u32::from(*i) < range.start);
+    let to = finest.partition_point(|i| u32::from(*i) < range.end);
+    to - from
 }
 
 /// The first instant after `now` at which [`missed_heartbeat`] reports a new slot.
@@ -779,13 +799,22 @@ mod tests {
         let report = scheduler.plan_minute(&targets, minute).await.unwrap();
         let jobs = sink.jobs.lock().unwrap().clone();
 
+        let mut group_sizes: HashMap<Group, usize> = HashMap::new();
+        for t in &targets {
+            *group_sizes
+                .entry(Group::of(t.id(), group::level_for(100_000)))
+                .or_default() += 1;
+        }
         let mut per_target: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
         for job in &jobs {
             assert!(job.targets.len() <= 50);
             assert!(job.scheduled_for >= minute);
             assert!(job.scheduled_for < minute + chrono::Duration::seconds(60));
             let group = Group::of(&job.targets[0].id, job.group_level.unwrap_or(0));
-            let offset = schedule::group_offset_ms(TenantId::default_tenant().as_str(), group);
+            let size = job.group_size.unwrap_or(0) as usize;
+            assert_eq!(Some(size), group_sizes.get(&group).copied(), "{group:?}");
+            let offset =
+                schedule::group_offset_ms(TenantId::default_tenant().as_str(), group, size);
             assert_eq!(
                 job.scheduled_for.timestamp_millis() % 10_000,
                 offset % 10_000,
