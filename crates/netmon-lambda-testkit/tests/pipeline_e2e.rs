@@ -330,13 +330,17 @@ async fn healthy_down_healthy_notifies_each_transition_once_and_counts_every_cal
         "no DynamoDB write per probe in the steady state"
     );
     for ((kind, d), jobs) in rounds.iter().zip(&round_jobs) {
-        // The alerter publishes what it committed and never reads the outbox index: its only
-        // Query is the tenant's maintenance windows, once per batch (one batch per job).
+        // The alerter publishes what it committed and never reads the outbox index: its
+        // Queries are the tenant's maintenance windows and its job's group of check states,
+        // once each per batch (one batch per job).
         assert_eq!(
             d["alerter"].calls("DynamoDB", "Query"),
-            *jobs as u64,
+            2 * *jobs as u64,
             "{d:?}"
         );
+        if *kind == Steady {
+            assert_eq!(d["alerter"].calls("DynamoDB", "BatchGetItem"), 0, "{d:?}");
+        }
         match kind {
             // Nothing on the probe path writes while nothing changes.
             Steady => {
