@@ -99,11 +99,6 @@ impl Alerter {
             results: results.len(),
             ..AlertReport::default()
         };
-        // One read per batch: a batch holds one tenant's results.
-        let windows = match (&self.maintenance, results.is_empty()) {
-            (Some(store), false) => store.list_windows(&env.tenant).await?,
-            _ => Vec::new(),
-        };
         results.retain(|r| {
             let ours = r.tenant == env.tenant;
             if !ours {
@@ -113,25 +108,32 @@ impl Alerter {
         });
         let carried: HashMap<&TargetId, &AlertContext> =
             batch.targets.iter().map(|c| (&c.id, c)).collect();
-        // One round trip for the batch's states; `apply` keeps it current as it commits.
         let mut ids: Vec<TargetId> = results.iter().map(|r| r.target.clone()).collect();
         ids.sort();
         ids.dedup();
-        let mut states: HashMap<TargetId, Versioned<CheckState>> = if ids.is_empty() {
-            HashMap::new()
-        } else if let Some(group) = range_read(batch, &ids) {
-            self.states
-                .load_group_states(&env.tenant, group, &ids)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
-            self.states
-                .load_states(&env.tenant, &ids)
-                .await?
-                .into_iter()
-                .collect()
+        // Two reads per batch, sent together (Lambda bills the wait): the tenant's maintenance
+        // windows (a batch holds one tenant's results) and the batch's states in one round
+        // trip, which `apply` keeps current as it commits.
+        let windows = async {
+            match (&self.maintenance, ids.is_empty()) {
+                (Some(store), false) => store.list_windows(&env.tenant).await,
+                _ => Ok(Vec::new()),
+            }
         };
+        let states = async {
+            if ids.is_empty() {
+                Ok(Vec::new())
+            } else if let Some(group) = range_read(batch, &ids) {
+                self.states
+                    .load_group_states(&env.tenant, group, &ids)
+                    .await
+            } else {
+                self.states.load_states(&env.tenant, &ids).await
+            }
+        };
+        let (windows, states) = futures::future::join(windows, states).await;
+        let windows = windows?;
+        let mut states: HashMap<TargetId, Versioned<CheckState>> = states?.into_iter().collect();
         let mut committed = Vec::new();
         for result in results {
             let ctx = carried.get(&result.target).copied();
