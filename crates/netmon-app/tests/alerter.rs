@@ -409,3 +409,54 @@ async fn a_batch_reads_its_group_as_a_range_only_when_that_is_cheaper() {
         assert_eq!(log.take(), want, "{what}");
     }
 }
+
+/// Maintenance windows only hold changes back, so a batch that changes nothing never reads
+/// them; a change inside a window reads them (once a batch) and is still held back.
+#[tokio::test]
+async fn maintenance_windows_are_read_only_for_a_change() {
+    use netmon_core::ports::MaintenanceStore;
+    let mut s = setup().await;
+    let relay = Arc::new(OutboxRelay::new(s.store.clone(), Arc::new(NoBus)));
+    s.alerter = Alerter::new(
+        s.store.clone(),
+        s.store.clone(),
+        Arc::new(ManualClock::at_fixed_start()),
+        relay,
+        RelayMode::Background,
+    )
+    .with_maintenance(s.store.clone());
+    let window = fixtures::window(
+        &s.tenant,
+        "upgrade",
+        fixtures::at(0),
+        fixtures::at(3_600),
+        &["web"],
+    );
+    s.store
+        .put_window(window, Expect::Absent)
+        .await
+        .expect("put window");
+    for i in 0..3 {
+        s.handle(&s.batch(60 * i, Outcome::Up, true)).await;
+    }
+    s.store.reset_calls();
+    for i in 3..6 {
+        let r = s.handle(&s.batch(60 * i, Outcome::Up, true)).await;
+        assert_eq!(r.state_writes, 0);
+    }
+    assert_eq!(s.store.calls(Op::ListWindows), 0, "steady: no window read");
+
+    let r = s.handle(&s.batch(360, Outcome::Down, true)).await;
+    assert_eq!(
+        s.store.calls(Op::ListWindows),
+        1,
+        "a change reads the windows"
+    );
+    assert_eq!(r.in_maintenance, 1);
+    assert!(
+        s.events().await.is_empty(),
+        "held back: {:?}",
+        s.events().await
+    );
+    assert_eq!(s.status().await, Some(Status::Down));
+}

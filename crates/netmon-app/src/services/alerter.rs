@@ -111,29 +111,26 @@ impl Alerter {
         let mut ids: Vec<TargetId> = results.iter().map(|r| r.target.clone()).collect();
         ids.sort();
         ids.dedup();
-        // Two reads per batch, sent together (Lambda bills the wait): the tenant's maintenance
-        // windows (a batch holds one tenant's results) and the batch's states in one round
-        // trip, which `apply` keeps current as it commits.
-        let windows = async {
-            match (&self.maintenance, ids.is_empty()) {
-                (Some(store), false) => store.list_windows(&env.tenant).await,
-                _ => Ok(Vec::new()),
-            }
+        // The batch's states in one round trip; `apply` keeps them current as it commits. The
+        // tenant's maintenance windows (a batch holds one tenant's results) are read only
+        // when a result changes something: a window can hold a change back, never make one,
+        // so the steady state costs this one read.
+        let mut states: HashMap<TargetId, Versioned<CheckState>> = if ids.is_empty() {
+            HashMap::new()
+        } else if let Some(group) = range_read(batch, &ids) {
+            self.states
+                .load_group_states(&env.tenant, group, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            self.states
+                .load_states(&env.tenant, &ids)
+                .await?
+                .into_iter()
+                .collect()
         };
-        let states = async {
-            if ids.is_empty() {
-                Ok(Vec::new())
-            } else if let Some(group) = range_read(batch, &ids) {
-                self.states
-                    .load_group_states(&env.tenant, group, &ids)
-                    .await
-            } else {
-                self.states.load_states(&env.tenant, &ids).await
-            }
-        };
-        let (windows, states) = futures::future::join(windows, states).await;
-        let windows = windows?;
-        let mut states: HashMap<TargetId, Versioned<CheckState>> = states?.into_iter().collect();
+        let mut windows = None;
         let mut committed = Vec::new();
         for result in results {
             let ctx = carried.get(&result.target).copied();
@@ -141,7 +138,7 @@ impl Alerter {
                 result,
                 ctx,
                 &mut states,
-                &windows,
+                &mut windows,
                 &mut report,
                 &mut committed,
             )
@@ -171,6 +168,22 @@ impl Alerter {
         Ok(report)
     }
 
+    /// The tenant's maintenance windows, read on first use in a batch.
+    async fn windows<'w>(
+        &self,
+        tenant: &netmon_core::TenantId,
+        cache: &'w mut Option<Vec<MaintenanceWindow>>,
+    ) -> Result<&'w [MaintenanceWindow], HandleError> {
+        if cache.is_none() {
+            let read = match &self.maintenance {
+                Some(store) => store.list_windows(tenant).await?,
+                None => Vec::new(),
+            };
+            *cache = Some(read);
+        }
+        Ok(cache.as_deref().unwrap_or_default())
+    }
+
     /// `stored` holds the batch's states as loaded (a target without one is absent) and is
     /// updated on each commit, so a later result of the same target starts from it.
     async fn apply(
@@ -178,22 +191,18 @@ impl Alerter {
         result: &ProbeResult,
         carried: Option<&AlertContext>,
         stored: &mut HashMap<TargetId, Versioned<CheckState>>,
-        windows: &[MaintenanceWindow],
+        windows: &mut Option<Vec<MaintenanceWindow>>,
         report: &mut AlertReport,
         committed: &mut Vec<Envelope>,
     ) -> Result<(), HandleError> {
         let now = self.clock.now();
         // Most results change nothing; with what the job carried of the target, that is known
-        // without reading it. The events built here are dropped (they would lack the target's
-        // name and check): a change is evaluated again below, on the target as it is now.
+        // without reading it (or the maintenance windows, which only hold changes back). The
+        // events built here are dropped (they would lack the target's name and check): a
+        // change is evaluated again below, on the target as it is now.
         let mut maintenance_counted = false;
         if let Some(ctx) = carried {
             let mut rules = Rules::for_context(ctx);
-            if in_maintenance_tagged(windows, &ctx.id, &ctx.tags, result.started_at) {
-                rules.suppress_new = true;
-                report.in_maintenance += 1;
-                maintenance_counted = true;
-            }
             let state = stored
                 .get(&result.target)
                 .map_or_else(CheckState::default, |v| v.value.clone());
@@ -204,6 +213,15 @@ impl Alerter {
             };
             if !evaluate(&state, result, &unnamed, &rules, now).changed {
                 return Ok(());
+            }
+            let windows = self.windows(&result.tenant, windows).await?;
+            if in_maintenance_tagged(windows, &ctx.id, &ctx.tags, result.started_at) {
+                rules.suppress_new = true;
+                report.in_maintenance += 1;
+                maintenance_counted = true;
+                if !evaluate(&state, result, &unnamed, &rules, now).changed {
+                    return Ok(());
+                }
             }
         }
         // A change (or nothing carried): read the target, strongly consistent, right before
@@ -223,6 +241,7 @@ impl Alerter {
             return Ok(());
         }
         let mut rules = Rules::for_target(&target.spec);
+        let windows = self.windows(&result.tenant, windows).await?;
         if in_maintenance(windows, &target.spec, result.started_at) {
             rules.suppress_new = true;
             if !maintenance_counted {
