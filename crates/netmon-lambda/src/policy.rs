@@ -12,8 +12,18 @@ use netmon_probe::{ProbeConfig, Prober, SystemResolver};
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
 
-/// Targets per probe job: one SQS message and one `probe.completed` each.
+/// Targets per probe job: one `probe.completed` each.
 pub(crate) const SHARD_SIZE: usize = 50;
+/// Targets per probe-jobs message: jobs of one slot (most tenants' jobs are a few probes) share
+/// an SQS message up to this (`netmon_aws::sqs::SqsJobQueue`), and the prober runs all of a
+/// message's probes at once, so none waits behind another tenant's slow targets. Why 100: a
+/// message of 100 targets of ~0.5 KB is ~50 KB, one billed 64 KB chunk (SQS bills per started
+/// chunk, so larger messages save nothing more); and memory: a prober invocation runs
+/// [`PROBER_JOBS_IN_FLIGHT`] messages at once, so at most 500 probes are in flight (twice the
+/// 250 of five full jobs before), each holding at most its 64 KB body cap plus a connection's
+/// TLS and HTTP buffers (tens of KB): under 100 MB in the worst case, within the prober's
+/// 256 MB (`netmon_aws::resources::FUNCTIONS`). Not measured on Lambda.
+pub const PROBES_PER_MESSAGE: usize = 100;
 /// Due instants are floored to slots of this length, so a minute of one shard of targets is at
 /// most six jobs; it must not exceed the shortest interval (10 s), or one job would list a
 /// target twice.
@@ -116,6 +126,13 @@ mod tests {
             DELIVERY_TIMEOUT * rounds
                 < Duration::from_secs(deployed(function::NOTIFIER).timeout_secs.into())
         );
+    }
+
+    #[test]
+    fn a_full_job_fits_a_message_and_probes_in_flight_stay_bounded() {
+        assert!(SHARD_SIZE <= PROBES_PER_MESSAGE);
+        // The memory reasoning at PROBES_PER_MESSAGE assumes at most 500 probes at once.
+        assert!(PROBER_JOBS_IN_FLIGHT * PROBES_PER_MESSAGE <= 500);
     }
 
     #[test]
