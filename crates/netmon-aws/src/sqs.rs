@@ -407,12 +407,12 @@ mod tests {
             delay_seconds: 0,
             probes: 1,
         };
-        let small: Vec<EncodedJob> = (0..23).map(|_| m(100)).collect();
+        let small: Vec<JobMessage> = (0..23).map(|_| m(100)).collect();
         assert_eq!(
             pack(&small).iter().map(|b| b.len()).collect::<Vec<_>>(),
             vec![10, 10, 3]
         );
-        let big: Vec<EncodedJob> = (0..5).map(|_| m(100 * 1024)).collect();
+        let big: Vec<JobMessage> = (0..5).map(|_| m(100 * 1024)).collect();
         let batches = pack(&big);
         assert_eq!(
             batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
