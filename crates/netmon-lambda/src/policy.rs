@@ -34,8 +34,12 @@ pub const SLOT: Duration = Duration::from_secs(10);
 /// keeps it, and its minute is not planned again (the next minutes are, normally), which beats
 /// sending part of a minute's jobs twice.
 pub(crate) const TICK_LEASE: chrono::Duration = chrono::Duration::minutes(10);
-/// Jobs probed at once by one prober invocation (its event source's batch size is 5).
+/// Messages probed at once by one prober invocation (its event source's batch size is 5).
 pub(crate) const PROBER_JOBS_IN_FLIGHT: usize = 5;
+// A full job fits a message, and the memory reasoning at PROBES_PER_MESSAGE assumes at most 500
+// probes in flight per invocation.
+const _: () =
+    assert!(SHARD_SIZE <= PROBES_PER_MESSAGE && PROBER_JOBS_IN_FLIGHT * PROBES_PER_MESSAGE <= 500);
 /// Records of one alerter batch handled one by one: records of one batch often hold results of
 /// the same targets (redeliveries, sub-minute intervals), and evaluating one target twice at
 /// once only produces version conflicts, while Lambda's own concurrency runs batches in
@@ -126,13 +130,6 @@ mod tests {
             DELIVERY_TIMEOUT * rounds
                 < Duration::from_secs(deployed(function::NOTIFIER).timeout_secs.into())
         );
-    }
-
-    #[test]
-    fn a_full_job_fits_a_message_and_probes_in_flight_stay_bounded() {
-        assert!(SHARD_SIZE <= PROBES_PER_MESSAGE);
-        // The memory reasoning at PROBES_PER_MESSAGE assumes at most 500 probes at once.
-        assert!(PROBER_JOBS_IN_FLIGHT * PROBES_PER_MESSAGE <= 500);
     }
 
     #[test]
