@@ -50,6 +50,18 @@ job = {
     ],
 }
 
+# Jobs of one slot sharing a message (netmon_aws::sqs::SqsJobQueue), each of its own tenant.
+bundle = [
+    {"job_id": "0192b3c4-0000-7000-8000-000000000002", "tenant": "default",
+     "scheduled_for": "2026-03-14T09:42:00Z", "group_level": 0,
+     "targets": [{"id": "cache", "tcp": {"host": "127.0.0.1", "port": 9}, "interval": "1m",
+                  "timeout": "2s"}]},
+    {"job_id": "0192b3c4-0000-7000-8000-000000000003", "tenant": "acme",
+     "scheduled_for": "2026-03-14T09:42:00Z", "group_level": 0,
+     "targets": [{"id": "shop", "http": {"url": "http://127.0.0.1:9/"}, "interval": "1m",
+                  "timeout": "2s"}]},
+]
+
 out = {
     "scheduler.json": {
         "version": "0",
@@ -62,7 +74,7 @@ out = {
         "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/netmon-dev-tick"],
         "detail": {},
     },
-    "prober.json": sqs_event("probe-jobs", [job]),
+    "prober.json": sqs_event("probe-jobs", [job, bundle]),
     "alerter.json": sqs_event("alerter-in", [load("probe.completed.json"), load("probe.completed.mixed.json")]),
     "recorder.json": sqs_event("recorder-in", [load("probe.completed.json")]),
     "notifier.json": sqs_event("notifier-in", [load("incident.opened.json")]),

@@ -84,25 +84,13 @@ async fn probes_started_too_late_for_their_slot_are_skipped() {
     }
 }
 
-/// Counts what is published.
-#[derive(Default)]
-struct CountingBus(AtomicUsize);
-
-#[async_trait]
-impl EventBus for CountingBus {
-    async fn publish(&self, events: Vec<Envelope>) -> Result<(), BusError> {
-        self.0.fetch_add(events.len(), Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 /// A "check now" whose caller is already gone when its job comes up starts no probe and
 /// publishes nothing; one still awaited runs as any job.
 #[tokio::test]
 async fn a_job_cancelled_before_it_starts_probes_nothing() {
     let clock = Arc::new(ManualClock::at_fixed_start());
     let engine = Arc::new(CountingEngine::default());
-    let bus = Arc::new(CountingBus::default());
+    let bus = Arc::new(Calls::default());
     let service = ProberService::new(engine.clone(), bus.clone(), clock.clone(), "eu".into(), 4);
     let job = ProbeJob {
         job_id: "j1".into(),
@@ -119,7 +107,7 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         .unwrap();
     assert!(ran.is_none());
     assert_eq!(engine.probes(), 0, "no probe started");
-    assert_eq!(bus.0.load(Ordering::SeqCst), 0, "nothing published");
+    assert_eq!(bus.published(), 0, "nothing published");
 
     let ran = service
         .run_job_unless(&job, std::future::pending())
@@ -127,5 +115,84 @@ async fn a_job_cancelled_before_it_starts_probes_nothing() {
         .unwrap();
     assert_eq!(ran.map(|env| results(&env).len()), Some(2));
     assert_eq!(engine.probes(), 2);
-    assert_eq!(bus.0.load(Ordering::SeqCst), 1);
+    assert_eq!(bus.published(), 1);
+}
+
+/// Sleeps a little per probe and keeps the most probes it saw at once.
+#[derive(Default)]
+struct SlowEngine {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+#[async_trait]
+impl netmon_core::ports::ProbeEngine for SlowEngine {
+    async fn observe(
+        &self,
+        _: &netmon_core::target::CheckSpec,
+        _: std::time::Duration,
+    ) -> netmon_core::observation::Observation {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        netmon_core::observation::Observation {
+            connected: true,
+            status: Some(200),
+            ..Default::default()
+        }
+    }
+}
+
+/// Keeps each publish call.
+#[derive(Default)]
+struct Calls(std::sync::Mutex<Vec<Vec<Envelope>>>);
+
+impl Calls {
+    /// Envelopes published, over all calls.
+    fn published(&self) -> usize {
+        self.0.lock().unwrap().iter().map(Vec::len).sum()
+    }
+}
+
+#[async_trait]
+impl EventBus for Calls {
+    async fn publish(&self, events: Vec<Envelope>) -> Result<(), BusError> {
+        self.0.lock().unwrap().push(events);
+        Ok(())
+    }
+}
+
+/// The jobs of one message share one bound on probes in flight, and their events one publish.
+#[tokio::test]
+async fn jobs_of_a_message_share_the_probe_bound_and_one_publish() {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let engine = Arc::new(SlowEngine::default());
+    let bus = Arc::new(Calls::default());
+    let service = ProberService::new(engine.clone(), bus.clone(), clock.clone(), "eu".into(), 3);
+    let jobs: Vec<ProbeJob> = (0..3)
+        .map(|i| ProbeJob {
+            job_id: format!("j{i}"),
+            tenant: fixtures::tenant("bundle"),
+            scheduled_for: clock.now(),
+            targets: (0..4).map(|t| spec(&format!("t{t}"), "1m")).collect(),
+            correlation_id: None,
+            group_level: None,
+        })
+        .collect();
+    let envs = service.run_jobs(&jobs, false).await.unwrap();
+    assert_eq!(
+        engine.max.load(Ordering::SeqCst),
+        3,
+        "3 in flight for all 12"
+    );
+    let calls = bus.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0], envs);
+    let ids: Vec<&str> = envs.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["probe:j0:eu", "probe:j1:eu", "probe:j2:eu"]);
+    for (env, job) in envs.iter().zip(&jobs) {
+        assert_eq!(results(env).len(), 4);
+        assert_eq!(env.tenant, job.tenant);
+    }
 }

@@ -1,5 +1,5 @@
-//! `SqsJobQueue` on the emulator: jobs go out ten per `SendMessageBatch`, each delayed to its
-//! due instant.
+//! `SqsJobQueue` on the emulator: messages go out ten per `SendMessageBatch`, each delayed to its
+//! due instant, and jobs of one delay share a message up to the probe budget.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,12 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ProbeJob> {
         .expect("receive");
     let mut jobs = Vec::new();
     for m in out.messages.unwrap_or_default() {
-        jobs.push(serde_json::from_str(m.body().unwrap_or_default()).expect("a job"));
+        let body = m.body().unwrap_or_default();
+        if body.starts_with('[') {
+            jobs.extend(serde_json::from_str::<Vec<ProbeJob>>(body).expect("jobs"));
+        } else {
+            jobs.push(serde_json::from_str(body).expect("a job"));
+        }
         sqs.delete_message()
             .queue_url(url)
             .receipt_handle(m.receipt_handle().unwrap_or_default())
@@ -72,7 +77,8 @@ async fn jobs_go_out_in_batches_of_ten_delayed_to_their_slot() {
         .build();
     let sqs = Clients::new(&sdk).sqs;
     let url = queue(&sqs).await;
-    let jobs = SqsJobQueue::new(counted.sqs, url.clone(), Arc::new(SystemClock));
+    // A budget of one probe: every job of one target is a message of its own.
+    let jobs = SqsJobQueue::new(counted.sqs.clone(), url.clone(), Arc::new(SystemClock), 1);
 
     // 25 jobs due now (one second late): three requests, all visible at once.
     let now: Vec<ProbeJob> = (0..25)
@@ -109,4 +115,40 @@ async fn jobs_go_out_in_batches_of_ten_delayed_to_their_slot() {
         sent.elapsed()
     );
     assert_eq!(seen, vec![later]);
+
+    // With a budget of 20 probes the same 25 jobs are two messages in one request.
+    let bundled = SqsJobQueue::new(counted.sqs, url.clone(), Arc::new(SystemClock), 20);
+    let before = counter.snapshot().calls("SQS", "SendMessageBatch");
+    bundled.enqueue(now.clone()).await.expect("enqueue");
+    assert_eq!(
+        counter.snapshot().calls("SQS", "SendMessageBatch") - before,
+        1
+    );
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() == 25 {
+            break;
+        }
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        assert!(messages.len() <= 2, "{} messages", messages.len());
+        for m in &messages {
+            let body = m.body().unwrap_or_default();
+            got.extend(serde_json::from_str::<Vec<ProbeJob>>(body).expect("an array of jobs"));
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    got.sort_by_key(|j| j.job_id[4..].parse::<u32>().unwrap());
+    assert_eq!(got, now, "every job once, each with its own id");
 }

@@ -147,6 +147,7 @@ async fn child(way: &str) {
             clients.sqs.clone(),
             config.probe_jobs_queue_url.clone(),
             Arc::new(netmon_app::clock::SystemClock),
+            netmon_lambda::policy::PROBES_PER_MESSAGE,
         ));
         let bus = Arc::new(SnsBus::new(
             clients.sns.clone(),

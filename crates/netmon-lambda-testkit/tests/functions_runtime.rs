@@ -245,8 +245,8 @@ async fn every_function_binary_answers_its_sample_event() {
         "missed"
     );
 
-    // prober: probes the sample job (both targets refuse), publishes one batch; the poison
-    // record is the only failure.
+    // prober: probes the sample job (both targets refuse) and the sample message of two jobs
+    // of two tenants, publishing one batch per job; the poison record is the only failure.
     let out = invoke(
         &bin,
         &res,
@@ -255,18 +255,37 @@ async fn every_function_binary_answers_its_sample_event() {
     )
     .await;
     assert_eq!(failures(&out), ["poison-job"], "{out}");
-    let published = take(&harness.sqs, alerter_in).await;
-    assert_eq!(published.len(), 1, "{published:?}");
-    let batch = &published[0];
-    assert_eq!(batch["type"], "probe.completed");
-    assert_eq!(batch["payload"]["location"], "emulator");
-    let outcomes: Vec<&str> = batch["payload"]["results"]
-        .as_array()
-        .unwrap()
+    let mut published = take(&harness.sqs, alerter_in).await;
+    assert_eq!(published.len(), 3, "{published:?}");
+    published.sort_by_key(|b| {
+        b["payload"]["job_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let jobs: Vec<(&str, &str, usize)> = published
         .iter()
-        .map(|r| r["outcome"].as_str().unwrap())
+        .map(|b| {
+            assert_eq!(b["type"], "probe.completed");
+            assert_eq!(b["payload"]["location"], "emulator");
+            let results = b["payload"]["results"].as_array().unwrap();
+            assert!(results.iter().all(|r| r["outcome"] == "down"), "{b}");
+            assert!(results.iter().all(|r| r["tenant"] == b["tenant"]), "{b}");
+            (
+                b["payload"]["job_id"].as_str().unwrap(),
+                b["tenant"].as_str().unwrap(),
+                results.len(),
+            )
+        })
         .collect();
-    assert_eq!(outcomes, ["down", "down"], "{batch}");
+    assert_eq!(
+        jobs,
+        [
+            ("0192b3c4-0000-7000-8000-000000000001", "default", 2),
+            ("0192b3c4-0000-7000-8000-000000000002", "default", 1),
+            ("0192b3c4-0000-7000-8000-000000000003", "acme", 1),
+        ]
+    );
 
     // alerter: applies the sample's result for `web` (the other targets are unknown here and
     // ignored); the poison record is reported by its own id.

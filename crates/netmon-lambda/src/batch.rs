@@ -54,20 +54,43 @@ impl Decode for Envelope {
     }
 }
 
-impl Decode for ProbeJob {
+/// A probe-jobs message: one job (as sent before bundles, and still for a lone job) or a
+/// non-empty JSON array of jobs (`netmon_aws::sqs::SqsJobQueue`).
+impl Decode for Vec<ProbeJob> {
     /// Jobs carry full target specs (headers, bodies: credentials), so the reason names only
     /// the kind of error and where it is, never serde's text, which may quote a value.
     fn decode(body: &str) -> Result<Self, String> {
-        serde_json::from_str(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("malformed JSON at line {} column {}", e.line(), e.column())
-            }
-            _ => format!(
-                "not a valid probe job (data error at line {} column {})",
-                e.line(),
-                e.column()
-            ),
-        })
+        let jobs = if body.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<ProbeJob>>(body).map_err(|e| job_error(&e))?
+        } else {
+            vec![serde_json::from_str::<ProbeJob>(body).map_err(|e| job_error(&e))?]
+        };
+        if jobs.is_empty() {
+            return Err("a probe-job message with no jobs".to_owned());
+        }
+        // Each job publishes under an id derived from its job id: two alike would be one event.
+        let mut ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "a probe-job message lists job '{}' twice",
+                short(pair[0])
+            ));
+        }
+        Ok(jobs)
+    }
+}
+
+fn job_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("malformed JSON at line {} column {}", e.line(), e.column())
+        }
+        _ => format!(
+            "not a valid probe job (data error at line {} column {})",
+            e.line(),
+            e.column()
+        ),
     }
 }
 
@@ -448,13 +471,39 @@ mod tests {
     #[test]
     fn probe_job_errors_never_quote_the_body() {
         let secret = r#"{"job_id":"j","tenant":"default","scheduled_for":"2026-01-01T00:00:00Z","targets":[{"id":"a","http":{"url":"https://x.example/","headers":"Bearer hunter2"}}]}"#;
-        let err = ProbeJob::decode(secret).unwrap_err();
+        let err = Vec::<ProbeJob>::decode(secret).unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.starts_with("not a valid probe job"), "{err}");
+        let err = Vec::<ProbeJob>::decode(&format!("[{secret}]")).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
         assert!(
-            ProbeJob::decode("{")
+            Vec::<ProbeJob>::decode("{")
                 .unwrap_err()
                 .starts_with("malformed JSON")
         );
+    }
+
+    #[test]
+    fn a_probe_job_message_is_one_job_or_a_non_empty_array_of_distinct_jobs() {
+        let job = |id: &str| {
+            format!(
+                r#"{{"job_id":"{id}","tenant":"default","scheduled_for":"2026-01-01T00:00:00Z","targets":[]}}"#
+            )
+        };
+        let one = Vec::<ProbeJob>::decode(&job("a")).unwrap();
+        assert_eq!(one.len(), 1, "a single job, as sent before bundles");
+        let two = Vec::<ProbeJob>::decode(&format!(" [{},{}]", job("a"), job("b"))).unwrap();
+        assert_eq!(
+            two.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        for bad in [
+            "[]".to_owned(),
+            format!("[{},{}]", job("a"), job("a")),
+            "[1]".to_owned(),
+            "null".to_owned(),
+        ] {
+            assert!(Vec::<ProbeJob>::decode(&bad).is_err(), "{bad}");
+        }
     }
 }

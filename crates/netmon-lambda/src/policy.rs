@@ -12,8 +12,18 @@ use netmon_probe::{ProbeConfig, Prober, SystemResolver};
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
 
-/// Targets per probe job: one SQS message and one `probe.completed` each.
+/// Targets per probe job: one `probe.completed` each.
 pub(crate) const SHARD_SIZE: usize = 50;
+/// Targets per probe-jobs message: jobs of one slot (most tenants' jobs are a few probes) share
+/// an SQS message up to this (`netmon_aws::sqs::SqsJobQueue`), and the prober runs all of a
+/// message's probes at once, so none waits behind another tenant's slow targets. Why 100: a
+/// message of 100 targets of ~0.5 KB is ~50 KB, one billed 64 KB chunk (SQS bills per started
+/// chunk, so larger messages save nothing more); and memory: a prober invocation runs
+/// [`PROBER_JOBS_IN_FLIGHT`] messages at once, so at most 500 probes are in flight (twice the
+/// 250 of five full jobs before), each holding at most its 64 KB body cap plus a connection's
+/// TLS and HTTP buffers (tens of KB): under 100 MB in the worst case, within the prober's
+/// 256 MB (`netmon_aws::resources::FUNCTIONS`). Not measured on Lambda.
+pub const PROBES_PER_MESSAGE: usize = 100;
 /// Due instants are floored to slots of this length, so a minute of one shard of targets is at
 /// most six jobs; it must not exceed the shortest interval (10 s), or one job would list a
 /// target twice.
@@ -24,8 +34,12 @@ pub const SLOT: Duration = Duration::from_secs(10);
 /// keeps it, and its minute is not planned again (the next minutes are, normally), which beats
 /// sending part of a minute's jobs twice.
 pub(crate) const TICK_LEASE: chrono::Duration = chrono::Duration::minutes(10);
-/// Jobs probed at once by one prober invocation (its event source's batch size is 5).
+/// Messages probed at once by one prober invocation (its event source's batch size is 5).
 pub(crate) const PROBER_JOBS_IN_FLIGHT: usize = 5;
+// A full job fits a message, and the memory reasoning at PROBES_PER_MESSAGE assumes at most 500
+// probes in flight per invocation.
+const _: () =
+    assert!(SHARD_SIZE <= PROBES_PER_MESSAGE && PROBER_JOBS_IN_FLIGHT * PROBES_PER_MESSAGE <= 500);
 /// Records of one alerter batch handled one by one: records of one batch often hold results of
 /// the same targets (redeliveries, sub-minute intervals), and evaluating one target twice at
 /// once only produces version conflicts, while Lambda's own concurrency runs batches in

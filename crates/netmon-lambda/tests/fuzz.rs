@@ -1,5 +1,5 @@
 //! Property-based fuzzing of what the queues deliver: SQS events (the Lambda's input) and the
-//! record bodies in them, decoded as event envelopes and probe jobs. Refused with a reason,
+//! record bodies in them, decoded as event envelopes and probe-job messages. Refused with a reason,
 //! never a panic, and a reason stays short (it is logged). Bounded here (`PROPTEST_CASES`,
 //! default 256); `scripts/fuzz` runs longer.
 
@@ -35,9 +35,12 @@ fn mutate(base: &str, edits: Vec<(prop::sample::Index, u8, u8)>) -> Vec<u8> {
 }
 
 fn decode_both(body: &str) -> Result<(), TestCaseError> {
-    for reason in [Envelope::decode(body).err(), ProbeJob::decode(body).err()]
-        .into_iter()
-        .flatten()
+    for reason in [
+        Envelope::decode(body).err(),
+        Vec::<ProbeJob>::decode(body).err(),
+    ]
+    .into_iter()
+    .flatten()
     {
         prop_assert!(reason.chars().count() < 400, "{reason}");
     }

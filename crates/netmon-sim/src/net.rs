@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use chrono::Duration;
+use netmon_aws::sqs::job_messages;
 use netmon_core::channel::ChannelSpec;
 use netmon_core::events::{Envelope, Event};
 use netmon_core::jobs::ProbeJob;
@@ -21,6 +22,7 @@ use netmon_core::ports::{
     BusError, Clock, Deliver, DeliveryError, EventBus, JobQueue, ProbeEngine,
 };
 use netmon_core::target::CheckSpec;
+use netmon_lambda::policy::PROBES_PER_MESSAGE;
 use netmon_testkit::clock::ManualClock;
 use netmon_testkit::memory::{Call, Fault, Gate, Op};
 
@@ -283,8 +285,9 @@ impl EventBus for Sns {
     }
 }
 
-/// The probe-jobs sender: each job delayed to its slot (whole seconds, at most 900), as
-/// `SqsJobQueue` sends them; a failed entry fails the call after the others went out.
+/// The probe-jobs sender: the messages `SqsJobQueue` would send (jobs of one delay share one, up
+/// to the deployed probe budget), each delayed to its slot; a failed entry fails the call after
+/// the others went out.
 pub struct Jobs(pub Shared);
 
 #[async_trait]
@@ -295,24 +298,22 @@ impl JobQueue for Jobs {
         if net.chance(rate) {
             return Err(BusError::Unavailable("injected: SQS send failed".into()));
         }
+        let now = net.now();
+        let messages = job_messages(&jobs, now, PROBES_PER_MESSAGE)?;
         let mut failed = 0;
-        for job in &jobs {
+        for message in &messages {
             if net.chance(rate / 2.0) {
                 failed += 1;
                 continue;
             }
-            let body = serde_json::to_string(job)
-                .map_err(|e| BusError::Unavailable(format!("encode: {e}")))?;
-            let now = net.now();
-            let ms = (job.scheduled_for - now).num_milliseconds().max(0);
-            let delay = Duration::seconds(((ms + 999) / 1000).min(900));
+            let delay = Duration::seconds(message.delay_seconds.into());
             let at = now + delay + net.jitter_ms(300);
-            net.send(PROBE_JOBS, body, at);
+            net.send(PROBE_JOBS, message.body.clone(), at);
         }
         if failed > 0 {
             return Err(BusError::Unavailable(format!(
-                "injected: {failed} of {} probe jobs not sent",
-                jobs.len()
+                "injected: {failed} of {} probe-job messages not sent",
+                messages.len()
             )));
         }
         Ok(())

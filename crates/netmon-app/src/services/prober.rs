@@ -1,4 +1,6 @@
-//! Prober: runs one probe job and publishes every result in one `probe.completed`.
+//! Prober: runs probe jobs and publishes one `probe.completed` per job with every result of it.
+//! A message may carry several jobs (small tenants' jobs share an SQS message): their probes run
+//! together under one bound, and their events go out in one publish.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,6 +62,24 @@ impl ProberService {
             .await
     }
 
+    /// The jobs of one message: every probe of them with at most `concurrency` in flight in all,
+    /// then one `probe.completed` per job (its own id, tenant and group), all in one
+    /// [`EventBus::publish`] so the bus can batch them. `redelivered` as in
+    /// [`Self::run_job_again`], per job. A failed publish (even one after which some events went
+    /// out) fails the call, so the message is retried whole; each job republishes under its
+    /// stable envelope id, and consumers treat a result for a slot they have seen as a duplicate.
+    pub async fn run_jobs(
+        &self,
+        jobs: &[ProbeJob],
+        redelivered: bool,
+    ) -> Result<Vec<Envelope>, HandleError> {
+        let envelopes = self
+            .run(jobs, redelivered, std::future::pending())
+            .await?
+            .unwrap_or_default();
+        Ok(envelopes)
+    }
+
     /// As [`Self::run_job`], unless `cancel` resolves first (a "check now" whose caller went
     /// away): then its probes stop, connections closed and evaluations abandoned, and nothing is
     /// published (`None`).
@@ -68,7 +88,8 @@ impl ProberService {
         job: &ProbeJob,
         cancel: impl Future<Output = ()>,
     ) -> Result<Option<Envelope>, HandleError> {
-        self.run(job, false, cancel).await
+        let envelopes = self.run(std::slice::from_ref(job), false, cancel).await?;
+        Ok(envelopes.and_then(|mut e| e.pop()))
     }
 
     async fn run_or_cancelled(
@@ -77,38 +98,47 @@ impl ProberService {
         redelivered: bool,
         cancel: impl Future<Output = ()>,
     ) -> Result<Envelope, HandleError> {
-        self.run(job, redelivered, cancel)
+        self.run(std::slice::from_ref(job), redelivered, cancel)
             .await?
+            .and_then(|mut e| e.pop())
             .ok_or_else(|| HandleError::Permanent(format!("job {} was cancelled", job.job_id)))
     }
 
     async fn run(
         &self,
-        job: &ProbeJob,
+        jobs: &[ProbeJob],
         redelivered: bool,
         cancel: impl Future<Output = ()>,
-    ) -> Result<Option<Envelope>, HandleError> {
+    ) -> Result<Option<Vec<Envelope>>, HandleError> {
         let now = self.clock.now();
-        let scheduled = job.correlation_id.is_none();
-        let work: Vec<_> = job
-            .targets
-            .iter()
-            .filter(|spec| {
-                !(redelivered && scheduled && now - job.scheduled_for > late_limit(spec))
-            })
-            .map(|spec| (job.tenant.clone(), spec.clone()))
-            .collect();
-        if work.len() < job.targets.len() {
-            tracing::warn!(job = %job.job_id, skipped = job.targets.len() - work.len(),
-                late_s = (now - job.scheduled_for).num_seconds(),
-                "probes skipped: a redelivered job, too late for their slot");
+        // Each probe is tagged with its job's index, so results go back to their own job.
+        let mut work = Vec::new();
+        let mut contexts = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let scheduled = job.correlation_id.is_none();
+            let before = work.len();
+            work.extend(
+                job.targets
+                    .iter()
+                    .filter(|spec| {
+                        !(redelivered && scheduled && now - job.scheduled_for > late_limit(spec))
+                    })
+                    .map(|spec| (i, job.tenant.clone(), spec.clone())),
+            );
+            let kept = work.len() - before;
+            if kept < job.targets.len() {
+                tracing::warn!(job = %job.job_id, skipped = job.targets.len() - kept,
+                    late_s = (now - job.scheduled_for).num_seconds(),
+                    "probes skipped: a redelivered job, too late for their slot");
+            }
+            let targets: Vec<AlertContext> = work[before..]
+                .iter()
+                .filter_map(|(_, _, spec)| AlertContext::of(spec))
+                .collect();
+            contexts.push(targets);
         }
-        let targets: Vec<AlertContext> = work
-            .iter()
-            .filter_map(|(_, spec)| AlertContext::of(spec))
-            .collect();
         let clock = self.clock.as_ref();
-        let probes = probe_all(
+        let probes = probe_tagged(
             self.engine.as_ref(),
             work,
             &self.location,
@@ -116,17 +146,43 @@ impl ProberService {
             || clock.now(),
         );
         // Cancellation first: a job whose caller is already gone starts no probe at all.
-        let mut results = tokio::select! {
+        let tagged = tokio::select! {
             biased;
             () = cancel => {
-                tracing::debug!(job = %job.job_id, "job cancelled: its caller went away");
+                let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+                tracing::debug!(jobs = ?ids, "job cancelled: its caller went away");
                 return Ok(None);
             }
             results = probes => results,
         };
+        let mut results: Vec<Vec<ProbeResult>> = jobs.iter().map(|_| Vec::new()).collect();
+        for (i, r) in tagged {
+            if let Some(rs) = results.get_mut(i) {
+                rs.push(r);
+            }
+        }
+        let envelopes: Vec<Envelope> = jobs
+            .iter()
+            .zip(results)
+            .zip(contexts)
+            .map(|((job, results), targets)| self.envelope(job, results, targets))
+            .collect();
+        if !envelopes.is_empty() {
+            self.bus.publish(envelopes.clone()).await?;
+        }
+        Ok(Some(envelopes))
+    }
+
+    /// A job's `probe.completed`.
+    fn envelope(
+        &self,
+        job: &ProbeJob,
+        mut results: Vec<ProbeResult>,
+        targets: Vec<AlertContext>,
+    ) -> Envelope {
         // Scheduled probes count for their slot, so a redelivered or re-planned job is a
         // duplicate to the alerter, not more evidence. "Check now" is extra evidence.
-        if scheduled {
+        if job.correlation_id.is_none() {
             for r in &mut results {
                 r.slot = Some(job.scheduled_for);
             }
@@ -148,8 +204,7 @@ impl ProberService {
         );
         // A request/response job ("check now"): the reply is matched on this.
         env.correlation_id = job.correlation_id.clone();
-        self.bus.publish(vec![env.clone()]).await?;
-        Ok(Some(env))
+        env
     }
 }
 
@@ -164,18 +219,34 @@ pub async fn probe_all(
     concurrency: usize,
     started_at: impl Fn() -> DateTime<Utc>,
 ) -> Vec<ProbeResult> {
+    let work = work.into_iter().map(|(tenant, spec)| ((), tenant, spec));
+    probe_tagged(engine, work.collect(), location, concurrency, started_at)
+        .await
+        .into_iter()
+        .map(|((), r)| r)
+        .collect()
+}
+
+/// [`probe_all`] with each result returned beside its probe's tag.
+async fn probe_tagged<K: Send>(
+    engine: &dyn ProbeEngine,
+    work: Vec<(K, TenantId, TargetSpec)>,
+    location: &str,
+    concurrency: usize,
+    started_at: impl Fn() -> DateTime<Utc>,
+) -> Vec<(K, ProbeResult)> {
     // One task drives every probe (no per-probe spawn); the engine's connection halves run as
     // their own tasks, so I/O still proceeds in parallel.
     let started_at = &started_at;
     futures::stream::iter(work)
-        .map(|(tenant, spec)| async move {
+        .map(|(tag, tenant, spec)| async move {
             let at = started_at();
             let obs = engine.observe(&spec.check, spec.timeout.as_duration()).await;
             if let Some(e) = &obs.error {
                 // Kind and message only: messages never contain header values or bodies.
                 tracing::debug!(target_id = %spec.id, kind = ?e.kind, error = %e.message, "probe failed");
             }
-            judge_off_worker(tenant, spec, location, at, obs).await
+            (tag, judge_off_worker(tenant, spec, location, at, obs).await)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()

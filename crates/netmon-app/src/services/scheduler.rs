@@ -177,7 +177,7 @@ impl Scheduler {
     }
 
     /// Sends the plan's jobs (at most `shard_size` targets, one tenant, slot and target group
-    /// each, in tenant, slot, group and id order), less the probes already too late at `now`, and reports
+    /// each, in slot, tenant, group and id order), less the probes already too late at `now`, and reports
     /// heartbeats missed in the minute before `check_minute`.
     async fn send(
         &self,
@@ -223,10 +223,12 @@ impl Scheduler {
         for (r, t) in by_name.into_iter().enumerate() {
             rank[t] = r;
         }
+        // Slot first: each enqueue of SEND_JOBS jobs then holds mostly one slot's jobs, which a
+        // queue may pack into shared messages (`SqsJobQueue` packs jobs of equal delay).
         due.sort_unstable_by(|a, b| {
-            (rank[a.tenant as usize], a.slot, a.group, &a.id).cmp(&(
-                rank[b.tenant as usize],
+            (a.slot, rank[a.tenant as usize], a.group, &a.id).cmp(&(
                 b.slot,
+                rank[b.tenant as usize],
                 b.group,
                 &b.id,
             ))

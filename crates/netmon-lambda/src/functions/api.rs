@@ -25,7 +25,7 @@ use netmon_core::ports::Clock;
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
 use crate::functions::notifier::MessageSettings;
-use crate::policy::{API_CHECK_TIMEOUT, AddressPolicy, DELIVERY_TIMEOUT};
+use crate::policy::{API_CHECK_TIMEOUT, AddressPolicy, DELIVERY_TIMEOUT, PROBES_PER_MESSAGE};
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -103,6 +103,7 @@ pub fn api_router(clients: &Clients, config: ApiConfig) -> Result<axum::Router, 
         clients.sqs.clone(),
         config.probe_jobs_queue_url,
         clock.clone(),
+        PROBES_PER_MESSAGE,
     ));
     let public_url = config.messages.public_url.as_ref().map(|u| u.to_string());
     let delivery = config.messages.apply(

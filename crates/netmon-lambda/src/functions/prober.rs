@@ -1,5 +1,7 @@
 //! The prober, fed by probe-jobs: probes each job's targets and publishes one
-//! `probe.completed` per job. It reads nothing from DynamoDB: jobs carry the target specs.
+//! `probe.completed` per job. It reads nothing from DynamoDB: jobs carry the target specs. A
+//! message holds one job (as before bundles) or an array of jobs of one slot
+//! (`netmon_aws::sqs::SqsJobQueue`); a message succeeds or fails whole.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use netmon_core::ports::{Clock, EventBus, ProbeEngine};
 
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
-use crate::policy::{AddressPolicy, PROBER_JOBS_IN_FLIGHT, SHARD_SIZE};
+use crate::policy::{AddressPolicy, PROBER_JOBS_IN_FLIGHT, PROBES_PER_MESSAGE};
 use crate::runtime::{RecordHandler, SqsConsumer};
 
 #[derive(Debug, Clone)]
@@ -65,20 +67,17 @@ pub fn prober_over(
     clock: Arc<dyn Clock>,
     location: String,
 ) -> ProberFunction {
-    let service = ProberService::new(engine, probe_results, clock, location, SHARD_SIZE);
+    // Every probe of a full message at once: each starts at its slot, whatever the other jobs'
+    // targets do (policy::PROBES_PER_MESSAGE says why that fits in memory).
+    let service = ProberService::new(engine, probe_results, clock, location, PROBES_PER_MESSAGE);
     SqsConsumer::new(function::PROBER, PROBER_JOBS_IN_FLIGHT, ProbeJobs(service))
 }
 
 #[async_trait]
 impl RecordHandler for ProbeJobs {
-    type Message = ProbeJob;
+    type Message = Vec<ProbeJob>;
 
-    async fn handle(&self, job: ProbeJob, receive_count: u32) -> Result<(), HandleError> {
-        let run = if receive_count > 1 {
-            self.0.run_job_again(&job).await
-        } else {
-            self.0.run_job(&job).await
-        };
-        run.map(|_| ())
+    async fn handle(&self, jobs: Vec<ProbeJob>, receive_count: u32) -> Result<(), HandleError> {
+        self.0.run_jobs(&jobs, receive_count > 1).await.map(|_| ())
     }
 }

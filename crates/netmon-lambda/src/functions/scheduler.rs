@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::env::{Env, EnvError};
 use crate::error::{FunctionError, InitError};
 use crate::metrics;
-use crate::policy::{SHARD_SIZE, SLOT, TICK_LEASE};
+use crate::policy::{PROBES_PER_MESSAGE, SHARD_SIZE, SLOT, TICK_LEASE};
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -108,6 +108,7 @@ impl SchedulerFunction {
             clients.sqs.clone(),
             config.probe_jobs_queue_url,
             clock.clone(),
+            PROBES_PER_MESSAGE,
         ));
         let mut function = Self::over(store, jobs, bus, clock);
         function.function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
