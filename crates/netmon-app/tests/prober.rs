@@ -178,6 +178,7 @@ async fn jobs_of_a_message_share_the_probe_bound_and_one_publish() {
             targets: (0..4).map(|t| spec(&format!("t{t}"), "1m")).collect(),
             correlation_id: None,
             group_level: None,
+            group_size: None,
         })
         .collect();
     let envs = service.run_jobs(&jobs, false).await.unwrap();

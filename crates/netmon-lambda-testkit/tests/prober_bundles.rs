@@ -73,6 +73,7 @@ fn job(id: &str, tenant: &str, targets: &[&str], late_s: i64, clock: &ManualCloc
         targets: targets.iter().map(|t| spec(t)).collect(),
         correlation_id: None,
         group_level: Some(0),
+        group_size: Some(targets.len() as u32),
     }
 }
 

@@ -12,8 +12,10 @@ use netmon_probe::{ProbeConfig, Prober, SystemResolver};
 use crate::env::{Env, EnvError};
 use crate::error::InitError;
 
-/// Targets per probe job: one `probe.completed` each.
-pub(crate) const SHARD_SIZE: usize = 50;
+/// Targets per probe job: one `probe.completed`, one read of the job's group of check states and
+/// one history block each. A group (up to ~300 targets) of one instant is a few jobs; as large
+/// as a message's probe budget, so a lone job still has every probe start at its slot.
+pub(crate) const SHARD_SIZE: usize = 100;
 /// Targets per probe-jobs message: jobs of one slot (most tenants' jobs are a few probes) share
 /// an SQS message up to this (`netmon_aws::sqs::SqsJobQueue`), and the prober runs all of a
 /// message's probes at once, so none waits behind another tenant's slow targets. Why 100: a
