@@ -980,6 +980,23 @@ fn ids_in_one_group(prefix: &str, level: u8, n: usize) -> (Group, Vec<String>) {
     (group, ids)
 }
 
+/// Commits a first state (1 location) for each of `ids`, 16 at a time.
+async fn commit_fresh<'a>(env: &Env, t: &TenantId, ids: impl IntoIterator<Item = &'a String>) {
+    let state = sized_state(1);
+    let commit = |id: String| {
+        let (store, state) = (&env.store, &state);
+        async move {
+            let target = tid(&id);
+            on_emulator(|| store.commit_state(t, &target, Expect::Absent, state, &[], &[]))
+                .await
+                .expect("commit");
+        }
+    };
+    stream::iter(ids.into_iter().cloned())
+        .for_each_concurrent(16, commit)
+        .await;
+}
+
 /// A job of 50 targets whose group holds only them, in a tenant of 250 more: the group read is
 /// billed on the 50 states' bytes, the read by key 1 unit per state. Measured: 4 RRU (about
 /// 15 KB of states) against 50.
@@ -993,19 +1010,7 @@ async fn a_group_read_is_billed_on_its_states_bytes() {
         .filter(|id| Group::of(&tid(id), 3) != group)
         .take(250)
         .collect();
-    let state = sized_state(1);
-    let commit = |id: String| {
-        let (store, t, state) = (&env.store, &t, &state);
-        async move {
-            let target = tid(&id);
-            on_emulator(|| store.commit_state(t, &target, Expect::Absent, state, &[], &[]))
-                .await
-                .expect("commit");
-        }
-    };
-    stream::iter(ids.iter().chain(&others).cloned())
-        .for_each_concurrent(16, commit)
-        .await;
+    commit_fresh(&env, &t, ids.iter().chain(&others)).await;
     let item = env
         .raw_get(&format!("T#{t}"), &check_sk(&ids[0]))
         .await
@@ -1044,6 +1049,43 @@ async fn a_group_read_is_billed_on_its_states_bytes() {
     assert_eq!(by_group, by_key);
     assert!(group_rru <= 5, "group read: {group_rru} RRU");
     assert_eq!(key_rru, 50);
+}
+
+/// A job holding a third of its group, cut in finest-group order as the scheduler cuts a group
+/// too large for one job, reads about a third of the group's states, not all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_holding_part_of_its_group_reads_about_its_part() {
+    let env = shared().await;
+    let t = fixtures::tenant("grouppart");
+    let (group, mut ids) = ids_in_one_group("part-", 0, 300);
+    ids.sort_by_key(|id| (Group::of(&tid(id), MAX_LEVEL).index, id.clone()));
+    commit_fresh(&env, &t, &ids).await;
+    let (store, counter) = counted(&env).await;
+    let rru = |ask: &[String]| {
+        let (store, counter, t) = (&store, &counter, &t);
+        let ask: Vec<TargetId> = ask.iter().map(|id| tid(id)).collect();
+        async move {
+            let before = counter.snapshot();
+            let got = store
+                .load_group_states(t, group, &ask)
+                .await
+                .expect("group read");
+            assert_eq!(got.len(), ask.len());
+            counter
+                .snapshot()
+                .since(&before)
+                .billed_for("DynamoDB")
+                .read_half_units
+                .div_ceil(2)
+        }
+    };
+    let whole = rru(&ids).await;
+    let part = rru(&ids[100..200]).await;
+    eprintln!("group of 300: whole {whole} RRU, a third {part} RRU");
+    assert!(
+        part * 5 <= whole * 2,
+        "a third read {part} RRU, the whole {whole}"
+    );
 }
 
 /// A state an older release wrote is read, moved to its new key by whichever read finds it

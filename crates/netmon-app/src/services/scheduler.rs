@@ -224,12 +224,15 @@ impl Scheduler {
             rank[t] = r;
         }
         // Slot first: each enqueue of SEND_JOBS jobs then holds mostly one slot's jobs, which a
-        // queue may pack into shared messages (`SqsJobQueue` packs jobs of equal delay).
+        // queue may pack into shared messages (`SqsJobQueue` packs jobs of equal delay). In a
+        // group, finest group first: a group cut into several jobs gives each a contiguous span
+        // of check states to read.
         due.sort_unstable_by(|a, b| {
-            (a.slot, rank[a.tenant as usize], a.group, &a.id).cmp(&(
+            (a.slot, rank[a.tenant as usize], a.group, a.finest, &a.id).cmp(&(
                 b.slot,
                 rank[b.tenant as usize],
                 b.group,
+                b.finest,
                 &b.id,
             ))
         });
@@ -507,6 +510,8 @@ struct PlannedProbe {
     /// are in it, set once every target is counted.
     group: u32,
     group_size: usize,
+    /// The target's group at [`group::MAX_LEVEL`].
+    finest: u16,
     id: TargetId,
     spec: Arc<str>,
 }
@@ -550,9 +555,10 @@ impl MinutePlan {
     fn add(&mut self, target: &Target) {
         self.targets += 1;
         let tenant = self.tenant(&target.tenant);
-        if let Some(finest) = self.finest_groups.get_mut(tenant as usize) {
-            let index = Group::of(target.id(), group::MAX_LEVEL).index;
-            finest.push(u16::try_from(index).unwrap_or(u16::MAX));
+        let finest =
+            u16::try_from(Group::of(target.id(), group::MAX_LEVEL).index).unwrap_or(u16::MAX);
+        if let Some(groups) = self.finest_groups.get_mut(tenant as usize) {
+            groups.push(finest);
         }
         if target.spec.enabled && matches!(target.spec.check, CheckSpec::Heartbeat(_)) {
             self.heartbeats.push(target.clone());
@@ -581,6 +587,7 @@ impl MinutePlan {
                 slot: at,
                 late,
                 group_size: 0,
+                finest,
                 group: 0,
                 id: target.id().clone(),
                 spec: encoded,

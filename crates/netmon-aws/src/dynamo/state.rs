@@ -106,10 +106,15 @@ pub(crate) fn check_range(group: Group) -> Option<(String, String)> {
     }
     let lo = group.index << shift;
     let hi = ((group.index + 1) << shift) - 1;
-    Some((
+    Some(check_span(lo, hi))
+}
+/// The sort keys of the check states from finest group `lo` to `hi` (indices at `MAX_LEVEL`),
+/// inclusive.
+pub(crate) fn check_span(lo: u32, hi: u32) -> (String, String) {
+    (
         format!("{CHECK_PREFIX}{lo:04x}#"),
         format!("{CHECK_PREFIX}{hi:04x}#~"),
-    ))
+    )
 }
 /// The target id in a check state's sort key.
 pub(crate) fn check_target(sk: &str) -> Option<&str> {

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::Utc;
 use netmon_core::events::Envelope;
-use netmon_core::group::Group;
+use netmon_core::group::{Group, MAX_LEVEL};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::CheckState;
 use netmon_core::ports::{Expect, IncidentRecord, StateStore, StoreError, Versioned};
@@ -29,7 +29,7 @@ use super::codec::{Item, decode, encode, fmt_time, get_s, get_u64, key, n, s};
 use super::error::{self, CONDITION_FAILED, TRANSACTION_CONFLICT, reason_is};
 use super::{
     A_BODY, A_VERSION, CHECK_PREFIX, CLOSED_PREFIX, DynamoStateStore, LEGACY_STATE_PREFIX,
-    MAX_ATTEMPTS, OPEN_PREFIX, TxOutcome, backoff, check_range, check_sk, check_target,
+    MAX_ATTEMPTS, OPEN_PREFIX, TxOutcome, backoff, check_range, check_sk, check_span, check_target,
     incident_sk, legacy_state_sk, tenant_pk,
 };
 
@@ -289,17 +289,26 @@ impl StateStore for DynamoStateStore {
         group: Group,
         targets: &[TargetId],
     ) -> Result<Vec<(TargetId, Versioned<CheckState>)>, StoreError> {
-        let Some((lo, hi)) = check_range(group) else {
+        if check_range(group).is_none() {
             return self.load_states(tenant, targets).await;
-        };
+        }
         let (inside, outside): (Vec<&TargetId>, Vec<&TargetId>) = targets
             .iter()
             .collect::<HashSet<_>>()
             .into_iter()
             .partition(|t| Group::of(t, group.level) == group);
         let asked: HashMap<&str, &TargetId> = inside.iter().map(|t| (t.as_str(), *t)).collect();
-        let query = self.range_query(tenant, lo, hi);
-        let items = self.query_all("Query group states", query, None).await?;
+        // Only the span of the asked targets' finest groups: a job holding part of its group
+        // (the scheduler cuts a group in finest-group order) reads about its part.
+        let finest = inside.iter().map(|t| Group::of(t, MAX_LEVEL).index);
+        let items = match (finest.clone().min(), finest.max()) {
+            (Some(lo), Some(hi)) => {
+                let (lo, hi) = check_span(lo, hi);
+                let query = self.range_query(tenant, lo, hi);
+                self.query_all("Query group states", query, None).await?
+            }
+            _ => Vec::new(),
+        };
         let mut found = Vec::with_capacity(asked.len());
         let mut seen = HashSet::with_capacity(asked.len());
         for item in &items {
