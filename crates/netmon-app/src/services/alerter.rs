@@ -35,7 +35,8 @@ pub struct AlertReport {
     pub state_writes: usize,
     pub events: usize,
     pub skipped_unknown_target: usize,
-    /// Results whose incidents were held back by a maintenance window.
+    /// Results that changed something inside a maintenance window, which held back their new
+    /// incidents and reminders (steady results never read the windows, so are not counted).
     pub in_maintenance: usize,
     /// Whether an EventRPC reply record was written for this batch.
     pub replied: bool,
