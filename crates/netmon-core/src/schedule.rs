@@ -39,13 +39,17 @@ pub fn stable_hash(parts: &[&str]) -> u64 {
 /// per probe. A step of 250 ms still spreads a 10 s interval over 40 instants.
 const PHASE_STEP_MS: i64 = 250;
 
+/// The splitmix64 finalizer: spreads a hash's entropy over every bit, so a modulus of it is even.
+fn spread(mut h: u64) -> u64 {
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 fn phase_ms(target: &Target, interval_ms: i64) -> i64 {
     // FNV's low bits barely mix for ids that differ in one character (t1, t2, ...), which the
     // old millisecond modulus hid; the splitmix64 finalizer spreads them.
-    let mut h = stable_hash(&[target.tenant.as_str(), target.id().as_str()]);
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
+    let h = spread(stable_hash(&[target.tenant.as_str(), target.id().as_str()]));
     let steps = u64::try_from((interval_ms / PHASE_STEP_MS).max(1)).unwrap_or(1);
     i64::try_from(h % steps).map_or(0, |step| step * PHASE_STEP_MS)
 }
@@ -160,10 +164,11 @@ pub fn group_offset_ms(tenant: &str, group: crate::group::Group, targets: usize)
     } else {
         PHASE_STEP_MS
     };
-    let mut h = stable_hash(&[tenant, &group.level.to_string(), &group.index.to_string()]);
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
+    let h = spread(stable_hash(&[
+        tenant,
+        &group.level.to_string(),
+        &group.index.to_string(),
+    ]));
     let steps = (MINUTE_MS / step) as u64;
     i64::try_from(h % steps).map_or(0, |n| n * step)
 }

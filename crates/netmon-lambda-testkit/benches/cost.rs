@@ -263,6 +263,19 @@ fn modelled(wall: Duration, waits: &EmulatorWaits) -> Duration {
     wall.saturating_sub(waits.busy) + waits.modelled
 }
 
+/// What the emulator's waits added to `function`'s billed duration, beyond AWS latency.
+fn waits_term(function: &'static str, gb_s: f64) -> Term {
+    Term {
+        function,
+        service: "Lambda",
+        what: "the emulator's waits beyond AWS latency".into(),
+        quantity: gb_s,
+        unit: "GB-s",
+        dollars: gb_s * LAMBDA_PER_GB_S,
+        fixed: false,
+    }
+}
+
 /// Billed Lambda duration: each invocation rounded up to 1 ms.
 fn billed_seconds(durations: &[Duration]) -> f64 {
     durations
@@ -518,15 +531,7 @@ async fn run(o: Options) {
             fixed: false,
         });
         let extra = billed_seconds(&wall) * memory_gb(function) - gb_s;
-        emulator_waits.push(Term {
-            function,
-            service: "Lambda",
-            what: "the emulator's waits beyond AWS latency".into(),
-            quantity: extra,
-            unit: "GB-s",
-            dollars: extra * LAMBDA_PER_GB_S,
-            fixed: false,
-        });
+        emulator_waits.push(waits_term(function, extra));
         if let Some(snap) = measured.get(function) {
             aws_terms(function, snap, &mut terms);
         }
@@ -559,15 +564,7 @@ async fn run(o: Options) {
         fixed: false,
     });
     let extra = rollup_gb_s(rollup.duration) - gb_s;
-    emulator_waits.push(Term {
-        function: "rollup",
-        service: "Lambda",
-        what: "the emulator's waits beyond AWS latency".into(),
-        quantity: extra,
-        unit: "GB-s",
-        dollars: extra * LAMBDA_PER_GB_S,
-        fixed: false,
-    });
+    emulator_waits.push(waits_term("rollup", extra));
     let idle_receives = IDLE_RECEIVES_PER_QUEUE_MINUTE * SOURCES.len() as f64 * o.ticks as f64;
     terms.push(Term {
         function: "pollers",

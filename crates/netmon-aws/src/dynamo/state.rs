@@ -100,13 +100,12 @@ pub(crate) fn check_sk(target: &TargetId) -> String {
 /// The first and last possible sort keys of `group`'s check states, inclusive (`~` sorts after
 /// every id character); `None` for a group that cannot exist (index beyond its level).
 pub(crate) fn check_range(group: Group) -> Option<(String, String)> {
-    let shift = u32::from(MAX_LEVEL.checked_sub(group.level)?);
-    if group.index.checked_shr(u32::from(group.level)).unwrap_or(0) != 0 {
+    if group.level > MAX_LEVEL || group.index.checked_shr(u32::from(group.level)).unwrap_or(0) != 0
+    {
         return None;
     }
-    let lo = group.index << shift;
-    let hi = ((group.index + 1) << shift) - 1;
-    Some(check_span(lo, hi))
+    let finest = group.finest_range();
+    Some(check_span(finest.start, finest.end - 1))
 }
 /// The sort keys of the check states from finest group `lo` to `hi` (indices at `MAX_LEVEL`),
 /// inclusive.
