@@ -558,6 +558,67 @@ mod tests {
         assert!(matches!(ev.events[0], IncidentEvent::Opened(_)));
     }
 
+    /// The alerter reads maintenance windows only for a result that changes something, which
+    /// holds only if suppression never turns "nothing changed" into a change. Random walks over
+    /// outcomes, locations, late and repeated slots, thresholds and reminders, with each
+    /// result evaluated both ways from the same state.
+    #[test]
+    fn suppression_never_makes_a_change() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let mut checked_unchanged = 0;
+        for walk in 0..200 {
+            let mut plain = rules();
+            plain.failure_threshold = 1 + next(3) as u32;
+            plain.success_threshold = 1 + next(3) as u32;
+            plain.quorum = 1 + next(2) as u32;
+            plain.reminder_interval =
+                (next(2) == 0).then(|| chrono::Duration::minutes(1 + next(5) as i64));
+            let mut held = plain.clone();
+            held.suppress_new = true;
+            let mut state = CheckState::default();
+            let mut slot = 0;
+            for _ in 0..60 {
+                slot += [0, 60, 60, 60, 120][next(5) as usize];
+                let outcome = if next(3) == 0 {
+                    Outcome::Down
+                } else {
+                    Outcome::Up
+                };
+                let location = ["a", "b"][next(2) as usize];
+                let mut r = result(slot + next(30) as i64, outcome, location);
+                // Now and then a result for an older slot (late, or a redelivery).
+                let back = if next(8) == 0 { 60 * next(3) as i64 } else { 0 };
+                r.slot = Some(t(slot - back));
+                let now = t(slot + 40);
+                let with = evaluate(&state, &r, &subject(), &held, now);
+                let without = evaluate(&state, &r, &subject(), &plain, now);
+                if !without.changed {
+                    checked_unchanged += 1;
+                    assert!(
+                        !with.changed,
+                        "walk {walk}: suppression changed {state:?} on {r:?}"
+                    );
+                }
+                // Walk on as either side would: windows open and close.
+                state = if next(2) == 0 {
+                    with.state
+                } else {
+                    without.state
+                };
+            }
+        }
+        assert!(
+            checked_unchanged > 1_000,
+            "{checked_unchanged} unchanged evaluations"
+        );
+    }
+
     #[test]
     fn event_ids_are_stable() {
         let (s, _, _) = run(&rules(), &[(D, "a"); 3]);
