@@ -54,6 +54,31 @@ impl Decode for Envelope {
     }
 }
 
+/// A probe-results message: one envelope, or a non-empty JSON array of envelopes (a producer
+/// that packs several events into one message). Each element is checked as a lone envelope is.
+impl Decode for Vec<Envelope> {
+    fn decode(body: &str) -> Result<Self, String> {
+        if !body.trim_start().starts_with('[') {
+            return Ok(vec![Envelope::decode(body)?]);
+        }
+        let items = serde_json::from_str::<Vec<serde_json::Value>>(body)
+            .map_err(|e| envelope_error(body, &e))?;
+        if items.is_empty() {
+            return Err("a message with an empty array of events".to_owned());
+        }
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let env = serde_json::from_value::<Envelope>(item.clone())
+                    .map_err(|e| format!("event {i}: {}", envelope_error(&item.to_string(), &e)))?;
+                env.check_version().map_err(|e| format!("event {i}: {e}"))?;
+                Ok(env)
+            })
+            .collect()
+    }
+}
+
 /// A probe-jobs message: one job (as sent before bundles, and still for a lone job) or a
 /// non-empty JSON array of jobs (`netmon_aws::sqs::SqsJobQueue`).
 impl Decode for Vec<ProbeJob> {
@@ -481,6 +506,30 @@ mod tests {
                 .unwrap_err()
                 .starts_with("malformed JSON")
         );
+    }
+
+    #[test]
+    fn an_events_message_is_one_envelope_or_a_non_empty_array_of_them() {
+        let one = Vec::<Envelope>::decode(&envelope("a")).unwrap();
+        assert_eq!(one.iter().map(target_of).collect::<Vec<_>>(), vec!["a"]);
+        let two =
+            Vec::<Envelope>::decode(&format!(" [{},{}]", envelope("a"), envelope("b"))).unwrap();
+        assert_eq!(
+            two.iter().map(target_of).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        let mut future = serde_json::from_str::<serde_json::Value>(&envelope("c")).unwrap();
+        future["version"] = 9.into();
+        for bad in [
+            "[]".to_owned(),
+            "[1]".to_owned(),
+            "null".to_owned(),
+            format!("[{},{future}]", envelope("a")),
+        ] {
+            assert!(Vec::<Envelope>::decode(&bad).is_err(), "{bad}");
+        }
+        let err = Vec::<Envelope>::decode(&format!("[{},{future}]", envelope("a"))).unwrap_err();
+        assert!(err.starts_with("event 1: "), "{err}");
     }
 
     #[test]
