@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
-use netmon_aws::dynamo::state::{DynamoStateStore, SHARD_BUDGET_BYTES, SHARDS};
+use netmon_aws::dynamo::state::{
+    DynamoStateStore, SCHEDULE_FULL_READ_EVERY, SHARD_BUDGET_BYTES, SHARDS,
+};
 use netmon_core::group::{Group, MAX_LEVEL};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::incident::{CheckState, LocationState, Status};
@@ -876,6 +878,122 @@ async fn one_unreadable_schedule_entry_does_not_hide_the_other_targets() {
         .map(|x| x.id().to_string())
         .collect();
     assert_eq!(ids, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+}
+
+/// The scheduler's reads: a second visit reads the stripe counters and nothing else; a put,
+/// an update and a delete made through another store instance (the api's) are each seen on the
+/// next visit, for the read units of their stripes only; an entry written without a counter
+/// bump (a writer of an older release) is seen within `SCHEDULE_FULL_READ_EVERY` visits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_is_reread_only_where_targets_changed() {
+    let env = private("sched-cache").await;
+    let t = fixtures::tenant("sched-cache");
+    let ids: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
+    let results: Vec<Result<Target, StoreError>> = stream::iter(&ids)
+        .map(|id| {
+            on_emulator(|| {
+                env.store
+                    .put_target(fixtures::target(&t, id, id), Expect::Absent)
+            })
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for r in results {
+        r.expect("create");
+    }
+    let (scheduler, counter) = counted(&env).await;
+    let visit = || async {
+        let before = counter.snapshot();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        scheduler
+            .visit_targets(&mut |x| {
+                seen.insert(x.id().to_string(), x.spec.name.clone());
+            })
+            .await
+            .expect("visit");
+        let rru = counter
+            .snapshot()
+            .since(&before)
+            .billed_for("DynamoDB")
+            .read_half_units
+            .div_ceil(2);
+        (seen, rru)
+    };
+    // A cold start streams and measures; the next visit reads everything to hold it.
+    let (first, stream_rru) = visit().await;
+    assert_eq!(first.keys().cloned().collect::<Vec<_>>(), ids);
+    let (second, full_rru) = visit().await;
+    assert_eq!(second, first);
+    let (third, steady_rru) = visit().await;
+    assert_eq!(third, first);
+    eprintln!(
+        "200 targets: streamed {stream_rru} RRU, read to hold {full_rru} RRU, unchanged {steady_rru} RRU"
+    );
+    assert!(stream_rru >= 10, "a read of 200 targets: {stream_rru} RRU");
+    assert!(
+        steady_rru <= 1,
+        "an unchanged schedule reads only the counters: {steady_rru} RRU"
+    );
+
+    env.store
+        .put_target(fixtures::target(&t, "c007", "renamed"), Expect::Any)
+        .await
+        .expect("update");
+    env.store
+        .delete_target(&t, &tid("c100"))
+        .await
+        .expect("delete");
+    env.store
+        .put_target(fixtures::target(&t, "new", "new"), Expect::Absent)
+        .await
+        .expect("create");
+    let (changed, changed_rru) = visit().await;
+    let mut expected = first.clone();
+    expected.insert("c007".into(), "renamed".into());
+    expected.remove("c100");
+    expected.insert("new".into(), "new".into());
+    assert_eq!(changed, expected, "every change is seen on the next visit");
+    eprintln!("after 3 changes: {changed_rru} RRU");
+    assert!(
+        changed_rru < full_rru,
+        "{changed_rru} RRU, a full read {full_rru}"
+    );
+
+    // Written behind the counters' back: found by the periodic full read, and no later.
+    let body = serde_json::to_string(&Target {
+        version: 1,
+        ..fixtures::target(&t, "sneaky", "sneaky")
+    })
+    .expect("encode");
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", s("SCHED"))
+        .key("sk", s(&shard_sk(&t, "sneaky")))
+        .update_expression("SET #e = :e")
+        .expression_attribute_names("#e", format!("T#{t}#sneaky"))
+        .expression_attribute_values(":e", s(&body))
+        .send()
+        .await
+        .expect("raw update");
+    let mut visits = 0;
+    loop {
+        visits += 1;
+        let (seen, _) = visit().await;
+        if seen.contains_key("sneaky") {
+            break;
+        }
+        assert!(
+            visits < SCHEDULE_FULL_READ_EVERY,
+            "not seen after {visits} visits"
+        );
+    }
+    eprintln!("an unbumped change was seen after {visits} visits");
+    assert!(
+        visits > 1,
+        "an unbumped change is not seen by the next visit: the cache is used"
+    );
 }
 
 /// A claim whose first attempt landed but whose answer was lost (a 500 after the write; the

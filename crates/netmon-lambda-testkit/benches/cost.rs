@@ -30,6 +30,7 @@ use axum::http::StatusCode;
 use axum::routing::any;
 use netmon_aws::clients::Clients;
 use netmon_aws::dynamo::history::{DynamoHistoryStore, SETTLE};
+use netmon_aws::dynamo::state::{DynamoStateStore, SCHEDULE_FULL_READ_EVERY};
 use netmon_aws::resources;
 use netmon_core::TenantId;
 use netmon_lambda_testkit::metrics::{
@@ -237,6 +238,34 @@ async fn measure_rollup(stack: &Stack, last_hour: chrono::DateTime<chrono::Utc>)
         duration: started.elapsed(),
         waits,
     }
+}
+
+/// The scheduler holds the schedule shards between ticks and rereads them all only every
+/// `SCHEDULE_FULL_READ_EVERY` ticks, a read the measured minutes may not include: one full read
+/// by a store with nothing held, to be amortized.
+async fn measure_schedule_full_read(stack: &Stack) -> CallSnapshot {
+    let counter = CallCounter::new();
+    let clients = Clients::builder(&stack.sdk)
+        .interceptor(Some(counter.interceptor()))
+        .build();
+    let store = DynamoStateStore::new(
+        clients.dynamodb.clone(),
+        stack.var(resources::ENV_STATE_TABLE),
+    );
+    // After a cold start the first visit streams; the second reads everything to hold it.
+    let mut targets = 0;
+    let mut before = counter.snapshot();
+    for _ in 0..2 {
+        targets = 0;
+        before = counter.snapshot();
+        netmon_core::ports::TargetStore::visit_targets(&store, &mut |_| targets += 1)
+            .await
+            .expect("a full read of the schedule");
+    }
+    eprintln!(
+        "cost: a full read of the schedule ({targets} targets), as every {SCHEDULE_FULL_READ_EVERY}th tick does"
+    );
+    counter.snapshot().since(&before)
 }
 
 /// One priced line of the bill, over the measured minutes.
@@ -501,6 +530,7 @@ async fn run(o: Options) {
         "rolling up the {hours} history hour(s) written, as the recorder does an hour after it ends"
     ));
     let rollup = measure_rollup(&stack, last_hour).await;
+    let full_read = measure_schedule_full_read(&stack).await;
 
     // Price it. Lambda durations are priced with the emulator's waits replaced by AWS's
     // latencies; what the waits added as measured is kept apart.
@@ -547,6 +577,18 @@ async fn run(o: Options) {
         } else {
             o.ticks as f64 / total as f64
         };
+        t.quantity *= scale;
+        t.dollars *= scale;
+        terms.push(t);
+    }
+    let mut full = Vec::new();
+    aws_terms("scheduler", &full_read, &mut full);
+    for mut t in full {
+        let scale = o.ticks as f64 / f64::from(SCHEDULE_FULL_READ_EVERY);
+        t.what = format!(
+            "{}, a full reread every {SCHEDULE_FULL_READ_EVERY} ticks",
+            t.what
+        );
         t.quantity *= scale;
         t.dollars *= scale;
         terms.push(t);

@@ -19,7 +19,10 @@ mod maintenance;
 mod notifications;
 mod outbox;
 mod replies;
+mod schedule;
 mod targets;
+
+pub use schedule::FULL_READ_EVERY as SCHEDULE_FULL_READ_EVERY;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +49,8 @@ pub use targets::{SHARD_BUDGET_BYTES, SHARDS};
 pub struct DynamoStateStore {
     client: Client,
     table: Arc<str>,
+    /// Schedule shards held between the scheduler's visits (`schedule.rs`).
+    schedule: Arc<tokio::sync::Mutex<schedule::ScheduleCache>>,
 }
 
 impl std::fmt::Debug for DynamoStateStore {
@@ -62,6 +67,7 @@ impl DynamoStateStore {
         Self {
             client,
             table: table.into(),
+            schedule: Arc::default(),
         }
     }
 

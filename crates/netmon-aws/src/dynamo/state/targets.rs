@@ -13,13 +13,14 @@
 //! item, and a `TransactionConflict` is retried with backoff.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::{Expect, Page, PageRequest, StoreError, TargetStore};
 use netmon_core::target::{CheckSpec, Target};
 
 use super::codec::{Item, decode, encode, get_s, get_u64, key, n, s};
 use super::error::{self, CONDITION_FAILED, TRANSACTION_CONFLICT, reason_is};
+use super::schedule::ENTRY_PREFIX;
 use super::{
     A_BODY, A_VERSION, DEFAULT_PAGE, DynamoStateStore, MAX_ATTEMPTS, MAX_PAGE, PING_PK, SCHED_PK,
     TARGET_PREFIX, TOKEN_SK, TxOutcome, backoff, check_sk, legacy_state_sk, ping_sk, shard_sk,
@@ -43,8 +44,6 @@ const MAX_TOKEN_BYTES: usize = 1_024;
 const A_BYTES: &str = "bytes";
 const A_TENANT: &str = "tenant";
 const A_TARGET: &str = "target";
-/// Shard attributes holding targets start with this; the rest are bookkeeping.
-const ENTRY_PREFIX: &str = "T#";
 
 fn entry_name(tenant: &TenantId, id: &TargetId) -> String {
     format!("{ENTRY_PREFIX}{tenant}#{id}")
@@ -216,6 +215,7 @@ impl DynamoStateStore {
         {
             items.push(self.delete_item(token_pk(old), TOKEN_SK.to_owned())?);
         }
+        items.push(self.stripe_bump(tenant, id)?);
 
         match self
             .transact("TransactWriteItems put_target", items)
@@ -307,6 +307,7 @@ impl DynamoStateStore {
         if let Some(token) = token_of(&current.target) {
             items.push(self.delete_item(token_pk(token), TOKEN_SK.to_owned())?);
         }
+        items.push(self.stripe_bump(tenant, id)?);
         match self
             .transact("TransactWriteItems delete_target", items)
             .await?
@@ -392,54 +393,14 @@ impl TargetStore for DynamoStateStore {
         Ok(targets)
     }
 
-    /// One Query over the schedule shards (eventually consistent: half the read units, and a
-    /// target written a second ago is picked up on the next tick). Pages (1 MB each) are
-    /// decoded and handed over as they arrive, so at most one raw page is held at a time.
+    /// The schedule shards, held between visits while they fit and reread by stripe when a
+    /// put or delete moved the stripe's counter (`schedule.rs`); otherwise one eventually
+    /// consistent Query, each 1 MB page decoded and handed over as it arrives.
     async fn visit_targets(
         &self,
         visit: &mut (dyn FnMut(Target) + Send),
     ) -> Result<(), StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_values(":pk", s(SCHED_PK));
-        let mut start = None;
-        loop {
-            let page = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| error::sdk("Query schedule shards", e))?;
-            for shard in page.items.unwrap_or_default() {
-                let sk = get_s(&shard, crate::resources::SK, "schedule shard")?.to_owned();
-                for (name, value) in shard {
-                    let Some(entry) = name.strip_prefix(ENTRY_PREFIX) else {
-                        continue;
-                    };
-                    let what = format!("schedule shard {sk}: target {entry}");
-                    // One undecodable entry (corrupt, or written by a newer version during a
-                    // deploy) must not stop every other target and tenant from being probed.
-                    let decoded = match value {
-                        AttributeValue::S(body) => decode::<Target>(&what, &body),
-                        _ => Err(StoreError::Corrupt(format!("{what}: not a string"))),
-                    };
-                    match decoded {
-                        Ok(target) => visit(target),
-                        Err(e) => {
-                            tracing::error!(error = %e, "target skipped: its stored entry cannot be read")
-                        }
-                    }
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
+        self.visit_schedule(visit).await
     }
 
     async fn put_target(&self, target: Target, expect: Expect) -> Result<Target, StoreError> {
