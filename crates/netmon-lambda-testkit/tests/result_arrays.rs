@@ -94,6 +94,19 @@ fn down(target: &Target, job: &str) -> Envelope {
     )
 }
 
+/// Three new tenants' `web` targets, and a message of an array of their jobs' down results
+/// (jobs `j0`, `j1`, `j2`).
+fn three_tenants(prefix: &str) -> (Vec<Target>, String) {
+    let targets: Vec<Target> = (0..3).map(|_| web(&fixtures::tenant(prefix))).collect();
+    let envs: Vec<Envelope> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| down(t, &format!("j{i}")))
+        .collect();
+    let body = serde_json::to_string(&envs).expect("envelopes encode");
+    (targets, body)
+}
+
 /// Three tenants' results in one array message; the second one's state commit fails on the
 /// first delivery (before it lands, or after it landed with its answer lost). The record fails
 /// retryably, the other two are alerted on at once; the redelivery redoes only the failed one.
@@ -105,16 +118,10 @@ async fn a_redelivered_array_after_a_partial_failure_alerts_each_result_once() {
         let store = Arc::new(MemoryStore::with_clock(clock.clone()));
         let bus = Arc::new(RecordingBus::default());
         let alerter = alerter_over(store.clone(), bus.clone(), clock);
-        let targets: Vec<Target> = (0..3).map(|_| web(&fixtures::tenant("arr"))).collect();
+        let (targets, body) = three_tenants("arr");
         for t in &targets {
             store.put_target(t.clone(), Expect::Absent).await.unwrap();
         }
-        let envs: Vec<Envelope> = targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| down(t, &format!("j{i}")))
-            .collect();
-        let body = serde_json::to_string(&envs).unwrap();
 
         store.set_fault_hook(move |call| {
             if call.op == Op::CommitState && call.nth == 2 {
@@ -178,13 +185,7 @@ async fn a_redelivered_array_after_a_partial_failure_alerts_each_result_once() {
 async fn the_recorder_records_every_envelope_of_an_array() {
     let store = Arc::new(MemoryStore::new());
     let recorder = recorder_over(store.clone());
-    let targets: Vec<Target> = (0..3).map(|_| web(&fixtures::tenant("rec"))).collect();
-    let envs: Vec<Envelope> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| down(t, &format!("j{i}")))
-        .collect();
-    let body = serde_json::to_string(&envs).unwrap();
+    let (targets, body) = three_tenants("rec");
     store.set_fault_hook(|call| {
         if call.nth == 2 && matches!(call.op, Op::Record) {
             Fault::Before
