@@ -5,7 +5,7 @@
 //! array of envelopes (up to [`DEFAULT_MESSAGE_LIMIT`]), or the lone envelope itself when only
 //! one fits or was published, so the alerter's and recorder's queues get one message per prober
 //! bundle instead of one per job. Those consumers decode either shape; every other event type
-//! stays one envelope per message ([`packs`]).
+//! stays one envelope per message (`packs`).
 
 use std::collections::BTreeMap;
 
@@ -244,7 +244,7 @@ fn packs(t: EventType) -> bool {
 /// message. Messages of other types pass through as they are.
 pub(crate) fn join(msgs: Vec<Encoded>, limit: usize) -> Vec<Encoded> {
     let mut out: Vec<Encoded> = Vec::with_capacity(msgs.len());
-    // Per packable type, the run being filled: (its messages, its body bytes as an array).
+    // Per packable type, the run being filled: (type, its messages, its body bytes as an array).
     let mut open: Vec<(EventType, Vec<Encoded>, usize)> = Vec::new();
     for m in msgs {
         if !packs(m.event_type) {
@@ -262,7 +262,6 @@ pub(crate) fn join(msgs: Vec<Encoded>, limit: usize) -> Vec<Encoded> {
         // `[` + bodies + commas + `]`
         if !run.is_empty() && *bytes + 1 + m.body.len() > limit {
             out.push(array(m.event_type, std::mem::take(run)));
-            *bytes = 0;
         }
         *bytes = if run.is_empty() {
             2 + m.body.len()
