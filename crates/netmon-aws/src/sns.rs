@@ -1,5 +1,11 @@
 //! [`SnsBus`]: the cloud [`EventBus`]. Each envelope goes to the topic its event type is routed
 //! to, as raw JSON with a `type` message attribute so subscription filter policies can select it.
+//!
+//! `probe.completed` envelopes of one publish call share messages: a message's body is a JSON
+//! array of envelopes (up to [`DEFAULT_MESSAGE_LIMIT`]), or the lone envelope itself when only
+//! one fits or was published, so the alerter's and recorder's queues get one message per prober
+//! bundle instead of one per job. Those consumers decode either shape; every other event type
+//! stays one envelope per message (`packs`).
 
 use std::collections::BTreeMap;
 
@@ -94,10 +100,11 @@ impl Routes {
     }
 }
 
-/// One message ready to send.
+/// One message ready to send: one envelope's JSON, or a JSON array of envelopes of one type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded {
-    pub event_id: String,
+    /// The envelope ids the body carries, in order (several for an array).
+    pub event_ids: Vec<String>,
     pub event_type: EventType,
     pub body: String,
 }
@@ -164,7 +171,7 @@ impl SnsBus {
                         .get(id.as_str())
                         .cloned()
                         .unwrap_or_else(|| "not confirmed by SNS".to_owned());
-                    failures.push(format!("{} ({}): {why}", m.event_id, m.event_type.as_str()));
+                    failures.push(failure(m, &why));
                     still.push(*m);
                 }
             }
@@ -204,12 +211,94 @@ impl EventBus for SnsBus {
                 None => by_topic.push((arn, encoded)),
             }
         }
-        for (arn, msgs) in &by_topic {
-            for batch in pack(msgs) {
+        for (arn, msgs) in by_topic {
+            let msgs = join(msgs, DEFAULT_MESSAGE_LIMIT);
+            for batch in pack(&msgs) {
                 self.send_batch(arn, batch).await?;
             }
         }
         Ok(())
+    }
+}
+
+/// A refused entry, named by the events it carries.
+fn failure(m: &Encoded, why: &str) -> String {
+    format!(
+        "{} ({}): {why}",
+        m.event_ids.join(", "),
+        m.event_type.as_str()
+    )
+}
+
+/// Whether envelopes of `t` may share a message as a JSON array. Only `probe.completed`: it is
+/// the bulk of the traffic, and its consumers (alerter, recorder) decode arrays. Incident events
+/// go to the notifier, which reads one envelope per record and claims each event alone; they
+/// are few, so packing them would save little and couple their retries.
+fn packs(t: EventType) -> bool {
+    t == EventType::ProbeCompleted
+}
+
+/// Joins the messages of each packable event type into JSON arrays of at most `limit` body
+/// bytes, in order; a message that ends up alone keeps its own body (a plain envelope). Types
+/// are never mixed: the `type` attribute, which filter policies match, names one type per
+/// message. Messages of other types pass through as they are.
+pub(crate) fn join(msgs: Vec<Encoded>, limit: usize) -> Vec<Encoded> {
+    let mut out: Vec<Encoded> = Vec::with_capacity(msgs.len());
+    // Per packable type, the run being filled: (type, its messages, its body bytes as an array).
+    let mut open: Vec<(EventType, Vec<Encoded>, usize)> = Vec::new();
+    for m in msgs {
+        if !packs(m.event_type) {
+            out.push(m);
+            continue;
+        }
+        let i = match open.iter().position(|(t, _, _)| *t == m.event_type) {
+            Some(i) => i,
+            None => {
+                open.push((m.event_type, Vec::new(), 0));
+                open.len() - 1
+            }
+        };
+        let (_, run, bytes) = &mut open[i];
+        // `[` + bodies + commas + `]`
+        if !run.is_empty() && *bytes + 1 + m.body.len() > limit {
+            out.push(array(m.event_type, std::mem::take(run)));
+        }
+        *bytes = if run.is_empty() {
+            2 + m.body.len()
+        } else {
+            *bytes + 1 + m.body.len()
+        };
+        run.push(m);
+    }
+    out.extend(
+        open.into_iter()
+            .filter(|(_, run, _)| !run.is_empty())
+            .map(|(t, run, _)| array(t, run)),
+    );
+    out
+}
+
+/// One message of `run` (messages of `event_type`): its lone body, or a JSON array of the
+/// bodies.
+fn array(event_type: EventType, mut run: Vec<Encoded>) -> Encoded {
+    if run.len() == 1 {
+        return run.remove(0);
+    }
+    let mut body = String::with_capacity(run.iter().map(|m| m.body.len() + 1).sum::<usize>() + 1);
+    let mut event_ids = Vec::with_capacity(run.len());
+    body.push('[');
+    for (i, m) in run.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&m.body);
+        event_ids.extend(m.event_ids);
+    }
+    body.push(']');
+    Encoded {
+        event_ids,
+        event_type,
+        body,
     }
 }
 
@@ -265,7 +354,7 @@ pub fn encode(env: &Envelope, limit: usize) -> Result<Vec<Encoded>, BusError> {
     let event_type = env.event_type();
     if body.len() <= limit {
         return Ok(vec![Encoded {
-            event_id: env.id.clone(),
+            event_ids: vec![env.id.clone()],
             event_type,
             body,
         }]);
@@ -364,7 +453,7 @@ fn split_probe_batch(
             )));
         }
         out.push(Encoded {
-            event_id: e.id,
+            event_ids: vec![e.id],
             event_type: EventType::ProbeCompleted,
             body,
         });
@@ -460,7 +549,7 @@ mod tests {
         let env = probe_env(3, 10);
         let out = encode(&env, DEFAULT_MESSAGE_LIMIT).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].event_id, "probe:job1:eu");
+        assert_eq!(out[0].event_ids, vec!["probe:job1:eu"]);
         assert_eq!(out[0].body, serde_json::to_string(&env).unwrap());
     }
 
@@ -477,7 +566,7 @@ mod tests {
             assert!(m.body.len() <= limit, "part {n} is {}", m.body.len());
             let (id, results) = results_of(&m.body);
             assert_eq!(id, format!("probe:job1:eu#{}", n + 1));
-            assert_eq!(m.event_id, id);
+            assert_eq!(m.event_ids, vec![id]);
             assert!(!results.is_empty());
             all.extend(results);
         }
@@ -564,7 +653,7 @@ mod tests {
     #[test]
     fn packing_respects_entry_count_and_request_size() {
         let small = |i: usize| Encoded {
-            event_id: format!("e{i}"),
+            event_ids: vec![format!("e{i}")],
             event_type: EventType::IncidentOpened,
             body: "x".repeat(100),
         };
@@ -573,7 +662,7 @@ mod tests {
         assert_eq!(sizes, vec![10, 10, 3]);
 
         let big = |i: usize| Encoded {
-            event_id: format!("b{i}"),
+            event_ids: vec![format!("b{i}")],
             event_type: EventType::ProbeCompleted,
             body: "x".repeat(100 * 1024),
         };
@@ -587,5 +676,136 @@ mod tests {
             assert!(b.iter().map(Encoded::billed_size).sum::<usize>() <= SNS_MAX_BYTES);
         }
         assert!(pack(&[]).is_empty());
+    }
+
+    /// Encoded messages of `n` small probe envelopes `probe:j<i>:eu`, of equal body length.
+    fn probe_msgs(n: usize) -> Vec<Encoded> {
+        (0..n)
+            .flat_map(|i| {
+                let mut env = probe_env(1, 10);
+                env.id = format!("probe:j{i}:eu");
+                encode(&env, DEFAULT_MESSAGE_LIMIT).unwrap()
+            })
+            .collect()
+    }
+
+    fn incident(id: &str) -> Encoded {
+        Encoded {
+            event_ids: vec![id.to_owned()],
+            event_type: EventType::IncidentOpened,
+            body: format!(r#"{{"id":"{id}"}}"#),
+        }
+    }
+
+    #[test]
+    fn probe_results_of_one_publish_share_one_message_as_an_array() {
+        let msgs = probe_msgs(3);
+        let bodies: Vec<String> = msgs.iter().map(|m| m.body.clone()).collect();
+        let out = join(msgs, DEFAULT_MESSAGE_LIMIT);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].event_type, EventType::ProbeCompleted);
+        assert_eq!(
+            out[0].event_ids,
+            vec!["probe:j0:eu", "probe:j1:eu", "probe:j2:eu"]
+        );
+        assert_eq!(out[0].body, format!("[{}]", bodies.join(",")));
+        let envs: Vec<Envelope> = serde_json::from_str(&out[0].body).unwrap();
+        let ids: Vec<&str> = envs.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids, out[0].event_ids,
+            "ids name the array's envelopes, in order"
+        );
+    }
+
+    #[test]
+    fn a_lone_envelope_stays_a_plain_object() {
+        let msgs = probe_msgs(1);
+        let body = msgs[0].body.clone();
+        let out = join(msgs, DEFAULT_MESSAGE_LIMIT);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].body, body);
+        assert!(out[0].body.starts_with('{'));
+        assert!(join(Vec::new(), DEFAULT_MESSAGE_LIMIT).is_empty());
+    }
+
+    #[test]
+    fn arrays_fill_up_to_the_exact_limit() {
+        let msgs = probe_msgs(10);
+        let len = msgs[0].body.len();
+        assert!(msgs.iter().all(|m| m.body.len() == len));
+        // Exactly three bodies, two commas and the brackets: three fit, a fourth does not.
+        let limit = 3 * len + 2 + 2;
+        let out = join(msgs, limit);
+        let counts: Vec<usize> = out.iter().map(|m| m.event_ids.len()).collect();
+        assert_eq!(counts, vec![3, 3, 3, 1]);
+        assert!(out.iter().all(|m| m.body.len() <= limit));
+        assert_eq!(out[0].body.len(), limit);
+        assert!(
+            out[3].body.starts_with('{'),
+            "the last one alone is an object"
+        );
+        let ids: Vec<String> = out.iter().flat_map(|m| m.event_ids.clone()).collect();
+        let want: Vec<String> = (0..10).map(|i| format!("probe:j{i}:eu")).collect();
+        assert_eq!(ids, want, "every event once, in order");
+        // One byte less and only two fit.
+        let out = join(probe_msgs(10), limit - 1);
+        assert_eq!(out.iter().map(|m| m.event_ids.len()).max(), Some(2));
+    }
+
+    #[test]
+    fn types_are_never_mixed_and_only_probe_results_are_packed() {
+        let mut probes = probe_msgs(4).into_iter();
+        let mut msgs = Vec::new();
+        for i in 0..4 {
+            msgs.push(incident(&format!("inc{i}")));
+            msgs.extend(probes.next());
+        }
+        let out = join(msgs, DEFAULT_MESSAGE_LIMIT);
+        let shape: Vec<(EventType, usize)> = out
+            .iter()
+            .map(|m| (m.event_type, m.event_ids.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (EventType::IncidentOpened, 1),
+                (EventType::IncidentOpened, 1),
+                (EventType::IncidentOpened, 1),
+                (EventType::IncidentOpened, 1),
+                (EventType::ProbeCompleted, 4),
+            ]
+        );
+        for m in &out[..4] {
+            assert!(
+                m.body.starts_with('{'),
+                "incident events stay one per message"
+            );
+        }
+        let envs: Vec<Envelope> = serde_json::from_str(&out[4].body).unwrap();
+        assert!(
+            envs.iter()
+                .all(|e| e.event_type() == EventType::ProbeCompleted)
+        );
+    }
+
+    #[test]
+    fn parts_of_a_split_batch_are_joined_only_as_far_as_the_limit_allows() {
+        let limit = 16 * 1024;
+        let parts = encode(&probe_env(200, 300), limit).unwrap();
+        let n = parts.len();
+        let out = join(parts, limit);
+        assert!(out.iter().all(|m| m.body.len() <= limit));
+        let ids: Vec<String> = out.iter().flat_map(|m| m.event_ids.clone()).collect();
+        assert_eq!(ids.len(), n);
+        assert_eq!(ids[0], "probe:job1:eu#1");
+    }
+
+    #[test]
+    fn a_refused_entry_is_named_by_every_event_it_carries() {
+        let out = join(probe_msgs(2), DEFAULT_MESSAGE_LIMIT);
+        assert_eq!(
+            failure(&out[0], "InternalError boom"),
+            "probe:j0:eu, probe:j1:eu (probe.completed): InternalError boom"
+        );
     }
 }

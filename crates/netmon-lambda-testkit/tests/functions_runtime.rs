@@ -246,7 +246,9 @@ async fn every_function_binary_answers_its_sample_event() {
     );
 
     // prober: probes the sample job (both targets refuse) and the sample message of two jobs
-    // of two tenants, publishing one batch per job; the poison record is the only failure.
+    // of two tenants, publishing one batch per job; the poison record is the only failure. The
+    // alerter gets one message per prober message: the lone job's event as an object, the two
+    // jobs' events as one array.
     let out = invoke(
         &bin,
         &res,
@@ -255,7 +257,20 @@ async fn every_function_binary_answers_its_sample_event() {
     )
     .await;
     assert_eq!(failures(&out), ["poison-job"], "{out}");
-    let mut published = take(&harness.sqs, alerter_in).await;
+    let messages = take(&harness.sqs, alerter_in).await;
+    let mut shapes: Vec<Option<usize>> = messages
+        .iter()
+        .map(|m| m.as_array().map(Vec::len))
+        .collect();
+    shapes.sort();
+    assert_eq!(shapes, [None, Some(2)], "{messages:?}");
+    let mut published: Vec<Value> = messages
+        .into_iter()
+        .flat_map(|m| match m {
+            Value::Array(events) => events,
+            one => vec![one],
+        })
+        .collect();
     assert_eq!(published.len(), 3, "{published:?}");
     published.sort_by_key(|b| {
         b["payload"]["job_id"]

@@ -207,11 +207,18 @@ async fn healthy_down_healthy_notifies_each_transition_once_and_counts_every_cal
     stack.assert_drained().await;
 
     // Every event published (one probe batch per job, two incident events) matches its schema.
+    // A message holds one envelope, or an array of the probe batches of one prober message.
     let published: Vec<Envelope> = stack
         .drain(&tap)
         .await
         .iter()
-        .map(|b| serde_json::from_str(b).expect("published envelope"))
+        .flat_map(|b| {
+            if b.starts_with('[') {
+                serde_json::from_str::<Vec<Envelope>>(b).expect("published envelopes")
+            } else {
+                vec![serde_json::from_str(b).expect("published envelope")]
+            }
+        })
         .collect();
     let count = |t: &str| {
         published

@@ -79,6 +79,43 @@ impl Decode for Vec<Envelope> {
     }
 }
 
+/// Runs `handle` on every envelope of one message, in order, going on after a failure so one
+/// bad event does not hold back the others; the message then fails, retryably if any failure
+/// is, naming the failed events. SQS redelivers the whole message, so `handle` must make an
+/// envelope it has seen a no-op (the alerter's slot watermarks, the recorder's content-keyed
+/// blocks): a retry redoes only what failed.
+pub(crate) async fn each_envelope<'a, T, F, Fut>(
+    envelopes: &'a [Envelope],
+    handle: F,
+) -> Result<(), HandleError>
+where
+    F: Fn(&'a Envelope) -> Fut,
+    Fut: Future<Output = Result<T, HandleError>>,
+{
+    let mut failed = Vec::new();
+    let mut retryable = false;
+    for env in envelopes {
+        if let Err(e) = handle(env).await {
+            retryable |= e.is_retryable();
+            failed.push(format!("{}: {e}", env.id));
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let reason = format!(
+        "{} of {} events failed: {}",
+        failed.len(),
+        envelopes.len(),
+        failed.join("; ")
+    );
+    Err(if retryable {
+        HandleError::Retryable(reason)
+    } else {
+        HandleError::Permanent(reason)
+    })
+}
+
 /// A probe-jobs message: one job (as sent before bundles, and still for a lone job) or a
 /// non-empty JSON array of jobs (`netmon_aws::sqs::SqsJobQueue`).
 impl Decode for Vec<ProbeJob> {
@@ -554,5 +591,49 @@ mod tests {
         ] {
             assert!(Vec::<ProbeJob>::decode(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn every_envelope_is_handled_and_any_failure_fails_the_message() {
+        let envs: Vec<Envelope> = ["a", "flaky", "b", "broken", "c"]
+            .iter()
+            .map(|t| Envelope::decode(&envelope(t)).unwrap())
+            .collect();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let handle = |env: &Envelope| {
+            let target = target_of(env);
+            seen.lock().unwrap().push(target.clone());
+            async move {
+                match target.as_str() {
+                    "flaky" => Err(HandleError::Retryable("store unavailable".into())),
+                    "broken" => Err(HandleError::Permanent("invariant broken".into())),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let err = each_envelope(&envs, handle).await.unwrap_err();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["a", "flaky", "b", "broken", "c"],
+            "every envelope, in order, past the failures"
+        );
+        assert!(
+            err.is_retryable(),
+            "one retryable failure makes it retryable"
+        );
+        let reason = err.to_string();
+        assert!(reason.starts_with("2 of 5 events failed: "), "{reason}");
+        assert!(
+            reason.contains(&format!("{}: store unavailable", envs[1].id)),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(&format!("{}: invariant broken", envs[3].id)),
+            "{reason}"
+        );
+
+        let only_permanent = each_envelope(&envs[2..4], handle).await.unwrap_err();
+        assert!(!only_permanent.is_retryable());
+        assert!(each_envelope(&envs[..1], handle).await.is_ok());
     }
 }

@@ -93,7 +93,7 @@ const WIRING: Record<string, FunctionWiring> = {
     missedRunMeans: 'no probes are being planned',
   },
   prober: {
-    description: 'Probes the targets of each job and publishes one probe.completed message per job.',
+    description: 'Probes the targets of each job and publishes one probe.completed per job; the events of one message go out as one SNS message.',
     statements: (r) => [allow('PublishResults', ['sns:Publish'], [r.topic('probe-results').topicArn])],
   },
   alerter: {

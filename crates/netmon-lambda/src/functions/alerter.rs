@@ -1,6 +1,8 @@
 //! The alerter, fed by alerter-in: applies probe results to check state; state, incident and
 //! outbox event go in one transaction, and new incident events are published before the record
-//! is acked.
+//! is acked. A record holds one `probe.completed` or an array of them (`SnsBus` packs a prober
+//! message's events); each is applied in turn, and a redelivery after a partial failure finds
+//! the ones already applied at or behind their slot's watermark, so it redoes only the rest.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use netmon_core::ports::{
     Clock, EventBus, HeartbeatStore, MaintenanceStore, Outbox, ReplyStore, StateStore, TargetStore,
 };
 
+use crate::batch::each_envelope;
 use crate::env::{Env, EnvError};
 use crate::policy::ALERTER_IN_FLIGHT;
 use crate::runtime::{RecordHandler, SqsConsumer};
@@ -79,9 +82,9 @@ where
 
 #[async_trait]
 impl RecordHandler for ProbeResults {
-    type Message = Envelope;
+    type Message = Vec<Envelope>;
 
-    async fn handle(&self, env: Envelope, _receive_count: u32) -> Result<(), HandleError> {
-        self.0.handle(&env).await.map(|_| ())
+    async fn handle(&self, envs: Vec<Envelope>, _receive_count: u32) -> Result<(), HandleError> {
+        each_envelope(&envs, |env| self.0.handle(env)).await
     }
 }

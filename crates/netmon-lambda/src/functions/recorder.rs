@@ -1,6 +1,7 @@
 //! The recorder, fed by recorder-in: keeps probe history, one block per probe batch and
 //! tenant-hour, and hourly rollups; it also sweeps the hours of tenants that stopped reporting
-//! (`DynamoHistoryStore::sweep_if_due`), so they are rolled up before their blocks expire.
+//! (`DynamoHistoryStore::sweep_if_due`), so they are rolled up before their blocks expire. A
+//! record holds one `probe.completed` or an array of them; each is recorded.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use netmon_aws::resources::{ENV_HISTORY_TABLE, function};
 use netmon_core::events::Envelope;
 use netmon_core::ports::HistoryStore;
 
+use crate::batch::each_envelope;
 use crate::env::{Env, EnvError};
 use crate::policy::RECORDER_IN_FLIGHT;
 use crate::runtime::{RecordHandler, SqsConsumer};
@@ -69,10 +71,10 @@ pub fn recorder_over(history: Arc<dyn HistoryStore>) -> RecorderFunction {
 
 #[async_trait]
 impl RecordHandler for ProbeHistory {
-    type Message = Envelope;
+    type Message = Vec<Envelope>;
 
-    async fn handle(&self, env: Envelope, _receive_count: u32) -> Result<(), HandleError> {
-        self.recorder.handle(&env).await?;
+    async fn handle(&self, envs: Vec<Envelope>, _receive_count: u32) -> Result<(), HandleError> {
+        each_envelope(&envs, |env| self.recorder.handle(env)).await?;
         if let Some(sweeper) = &self.sweeper {
             sweeper.sweep_if_due().await;
         }
