@@ -236,7 +236,7 @@ CASES: list[tuple[str, Mutation | None, list[str], bool]] = [
     ("drained queue also gets an event source (SAM)", drain_event_source_in_sam,
      ["[SAM template] queue netmon-dev-recorder-in is drained by recorder on a schedule, but event sources feed ['recorder']"], False),
     ("drain interval parameter default drifts (SAM)", drain_parameter_in_sam,
-     ["[SAM template] HistoryFlushMinutes default '10', contract says 5", "[SAM template] recorder schedules ['rate(10 minutes)'], contract says 'rate(5 minutes)'"], False),
+     ["[SAM template] HistoryFlushMinutes default 10, contract says 5", "[SAM template] recorder schedules ['rate(10 minutes)'], contract says 'rate(5 minutes)'"], False),
     ("consumer timeout changes (SAM)", consumer_timeout_in_sam,
      ["[SAM template] notifier Timeout/MemorySize 120/128, contract says 60/128"], False),
     ("visibility timeout below 6x the consumer's timeout (CDK)", visibility_in_cdk,

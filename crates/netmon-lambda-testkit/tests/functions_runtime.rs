@@ -334,9 +334,28 @@ async fn every_function_binary_answers_its_sample_event() {
         "default:api-20260314T094200.121Z:opened"
     );
 
-    // recorder: the sample's two results are in the history table.
+    // recorder: its schedule fires; it drains recorder-in, where the alerter sample's first
+    // probe batch waits, and deletes it once its two results are in the history table.
+    let recorder_in = res.get(ENV_RECORDER_IN_QUEUE_URL).to_owned();
+    let body = sample("alerter")["Records"][0]["body"]
+        .as_str()
+        .expect("a probe batch body")
+        .to_owned();
+    harness
+        .sqs
+        .send_message()
+        .queue_url(&recorder_in)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send to recorder-in");
     let out = invoke(&bin, &res, "recorder", sample("recorder")).await;
-    assert_eq!(failures(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(
+        (&out["received"], &out["deleted"], &out["results"]),
+        (&json!(1), &json!(1), &json!(2)),
+        "{out}"
+    );
+    assert_eq!(queue_depth(&harness.sqs, &recorder_in).await.unwrap(), 0);
     let history = DynamoHistoryStore::new(
         harness.dynamodb.clone(),
         res.get(ENV_HISTORY_TABLE).to_owned(),
