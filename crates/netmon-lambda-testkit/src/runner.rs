@@ -276,8 +276,7 @@ impl RunningRunner {
             .as_ref()
             .ok_or_else(|| FunctionError::Permanent("the runner has no recorder".into()))?;
         let started = tokio::time::Instant::now();
-        let (out, waits) =
-            time_emulator_waits(recorder.handle(scheduled_event(Utc::now()))).await;
+        let (out, waits) = time_emulator_waits(recorder.handle(scheduled_event(Utc::now()))).await;
         self.shared
             .invocations
             .lock()

@@ -227,7 +227,10 @@ async fn failed_groups_and_a_crash_before_deleting_lose_nothing_and_double_nothi
             .expect("read the hour marker")
             .item
             .expect("an hour marker");
-        assert!(marker.contains_key("d"), "{t}'s hour is rolled up: {marker:?}");
+        assert!(
+            marker.contains_key("d"),
+            "{t}'s hour is rolled up: {marker:?}"
+        );
     }
     for (t, target) in [(&small, "a"), (&small, "b"), (&other, "x")] {
         let target = TargetId::parse(target).unwrap();
@@ -242,11 +245,20 @@ async fn failed_groups_and_a_crash_before_deleting_lose_nothing_and_double_nothi
             "{t}/{target}: each minute once"
         );
         let rolled = history
-            .buckets(t, &target, hour, hour + TimeDelta::hours(1), Granularity::Hour)
+            .buckets(
+                t,
+                &target,
+                hour,
+                hour + TimeDelta::hours(1),
+                Granularity::Hour,
+            )
             .await
             .expect("buckets");
         let probes: u32 = rolled.iter().map(|b| b.probes).sum();
-        assert_eq!(probes, 5, "{t}/{target}: the rollup counts each result once");
+        assert_eq!(
+            probes, 5,
+            "{t}/{target}: the rollup counts each result once"
+        );
     }
 }
 
@@ -254,9 +266,7 @@ async fn failed_groups_and_a_crash_before_deleting_lose_nothing_and_double_nothi
 async fn a_message_that_never_decodes_goes_to_the_dead_letter_queue() {
     let stack = Stack::with_visibility("drain-poison", 2).await;
     let good = json(&batch(&tenant("drain-poison"), Utc::now(), &["a"]));
-    stack
-        .send(QUEUE, &["{not json".to_owned(), good])
-        .await;
+    stack.send(QUEUE, &["{not json".to_owned(), good]).await;
     let function = instance(&stack, &Switch::default(), 1_000);
     let first = run(&function).await;
     assert_eq!(

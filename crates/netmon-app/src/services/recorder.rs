@@ -182,11 +182,10 @@ mod tests {
             if self.failing.as_ref() == Some(&tenant) {
                 return Err(StoreError::Unavailable("injected".into()));
             }
-            self.calls.lock().unwrap().push((
-                tenant.to_string(),
-                group_level,
-                results.len(),
-            ));
+            self.calls
+                .lock()
+                .unwrap()
+                .push((tenant.to_string(), group_level, results.len()));
             Ok(())
         }
         async fn buckets(
@@ -232,8 +231,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn minutes_of_one_tenant_and_level_are_one_write_and_a_failed_group_keeps_its_messages()
-    {
+    async fn minutes_of_one_tenant_and_level_are_one_write_and_a_failed_group_keeps_its_messages() {
         let store = Arc::new(Calls {
             failing: Some(TenantId::parse("bad").unwrap()),
             ..Calls::default()

@@ -20,9 +20,7 @@ use netmon_lambda::env::Env;
 use netmon_lambda::functions::alerter::{AlerterConfig, AlerterFunction, alerter};
 use netmon_lambda::functions::notifier::{NotifierConfig, NotifierFunction, notifier};
 use netmon_lambda::functions::prober::{ProberConfig, ProberFunction, prober};
-use netmon_lambda::functions::recorder::{
-    DrainOutput, RecorderConfig, RecorderFunction, recorder,
-};
+use netmon_lambda::functions::recorder::{DrainOutput, RecorderConfig, RecorderFunction, recorder};
 use netmon_lambda::functions::scheduler::{SchedulerConfig, SchedulerFunction};
 use netmon_lambda::runtime::SqsFunction;
 use netmon_lambda_testkit::emulator_clients;

@@ -20,7 +20,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{LambdaEvent, service_fn};
 use netmon_app::clock::SystemClock;
 use netmon_app::services::recorder::Recorder;
 use netmon_aws::clients::Clients;
@@ -195,7 +194,11 @@ impl RecorderFunction {
             && started.elapsed() < self.limits.budget
         {
             let want = (self.limits.round_messages - count).min(10);
-            let got = match self.drain.receive(want, self.limits.receive_wait_secs).await {
+            let got = match self
+                .drain
+                .receive(want, self.limits.receive_wait_secs)
+                .await
+            {
                 Ok(got) => got,
                 // What was received stays in this round: it is written and deleted.
                 Err(e) if count > 0 => {
@@ -266,12 +269,7 @@ impl RecorderFunction {
 
     /// Runs under the Lambda runtime until the process ends: one scheduled event per run.
     pub async fn serve(self) -> Result<(), InitError> {
-        let function = &self;
-        lambda_runtime::run(service_fn(
-            |event: LambdaEvent<EventBridgeEvent>| async move { function.handle(event.payload).await },
-        ))
-        .await
-        .map_err(|e| InitError::new(format!("Lambda runtime: {e}")))
+        crate::runtime::serve_scheduled(|event| self.handle(event)).await
     }
 }
 
