@@ -85,8 +85,8 @@ pub struct DrainOutput {
     pub received: usize,
     /// Messages deleted: every result of theirs is stored.
     pub deleted: usize,
-    /// Messages left for a later receive: a group write failed, their delete failed, or they
-    /// hold an event the recorder does not take.
+    /// Messages left for a later receive: a group write failed, their delete failed, they
+    /// hold an event the recorder does not take, or they do not decode.
     pub left: usize,
     /// Messages whose body does not decode, left for the dead-letter queue.
     pub undecodable: usize,
@@ -210,11 +210,14 @@ impl RecorderFunction {
             if got.is_empty() {
                 return Ok((taken, true));
             }
-            for message in got {
+            for mut message in got {
                 count += 1;
                 out.received += 1;
                 bytes += message.body.as_deref().map_or(0, str::len);
-                match decode(&message) {
+                let decoded = decode(&message);
+                // The decoded events are what the round keeps, not the text as well.
+                message.body = None;
+                match decoded {
                     Ok(events) => taken.push(Taken { message, events }),
                     Err(reason) => {
                         out.undecodable += 1;
