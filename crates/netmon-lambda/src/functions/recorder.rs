@@ -133,7 +133,9 @@ impl RecorderFunction {
 
     /// A scheduled event: the schedule's content does not matter, only that it fired.
     pub async fn handle(&self, _event: EventBridgeEvent) -> Result<DrainOutput, FunctionError> {
-        self.drain().await
+        // Boxed: the drain's state machine (rounds, merged writes, the sweep's rollups) nests
+        // deep enough to overflow rustc's layout query limit inline in `main`.
+        Box::pin(self.drain()).await
     }
 
     /// Drains the queue: rounds until a receive comes back empty or the budget is spent.
@@ -164,7 +166,7 @@ impl RecorderFunction {
                 break;
             }
         }
-        self.sweeper.sweep_if_due().await;
+        Box::pin(self.sweeper.sweep_if_due()).await;
         if out.received > 0 {
             info!(
                 rounds = out.rounds,
