@@ -6,6 +6,7 @@
 //! an event source.
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use futures::stream::{self, StreamExt};
 
 use crate::clients::classify_sdk_error;
 use crate::sqs::MAX_BATCH_ENTRIES;
@@ -29,6 +30,9 @@ pub enum DrainError {
     #[error("SQS DeleteMessageBatch on {queue}: {reason}")]
     Delete { queue: String, reason: String },
 }
+
+/// `DeleteMessageBatch` requests in flight at once.
+const DELETES_IN_FLIGHT: usize = 4;
 
 pub struct SqsDrain {
     client: aws_sdk_sqs::Client,
@@ -81,53 +85,66 @@ impl SqsDrain {
             .collect())
     }
 
-    /// Deletes the messages of these receipt handles, ten a request. Returns how many SQS
-    /// confirmed; the others (named in the error or refused) reappear later, which costs a
-    /// rewrite of the same results, never a loss.
+    /// Deletes the messages of these receipt handles, ten a request, a few requests at once.
+    /// Returns how many SQS confirmed; the others (named in the error or refused) reappear
+    /// later, which costs a rewrite of the same results, never a loss.
     pub async fn delete(&self, receipts: &[&str]) -> Result<usize, DrainError> {
-        let mut deleted = 0;
-        let mut refused = Vec::new();
-        for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(format!("d{i}"))
-                        .receipt_handle(*r)
-                        .build()
-                        .map_err(|e| DrainError::Delete {
-                            queue: self.queue_url.clone(),
-                            reason: format!("building an entry: {e}"),
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| DrainError::Delete {
-                    queue: self.queue_url.clone(),
-                    reason: classify_sdk_error(&e).1,
-                })?;
-            deleted += out.successful().len();
-            refused.extend(out.failed().iter().map(|f| f.code().to_owned()));
+        let answers: Vec<Result<(usize, Vec<String>), DrainError>> =
+            stream::iter(receipts.chunks(MAX_BATCH_ENTRIES))
+                .map(|chunk| self.delete_batch(chunk))
+                .buffer_unordered(DELETES_IN_FLIGHT)
+                .collect()
+                .await;
+        let (mut deleted, mut refused) = (0, Vec::new());
+        for answer in answers {
+            let (n, codes) = answer?;
+            deleted += n;
+            refused.extend(codes);
         }
         if refused.is_empty() {
-            Ok(deleted)
-        } else {
-            Err(DrainError::Delete {
-                queue: self.queue_url.clone(),
-                reason: format!(
-                    "{} of {} entries refused ({}); {deleted} deleted",
-                    refused.len(),
-                    receipts.len(),
-                    refused.join(", ")
-                ),
-            })
+            return Ok(deleted);
         }
+        Err(DrainError::Delete {
+            queue: self.queue_url.clone(),
+            reason: format!(
+                "{} of {} entries refused ({}); {deleted} deleted",
+                refused.len(),
+                receipts.len(),
+                refused.join(", ")
+            ),
+        })
+    }
+
+    /// One `DeleteMessageBatch`: how many it deleted, and the error codes of those refused.
+    async fn delete_batch(&self, chunk: &[&str]) -> Result<(usize, Vec<String>), DrainError> {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(*r)
+                    .build()
+                    .map_err(|e| DrainError::Delete {
+                        queue: self.queue_url.clone(),
+                        reason: format!("building an entry: {e}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| DrainError::Delete {
+                queue: self.queue_url.clone(),
+                reason: classify_sdk_error(&e).1,
+            })?;
+        Ok((
+            out.successful().len(),
+            out.failed().iter().map(|f| f.code().to_owned()).collect(),
+        ))
     }
 }

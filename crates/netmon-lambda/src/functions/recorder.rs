@@ -37,8 +37,8 @@ use crate::batch::{BatchOutcome, Decode, RecordFailure};
 use crate::env::{Env, EnvError};
 use crate::error::{FunctionError, InitError};
 use crate::policy::{
-    RECORDER_DRAIN_BUDGET, RECORDER_RECEIVE_WAIT_SECS, RECORDER_ROUND_BYTES,
-    RECORDER_ROUND_MESSAGES,
+    RECORDER_DRAIN_BUDGET, RECORDER_RECEIVE_WAIT_SECS, RECORDER_RECEIVES_IN_FLIGHT,
+    RECORDER_ROUND_BYTES, RECORDER_ROUND_MESSAGES,
 };
 use crate::runtime::SqsFunction;
 
@@ -65,6 +65,7 @@ pub struct DrainLimits {
     pub round_messages: usize,
     pub round_bytes: usize,
     pub receive_wait_secs: u32,
+    pub receives_in_flight: usize,
 }
 
 impl Default for DrainLimits {
@@ -74,6 +75,7 @@ impl Default for DrainLimits {
             round_messages: RECORDER_ROUND_MESSAGES,
             round_bytes: RECORDER_ROUND_BYTES,
             receive_wait_secs: RECORDER_RECEIVE_WAIT_SECS,
+            receives_in_flight: RECORDER_RECEIVES_IN_FLIGHT,
         }
     }
 }
@@ -195,20 +197,31 @@ impl RecorderFunction {
             && bytes < self.limits.round_bytes
             && started.elapsed() < self.limits.budget
         {
-            let want = (self.limits.round_messages - count).min(10);
-            let got = match self
-                .drain
-                .receive(want, self.limits.receive_wait_secs)
-                .await
-            {
-                Ok(got) => got,
-                // What was received stays in this round: it is written and deleted.
-                Err(e) if count > 0 => {
-                    warn!(error = %e, "recorder: receive failed mid-round");
-                    return Ok((taken, true));
+            let want = self.limits.round_messages - count;
+            let calls = want
+                .div_ceil(10)
+                .clamp(1, self.limits.receives_in_flight.max(1));
+            let answers = futures::future::join_all((0..calls).map(|i| {
+                let max = (want - 10 * i).min(10);
+                self.drain.receive(max, self.limits.receive_wait_secs)
+            }))
+            .await;
+            let mut got = Vec::new();
+            let mut failed = None;
+            for answer in answers {
+                match answer {
+                    Ok(messages) => got.extend(messages),
+                    Err(e) => failed = Some(e),
                 }
-                Err(e) => return Err(e),
-            };
+            }
+            match failed {
+                // What was received stays in this round: it is written and deleted.
+                Some(e) if count > 0 || !got.is_empty() => {
+                    warn!(error = %e, "recorder: a receive failed mid-round");
+                }
+                Some(e) => return Err(e),
+                None => {}
+            }
             if got.is_empty() {
                 return Ok((taken, true));
             }
