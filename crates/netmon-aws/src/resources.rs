@@ -324,22 +324,17 @@ pub struct Drain {
     /// The SAM parameter (PascalCase) / CDK context `netmon:<name>` setting the interval.
     pub parameter: &'static str,
     pub default_minutes: u32,
+    /// `rate(<default_minutes> minutes)`, what the function's `schedule` says (a test checks
+    /// they agree).
+    pub default_schedule: &'static str,
     /// The intervals a deployment may choose (EventBridge says `rate(1 minute)`, not
     /// `minutes`, so one is left out; more than 15 makes charts too stale).
     pub allowed_minutes: &'static [u32],
 }
 
-impl Drain {
-    /// The schedule expression of the default interval (what the contract's function lists).
-    pub const fn default_schedule(&self) -> &'static str {
-        // const: the one default spelled out; a test checks it matches `default_minutes`.
-        HISTORY_FLUSH_SCHEDULE
-    }
-}
-
 /// How often, by default, the recorder drains recorder-in: history and charts lag by up to
 /// this (alerts do not: the alerter has its own queue).
-pub const HISTORY_FLUSH_MINUTES: u32 = 5;
+const HISTORY_FLUSH_MINUTES: u32 = 5;
 const HISTORY_FLUSH_SCHEDULE: &str = "rate(5 minutes)";
 
 pub const DRAINS: &[Drain] = &[Drain {
@@ -347,6 +342,7 @@ pub const DRAINS: &[Drain] = &[Drain {
     function: function::RECORDER,
     parameter: "historyFlushMinutes",
     default_minutes: HISTORY_FLUSH_MINUTES,
+    default_schedule: HISTORY_FLUSH_SCHEDULE,
     allowed_minutes: &[2, 3, 5, 10, 15],
 }];
 
@@ -682,9 +678,9 @@ mod tests {
     fn drains_are_scheduled_functions_that_read_their_queue() {
         for d in DRAINS {
             let f = Function::named(d.function).expect("the drain's function");
-            assert_eq!(f.schedule, Some(d.default_schedule()), "{d:?}");
+            assert_eq!(f.schedule, Some(d.default_schedule), "{d:?}");
             assert_eq!(
-                d.default_schedule(),
+                d.default_schedule,
                 format!("rate({} minutes)", d.default_minutes)
             );
             assert!(d.allowed_minutes.contains(&d.default_minutes), "{d:?}");

@@ -44,10 +44,6 @@ impl SqsDrain {
         Self { client, queue_url }
     }
 
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
-    }
-
     /// Up to `max` (at most 10) messages, waiting up to `wait_secs` for the first. Messages
     /// without an id or receipt handle cannot be deleted and are left to the redrive policy.
     pub async fn receive(&self, max: usize, wait_secs: u32) -> Result<Vec<Received>, DrainError> {

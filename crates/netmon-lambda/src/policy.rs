@@ -53,17 +53,17 @@ pub(crate) const NOTIFIER_IN_FLIGHT: usize = 4;
 /// its last round. Well under the recorder's 90 s timeout (`resources::FUNCTIONS`), which
 /// the queue's visibility timeout (six times it) exceeds, so a message is never handed to a
 /// second run while the first still holds it.
-pub const RECORDER_DRAIN_BUDGET: Duration = Duration::from_secs(45);
+pub(crate) const RECORDER_DRAIN_BUDGET: Duration = Duration::from_secs(45);
 /// A drain round (received, merged, written, then deleted) holds at most this many messages
 /// and body bytes: memory stays bounded whatever the backlog (a few MB within 128 MB).
-pub const RECORDER_ROUND_MESSAGES: usize = 1_000;
-pub const RECORDER_ROUND_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const RECORDER_ROUND_MESSAGES: usize = 1_000;
+pub(crate) const RECORDER_ROUND_BYTES: usize = 8 * 1024 * 1024;
 /// ReceiveMessage's wait: a short long-poll, so an empty queue ends a run after one second,
 /// and a near-empty one is not mistaken for empty (a wait of 0 samples few SQS servers).
-pub const RECORDER_RECEIVE_WAIT_SECS: u32 = 1;
+pub(crate) const RECORDER_RECEIVE_WAIT_SECS: u32 = 1;
 /// ReceiveMessage calls in flight at once (ten messages each): a backlog of thousands of
 /// messages drains in a few seconds instead of one request's latency per ten.
-pub const RECORDER_RECEIVES_IN_FLIGHT: usize = 4;
+pub(crate) const RECORDER_RECEIVES_IN_FLIGHT: usize = 4;
 /// Per webhook delivery; the notifier's timeout (60 s in `resources::FUNCTIONS`) covers a batch
 /// of them.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
