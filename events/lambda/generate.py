@@ -76,7 +76,18 @@ out = {
     },
     "prober.json": sqs_event("probe-jobs", [job, bundle]),
     "alerter.json": sqs_event("alerter-in", [load("probe.completed.json"), load("probe.completed.mixed.json")]),
-    "recorder.json": sqs_event("recorder-in", [load("probe.completed.json")]),
+    # The recorder has no event source: its schedule invokes it, and it drains recorder-in.
+    "recorder.json": {
+        "version": "0",
+        "id": "0d4f5c2e-9b1a-4c7e-8f3d-2a6b1e9c7d40",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-03-14T09:45:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/netmon-dev-recorder-tick"],
+        "detail": {},
+    },
     "notifier.json": sqs_event("notifier-in", [load("incident.opened.json")]),
     "api.json": {
         "version": "2.0",

@@ -9,8 +9,8 @@
   * functions/*/Cargo.toml  the function packages that exist
 
 Each template must deploy what the contract declares (tables, topics, queues, DLQs, redrive,
-visibility, retention, subscriptions and filter policies, event sources, functions with their
-limits, variables and schedules) plus the hygiene the contract implies (encryption, alarms on
+visibility, retention, subscriptions and filter policies, event sources, queues a scheduled
+function drains itself, functions with their limits, variables and schedules) plus the hygiene the contract implies (encryption, alarms on
 every queue and function, no `*` grants); SAM and CDK must also agree with each other on what
 the contract does not say (permissions, alarms, API throttling).
 
@@ -310,7 +310,16 @@ def check_model(m: dict, c: dict, r: Report) -> None:
         if not all(m["queues"].get(x, {"sse": True})["sse"] for x in (qn, dn)):
             r.fail(w, f"queue {qn} or its DLQ is not encrypted")
         consumers = sorted(f for f, spec in m["functions"].items() for e in spec["esm"] if e["queue"] == qn)
-        if consumers != [q["consumer"]]:
+        drained = [d for d in c.get("drains", []) if d["queue"] == q["suffix"]]
+        if drained:
+            # No event source: its function receives and deletes on its own schedule.
+            if consumers:
+                r.fail(w, f"queue {qn} is drained by {drained[0]['function']} on a schedule, but event sources feed {consumers}")
+            grants = m["functions"].get(drained[0]["function"], {"grants": []})["grants"]
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+                if (action, f"{qn}.Arn") not in grants:
+                    r.fail(w, f"{drained[0]['function']} drains {qn} but is not granted {action} on it")
+        elif consumers != [q["consumer"]]:
             r.fail(w, f"queue {qn} is consumed by {consumers}, contract says [{q['consumer']!r}]")
     known = {n(q["suffix"]) for q in c["queues"]} | {n(q["dead_letter_queue"]["suffix"]) for q in c["queues"]}
     for extra in sorted(set(m["queues"]) - known):
@@ -433,6 +442,21 @@ def check_function_packages(repo: Path, c: dict, r: Report) -> None:
             r.fail(w, f"functions/{f['name']}/Cargo.toml package is {pkg!r}, expected 'netmon-fn-{f['name']}'")
 
 
+def check_sam_drain_parameters(cfn: Cfn, c: dict, r: Report) -> None:
+    """Each drain's interval is a SAM parameter with the contract's default and choices."""
+    for d in c.get("drains", []):
+        name = d["every_minutes"]["parameter"]
+        pascal = name[0].upper() + name[1:]
+        p = cfn.t.get("Parameters", {}).get(pascal)
+        if not p:
+            r.fail("SAM template", f"no parameter {pascal} (the {d['function']} drain interval, contract {name})")
+            continue
+        if str(p.get("Default")) != str(d["every_minutes"]["default"]):
+            r.fail("SAM template", f"{pascal} default {p.get('Default')!r}, contract says {d['every_minutes']['default']}")
+        if sorted(map(int, p.get("AllowedValues") or [])) != sorted(d["every_minutes"]["allowed"]):
+            r.fail("SAM template", f"{pascal} AllowedValues {p.get('AllowedValues')}, contract says {d['every_minutes']['allowed']}")
+
+
 def check_sam_build(template: Path, sam: dict, r: Report) -> None:
     """What `sam build` needs: CodeUri, cargo-lambda build method and binary name per function."""
     import yaml
@@ -490,8 +514,10 @@ def main(argv: list[str]) -> int:
     except Exception as e:  # the translator's own message names the resource
         print(f"FAIL: SAM translation of {template} failed: {e}", file=sys.stderr)
         return 1
-    sam = build_model("SAM template", Cfn(sam_cfn, {"Stage": args.stage}), prefix)
+    sam_model_cfn = Cfn(sam_cfn, {"Stage": args.stage})
+    sam = build_model("SAM template", sam_model_cfn, prefix)
     check_model(sam, contract, r)
+    check_sam_drain_parameters(sam_model_cfn, contract, r)
     check_sam_build(template, sam, r)
     labels = [sam["label"]]
     if args.cdk_template:
@@ -502,7 +528,8 @@ def main(argv: list[str]) -> int:
 
     print(f"drift check: contract {len(contract['tables'])} tables, {len(contract['topics'])} topics, "
           f"{len(contract['queues'])} queues, {len(contract['subscriptions'])} subscriptions, "
-          f"{len(contract['event_sources'])} event sources, {len(contract['functions'])} functions; "
+          f"{len(contract['event_sources'])} event sources, {len(contract.get('drains', []))} drained queues, "
+          f"{len(contract['functions'])} functions; "
           f"checked: {', '.join(labels)}, functions/")
     for f in r.failures:
         print(f"DRIFT {f}")

@@ -95,8 +95,8 @@ def env_var_missing_on_a_function(root: Path, cdk: Path | None) -> None:
 
 def env_var_names_the_wrong_resource(root: Path, cdk: Path | None) -> None:
     """SAM's recorder gets the state table's name as its history table."""
-    edit(root / TEMPLATE, "          NETMON_HISTORY_TABLE: !Ref HistoryTable\n      Policies:\n        - Statement:\n            - Sid: ConsumeRecorderIn",
-         "          NETMON_HISTORY_TABLE: !Ref StateTable\n      Policies:\n        - Statement:\n            - Sid: ConsumeRecorderIn")
+    edit(root / TEMPLATE, "          NETMON_HISTORY_TABLE: !Ref HistoryTable\n          NETMON_RECORDER_IN_QUEUE_URL",
+         "          NETMON_HISTORY_TABLE: !Ref StateTable\n          NETMON_RECORDER_IN_QUEUE_URL")
 
 
 def filter_policy_in_cdk(root: Path, cdk: Path | None) -> None:
@@ -122,14 +122,31 @@ def batch_window_in_sam(root: Path, cdk: Path | None) -> None:
 
 
 def max_concurrency_in_cdk(root: Path, cdk: Path | None) -> None:
-    """CDK lets the recorder's event source run 10 at once."""
+    """CDK lets the alerter's event source run 10 at once."""
     assert cdk is not None
 
     def change(t: dict) -> None:
         for p in cdk_resources(t, "AWS::Lambda::EventSourceMapping"):
-            if p.get("BatchSize") == 100:
+            if p.get("MaximumBatchingWindowInSeconds") == 5:
                 p["ScalingConfig"]["MaximumConcurrency"] = 10
     edit_json(cdk, change)
+
+
+def drain_grant_in_sam(root: Path, cdk: Path | None) -> None:
+    """SAM's recorder may receive from recorder-in but no longer delete."""
+    edit(root / TEMPLATE, "              Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility]\n              Resource: !GetAtt RecorderQueue.Arn",
+         "              Action: [sqs:ReceiveMessage, sqs:ChangeMessageVisibility]\n              Resource: !GetAtt RecorderQueue.Arn")
+
+
+def drain_event_source_in_sam(root: Path, cdk: Path | None) -> None:
+    """An event source mapping on recorder-in comes back beside the schedule."""
+    edit(root / TEMPLATE, "\n  HttpApi:\n", "\n  RecorderEventSource:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n"
+         "      FunctionName: !Ref RecorderFunction\n      EventSourceArn: !GetAtt RecorderQueue.Arn\n      BatchSize: 10\n\n  HttpApi:\n")
+
+
+def drain_parameter_in_sam(root: Path, cdk: Path | None) -> None:
+    """SAM's HistoryFlushMinutes defaults to 10 while the contract says 5."""
+    edit(root / TEMPLATE, "  HistoryFlushMinutes:\n    Type: Number\n    Default: 5\n", "  HistoryFlushMinutes:\n    Type: Number\n    Default: 10\n")
 
 
 def consumer_timeout_in_sam(root: Path, cdk: Path | None) -> None:
@@ -213,7 +230,13 @@ CASES: list[tuple[str, Mutation | None, list[str], bool]] = [
     ("event source batching window drifts (SAM)", batch_window_in_sam,
      ["[SAM template] alerter on netmon-dev-alerter-in: event source window 9, contract says 5"], False),
     ("event source max concurrency drifts (CDK)", max_concurrency_in_cdk,
-     ["[CDK synth] recorder on netmon-dev-recorder-in: event source max_concurrency 10, contract says 2"], True),
+     ["[CDK synth] alerter on netmon-dev-alerter-in: event source max_concurrency 10, contract says 5"], True),
+    ("drained queue loses its delete grant (SAM)", drain_grant_in_sam,
+     ["[SAM template] recorder drains netmon-dev-recorder-in but is not granted sqs:DeleteMessage on it"], False),
+    ("drained queue also gets an event source (SAM)", drain_event_source_in_sam,
+     ["[SAM template] queue netmon-dev-recorder-in is drained by recorder on a schedule, but event sources feed ['recorder']"], False),
+    ("drain interval parameter default drifts (SAM)", drain_parameter_in_sam,
+     ["[SAM template] HistoryFlushMinutes default 10, contract says 5", "[SAM template] recorder schedules ['rate(10 minutes)'], contract says 'rate(5 minutes)'"], False),
     ("consumer timeout changes (SAM)", consumer_timeout_in_sam,
      ["[SAM template] notifier Timeout/MemorySize 120/128, contract says 60/128"], False),
     ("visibility timeout below 6x the consumer's timeout (CDK)", visibility_in_cdk,

@@ -1,5 +1,5 @@
 //! Cloud adapters for netmon's ports: the DynamoDB stores ([`dynamo`]), the SNS event bus
-//! ([`sns`]), the SQS job queue ([`sqs`]), the SES mailer ([`ses`]), the SDK clients they share ([`clients`]) and the
+//! ([`sns`]), the SQS job queue ([`sqs`]), the drained queue of a scheduled function ([`sqs_drain`]), the SES mailer ([`ses`]), the SDK clients they share ([`clients`]) and the
 //! resource contract ([`resources`]), written once and rendered to `infra/contract.json`,
 //! from which infra/ and the moto/LocalStack resource script are built and checked.
 //!
@@ -13,3 +13,4 @@ pub mod resources;
 pub mod ses;
 pub mod sns;
 pub mod sqs;
+pub mod sqs_drain;

@@ -20,6 +20,8 @@ pub const ENV_STATE_TABLE: &str = "NETMON_STATE_TABLE";
 pub const ENV_HISTORY_TABLE: &str = "NETMON_HISTORY_TABLE";
 /// SQS queue the scheduler fills with probe jobs.
 pub const ENV_PROBE_JOBS_QUEUE_URL: &str = "NETMON_PROBE_JOBS_QUEUE_URL";
+/// SQS queue of probe results the recorder drains on its schedule.
+pub const ENV_RECORDER_IN_QUEUE_URL: &str = "NETMON_RECORDER_IN_QUEUE_URL";
 /// SNS topic for `probe.completed`.
 pub const ENV_PROBE_RESULTS_TOPIC_ARN: &str = "NETMON_PROBE_RESULTS_TOPIC_ARN";
 /// SNS topic for `incident.*`.
@@ -191,12 +193,14 @@ impl Queue {
         format!("{}{DLQ_SUFFIX}", self.suffix)
     }
 
-    /// The function an event source feeds from this queue.
+    /// The function an event source feeds from this queue, or that drains it on its schedule.
     pub fn consumer(&self) -> Option<&'static Function> {
         EVENT_SOURCES
             .iter()
-            .find(|source| source.queue == self.suffix)
-            .and_then(|source| Function::named(source.function))
+            .map(|source| (source.queue, source.function))
+            .chain(DRAINS.iter().map(|d| (d.queue, d.function)))
+            .find(|(queue, _)| *queue == self.suffix)
+            .and_then(|(_, function)| Function::named(function))
     }
 
     /// [`VISIBILITY_TIMEOUT_FACTOR`] times the consumer's timeout; `None` for a queue nothing
@@ -220,7 +224,7 @@ pub const QUEUES: &[Queue] = &[
     ),
     Queue::new(
         RECORDER_QUEUE_SUFFIX,
-        "NETMON_RECORDER_IN_QUEUE_URL",
+        ENV_RECORDER_IN_QUEUE_URL,
         "NETMON_RECORDER_IN_DLQ_URL",
     ),
     Queue::new(
@@ -306,15 +310,41 @@ pub const EVENT_SOURCES: &[EventSource] = &[
         // Protects the receivers.
         max_concurrency: 5,
     },
-    EventSource {
-        queue: RECORDER_QUEUE_SUFFIX,
-        function: function::RECORDER,
-        // Cost: one invocation per 100 results or 30 s.
-        batch_size: 100,
-        batching_window_secs: 30,
-        max_concurrency: 2,
-    },
 ];
+
+/// A queue that no event source feeds: its function receives from it itself, on its schedule
+/// (every `parameter` minutes, [`Drain::default_minutes`] unless the deployment says otherwise),
+/// so messages of many minutes meet in one invocation. The function's role may receive,
+/// delete and change visibility on that queue only; the queue's redrive policy still moves a
+/// message that keeps failing to its DLQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drain {
+    pub queue: &'static str,
+    pub function: &'static str,
+    /// The SAM parameter (PascalCase) / CDK context `netmon:<name>` setting the interval.
+    pub parameter: &'static str,
+    pub default_minutes: u32,
+    /// `rate(<default_minutes> minutes)`, what the function's `schedule` says (a test checks
+    /// they agree).
+    pub default_schedule: &'static str,
+    /// The intervals a deployment may choose (EventBridge says `rate(1 minute)`, not
+    /// `minutes`, so one is left out; more than 15 makes charts too stale).
+    pub allowed_minutes: &'static [u32],
+}
+
+/// How often, by default, the recorder drains recorder-in: history and charts lag by up to
+/// this (alerts do not: the alerter has its own queue).
+const HISTORY_FLUSH_MINUTES: u32 = 5;
+const HISTORY_FLUSH_SCHEDULE: &str = "rate(5 minutes)";
+
+pub const DRAINS: &[Drain] = &[Drain {
+    queue: RECORDER_QUEUE_SUFFIX,
+    function: function::RECORDER,
+    parameter: "historyFlushMinutes",
+    default_minutes: HISTORY_FLUSH_MINUTES,
+    default_schedule: HISTORY_FLUSH_SCHEDULE,
+    allowed_minutes: &[2, 3, 5, 10, 15],
+}];
 
 /// A Lambda function: its limits and every variable its `*Config::from_env` reads (besides the
 /// `AWS_*` ones Lambda sets). Each variable's value is a resource's name, ARN or URL (the
@@ -386,10 +416,12 @@ pub const FUNCTIONS: &[Function] = &[
     },
     Function {
         name: function::RECORDER,
-        timeout_secs: 30,
+        // A drain stops receiving after `RECORDER_DRAIN_BUDGET_SECS` and then writes its last
+        // round; the rest is margin for that round's writes.
+        timeout_secs: 90,
         memory_mb: 128,
-        env: &[ENV_HISTORY_TABLE],
-        schedule: None,
+        env: &[ENV_HISTORY_TABLE, ENV_RECORDER_IN_QUEUE_URL],
+        schedule: Some(HISTORY_FLUSH_SCHEDULE),
     },
     Function {
         name: function::API,
@@ -521,6 +553,11 @@ fn contract_json() -> Value {
             "filter_policy_scope": "MessageAttributes",
             "filter_policy": { TYPE_ATTRIBUTE: s.event_types },
         })).collect::<Vec<_>>(),
+        "drains": DRAINS.iter().map(|d| json!({
+            "queue": d.queue,
+            "function": d.function,
+            "every_minutes": { "parameter": d.parameter, "default": d.default_minutes, "allowed": d.allowed_minutes },
+        })).collect::<Vec<_>>(),
         "event_sources": EVENT_SOURCES.iter().map(|e| json!({
             "queue": e.queue,
             "function": e.function,
@@ -613,8 +650,13 @@ mod tests {
     #[test]
     fn every_queue_has_one_consumer_and_the_redelivery_rules() {
         for q in QUEUES {
-            let consumers = EVENT_SOURCES.iter().filter(|e| e.queue == q.suffix).count();
-            assert_eq!(consumers, 1, "{} has {consumers} event sources", q.suffix);
+            let consumers = EVENT_SOURCES.iter().filter(|e| e.queue == q.suffix).count()
+                + DRAINS.iter().filter(|d| d.queue == q.suffix).count();
+            assert_eq!(
+                consumers, 1,
+                "{} has {consumers} event sources and drains",
+                q.suffix
+            );
             let consumer = q.consumer().expect("a consumer");
             assert_eq!(
                 q.visibility_timeout_secs(),
@@ -627,6 +669,28 @@ mod tests {
             // SQS limits: visibility at most 12 hours, retention 60 s to 14 days.
             assert!(q.visibility_timeout_secs().unwrap_or(0) <= 12 * 3600);
             assert!((60..=1_209_600).contains(&q.dlq_retention_secs));
+        }
+    }
+
+    /// A drained queue's function runs on the drain's schedule, reads the queue's URL, and
+    /// its default interval is one it allows.
+    #[test]
+    fn drains_are_scheduled_functions_that_read_their_queue() {
+        for d in DRAINS {
+            let f = Function::named(d.function).expect("the drain's function");
+            assert_eq!(f.schedule, Some(d.default_schedule), "{d:?}");
+            assert_eq!(
+                d.default_schedule,
+                format!("rate({} minutes)", d.default_minutes)
+            );
+            assert!(d.allowed_minutes.contains(&d.default_minutes), "{d:?}");
+            assert!(d.allowed_minutes.iter().all(|m| *m >= 2), "{d:?}");
+            let q = QUEUES.iter().find(|q| q.suffix == d.queue).expect("queue");
+            assert!(f.env.contains(&q.env), "{} reads {}", f.name, q.env);
+            assert!(
+                !EVENT_SOURCES.iter().any(|e| e.function == d.function),
+                "{d:?}"
+            );
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! Every function runs as its binary wires it, fed by the local event-source runner with the
 //! deployed batch sizes, batching windows and concurrency, against the emulator; the scheduler
-//! is fired once per simulated minute. After a warm-up, every AWS request each function makes is
+//! is fired once per simulated minute, and the recorder (which has no event source: it drains
+//! recorder-in on its schedule) every `HistoryFlushMinutes` simulated minutes, the template's
+//! default (`resources::DRAINS`). After a warm-up, every AWS request each function makes is
 //! counted and priced at list prices (design.md §5): DynamoDB read and write units computed from
 //! the items sent and returned (`netmon_lambda_testkit::billing`, since the emulator fakes
 //! consumed capacity), SQS and SNS requests per 64 KB chunk, Lambda requests and GB-seconds
@@ -189,6 +191,7 @@ async fn deployed_runner(stack: &Stack) -> RunningRunner {
         .sqs;
     let mut runner = Runner::new(sqs, stack.region.clone())
         .scheduler(stack.scheduler.clone())
+        .recorder(stack.recorder.clone())
         .tick_clock(stack.tick_clock.clone());
     for (name, queue) in SOURCES {
         let mut settings = SourceSettings::deployed(name).expect("deployed event source");
@@ -460,6 +463,12 @@ async fn run(o: Options) {
     let mut probes = 0;
     let mut seen_invocations = 0;
     let total = o.warmup + o.ticks;
+    let flush_every = resources::DRAINS
+        .iter()
+        .find(|d| d.function == resources::function::RECORDER)
+        .map_or(1, |d| d.default_minutes as usize)
+        .max(1);
+    let mut flushes = 0;
     // Results carry the real time they were probed at: the history hours the run wrote.
     let first_hour = hour_of(chrono::Utc::now());
     for tick in 0..total {
@@ -471,6 +480,21 @@ async fn run(o: Options) {
         let out = out.expect("scheduler tick");
         let tick_time = started.elapsed();
         runner.wait_idle(IDLE).await.expect("the pipeline drains");
+        // The recorder's schedule: at the end of the warm-up (its messages are not measured),
+        // then every `flush_every` measured minutes, and once at the end for the rest.
+        let measured_minute = (tick + 1).checked_sub(o.warmup);
+        if measured_minute == Some(0)
+            || measured_minute.is_some_and(|m| m > 0 && m % flush_every == 0)
+            || tick + 1 == total
+        {
+            let drained = runner.flush_history().await.expect("the recorder drains");
+            if drained.left > 0 {
+                progress(format!("  the recorder left {} message(s)", drained.left));
+            }
+            if measured_minute.is_some_and(|m| m > 0) {
+                flushes += 1;
+            }
+        }
         let after = stack.snapshot();
         let invocations = runner.invocations();
         let new = &invocations[seen_invocations..];
@@ -523,6 +547,10 @@ async fn run(o: Options) {
         }
     }
     runner.stop().await;
+    progress(format!(
+        "the recorder ran {flushes} time(s) in the {} measured minutes (every {flush_every})",
+        o.ticks
+    ));
     let notifications = hook.received().len();
     let last_hour = hour_of(chrono::Utc::now());
     let hours = ((last_hour - first_hour).num_hours() + 1).max(1) as f64;
@@ -700,7 +728,8 @@ async fn run(o: Options) {
          ({} cores), the emulator's waits replaced as said above: a proxy for Lambda's. Fixed terms (paid once a minute \
          whatever the target count): the scheduler's invocation, its tick claim (PutItem) and \
          index reads (the outbox sweep), and Lambda's idle SQS long polls (modelled: {} \
-         receives a minute per queue). Hourly rollups (function `rollup`): every tenant-hour \
+         receives a minute per event-source queue; recorder-in has none, the recorder drains it \
+         every {flush_every} minutes and its receives are measured). Hourly rollups (function `rollup`): every tenant-hour \
          the run wrote is rolled up once it has settled, as the recorder does; its reads and \
          duration are scaled from the minutes of blocks read to a full hour, its writes (a slot \
          per target-hour) counted once per hour. Everything else is taken as per target, scaled linearly \

@@ -16,6 +16,9 @@
 //! The settings default to the deployed ones ([`SourceSettings::deployed`], from
 //! `resources::EVENT_SOURCES`); tests shorten the batching windows to keep runs fast.
 //! [`RunningRunner::tick`] fires the schedule for one minute, as `rate(1 minute)` does.
+//! [`RunningRunner::flush_history`] fires the recorder's schedule: the recorder has no event
+//! source (`resources::DRAINS`), it drains recorder-in itself, so history is written only when
+//! a test or the cost bench calls it, as every `HistoryFlushMinutes` in the cloud.
 //!
 //! `deliver_twice` hands every batch to the function twice, the second time with the receive
 //! count one higher, as an at-least-once queue may: consumers must make the second delivery a
@@ -41,6 +44,7 @@ use netmon_aws::clients::classify_sdk_error;
 use netmon_aws::resources;
 use netmon_lambda::batch::RecordFailure;
 use netmon_lambda::error::FunctionError;
+use netmon_lambda::functions::recorder::{DrainOutput, RecorderFunction};
 use netmon_lambda::functions::scheduler::{SchedulerFunction, TickOutput};
 use netmon_lambda::runtime::SqsFunction;
 use netmon_testkit::clock::ManualClock;
@@ -114,6 +118,7 @@ pub struct Runner {
     region: String,
     sources: Vec<(String, SourceSettings, Arc<dyn SqsFunction>)>,
     scheduler: Option<Arc<SchedulerFunction>>,
+    recorder: Option<Arc<RecorderFunction>>,
     tick_clock: Option<Arc<ManualClock>>,
     deliver_twice: bool,
     poll_wait_s: i32,
@@ -128,6 +133,7 @@ impl Runner {
             region: region.into(),
             sources: Vec::new(),
             scheduler: None,
+            recorder: None,
             tick_clock: None,
             deliver_twice: false,
             poll_wait_s: 1,
@@ -157,6 +163,12 @@ impl Runner {
 
     pub fn scheduler(mut self, scheduler: Arc<SchedulerFunction>) -> Self {
         self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// The recorder, run by [`RunningRunner::flush_history`] as its schedule runs it.
+    pub fn recorder(mut self, recorder: Arc<RecorderFunction>) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -215,6 +227,7 @@ impl Runner {
         Ok(RunningRunner {
             sqs: self.sqs,
             scheduler: self.scheduler,
+            recorder: self.recorder,
             tick_clock: self.tick_clock,
             shared,
             queue_urls,
@@ -234,6 +247,7 @@ struct Shared {
 pub struct RunningRunner {
     sqs: aws_sdk_sqs::Client,
     scheduler: Option<Arc<SchedulerFunction>>,
+    recorder: Option<Arc<RecorderFunction>>,
     tick_clock: Option<Arc<ManualClock>>,
     shared: Arc<Shared>,
     queue_urls: Vec<String>,
@@ -252,6 +266,32 @@ impl RunningRunner {
             clock.set(netmon_core::schedule::floor_minute(at));
         }
         scheduler.handle(scheduled_event(at)).await
+    }
+
+    /// Fires the recorder's schedule once: it drains recorder-in (up to its budget) and
+    /// writes the history of everything it received. Logged as an invocation of `recorder`.
+    pub async fn flush_history(&self) -> Result<DrainOutput, FunctionError> {
+        let recorder = self
+            .recorder
+            .as_ref()
+            .ok_or_else(|| FunctionError::Permanent("the runner has no recorder".into()))?;
+        let started = tokio::time::Instant::now();
+        let (out, waits) = time_emulator_waits(recorder.handle(scheduled_event(Utc::now()))).await;
+        self.shared
+            .invocations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Invocation {
+                function: resources::function::RECORDER,
+                message_ids: Vec::new(),
+                failures: Vec::new(),
+                error: out.as_ref().err().map(ToString::to_string),
+                panicked: false,
+                deleted: out.as_ref().map_or(0, |o| o.deleted),
+                duration: started.elapsed(),
+                emulator: waits,
+            });
+        out
     }
 
     /// Every invocation so far, oldest first.

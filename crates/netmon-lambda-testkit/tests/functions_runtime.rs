@@ -349,9 +349,30 @@ async fn every_function_binary_answers_its_sample_event() {
         "default:api-20260314T094200.121Z:opened"
     );
 
-    // recorder: the sample's two results are in the history table.
+    // recorder: its schedule fires; it drains recorder-in, where the alerter sample's first
+    // probe batch waits (after what the prober binary published above), and deletes each
+    // message once its results are in the history table.
+    let recorder_in = res.get(ENV_RECORDER_IN_QUEUE_URL).to_owned();
+    let published = queue_depth(&harness.sqs, &recorder_in).await.unwrap();
+    let body = sample("alerter")["Records"][0]["body"]
+        .as_str()
+        .expect("a probe batch body")
+        .to_owned();
+    harness
+        .sqs
+        .send_message()
+        .queue_url(&recorder_in)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send to recorder-in");
     let out = invoke(&bin, &res, "recorder", sample("recorder")).await;
-    assert_eq!(failures(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(
+        (&out["received"], &out["deleted"], &out["left"]),
+        (&json!(published + 1), &json!(published + 1), &json!(0)),
+        "{out}"
+    );
+    assert_eq!(queue_depth(&harness.sqs, &recorder_in).await.unwrap(), 0);
     let history = DynamoHistoryStore::new(
         harness.dynamodb.clone(),
         res.get(ENV_HISTORY_TABLE).to_owned(),
@@ -364,7 +385,18 @@ async fn every_function_binary_answers_its_sample_event() {
         .results_since(&tenant, &TargetId::parse("api").unwrap(), since, 10)
         .await
         .unwrap();
-    assert_eq!(recorded.len(), 1);
+    // The sample's result once (the prober binary's probe of `api` above is recorded too).
+    let sample_start = chrono::DateTime::parse_from_rfc3339("2026-03-14T09:30:00.120Z")
+        .unwrap()
+        .to_utc();
+    assert_eq!(
+        recorded
+            .iter()
+            .filter(|r| r.started_at == sample_start)
+            .count(),
+        1,
+        "{recorded:?}"
+    );
 
     // api: API Gateway HTTP API v2 event in, v2 response out.
     let out = invoke(&bin, &res, "api", sample("api")).await;

@@ -49,8 +49,21 @@ const _: () =
 pub(crate) const ALERTER_IN_FLIGHT: usize = 1;
 /// Notifications of one batch sent at once.
 pub(crate) const NOTIFIER_IN_FLIGHT: usize = 4;
-/// Probe batches of one recorder invocation written at once.
-pub const RECORDER_IN_FLIGHT: usize = 8;
+/// How long one recorder run keeps receiving from recorder-in; it then writes and deletes
+/// its last round. Well under the recorder's 90 s timeout (`resources::FUNCTIONS`), which
+/// the queue's visibility timeout (six times it) exceeds, so a message is never handed to a
+/// second run while the first still holds it.
+pub(crate) const RECORDER_DRAIN_BUDGET: Duration = Duration::from_secs(45);
+/// A drain round (received, merged, written, then deleted) holds at most this many messages
+/// and body bytes: memory stays bounded whatever the backlog (a few MB within 128 MB).
+pub(crate) const RECORDER_ROUND_MESSAGES: usize = 1_000;
+pub(crate) const RECORDER_ROUND_BYTES: usize = 8 * 1024 * 1024;
+/// ReceiveMessage's wait: a short long-poll, so an empty queue ends a run after one second,
+/// and a near-empty one is not mistaken for empty (a wait of 0 samples few SQS servers).
+pub(crate) const RECORDER_RECEIVE_WAIT_SECS: u32 = 1;
+/// ReceiveMessage calls in flight at once (ten messages each): a backlog of thousands of
+/// messages drains in a few seconds instead of one request's latency per ten.
+pub(crate) const RECORDER_RECEIVES_IN_FLIGHT: usize = 4;
 /// Per webhook delivery; the notifier's timeout (60 s in `resources::FUNCTIONS`) covers a batch
 /// of them.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,7 +123,6 @@ mod tests {
             (function::PROBER, PROBER_JOBS_IN_FLIGHT),
             (function::NOTIFIER, NOTIFIER_IN_FLIGHT),
             (function::ALERTER, ALERTER_IN_FLIGHT),
-            (function::RECORDER, RECORDER_IN_FLIGHT),
         ] {
             let source = EVENT_SOURCES
                 .iter()
@@ -132,6 +144,20 @@ mod tests {
             DELIVERY_TIMEOUT * rounds
                 < Duration::from_secs(deployed(function::NOTIFIER).timeout_secs.into())
         );
+    }
+
+    /// The recorder's run ends (budget, then one round's writes) before its timeout, and the
+    /// queue keeps a received message invisible longer than a run.
+    #[test]
+    fn the_recorder_drain_fits_its_timeout_and_the_queue_visibility() {
+        let timeout = Duration::from_secs(deployed(function::RECORDER).timeout_secs.into());
+        assert!(RECORDER_DRAIN_BUDGET * 3 / 2 <= timeout);
+        let queue = netmon_aws::resources::QUEUES
+            .iter()
+            .find(|q| q.suffix == netmon_aws::resources::RECORDER_QUEUE_SUFFIX)
+            .expect("recorder-in");
+        let visibility = Duration::from_secs(queue.visibility_timeout_secs().unwrap_or(0).into());
+        assert!(visibility > timeout, "{visibility:?}");
     }
 
     #[test]

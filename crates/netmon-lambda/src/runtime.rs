@@ -3,7 +3,10 @@
 //! ([`SqsConsumer`]), and the `lambda_runtime` loop. The handlers themselves are in
 //! [`crate::functions`], so a local event-source runner invokes the very code the binaries run.
 
+use std::future::Future;
+
 use async_trait::async_trait;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use netmon_app::error::HandleError;
@@ -81,6 +84,22 @@ impl<H: RecordHandler> SqsFunction for SqsConsumer<H> {
             })
             .await
     }
+}
+
+/// Runs a scheduled function under the Lambda runtime until the process ends: `handle` gets
+/// each EventBridge scheduled event, and its output is the invocation's response.
+pub async fn serve_scheduled<F, Fut, R>(handle: F) -> Result<(), InitError>
+where
+    F: Fn(EventBridgeEvent) -> Fut,
+    Fut: Future<Output = Result<R, FunctionError>>,
+    R: serde::Serialize,
+{
+    let handle = &handle;
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<EventBridgeEvent>| async move { handle(event.payload).await },
+    ))
+    .await
+    .map_err(|e| InitError::new(format!("Lambda runtime: {e}")))
 }
 
 /// Runs `function` under the Lambda runtime until the process ends.

@@ -12,6 +12,20 @@ pub struct Contract {
     pub queues: Vec<Queue>,
     pub subscriptions: Vec<Subscription>,
     pub event_sources: Vec<EventSource>,
+    #[serde(default)]
+    pub drains: Vec<Drain>,
+}
+
+/// A queue its function drains on a schedule (the recorder's).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Drain {
+    pub queue: String,
+    pub every_minutes: EveryMinutes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EveryMinutes {
+    pub default: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,7 +67,24 @@ impl Contract {
         serde_json::from_str(CONTRACT).unwrap_or_else(|e| panic!("infra/contract.json: {e}"))
     }
 
-    pub fn source_of(&self, queue: &str) -> Option<&EventSource> {
-        self.event_sources.iter().find(|s| s.queue == queue)
+    /// The event source of `queue`; a drained queue is modelled as one run at a time taking
+    /// up to 1,000 messages once its oldest has waited the drain interval (close to a schedule
+    /// of that interval, without the clock alignment).
+    pub fn source_of(&self, queue: &str) -> Option<EventSource> {
+        self.event_sources
+            .iter()
+            .find(|s| s.queue == queue)
+            .cloned()
+            .or_else(|| {
+                self.drains
+                    .iter()
+                    .find(|d| d.queue == queue)
+                    .map(|d| EventSource {
+                        queue: d.queue.clone(),
+                        batch_size: 1_000,
+                        batching_window_secs: d.every_minutes.default * 60,
+                        max_concurrency: 1,
+                    })
+            })
     }
 }

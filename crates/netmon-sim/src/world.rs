@@ -460,7 +460,7 @@ impl World {
         let mut out = Vec::new();
         let names: Vec<&'static str> = vec![PROBE_JOBS, ALERTER_IN, NOTIFIER_IN, RECORDER_IN];
         for name in names {
-            let Some(source) = self.contract.source_of(name).cloned() else {
+            let Some(source) = self.contract.source_of(name) else {
                 continue;
             };
             let window = Duration::seconds(source.batching_window_secs);

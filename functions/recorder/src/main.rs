@@ -1,4 +1,5 @@
-//! The recorder Lambda, fed by recorder-in (`netmon_lambda::functions::recorder`).
+//! The recorder Lambda, invoked by its schedule; drains recorder-in itself
+//! (`netmon_lambda::functions::recorder`).
 
 use netmon_aws::clients::Clients;
 use netmon_lambda::env::Env;
@@ -12,5 +13,5 @@ async fn main() -> Result<(), InitError> {
     let env = Env::process();
     let config = RecorderConfig::from_env(&env)?;
     let clients = Clients::new(&sdk::for_lambda(&env)?);
-    runtime::serve_sqs(recorder(&clients, config)).await
+    recorder(&clients, config).serve().await
 }

@@ -34,6 +34,7 @@ const cfg: NetmonConfig = {
   logRetentionDays: Number(ctx('logRetentionDays')),
   apiThrottlingBurstLimit: Number(ctx('apiThrottlingBurstLimit')),
   apiThrottlingRateLimit: Number(ctx('apiThrottlingRateLimit')),
+  historyFlushMinutes: Number(ctx('historyFlushMinutes')),
   assetDir: ctx('assetDir'),
   assets,
 };

@@ -45,6 +45,12 @@ export type EnvSource =
   | { queue_url: string }
   | { parameter: string; optional?: boolean }
   | { value: string };
+/** A queue its function receives from itself, on a schedule, instead of an event source. */
+export interface Drain {
+  queue: string;
+  function: string;
+  every_minutes: { parameter: string; default: number; allowed: number[] };
+}
 export interface Function {
   name: string;
   timeout_secs: number;
@@ -59,6 +65,7 @@ export interface Contract {
   queues: Queue[];
   subscriptions: Subscription[];
   event_sources: EventSource[];
+  drains: Drain[];
   functions: Function[];
 }
 

@@ -41,6 +41,8 @@ export interface NetmonConfig {
   logRetentionDays: number;
   apiThrottlingBurstLimit: number;
   apiThrottlingRateLimit: number;
+  /** Minutes between recorder runs (each drains recorder-in); history lags by up to this. */
+  historyFlushMinutes: number;
   /** Where scripts/package leaves target/lambda/<name>/bootstrap.zip. */
   assetDir: string;
   /** `required`: fail synth when a zip is missing (deploys); `auto`: placeholder + warning. */
@@ -51,8 +53,9 @@ export interface NetmonConfig {
 interface FunctionWiring {
   description: string;
   statements: (r: ContractResources, cfg: NetmonConfig) => iam.PolicyStatement[];
-  /** For a scheduled function's "has not run" alarm: what a missed run means. */
-  missedRunMeans?: string;
+  /** For a scheduled function's "has not run" alarm: what a missed run means, and after how
+   * many minutes without an invocation (periods of `periodMinutes`) it fires. */
+  missedRun?: { means: string; periodMinutes: number; periods: number };
 }
 
 interface ContractResources {
@@ -80,7 +83,8 @@ const sendEmail = (cfg: NetmonConfig): iam.PolicyStatement[] =>
     ? [allow('SendEmailAsIdentity', ['ses:SendEmail'], [`arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${cfg.sesIdentity}`])]
     : [];
 
-// Receive/delete on a consumed queue come from its SqsEventSource.
+// Receive/delete on a queue fed by an event source come from its SqsEventSource; a drained
+// queue's function has its own statement.
 const WIRING: Record<string, FunctionWiring> = {
   scheduler: {
     description: 'Every minute, plans probe jobs onto probe-jobs, turns missed heartbeats into results, sweeps the outbox.',
@@ -90,7 +94,7 @@ const WIRING: Record<string, FunctionWiring> = {
       allow('SendProbeJobs', ['sqs:SendMessage'], [r.queue('probe-jobs').queueArn]),
       allow('PublishResultsAndIncidents', ['sns:Publish'], [r.topic('probe-results').topicArn, r.topic('incidents').topicArn]),
     ],
-    missedRunMeans: 'no probes are being planned',
+    missedRun: { means: 'no probes are being planned', periodMinutes: 1, periods: 3 },
   },
   prober: {
     description: 'Probes the targets of each job and publishes one probe.completed per job; the events of one message go out as one SNS message.',
@@ -111,8 +115,14 @@ const WIRING: Record<string, FunctionWiring> = {
     ],
   },
   recorder: {
-    description: 'Stores probe history blocks and hourly rollups.',
-    statements: (r) => [allow('HistoryTableReadWrite', TABLE_READ_WRITE, [r.table('history').tableArn])],
+    description: 'Every HistoryFlushMinutes, drains recorder-in and stores probe history blocks (one per tenant group and hour per run) and hourly rollups.',
+    // No event source: it receives and deletes on its own schedule (contract drains).
+    statements: (r) => [
+      allow('DrainRecorderIn', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'], [r.queue('recorder-in').queueArn]),
+      allow('HistoryTableReadWrite', TABLE_READ_WRITE, [r.table('history').tableArn]),
+    ],
+    // Two runs at the longest interval (15 minutes).
+    missedRun: { means: 'probe history is not being stored', periodMinutes: 30, periods: 1 },
   },
   api: {
     description: 'HTTP API - targets, channels, maintenance, heartbeats, status page, badges, check-now.',
@@ -127,7 +137,8 @@ const WIRING: Record<string, FunctionWiring> = {
 };
 
 /** Oldest-message alarm thresholds: 5 minutes, except where a consumer batches for long. */
-const AGE_ALARM_SECONDS: Record<string, number> = { 'recorder-in': 900 }; // batches up to 30 s
+// The recorder drains every historyFlushMinutes (up to 15): 30 minutes is two runs missed.
+const AGE_ALARM_SECONDS: Record<string, number> = { 'recorder-in': 1800 };
 const DEFAULT_AGE_ALARM_SECONDS = 300;
 
 const pascal = (s: string) => s.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
@@ -283,10 +294,15 @@ export class NetmonStack extends Stack {
         reason: 'AWSLambdaBasicExecutionRole only grants CloudWatch Logs writes; the SAM template uses the same managed policy, and every data-plane permission is an explicit statement on one resource.',
       });
       if (spec.schedule) {
+        // A drain's interval is a deployment setting; the contract's schedule is its default.
+        const drain = contract.drains.find((d) => d.function === spec.name);
+        if (drain && !drain.every_minutes.allowed.includes(cfg.historyFlushMinutes)) {
+          throw new Error(`netmon:${drain.every_minutes.parameter} must be one of ${drain.every_minutes.allowed.join(', ')}, not ${cfg.historyFlushMinutes}`);
+        }
         new events.Rule(this, `${fnId}Tick`, {
           ruleName: name(`${spec.name}-tick`),
           description: `netmon ${spec.name} tick`,
-          schedule: events.Schedule.expression(spec.schedule),
+          schedule: events.Schedule.expression(drain ? `rate(${cfg.historyFlushMinutes} minutes)` : spec.schedule),
           targets: [new eventsTargets.LambdaFunction(fn)],
         });
       }
@@ -357,12 +373,13 @@ export class NetmonStack extends Stack {
     };
 
     for (const spec of contract.functions.filter((f) => f.schedule)) {
+      const missed = WIRING[spec.name].missedRun ?? { means: 'its scheduled work is not done', periodMinutes: 1, periods: 3 };
       alarm(`${pascal(spec.name)}NotRunningAlarm`, {
         alarmName: name(`${spec.name}-not-running`),
-        alarmDescription: `The ${spec.name} has not been invoked for 3 minutes - ${WIRING[spec.name].missedRunMeans ?? 'its scheduled work is not done'}.`,
-        metric: fn(spec.name).metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
-        evaluationPeriods: 3,
-        datapointsToAlarm: 3,
+        alarmDescription: `The ${spec.name} has not been invoked for ${missed.periodMinutes * missed.periods} minutes - ${missed.means}.`,
+        metric: fn(spec.name).metricInvocations({ period: Duration.minutes(missed.periodMinutes), statistic: 'Sum' }),
+        evaluationPeriods: missed.periods,
+        datapointsToAlarm: missed.periods,
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,

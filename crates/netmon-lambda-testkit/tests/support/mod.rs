@@ -20,7 +20,7 @@ use netmon_lambda::env::Env;
 use netmon_lambda::functions::alerter::{AlerterConfig, AlerterFunction, alerter};
 use netmon_lambda::functions::notifier::{NotifierConfig, NotifierFunction, notifier};
 use netmon_lambda::functions::prober::{ProberConfig, ProberFunction, prober};
-use netmon_lambda::functions::recorder::{RecorderConfig, RecorderFunction, recorder};
+use netmon_lambda::functions::recorder::{DrainOutput, RecorderConfig, RecorderFunction, recorder};
 use netmon_lambda::functions::scheduler::{SchedulerConfig, SchedulerFunction};
 use netmon_lambda::runtime::SqsFunction;
 use netmon_lambda_testkit::emulator_clients;
@@ -43,12 +43,12 @@ pub const LOCATION: &str = "emulator";
 pub const PUBLIC_URL: &str = "https://netmon.example.com/";
 
 pub const FUNCTIONS: [&str; 5] = ["scheduler", "prober", "alerter", "notifier", "recorder"];
-/// (function, queue variable)
-pub const SOURCES: [(&str, &str); 4] = [
+/// (function, queue variable) of the event sources; the recorder drains recorder-in itself
+/// when the runner's `flush_history` fires its schedule.
+pub const SOURCES: [(&str, &str); 3] = [
     ("prober", "NETMON_PROBE_JOBS_QUEUE_URL"),
     ("alerter", "NETMON_ALERTER_IN_QUEUE_URL"),
     ("notifier", "NETMON_NOTIFIER_IN_QUEUE_URL"),
-    ("recorder", "NETMON_RECORDER_IN_QUEUE_URL"),
 ];
 pub const QUEUES: [&str; 4] = ["PROBE_JOBS", "ALERTER_IN", "NOTIFIER_IN", "RECORDER_IN"];
 
@@ -183,13 +183,13 @@ impl Stack {
             "prober" => self.prober.clone(),
             "alerter" => self.alerter.clone(),
             "notifier" => self.notifier.clone(),
-            "recorder" => self.recorder.clone(),
             other => panic!("no SQS function {other}"),
         }
     }
 
-    /// A runner feeding `functions` (all four when empty) with their deployed settings, the
-    /// batching windows shortened to [`TEST_WINDOW`].
+    /// A runner feeding `functions` (all three event sources when empty) with their deployed
+    /// settings, the batching windows shortened to [`TEST_WINDOW`]; it runs the recorder on
+    /// `flush_history`.
     pub async fn runner(&self, functions: &[&str], deliver_twice: bool) -> RunningRunner {
         let sqs = Clients::builder(&self.sdk)
             .interceptor(Some(self.counters["runner"].interceptor()))
@@ -197,6 +197,7 @@ impl Stack {
             .sqs;
         let mut runner = Runner::new(sqs, self.region.clone())
             .scheduler(self.scheduler.clone())
+            .recorder(self.recorder.clone())
             .tick_clock(self.tick_clock.clone())
             .deliver_twice(deliver_twice);
         for (name, queue) in SOURCES {
@@ -221,16 +222,29 @@ impl Stack {
             .collect()
     }
 
+    /// Fires the recorder's schedule: every message on recorder-in is recorded and deleted.
+    pub async fn flush_history(&self, runner: &RunningRunner) -> DrainOutput {
+        let out = runner.flush_history().await.expect("the recorder drains");
+        assert_eq!((out.left, out.undecodable), (0, 0), "{out:?}");
+        let left = self.depth(&self.var("NETMON_RECORDER_IN_QUEUE_URL")).await;
+        assert_eq!(left, 0, "recorder-in after a flush: {out:?}");
+        out
+    }
+
     pub async fn depth(&self, url: &str) -> u64 {
         queue_depth(&self.harness.sqs, url)
             .await
             .expect("queue depth")
     }
 
-    /// Every queue and DLQ empty.
+    /// Every queue and DLQ empty, but recorder-in itself, which waits for the recorder's
+    /// schedule ([`Self::flush_history`] empties it).
     pub async fn assert_drained(&self) {
         for q in QUEUES {
             for kind in ["QUEUE", "DLQ"] {
+                if (q, kind) == ("RECORDER_IN", "QUEUE") {
+                    continue;
+                }
                 let key = format!("NETMON_{q}_{kind}_URL");
                 let n = self.depth(&self.var(&key)).await;
                 assert_eq!(n, 0, "{key} holds {n} message(s)");

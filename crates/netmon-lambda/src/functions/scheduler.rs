@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{LambdaEvent, service_fn};
 use netmon_app::clock::SystemClock;
 use netmon_app::error::HandleError;
 use netmon_app::services::relay::OutboxRelay;
@@ -228,11 +227,6 @@ impl SchedulerFunction {
     /// Runs under the Lambda runtime until the process ends: one EventBridge scheduled event
     /// per minute.
     pub async fn serve(self) -> Result<(), InitError> {
-        let function = &self;
-        lambda_runtime::run(service_fn(
-            |event: LambdaEvent<EventBridgeEvent>| async move { function.handle(event.payload).await },
-        ))
-        .await
-        .map_err(|e| InitError::new(format!("Lambda runtime: {e}")))
+        crate::runtime::serve_scheduled(|event| self.handle(event)).await
     }
 }
