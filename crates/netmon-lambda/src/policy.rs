@@ -61,8 +61,10 @@ pub(crate) const RECORDER_ROUND_BYTES: usize = 8 * 1024 * 1024;
 /// ReceiveMessage's wait: a short long-poll, so an empty queue ends a run after one second,
 /// and a near-empty one is not mistaken for empty (a wait of 0 samples few SQS servers).
 pub(crate) const RECORDER_RECEIVE_WAIT_SECS: u32 = 1;
-/// ReceiveMessage calls in flight at once (ten messages each): a backlog of thousands of
-/// messages drains in a few seconds instead of one request's latency per ten.
+/// ReceiveMessage calls in flight at once (ten messages each) once a receive comes back full: a
+/// backlog of thousands of messages drains in a few seconds instead of one request's latency
+/// per ten, while a short queue is read one call at a time (parallel calls would split its few
+/// messages, each call billed).
 pub(crate) const RECORDER_RECEIVES_IN_FLIGHT: usize = 4;
 /// Per webhook delivery; the notifier's timeout (60 s in `resources::FUNCTIONS`) covers a batch
 /// of them.

@@ -193,14 +193,20 @@ impl RecorderFunction {
     ) -> Result<(Vec<Taken>, bool), netmon_aws::sqs_drain::DrainError> {
         let mut taken = Vec::new();
         let (mut count, mut bytes) = (0, 0);
+        // One receive at a time until one comes back full: parallel receives of a short queue
+        // split its few messages between them, each a billed request.
+        let mut backlog = false;
         while count < self.limits.round_messages
             && bytes < self.limits.round_bytes
             && started.elapsed() < self.limits.budget
         {
             let want = self.limits.round_messages - count;
-            let calls = want
-                .div_ceil(10)
-                .clamp(1, self.limits.receives_in_flight.max(1));
+            let wide = if backlog {
+                self.limits.receives_in_flight.max(1)
+            } else {
+                1
+            };
+            let calls = want.div_ceil(10).clamp(1, wide);
             let answers = futures::future::join_all((0..calls).map(|i| {
                 let max = (want - 10 * i).min(10);
                 self.drain.receive(max, self.limits.receive_wait_secs)
@@ -225,6 +231,7 @@ impl RecorderFunction {
             if got.is_empty() {
                 return Ok((taken, true));
             }
+            backlog = got.len() >= 10 * calls;
             for mut message in got {
                 count += 1;
                 out.received += 1;
