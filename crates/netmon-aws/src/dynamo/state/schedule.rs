@@ -24,7 +24,7 @@ use netmon_core::target::Target;
 
 use super::codec::{Item, decode, get_s, key, n, s};
 use super::error;
-use super::targets::SHARDS;
+use super::targets::{ENTRY_PREFIX, SHARDS};
 use super::{DynamoStateStore, SCHED_PK, shard_sk};
 
 /// Shards per stripe counter: 64 counters for 1,024 shards, so the counters are one small read,
@@ -38,8 +38,6 @@ const A_CHANGES: &str = "changes";
 pub(super) const CACHE_MAX_BYTES: usize = 32 << 20;
 /// Every this many visits, everything is reread.
 pub const FULL_READ_EVERY: u32 = 20;
-/// Shard attributes holding targets start with this; the rest are bookkeeping.
-pub(super) const ENTRY_PREFIX: &str = "T#";
 
 fn stripe_of(shard: u32) -> u32 {
     shard / SHARDS_PER_STRIPE

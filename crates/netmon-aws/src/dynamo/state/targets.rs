@@ -20,7 +20,6 @@ use netmon_core::target::{CheckSpec, Target};
 
 use super::codec::{Item, decode, encode, get_s, get_u64, key, n, s};
 use super::error::{self, CONDITION_FAILED, TRANSACTION_CONFLICT, reason_is};
-use super::schedule::ENTRY_PREFIX;
 use super::{
     A_BODY, A_VERSION, DEFAULT_PAGE, DynamoStateStore, MAX_ATTEMPTS, MAX_PAGE, PING_PK, SCHED_PK,
     TARGET_PREFIX, TOKEN_SK, TxOutcome, backoff, check_sk, legacy_state_sk, ping_sk, shard_sk,
@@ -37,6 +36,9 @@ pub const SHARDS: u32 = 1024;
 /// limit is 400 KB; the rest is headroom for the key and counters and for estimation slack.
 /// A put that would cross it is refused, so a shard is never left unwritable.
 pub const SHARD_BUDGET_BYTES: i64 = 350_000;
+
+/// Shard attributes holding targets start with this; the rest are bookkeeping.
+pub(super) const ENTRY_PREFIX: &str = "T#";
 
 /// Token index keys are partition keys (at most 2,048 bytes); longer tokens are refused.
 const MAX_TOKEN_BYTES: usize = 1_024;
