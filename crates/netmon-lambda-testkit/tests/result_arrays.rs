@@ -299,8 +299,15 @@ async fn a_bundle_of_jobs_reaches_the_consumers_as_one_message_and_every_result_
         assert_eq!(got, want, "{url}: one envelope per job, each its tenant's");
     }
 
-    let consumers = stack.runner(&["alerter", "recorder"], false).await;
+    // The alerter reads its queue as an event source; the recorder drains its own on schedule.
+    let consumers = stack.runner(&["alerter"], false).await;
     consumers.wait_idle(Duration::from_secs(60)).await.unwrap();
+    let drained = stack.flush_history(&consumers).await;
+    assert_eq!(
+        (drained.received, drained.results),
+        (1, JOBS),
+        "{drained:?}"
+    );
     let invocations = consumers.invocations();
     consumers.stop().await;
     assert!(
