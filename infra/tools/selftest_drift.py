@@ -134,8 +134,8 @@ def max_concurrency_in_cdk(root: Path, cdk: Path | None) -> None:
 
 def drain_grant_in_sam(root: Path, cdk: Path | None) -> None:
     """SAM's recorder may receive from recorder-in but no longer delete."""
-    edit(root / TEMPLATE, "              Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility]\n              Resource: !GetAtt RecorderQueue.Arn",
-         "              Action: [sqs:ReceiveMessage, sqs:ChangeMessageVisibility]\n              Resource: !GetAtt RecorderQueue.Arn")
+    edit(root / TEMPLATE, "              Action: [sqs:ReceiveMessage, sqs:DeleteMessage]\n              Resource: !GetAtt RecorderQueue.Arn",
+         "              Action: [sqs:ReceiveMessage]\n              Resource: !GetAtt RecorderQueue.Arn")
 
 
 def drain_event_source_in_sam(root: Path, cdk: Path | None) -> None:

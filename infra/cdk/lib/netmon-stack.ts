@@ -118,7 +118,7 @@ const WIRING: Record<string, FunctionWiring> = {
     description: 'Every HistoryFlushMinutes, drains recorder-in and stores probe history blocks (one per tenant group and hour per run) and hourly rollups.',
     // No event source: it receives and deletes on its own schedule (contract drains).
     statements: (r) => [
-      allow('DrainRecorderIn', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'], [r.queue('recorder-in').queueArn]),
+      allow('DrainRecorderIn', ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], [r.queue('recorder-in').queueArn]),
       allow('HistoryTableReadWrite', TABLE_READ_WRITE, [r.table('history').tableArn]),
     ],
     // Two runs at the longest interval (15 minutes).
