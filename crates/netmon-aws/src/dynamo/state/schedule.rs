@@ -6,7 +6,10 @@
 //! in the same transaction as the shard; a visit reads the 64 counters (one small, strongly
 //! consistent Query) and rereads, strongly consistently, only the stripes whose counter moved.
 //! A counter read before the shards can only be older than what the shards show, so a change
-//! racing a visit is at worst read again on the next one.
+//! racing a visit is at worst read again on the next one. The other way round (a transaction's
+//! counter visible a moment before its shard) is why a stripe read because its counter moved is
+//! read once more on the next visit: it is settled only when read with a counter that has not
+//! moved since the visit before.
 //!
 //! Bounds: the first visit after a cold start streams the shards as before (eventually
 //! consistent, one page held) and measures them; they are held only while their entries fit
@@ -53,6 +56,8 @@ pub(crate) struct ScheduleCache {
     bytes: usize,
     /// Visits since everything was last read.
     visits: u32,
+    /// The counters as the last visit read them.
+    counters: BTreeMap<u32, u64>,
     /// Stream the next visit (eventually consistent, one page held) and hold nothing: the
     /// schedule's size is not known yet (a cold start) or the last read did not fit.
     streaming: bool,
@@ -64,6 +69,7 @@ impl Default for ScheduleCache {
             stripes: BTreeMap::new(),
             bytes: 0,
             visits: 0,
+            counters: BTreeMap::new(),
             streaming: true,
         }
     }
@@ -71,6 +77,9 @@ impl Default for ScheduleCache {
 
 struct Stripe {
     changes: u64,
+    /// Read with a counter that had not moved since the visit before, so every write the counter
+    /// counts was wholly visible to the read.
+    settled: bool,
     shards: Vec<Shard>,
 }
 
@@ -153,36 +162,46 @@ impl DynamoStateStore {
         visit: &mut (dyn FnMut(Target) + Send),
     ) -> Result<(), StoreError> {
         let mut cache = self.schedule.lock().await;
+        // Read before the shards, whichever way they are read.
+        let changes = self.stripe_changes().await?;
         if cache.streaming {
             let bytes = self
                 .read_shards(false, &mut |shard| shard.visit(visit))
                 .await?;
             // Some room below the limit, so a schedule near it does not flip every visit.
             cache.streaming = bytes > CACHE_MAX_BYTES / 10 * 9;
+            cache.counters = changes;
             return Ok(());
         }
-        let changes = self.stripe_changes().await?;
         let counter = |stripe: u32| changes.get(&stripe).copied().unwrap_or(0);
         if cache.stripes.is_empty() || cache.visits + 1 >= FULL_READ_EVERY {
+            let before = std::mem::take(&mut cache.counters);
+            let unmoved =
+                |stripe: u32| before.get(&stripe).copied().unwrap_or(0) == counter(stripe);
             *cache = ScheduleCache {
                 streaming: false,
                 ..ScheduleCache::default()
             };
-            let read = self.read_all(&mut cache, &counter, visit).await;
-            if read.is_err() {
+            let read = self.read_all(&mut cache, &counter, &unmoved, visit).await;
+            match read {
+                Ok(()) => cache.counters = changes,
                 // Half read: start over from a stream.
-                *cache = ScheduleCache::default();
+                Err(_) => *cache = ScheduleCache::default(),
             }
             return read;
         }
         cache.visits += 1;
         for stripe in 0..STRIPES {
             let now = counter(stripe);
-            if cache.stripes.get(&stripe).is_some_and(|s| s.changes == now) {
-                continue;
-            }
+            let settled = match cache.stripes.get(&stripe) {
+                Some(s) if s.changes == now && s.settled => continue,
+                // Read last time because its counter moved; unmoved since: read once more.
+                Some(s) if s.changes == now => true,
+                _ => false,
+            };
             let fresh = Stripe {
                 changes: now,
+                settled,
                 shards: self.read_stripe(stripe).await?,
             };
             cache.bytes += fresh.bytes();
@@ -198,6 +217,7 @@ impl DynamoStateStore {
         if cache.bytes > CACHE_MAX_BYTES {
             *cache = ScheduleCache::default();
         }
+        cache.counters = changes;
         Ok(())
     }
 
@@ -208,6 +228,7 @@ impl DynamoStateStore {
         &self,
         cache: &mut ScheduleCache,
         counter: &(dyn Fn(u32) -> u64 + Sync),
+        unmoved: &(dyn Fn(u32) -> bool + Sync),
         visit: &mut (dyn FnMut(Target) + Send),
     ) -> Result<(), StoreError> {
         let mut held: BTreeMap<u32, Vec<Shard>> = BTreeMap::new();
@@ -245,6 +266,7 @@ impl DynamoStateStore {
                 stripe,
                 Stripe {
                     changes: counter(stripe),
+                    settled: unmoved(stripe),
                     shards,
                 },
             );
