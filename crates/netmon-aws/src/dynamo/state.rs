@@ -224,6 +224,17 @@ impl DynamoStateStore {
         }
     }
 
+    /// A Query of one whole partition (a later key condition may narrow it).
+    pub(crate) fn partition_query(&self, pk: &str, consistent: bool) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table.as_ref())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", crate::resources::PK)
+            .expression_attribute_values(":pk", codec::s(pk))
+            .consistent_read(consistent)
+    }
+
     /// A strongly consistent Query of the tenant's items with sort keys from `lo` to `hi`
     /// inclusive.
     pub(crate) fn range_query(

@@ -85,14 +85,7 @@ impl HeartbeatStore for DynamoStateStore {
     /// Strongly consistent: a stale read could report a job that just pinged as overdue, and
     /// false alarms are what monitoring users hate most.
     async fn last_pings(&self) -> Result<Vec<PingRecord>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_values(":pk", s(PING_PK));
+        let query = self.partition_query(PING_PK, true);
         let items = self.query_all("Query pings", query, None).await?;
         items.iter().map(ping_from_item).collect()
     }

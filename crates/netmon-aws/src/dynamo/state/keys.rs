@@ -86,14 +86,7 @@ impl ApiKeyStore for DynamoStateStore {
     /// One Query over the partition; the tenant filter and the order are applied here (a
     /// FilterExpression would cost the same read units).
     async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(self.table.as_ref())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_values(":pk", s(KEYS_PK));
+        let query = self.partition_query(KEYS_PK, true);
         let items = self.query_all("Query api keys", query, None).await?;
         let mut keys = items
             .iter()

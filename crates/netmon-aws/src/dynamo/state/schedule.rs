@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use netmon_core::ids::{TargetId, TenantId};
 use netmon_core::ports::StoreError;
@@ -273,17 +272,6 @@ impl DynamoStateStore {
         }
         cache.bytes = bytes;
         Ok(())
-    }
-
-    /// A Query of one whole partition (a later key condition may narrow it).
-    fn partition_query(&self, pk: &str, consistent: bool) -> QueryFluentBuilder {
-        self.client
-            .query()
-            .table_name(self.table.as_ref())
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", crate::resources::PK)
-            .expression_attribute_values(":pk", s(pk))
-            .consistent_read(consistent)
     }
 
     /// Each stripe's counter; a stripe never written has none (0).
